@@ -1,0 +1,239 @@
+//! The `rolecall` command: parses arguments, reads files and the environment,
+//! wires planner, executor and reporter, and turns outcomes into exit codes.
+//! The only place that touches files, env, stdout and exit codes.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use executor::aws::{Connection, SdkCloud};
+use model::{Inventory, Target};
+
+/// Exit codes, documented in README.md.
+mod exit {
+    pub const OK: u8 = 0;
+    /// Bad input, an account failed, or a stack is blocked.
+    pub const FAILURE: u8 = 1;
+    /// `--detailed-exitcode`: the plan has changes.
+    pub const CHANGES: u8 = 2;
+    /// The command line itself is wrong (clap would say 2, which means "changes").
+    pub const USAGE: u8 = 64;
+}
+
+#[derive(Parser)]
+#[command(name = "rolecall", version, about = "Put the same cross-account IAM role stack into every AWS account of an organization")]
+struct Cli {
+    #[command(flatten)]
+    aws: AwsArgs,
+    /// More log output on stderr (-v info, -vv debug)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args)]
+struct AwsArgs {
+    /// Send every AWS call to this endpoint (e.g. a local emulator)
+    #[arg(long, global = true, env = "AWS_ENDPOINT_URL", value_name = "URL")]
+    endpoint_url: Option<String>,
+    /// Region for STS and Organizations calls (default: from the AWS config, else us-east-1)
+    #[arg(long, global = true, value_name = "REGION")]
+    region: Option<String>,
+    /// AWS profile for the caller's credentials (default: the standard chain)
+    #[arg(long, global = true, value_name = "NAME")]
+    profile: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check an inventory file; makes no AWS calls
+    Validate(InventoryArg),
+    /// List the resolved target accounts (inventory plus Organizations discovery)
+    Accounts {
+        #[command(flatten)]
+        inventory: InventoryArg,
+        /// JSON on stdout instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show what apply would do in every account and region; writes nothing
+    Plan {
+        #[command(flatten)]
+        inventory: InventoryArg,
+        /// JSON on stdout instead of a table
+        #[arg(long)]
+        json: bool,
+        /// Exit 0 when nothing would change, 2 when changes are pending, 1 on errors
+        #[arg(long)]
+        detailed_exitcode: bool,
+        /// Accounts observed at once (default: deploy.concurrency)
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=512))]
+        concurrency: Option<u16>,
+    },
+}
+
+#[derive(Args)]
+struct InventoryArg {
+    /// The inventory file
+    #[arg(short, long = "inventory", value_name = "FILE")]
+    inventory: PathBuf,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { exit::USAGE } else { exit::OK });
+        }
+    };
+    init_tracing(cli.verbose);
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(exit::FAILURE)
+        }
+    }
+}
+
+fn init_tracing(verbose: u8) {
+    let level = match verbose {
+        0 => "warn",
+        1 => "rolecall=info,executor=info,warn",
+        _ => "rolecall=debug,executor=debug,planner=debug,info",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ROLECALL_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+}
+
+fn run(cli: Cli) -> anyhow::Result<u8> {
+    match &cli.command {
+        Command::Validate(arg) => {
+            let Some(inv) = load_inventory(&arg.inventory)? else { return Ok(exit::FAILURE) };
+            let regions: usize = inv.accounts.iter().map(|a| a.regions.as_ref().unwrap_or(&inv.deploy.regions).len()).sum();
+            println!(
+                "{}: valid ({} listed account{}, {} account/region pair{}{})",
+                inv.origin.display(),
+                inv.accounts.len(),
+                if inv.accounts.len() == 1 { "" } else { "s" },
+                regions,
+                if regions == 1 { "" } else { "s" },
+                if inv.organization.is_some() { ", plus accounts discovered through Organizations" } else { "" },
+            );
+            Ok(exit::OK)
+        }
+        Command::Accounts { inventory, json } => {
+            let Some(inv) = load_inventory(&inventory.inventory)? else { return Ok(exit::FAILURE) };
+            runtime()?.block_on(async {
+                let cloud = connect(&cli.aws).await;
+                let Some(targets) = resolve_targets(&cloud, &inv).await? else { return Ok(exit::FAILURE) };
+                let mut out = std::io::stdout().lock();
+                if *json {
+                    reporter::write_targets_json(&mut out, &targets)?;
+                } else {
+                    reporter::write_targets(&mut out, &targets)?;
+                }
+                Ok(exit::OK)
+            })
+        }
+        Command::Plan { inventory, json, detailed_exitcode, concurrency } => {
+            let Some(inv) = load_inventory(&inventory.inventory)? else { return Ok(exit::FAILURE) };
+            runtime()?.block_on(async {
+                let cloud = connect(&cli.aws).await;
+                let Some(targets) = resolve_targets(&cloud, &inv).await? else { return Ok(exit::FAILURE) };
+                let settings = settings(&inv, *concurrency, "plan");
+                let desired = planner::desired(&inv);
+                let progress = reporter::Progress::stderr("observing");
+                let plan = executor::plan(&cloud, &settings, &desired, &targets, &progress).await;
+                progress.finish();
+                let mut out = std::io::stdout().lock();
+                if *json {
+                    reporter::write_plan_json(&mut out, &plan)?;
+                } else {
+                    reporter::write_plan(&mut out, &plan)?;
+                }
+                out.flush()?;
+                Ok(if plan.needs_attention() {
+                    exit::FAILURE
+                } else if *detailed_exitcode && plan.has_changes() {
+                    exit::CHANGES
+                } else {
+                    exit::OK
+                })
+            })
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")
+}
+
+/// Reads and validates the inventory. Problems go to stderr; `None` means
+/// the file is not usable (exit 1).
+fn load_inventory(path: &Path) -> anyhow::Result<Option<Inventory>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) => {
+            eprintln!("error: cannot read inventory {}: {e}\n  help: pass the path of an inventory file with -i (see inventory/example.yaml)", path.display());
+            return Ok(None);
+        }
+    };
+    let read = |p: &Path| std::fs::read_to_string(p);
+    match planner::inventory::parse(&text, path, &read) {
+        Ok((inv, warnings)) => {
+            eprint!("{}", planner::inventory::render(&warnings));
+            Ok(Some(inv))
+        }
+        Err(diagnostics) => {
+            eprint!("{}", planner::inventory::render(&diagnostics));
+            Ok(None)
+        }
+    }
+}
+
+async fn connect(args: &AwsArgs) -> SdkCloud {
+    let conn = Connection { endpoint_url: args.endpoint_url.clone(), region: args.region.clone(), profile: args.profile.clone() };
+    SdkCloud::new(executor::aws::load_config(&conn).await)
+}
+
+/// Inventory accounts plus discovered ones. Notes and problems go to stderr;
+/// `None` when the targets are unusable.
+async fn resolve_targets(cloud: &SdkCloud, inv: &Inventory) -> anyhow::Result<Option<Vec<Target>>> {
+    let discovered = match &inv.organization {
+        Some(org) => executor::discover(cloud, org).await.with_context(|| {
+            "account discovery through AWS Organizations failed; the caller needs organizations:ListAccountsForParent, ListChildren and ListTagsForResource (run from the management account or a delegated administrator)"
+        })?,
+        None => Vec::new(),
+    };
+    let resolution = planner::targets::resolve(inv, &discovered);
+    for note in &resolution.notes {
+        eprintln!("note: {note}");
+    }
+    let problems = planner::targets::profile_problems(inv, &resolution.targets);
+    if !problems.is_empty() {
+        for p in &problems {
+            eprintln!("error: {}: profiles.name: {p}", inv.origin.display());
+        }
+        eprintln!("  help: put {{account_id}} in profiles.name, or name the accounts under `accounts:` so that every name is distinct");
+        return Ok(None);
+    }
+    if resolution.targets.is_empty() {
+        eprintln!("warning: no target accounts: the inventory lists none and discovery found none that match");
+    }
+    Ok(Some(resolution.targets))
+}
+
+fn settings(inv: &Inventory, concurrency: Option<u16>, verb: &str) -> executor::Settings {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    executor::Settings {
+        bootstrap_role: inv.deploy.bootstrap_role.clone(),
+        bootstrap_external_id: inv.deploy.bootstrap_external_id.clone(),
+        concurrency: concurrency.map_or(inv.deploy.concurrency, usize::from),
+        session_name: format!("rolecall-{verb}-{secs}-{}", std::process::id()),
+    }
+}

@@ -1,0 +1,248 @@
+//! The real cloud, on the AWS SDK for Rust. The only module that names an SDK
+//! type. One `SdkConfig` is built here; every per-account client is derived
+//! from it, so all share one HTTP connection pool.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_cloudformation as cfn;
+use aws_sdk_cloudformation::config::retry::{RetryPartition, TokenBucket};
+use aws_sdk_cloudformation::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_organizations as org;
+use aws_sdk_sts as sts;
+use aws_smithy_http_client::tls;
+use model::{AccountId, Observed, StackInfo};
+
+use crate::cloud::{AccountSession, Cloud, CloudError, OrgAccount};
+
+/// Where and as whom to connect. `None` everywhere means the standard AWS
+/// chain (env, profile, SSO, instance role) decides.
+#[derive(Clone, Debug, Default)]
+pub struct Connection {
+    pub endpoint_url: Option<String>,
+    pub region: Option<String>,
+    pub profile: Option<String>,
+}
+
+/// Region used for STS and Organizations when none is configured.
+const FALLBACK_REGION: &str = "us-east-1";
+
+/// Loads the one `SdkConfig` of the process: explicit HTTP client (the SDK's
+/// default features are off), timeouts (the SDK has none by default), and
+/// standard retries with backoff for throttling.
+pub async fn load_config(conn: &Connection) -> SdkConfig {
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring))
+        .build_https();
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http)
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .read_timeout(Duration::from_secs(30))
+                .operation_attempt_timeout(Duration::from_secs(30))
+                .operation_timeout(Duration::from_secs(180))
+                .build(),
+        )
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(8)
+                .with_initial_backoff(Duration::from_millis(200))
+                .with_max_backoff(Duration::from_secs(20)),
+        );
+    if let Some(profile) = &conn.profile {
+        loader = loader.profile_name(profile);
+    }
+    if let Some(region) = &conn.region {
+        loader = loader.region(Region::new(region.clone()));
+    }
+    if let Some(url) = &conn.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    let config = loader.load().await;
+    if config.region().is_none() {
+        return config.to_builder().region(Region::new(FALLBACK_REGION)).build();
+    }
+    config
+}
+
+/// Each account gets its own retry token bucket: the SDK's default bucket is
+/// shared process-wide per service and region, so a few throttled accounts
+/// would use up the retries of all the others.
+fn partition(kind: &str, key: &str) -> RetryPartition {
+    RetryPartition::custom(format!("rolecall-{kind}-{key}"))
+        .token_bucket(TokenBucket::default())
+        .build()
+}
+
+pub struct SdkCloud {
+    base: SdkConfig,
+    sts: sts::Client,
+    org: org::Client,
+}
+
+impl SdkCloud {
+    pub fn new(base: SdkConfig) -> SdkCloud {
+        let sts = sts::Client::from_conf(
+            sts::config::Builder::from(&base)
+                .retry_partition(
+                    RetryPartition::custom("rolecall-sts")
+                        .token_bucket(TokenBucket::builder().capacity(100_000).build())
+                        .build(),
+                )
+                .build(),
+        );
+        // Organizations is a global service served from us-east-1.
+        let org = org::Client::from_conf(org::config::Builder::from(&base).region(Region::new("us-east-1")).build());
+        SdkCloud { base, sts, org }
+    }
+}
+
+fn sdk_error<E, R>(err: SdkError<E, R>) -> CloudError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match err.code() {
+        Some(code) => CloudError::Service {
+            code: code.to_owned(),
+            message: err.message().unwrap_or_default().to_owned(),
+        },
+        None => CloudError::Transport(DisplayErrorContext(&err).to_string()),
+    }
+}
+
+impl Cloud for SdkCloud {
+    type Session = SdkSession;
+
+    async fn assume_role(
+        &self,
+        account: &AccountId,
+        role_arn: &str,
+        session_name: &str,
+        external_id: Option<&str>,
+    ) -> Result<SdkSession, CloudError> {
+        let out = self
+            .sts
+            .assume_role()
+            .role_arn(role_arn)
+            .role_session_name(session_name)
+            .set_external_id(external_id.map(str::to_owned))
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        let c = out
+            .credentials()
+            .ok_or_else(|| CloudError::Transport("AssumeRole returned no credentials".to_owned()))?;
+        let expiry = std::time::SystemTime::try_from(*c.expiration()).ok();
+        let creds = cfn::config::Credentials::new(
+            c.access_key_id(),
+            c.secret_access_key(),
+            Some(c.session_token().to_owned()),
+            expiry,
+            "rolecall-assume-role",
+        );
+        Ok(SdkSession { base: self.base.clone(), creds, account: account.to_string() })
+    }
+
+    async fn list_child_ous(&self, parent: &str) -> Result<Vec<String>, CloudError> {
+        let mut out = Vec::new();
+        let mut pages = self
+            .org
+            .list_children()
+            .parent_id(parent)
+            .child_type(org::types::ChildType::OrganizationalUnit)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(sdk_error)?;
+            out.extend(page.children().iter().filter_map(|c| c.id().map(str::to_owned)));
+        }
+        Ok(out)
+    }
+
+    async fn list_accounts_for_parent(&self, parent: &str) -> Result<Vec<OrgAccount>, CloudError> {
+        let mut out = Vec::new();
+        let mut pages = self.org.list_accounts_for_parent().parent_id(parent).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(sdk_error)?;
+            out.extend(page.accounts().iter().map(|a| OrgAccount {
+                id: a.id().unwrap_or_default().to_owned(),
+                name: a.name().unwrap_or_default().to_owned(),
+                status: a.status().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+            }));
+        }
+        Ok(out)
+    }
+
+    async fn list_account_tags(&self, account: &AccountId) -> Result<Vec<(String, String)>, CloudError> {
+        let mut out = Vec::new();
+        let mut pages = self.org.list_tags_for_resource().resource_id(account.as_str()).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(sdk_error)?;
+            out.extend(page.tags().iter().map(|t| (t.key().to_owned(), t.value().to_owned())));
+        }
+        Ok(out)
+    }
+}
+
+/// Credentials for one account; builds a CloudFormation client per region.
+pub struct SdkSession {
+    base: SdkConfig,
+    creds: cfn::config::Credentials,
+    account: String,
+}
+
+impl SdkSession {
+    fn cfn(&self, region: &str) -> cfn::Client {
+        cfn::Client::from_conf(
+            cfn::config::Builder::from(&self.base)
+                .credentials_provider(self.creds.clone())
+                .region(Region::new(region.to_owned()))
+                .retry_partition(partition("cfn", &format!("{}-{region}", self.account)))
+                .build(),
+        )
+    }
+}
+
+impl AccountSession for SdkSession {
+    async fn describe_stack(&self, region: &str, stack_name: &str) -> Result<Observed, CloudError> {
+        let result = self.cfn(region).describe_stacks().stack_name(stack_name).send().await;
+        let out = match result {
+            Ok(out) => out,
+            Err(err) => {
+                let err = sdk_error(err);
+                // CloudFormation says "Stack with id X does not exist" as a
+                // ValidationError; that is the answer "no stack", not a failure.
+                if let CloudError::Service { code, message } = &err {
+                    if code == "ValidationError" && message.contains("does not exist") {
+                        return Ok(Observed::Absent);
+                    }
+                }
+                return Err(err);
+            }
+        };
+        let Some(stack) = out.stacks().first() else {
+            return Ok(Observed::Absent);
+        };
+        Ok(Observed::Present(stack_info(stack)))
+    }
+}
+
+fn stack_info(stack: &cfn::types::Stack) -> StackInfo {
+    let pairs = |it: &mut dyn Iterator<Item = (Option<&str>, Option<&str>)>| -> BTreeMap<String, String> {
+        it.filter_map(|(k, v)| Some((k?.to_owned(), v.unwrap_or_default().to_owned())))
+            .collect()
+    };
+    StackInfo {
+        stack_id: stack.stack_id().unwrap_or_default().to_owned(),
+        status: stack.stack_status().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+        status_reason: stack.stack_status_reason().map(str::to_owned),
+        tags: pairs(&mut stack.tags().iter().map(|t| (t.key(), t.value()))),
+        parameters: pairs(&mut stack.parameters().iter().map(|p| (p.parameter_key(), p.parameter_value()))),
+        outputs: pairs(&mut stack.outputs().iter().map(|o| (o.output_key(), o.output_value()))),
+    }
+}

@@ -1,0 +1,72 @@
+//! Finds target accounts through AWS Organizations: the accounts under the
+//! given OUs (and their descendants when recursive), with their tags when a
+//! tag filter needs them.
+
+use std::collections::BTreeMap;
+
+use futures::stream::{self, StreamExt, TryStreamExt};
+use model::{AccountId, DiscoveredAccount, OrgDiscovery};
+
+use crate::cloud::{Cloud, CloudError};
+
+/// Organizations allows only a few calls per second; more parallelism than
+/// this only earns throttling.
+const ORG_CONCURRENCY: usize = 4;
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot list accounts under {parent}: {source}")]
+pub struct DiscoveryError {
+    pub parent: String,
+    #[source]
+    pub source: CloudError,
+}
+
+/// Every ACTIVE account under `org.ous`, sorted by id, each once.
+pub async fn discover<C: Cloud>(cloud: &C, org: &OrgDiscovery) -> Result<Vec<DiscoveredAccount>, DiscoveryError> {
+    let mut found: BTreeMap<String, DiscoveredAccount> = BTreeMap::new();
+    let mut level: Vec<String> = org.ous.clone();
+    let mut seen_parents = std::collections::BTreeSet::new();
+    while !level.is_empty() {
+        level.retain(|p| seen_parents.insert(p.clone()));
+        let results: Vec<(String, Vec<crate::cloud::OrgAccount>, Vec<String>)> = stream::iter(level.iter().cloned())
+            .map(|parent| async move {
+                let wrap = |source| DiscoveryError { parent: parent.clone(), source };
+                let accounts = cloud.list_accounts_for_parent(&parent).await.map_err(wrap)?;
+                let children = if org.recursive { cloud.list_child_ous(&parent).await.map_err(wrap)? } else { Vec::new() };
+                Ok::<_, DiscoveryError>((parent, accounts, children))
+            })
+            .buffered(ORG_CONCURRENCY)
+            .try_collect()
+            .await?;
+        level = Vec::new();
+        for (parent, accounts, children) in results {
+            for a in accounts {
+                let Some(id) = AccountId::parse(&a.id) else { continue };
+                if a.status != "ACTIVE" {
+                    continue;
+                }
+                found.entry(a.id.clone()).or_insert(DiscoveredAccount { id, name: a.name, parent: parent.clone(), tags: BTreeMap::new() });
+            }
+            level.extend(children);
+        }
+    }
+    if !org.tags.is_empty() {
+        let tagged: Vec<(String, Vec<(String, String)>)> = stream::iter(found.values().map(|a| a.id.clone()))
+            .map(|id| async move {
+                let tags = cloud
+                    .list_account_tags(&id)
+                    .await
+                    .map_err(|source| DiscoveryError { parent: format!("account {id} (reading its tags)"), source })?;
+                Ok::<_, DiscoveryError>((id.to_string(), tags))
+            })
+            .buffer_unordered(ORG_CONCURRENCY)
+            .try_collect()
+            .await?;
+        for (id, tags) in tagged {
+            if let Some(a) = found.get_mut(&id) {
+                a.tags = tags.into_iter().collect();
+            }
+        }
+    }
+    Ok(found.into_values().collect())
+}

@@ -1,0 +1,19 @@
+//! The only crate that talks to AWS. It discovers accounts, observes each
+//! account/region through its bootstrap role, runs the work concurrently with
+//! bounds, and reports progress as events to a sink.
+//!
+//! Orchestration is written against the `Cloud` trait; `aws::SdkCloud` is the
+//! real implementation, and tests use fakes. No UI here: no progress bars,
+//! no printing.
+
+pub mod aws;
+pub mod cloud;
+pub mod discover;
+pub mod observe;
+
+pub use cloud::{AccountSession, Cloud, CloudError, OrgAccount};
+pub use discover::{DiscoveryError, discover};
+pub use observe::{Settings, plan};
+
+#[cfg(test)]
+mod tests;

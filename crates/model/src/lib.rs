@@ -1,0 +1,340 @@
+//! Plain data shared by the rolecall crates: the validated inventory, resolved
+//! targets, what was observed in the cloud, the plan, and executor events.
+//!
+//! Nothing here does IO or decides anything; the types are public-field
+//! values so that every crate (and every test) can build them directly.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// Tag on every stack rolecall creates; its absence means "not ours".
+pub const TAG_MANAGED_BY: &str = "rolecall:managed-by";
+/// Tag holding the sha256 of the rendered template and parameters.
+pub const TAG_FINGERPRINT: &str = "rolecall:fingerprint";
+/// Value of [`TAG_MANAGED_BY`].
+pub const MANAGED_BY_VALUE: &str = "rolecall";
+
+/// A 12-digit AWS account id. Always a string: ids may start with `0`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct AccountId(String);
+
+impl AccountId {
+    /// Accepts exactly 12 ASCII digits.
+    pub fn parse(s: &str) -> Option<AccountId> {
+        (s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())).then(|| AccountId(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for AccountId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A validated inventory: every default filled in, every id checked.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Inventory {
+    /// The inventory file, for messages.
+    pub origin: PathBuf,
+    pub source_account: AccountId,
+    pub allow_source_account: bool,
+    pub role: RoleSpec,
+    pub deploy: Deploy,
+    pub profiles: ProfilesSpec,
+    pub accounts: Vec<AccountEntry>,
+    pub organization: Option<OrgDiscovery>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct RoleSpec {
+    pub name: String,
+    pub stack_name: String,
+    pub trusted_accounts: Vec<AccountId>,
+    /// Inline policy document; `None` means full access.
+    pub policy: Option<serde_json::Value>,
+    pub managed_policy_arns: Vec<String>,
+    pub external_id: Option<String>,
+    pub max_session_duration: u32,
+    /// The user's own template instead of the built-in one.
+    pub template: Option<CustomTemplate>,
+    /// Name of the stack output that holds the role ARN.
+    pub output_key: String,
+    /// Stack tags (CloudFormation propagates them to the role).
+    pub tags: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct CustomTemplate {
+    /// As written in the inventory (relative to it).
+    pub path: PathBuf,
+    pub body: String,
+    pub parameters: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeployVia {
+    BootstrapRole,
+    Stacksets,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Deploy {
+    pub via: DeployVia,
+    pub bootstrap_role: String,
+    pub bootstrap_external_id: Option<String>,
+    pub regions: Vec<String>,
+    pub concurrency: usize,
+    pub failure_tolerance: usize,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProfilesSpec {
+    pub source_profile: String,
+    /// Name template with `{account_name}` `{account_id}` `{role_name}` `{region}`.
+    pub name: String,
+    /// `None`: the target's first region.
+    pub region: Option<String>,
+}
+
+/// An account listed in the inventory.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AccountEntry {
+    pub id: AccountId,
+    pub name: Option<String>,
+    pub regions: Option<Vec<String>>,
+    pub tags: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct OrgDiscovery {
+    /// OU ids (`ou-…`) or root ids (`r-…`).
+    pub ous: Vec<String>,
+    pub recursive: bool,
+    /// Account tags that must all match.
+    pub tags: BTreeMap<String, String>,
+    pub exclude: Vec<AccountId>,
+}
+
+/// An account found through AWS Organizations.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DiscoveredAccount {
+    pub id: AccountId,
+    pub name: String,
+    /// The OU (or root) it was listed under.
+    pub parent: String,
+    pub tags: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TargetSource {
+    Inventory,
+    Organization,
+}
+
+/// One account to act on, with the regions to act in.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Target {
+    pub account_id: AccountId,
+    pub account_name: String,
+    pub regions: Vec<String>,
+    pub source: TargetSource,
+    /// Where discovery found it (OU or root id); `None` for inventory-only accounts.
+    pub parent: Option<String>,
+}
+
+/// What the role stack should be, the same for every target.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Desired {
+    pub stack_name: String,
+    pub template_body: String,
+    pub parameters: BTreeMap<String, String>,
+    /// User tags only; the executor adds the rolecall tags.
+    pub tags: BTreeMap<String, String>,
+    pub fingerprint: String,
+    pub output_key: String,
+}
+
+impl Desired {
+    /// User tags plus the two rolecall tags, as they go on the stack.
+    pub fn stack_tags(&self) -> BTreeMap<String, String> {
+        let mut tags = self.tags.clone();
+        tags.insert(TAG_MANAGED_BY.to_owned(), MANAGED_BY_VALUE.to_owned());
+        tags.insert(TAG_FINGERPRINT.to_owned(), self.fingerprint.clone());
+        tags
+    }
+}
+
+/// A stack as DescribeStacks reports it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct StackInfo {
+    pub stack_id: String,
+    pub status: String,
+    pub status_reason: Option<String>,
+    pub tags: BTreeMap<String, String>,
+    pub parameters: BTreeMap<String, String>,
+    pub outputs: BTreeMap<String, String>,
+}
+
+/// What is there in one account/region.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Observed {
+    Absent,
+    Present(StackInfo),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    Create,
+    Update,
+    Recover,
+    /// In progress: wait, then observe and decide again.
+    Wait,
+    NoOp,
+    Blocked,
+}
+
+impl Action {
+    pub const ALL: [Action; 6] = [
+        Action::Create,
+        Action::Update,
+        Action::Recover,
+        Action::Wait,
+        Action::NoOp,
+        Action::Blocked,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Recover => "recover",
+            Action::Wait => "wait",
+            Action::NoOp => "no-op",
+            Action::Blocked => "blocked",
+        }
+    }
+
+    /// Whether applying this action writes to the account.
+    pub fn changes(self) -> bool {
+        matches!(self, Action::Create | Action::Update | Action::Recover)
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which part of a healthy stack differs from the desired one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Difference {
+    Template,
+    Parameters,
+    Tags,
+}
+
+/// The planner's verdict for one stack.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Decision {
+    pub action: Action,
+    /// One line a human reads: why this action.
+    pub reason: String,
+    pub differences: Vec<Difference>,
+}
+
+/// One row of a plan.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PlanEntry {
+    pub account_id: AccountId,
+    pub account_name: String,
+    pub region: String,
+    pub action: Action,
+    pub reason: String,
+    pub differences: Vec<Difference>,
+    /// The stack's status when observed; `None` when there is no stack.
+    pub stack_status: Option<String>,
+    pub stack_id: Option<String>,
+}
+
+/// An account (or one region of it) that could not be observed or acted on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AccountError {
+    pub account_id: AccountId,
+    pub account_name: String,
+    /// `None` when the whole account failed (e.g. AssumeRole denied).
+    pub region: Option<String>,
+    pub message: String,
+}
+
+/// The result of `plan`: rows sorted by account then region, and errors.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Plan {
+    pub entries: Vec<PlanEntry>,
+    pub errors: Vec<AccountError>,
+}
+
+impl Plan {
+    /// Sorts rows and errors by account, then region, for stable output.
+    pub fn sort(&mut self) {
+        self.entries
+            .sort_by(|a, b| (&a.account_id, &a.region).cmp(&(&b.account_id, &b.region)));
+        self.errors
+            .sort_by(|a, b| (&a.account_id, &a.region).cmp(&(&b.account_id, &b.region)));
+    }
+
+    pub fn count(&self, action: Action) -> usize {
+        self.entries.iter().filter(|e| e.action == action).count()
+    }
+
+    /// True when applying would write somewhere (or has to wait for a stack).
+    pub fn has_changes(&self) -> bool {
+        self.entries
+            .iter()
+            .any(|e| e.action.changes() || e.action == Action::Wait)
+    }
+
+    /// True when a human must look: unreachable accounts or blocked stacks.
+    pub fn needs_attention(&self) -> bool {
+        !self.errors.is_empty() || self.count(Action::Blocked) > 0
+    }
+}
+
+/// What the executor reports while it works. Sent to a sink; the reporter
+/// renders them. Never carries credentials.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// The run knows how many accounts it will visit.
+    Started { accounts: usize },
+    AccountStarted { account_id: AccountId },
+    /// One region was observed and decided.
+    Planned { entry: PlanEntry },
+    AccountFailed { error: AccountError },
+    AccountFinished { account_id: AccountId },
+}
+
+/// Receives executor events. Implemented by the reporter (progress) and by
+/// tests; called from many tasks at once.
+pub trait EventSink: Send + Sync {
+    fn event(&self, event: Event);
+}
+
+/// A sink that drops everything.
+#[derive(Debug, Default)]
+pub struct NoEvents;
+
+impl EventSink for NoEvents {
+    fn event(&self, _: Event) {}
+}

@@ -1,0 +1,98 @@
+//! The decision for one stack: what observed state plus desired state means.
+
+use model::{Action, Decision, Desired, Difference, Observed, StackInfo, MANAGED_BY_VALUE, TAG_FINGERPRINT, TAG_MANAGED_BY};
+
+/// Statuses of a stack that is settled and usable.
+const HEALTHY: [&str; 5] = [
+    "CREATE_COMPLETE",
+    "UPDATE_COMPLETE",
+    "UPDATE_ROLLBACK_COMPLETE",
+    "IMPORT_COMPLETE",
+    "IMPORT_ROLLBACK_COMPLETE",
+];
+
+/// Statuses a failed create leaves behind: nothing usable, safe to replace.
+const FAILED_CREATE: [&str; 3] = ["ROLLBACK_COMPLETE", "CREATE_FAILED", "DELETE_FAILED"];
+
+pub fn decide(desired: &Desired, observed: &Observed) -> Decision {
+    let stack = match observed {
+        Observed::Absent => return decision(Action::Create, format!("no stack {}", desired.stack_name)),
+        Observed::Present(stack) => stack,
+    };
+    let status = stack.status.as_str();
+    if stack.tags.get(TAG_MANAGED_BY).map(String::as_str) != Some(MANAGED_BY_VALUE) {
+        return decision(
+            Action::Blocked,
+            format!("stack {} ({status}) was not created by rolecall (no {TAG_MANAGED_BY} tag); rolecall does not adopt stacks: delete or rename it, or choose another role.stack_name", desired.stack_name),
+        );
+    }
+    if HEALTHY.contains(&status) {
+        return compare(desired, stack);
+    }
+    if FAILED_CREATE.contains(&status) {
+        return decision(Action::Recover, format!("{status} is what a failed create leaves; delete it and create again{}", reason_suffix(stack)));
+    }
+    if status == "REVIEW_IN_PROGRESS" {
+        return decision(
+            Action::Blocked,
+            "REVIEW_IN_PROGRESS: the stack has a change set that was never executed; execute or delete it in the CloudFormation console, then run again".to_owned(),
+        );
+    }
+    if status.ends_with("_IN_PROGRESS") {
+        return decision(Action::Wait, format!("{status}: another operation is running; wait for it to finish, then decide again"));
+    }
+    let help = match status {
+        "UPDATE_ROLLBACK_FAILED" => "continue the rollback (aws cloudformation continue-update-rollback) or fix the resource by hand, then run again",
+        "ROLLBACK_FAILED" => "delete the stack by hand (retaining resources that cannot be deleted), then run again",
+        _ => "inspect the stack in the CloudFormation console and fix it by hand, then run again",
+    };
+    decision(Action::Blocked, format!("{status}{}: rolecall never touches such a stack; {help}", reason_suffix(stack)))
+}
+
+fn compare(desired: &Desired, stack: &StackInfo) -> Decision {
+    let mut differences = Vec::new();
+    let fingerprint_differs = stack.tags.get(TAG_FINGERPRINT) != Some(&desired.fingerprint);
+    let parameters_differ = stack.parameters != desired.parameters;
+    if fingerprint_differs && !parameters_differ {
+        differences.push(Difference::Template);
+    }
+    if parameters_differ {
+        differences.push(Difference::Parameters);
+    }
+    let user_tags: std::collections::BTreeMap<_, _> = stack
+        .tags
+        .iter()
+        .filter(|(k, _)| !k.starts_with("rolecall:") && !k.starts_with("aws:"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if user_tags != desired.tags {
+        differences.push(Difference::Tags);
+    }
+    if differences.is_empty() {
+        return decision(Action::NoOp, format!("{} matches the inventory", stack.status));
+    }
+    let what: Vec<&str> = differences
+        .iter()
+        .map(|d| match d {
+            Difference::Template => "template",
+            Difference::Parameters => "parameters",
+            Difference::Tags => "tags",
+        })
+        .collect();
+    Decision {
+        action: Action::Update,
+        reason: format!("{} differ{} from the inventory", what.join(", "), if what.len() == 1 { "s" } else { "" }),
+        differences,
+    }
+}
+
+fn reason_suffix(stack: &StackInfo) -> String {
+    match &stack.status_reason {
+        Some(r) if !r.is_empty() => format!(" ({r})"),
+        _ => String::new(),
+    }
+}
+
+fn decision(action: Action, reason: String) -> Decision {
+    Decision { action, reason, differences: Vec::new() }
+}

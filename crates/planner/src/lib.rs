@@ -1,0 +1,21 @@
+//! Pure planning for rolecall: inventory parsing and validation, the role
+//! template and its fingerprint, target resolution, and the per-stack
+//! decision.
+//!
+//! Nothing here does IO, reads the clock or the environment, or knows about
+//! async or the AWS SDK: every input is a value, every output is a value.
+
+pub mod decide;
+pub mod diagnostic;
+pub mod inventory;
+pub mod names;
+pub mod targets;
+pub mod template;
+mod yaml;
+
+pub use decide::decide;
+pub use diagnostic::{Diagnostic, Severity};
+pub use template::desired;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,96 @@
+//! The built-in role template and the fingerprint of what should be deployed.
+//!
+//! Rendered as JSON with sorted keys: the same inventory always gives the
+//! same bytes, so the fingerprint only changes when the role would.
+
+use std::collections::BTreeMap;
+
+use model::{Desired, Inventory, RoleSpec};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+/// What every target's stack should be.
+pub fn desired(inv: &Inventory) -> Desired {
+    let role = &inv.role;
+    let (template_body, parameters) = match &role.template {
+        Some(custom) => (custom.body.clone(), custom.parameters.clone()),
+        None => (render_builtin(role), BTreeMap::new()),
+    };
+    Desired {
+        stack_name: role.stack_name.clone(),
+        fingerprint: fingerprint(&template_body, &parameters),
+        template_body,
+        parameters,
+        tags: role.tags.clone(),
+        output_key: role.output_key.clone(),
+    }
+}
+
+/// sha256 over the template body and the sorted parameters, hex.
+pub fn fingerprint(template_body: &str, parameters: &BTreeMap<String, String>) -> String {
+    let mut h = Sha256::new();
+    h.update(template_body.as_bytes());
+    for (k, v) in parameters {
+        // Separators that cannot occur in either part keep `a=b` from
+        // hashing like `a`, `=b`.
+        h.update([0u8]);
+        h.update(k.as_bytes());
+        h.update([1u8]);
+        h.update(v.as_bytes());
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The full-access policy used when the inventory gives none.
+pub fn full_access_policy() -> Value {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+    })
+}
+
+/// The built-in template: one IAM role, one trust statement per trusted
+/// account, the inline policy, and the role's ARN as an output.
+pub fn render_builtin(role: &RoleSpec) -> String {
+    let statements: Vec<Value> = role
+        .trusted_accounts
+        .iter()
+        .map(|account| {
+            let mut statement = json!({
+                "Sid": format!("TrustAccount{account}"),
+                "Effect": "Allow",
+                "Principal": {"AWS": {"Fn::Sub": format!("arn:${{AWS::Partition}}:iam::{account}:root")}},
+                "Action": "sts:AssumeRole",
+            });
+            if let Some(external_id) = &role.external_id {
+                statement["Condition"] = json!({"StringEquals": {"sts:ExternalId": external_id}});
+            }
+            statement
+        })
+        .collect();
+    let mut properties = json!({
+        "RoleName": role.name,
+        "Description": "Cross-account role managed by rolecall",
+        "MaxSessionDuration": role.max_session_duration,
+        "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": statements},
+        "Policies": [{
+            "PolicyName": format!("{}-policy", role.name),
+            "PolicyDocument": role.policy.clone().unwrap_or_else(full_access_policy),
+        }],
+    });
+    if !role.managed_policy_arns.is_empty() {
+        properties["ManagedPolicyArns"] = json!(role.managed_policy_arns);
+    }
+    let template = json!({
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": format!("rolecall: cross-account IAM role {} (managed by rolecall; changes made here are overwritten)", role.name),
+        "Resources": {"Role": {"Type": "AWS::IAM::Role", "Properties": properties}},
+        "Outputs": {role.output_key.clone(): {
+            "Description": "ARN of the cross-account role",
+            "Value": {"Fn::GetAtt": ["Role", "Arn"]},
+        }},
+    });
+    let mut body = serde_json::to_string_pretty(&template).expect("a JSON value always serialises");
+    body.push('\n');
+    body
+}

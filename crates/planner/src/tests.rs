@@ -1,0 +1,582 @@
+//! Table-driven tests: one `check` per feature, snapshots via expect-test
+//! (`UPDATE_EXPECT=1 cargo test -p planner` rewrites them).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use expect_test::{Expect, expect};
+use model::{Action, DiscoveredAccount, Observed, StackInfo, TAG_FINGERPRINT, TAG_MANAGED_BY};
+
+use crate::{decide, desired, inventory, targets};
+
+const HEAD: &str = "version: 1\nsource_account: \"111111111111\"\n";
+
+/// Files the inventory may refer to, for the injected reader.
+fn read_file(path: &Path) -> std::io::Result<String> {
+    match path.to_str() {
+        Some("inv/templates/role.yaml") => Ok("Resources: {}\n".to_owned()),
+        _ => Err(std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory (os error 2)")),
+    }
+}
+
+#[track_caller]
+fn check_inventory(text: &str, expect: Expect) {
+    let actual = match inventory::parse(text, Path::new("inv/test.yaml"), &read_file) {
+        Ok((inv, warnings)) => {
+            let accounts: Vec<String> = inv.accounts.iter().map(|a| a.id.to_string()).collect();
+            format!("ok: accounts [{}]\n{}", accounts.join(", "), inventory::render(&warnings))
+        }
+        Err(diagnostics) => inventory::render(&diagnostics),
+    };
+    expect.assert_eq(&actual);
+}
+
+#[test]
+fn minimal_inventory_fills_defaults() {
+    let (inv, warnings) = inventory::parse(
+        &format!("{HEAD}accounts:\n  - id: \"222222222222\"\n    name: dev\n"),
+        Path::new("inv/test.yaml"),
+        &read_file,
+    )
+    .unwrap();
+    assert_eq!(inv.role.name, "RolecallTarget");
+    assert_eq!(inv.role.stack_name, "rolecall-target-role");
+    assert_eq!(inv.role.trusted_accounts[0].as_str(), "111111111111");
+    assert_eq!(inv.role.output_key, "RoleArn");
+    assert_eq!(inv.deploy.bootstrap_role, "OrganizationAccountAccessRole");
+    assert_eq!(inv.deploy.regions, ["us-east-1"]);
+    assert_eq!(inv.deploy.concurrency, 16);
+    assert_eq!(inv.profiles.name, "{account_name}");
+    assert_eq!(inv.profiles.source_profile, "default");
+    assert_eq!(warnings.len(), 1, "the full-access warning");
+}
+
+#[test]
+fn full_access_is_warned_about() {
+    check_inventory(
+        &format!("{HEAD}accounts:\n  - id: \"222222222222\"\n"),
+        expect![[r#"
+            ok: accounts [222222222222]
+            warning: inv/test.yaml:1:1: role.policy: no policy given: the role gets full access (Action "*" on Resource "*")
+              help: set role.policy to the least privilege the role needs
+        "#]],
+    );
+}
+
+#[test]
+fn example_and_demo_inventories_are_valid() {
+    for file in ["example.yaml", "demo.yaml"] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../inventory").join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let read = |p: &Path| std::fs::read_to_string(p);
+        if let Err(d) = inventory::parse(&text, &path, &read) {
+            panic!("{}", inventory::render(&d));
+        }
+    }
+}
+
+#[test]
+fn unknown_keys_are_all_reported_with_a_suggestion() {
+    check_inventory(
+        &format!("{HEAD}rol:\n  name: X\naccounts:\n  - id: \"222222222222\"\n    regoins: [us-east-1]\ndeploy:\n  concurency: 4\n  colour: red\n"),
+        expect![[r#"
+            error: inv/test.yaml:3:1: rol: unknown key `rol` at the top level
+              help: did you mean `role`? valid keys here: version, source_account, allow_source_account, role, deploy, profiles, accounts, organization
+            error: inv/test.yaml:7:5: accounts[0].regoins: unknown key `regoins` in `accounts[0]`
+              help: did you mean `regions`? valid keys here: id, name, regions, tags
+            error: inv/test.yaml:9:3: deploy.concurency: unknown key `concurency` in `deploy`
+              help: did you mean `concurrency`? valid keys here: via, bootstrap_role, bootstrap_external_id, regions, concurrency, failure_tolerance
+            error: inv/test.yaml:10:3: deploy.colour: unknown key `colour` in `deploy`
+              help: valid keys here: via, bootstrap_role, bootstrap_external_id, regions, concurrency, failure_tolerance
+            4 errors in inv/test.yaml
+        "#]],
+    );
+}
+
+#[test]
+fn account_ids_must_be_twelve_quoted_digits() {
+    check_inventory(
+        &format!("{HEAD}accounts:\n  - id: \"22222222222\"\n  - id: 012345678901\n  - id: \"abcdefghijkl\"\nrole:\n  trusted_accounts: [111111111111]\n"),
+        expect![[r#"
+            error: inv/test.yaml:5:9: accounts[1].id: account id 012345678901 is written as a number; YAML reads unquoted digits as a number and can change them (a leading 0 is lost)
+              help: quote it: "012345678901" (rolecall never guesses the intended id)
+            error: inv/test.yaml:8:22: role.trusted_accounts[0]: account id 111111111111 is written as a number; YAML reads unquoted digits as a number and can change them (a leading 0 is lost)
+              help: quote it: "111111111111" (rolecall never guesses the intended id)
+            2 errors in inv/test.yaml
+        "#]],
+    );
+    check_inventory(
+        &format!("{HEAD}accounts:\n  - id: \"22222222222\"\n  - id: \"abcdefghijkl\"\n"),
+        expect![[r#"
+            error: inv/test.yaml:4:9: accounts[0].id: "22222222222" is not an AWS account id (expected exactly 12 digits)
+              help: write the full 12-digit account id, in quotes
+            error: inv/test.yaml:5:9: accounts[1].id: "abcdefghijkl" is not an AWS account id (expected exactly 12 digits)
+              help: write the full 12-digit account id, in quotes
+            warning: inv/test.yaml:1:1: role.policy: no policy given: the role gets full access (Action "*" on Resource "*")
+              help: set role.policy to the least privilege the role needs
+            2 errors in inv/test.yaml
+        "#]],
+    );
+}
+
+#[test]
+fn duplicate_accounts_and_names() {
+    check_inventory(
+        &format!("{HEAD}accounts:\n  - {{id: \"222222222222\", name: dev}}\n  - {{id: \"333333333333\", name: dev}}\n  - {{id: \"222222222222\", name: other}}\n"),
+        expect![[r#"
+            error: inv/test.yaml:5:32: accounts[1].name: name "dev" is already used by accounts[0]
+              help: give every account a distinct name
+            error: inv/test.yaml:6:10: accounts[2].id: account 222222222222 is already listed as accounts[0]
+              help: list every account once; merge the two entries
+            warning: inv/test.yaml:1:1: role.policy: no policy given: the role gets full access (Action "*" on Resource "*")
+              help: set role.policy to the least privilege the role needs
+            2 errors in inv/test.yaml
+        "#]],
+    );
+}
+
+#[test]
+fn regions_role_and_stack_names() {
+    check_inventory(
+        &format!("{HEAD}role:\n  name: \"my role\"\n  stack_name: 9lives\ndeploy:\n  regions: [us-east-1, US-WEST-2, us-east-1]\naccounts:\n  - id: \"222222222222\"\n    regions: [mars-1]\n"),
+        expect![[r#"
+            error: inv/test.yaml:4:9: role.name: "my role" is not a valid IAM role name: character ' ' is not allowed
+              help: use 1-64 letters, digits and +=,.@_-
+            error: inv/test.yaml:5:15: role.stack_name: "9lives" is not a valid CloudFormation stack name: it must start with a letter
+              help: start with a letter; use up to 128 letters, digits and hyphens
+            error: inv/test.yaml:7:24: deploy.regions[1]: "US-WEST-2" is not an AWS region name
+              help: write a region such as us-east-1 or eu-west-1
+            error: inv/test.yaml:7:35: deploy.regions[2]: region us-east-1 is listed twice
+              help: remove the duplicate
+            error: inv/test.yaml:10:15: accounts[0].regions[0]: "mars-1" is not an AWS region name
+              help: write a region such as us-east-1 or eu-west-1
+            warning: inv/test.yaml:3:1: role.policy: no policy given: the role gets full access (Action "*" on Resource "*")
+              help: set role.policy to the least privilege the role needs
+            5 errors in inv/test.yaml
+        "#]],
+    );
+}
+
+#[test]
+fn profile_name_templates() {
+    check_inventory(
+        &format!("{HEAD}profiles:\n  name: \"{{account}}-x\"\naccounts:\n  - id: \"222222222222\"\n"),
+        expect![[r#"
+            error: inv/test.yaml:4:9: profiles.name: unknown variable `{account}` in "{account}-x"
+              help: use only {account_name} {account_id} {role_name} {region}
+            warning: inv/test.yaml:1:1: role.policy: no policy given: the role gets full access (Action "*" on Resource "*")
+              help: set role.policy to the least privilege the role needs
+            1 error in inv/test.yaml
+        "#]],
+    );
+    check_inventory(
+        &format!("{HEAD}profiles:\n  name: \"{{role_name}}\"\naccounts:\n  - {{id: \"222222222222\", name: a}}\n  - {{id: \"333333333333\", name: b}}\n"),
+        expect![[r##"
+            error: inv/test.yaml:4:9: profiles.name: profile name "RolecallTarget" for account 333333333333 is also generated for account 222222222222
+              help: profile names come from profiles.name; put {account_id} or {account_name} in it, and give every account a distinct name without whitespace or []\;'"#
+            warning: inv/test.yaml:1:1: role.policy: no policy given: the role gets full access (Action "*" on Resource "*")
+              help: set role.policy to the least privilege the role needs
+            1 error in inv/test.yaml
+        "##]],
+    );
+    check_inventory(
+        &format!("{HEAD}accounts:\n  - {{id: \"222222222222\", name: \"web [prod]\"}}\n"),
+        expect![[r##"
+            error: inv/test.yaml:4:32: accounts[0].name: profile name "web [prod]" for account 222222222222 is not valid: it contains ' ' (whitespace and []\;'"# are not allowed)
+              help: profile names come from profiles.name; put {account_id} or {account_name} in it, and give every account a distinct name without whitespace or []\;'"#
+            warning: inv/test.yaml:1:1: role.policy: no policy given: the role gets full access (Action "*" on Resource "*")
+              help: set role.policy to the least privilege the role needs
+            1 error in inv/test.yaml
+        "##]],
+    );
+}
+
+#[test]
+fn source_account_as_target_needs_opt_in() {
+    let accounts = "accounts:\n  - id: \"111111111111\"\n";
+    check_inventory(
+        &format!("{HEAD}{accounts}"),
+        expect![[r#"
+            error: inv/test.yaml:4:9: accounts[0].id: 111111111111 is the source_account; deploying the role into the account that assumes it is usually a mistake
+              help: remove it from accounts, or set `allow_source_account: true` at the top level if you mean it
+            warning: inv/test.yaml:1:1: role.policy: no policy given: the role gets full access (Action "*" on Resource "*")
+              help: set role.policy to the least privilege the role needs
+            1 error in inv/test.yaml
+        "#]],
+    );
+    let policy = "role:\n  policy: {Version: \"2012-10-17\", Statement: []}\n";
+    check_inventory(
+        &format!("{HEAD}allow_source_account: true\n{policy}{accounts}"),
+        expect![[r#"
+            ok: accounts [111111111111]
+        "#]],
+    );
+}
+
+#[test]
+fn wildcard_trust_is_refused() {
+    check_inventory(
+        &format!("{HEAD}role:\n  trusted_accounts: [\"*\"]\naccounts:\n  - id: \"222222222222\"\n"),
+        expect![[r#"
+            error: inv/test.yaml:4:22: role.trusted_accounts[0]: `*` is not allowed: a trust principal of "*" would let any AWS account assume the role
+              help: list the 12-digit ids of the accounts that may assume the role
+            warning: inv/test.yaml:3:1: role.policy: no policy given: the role gets full access (Action "*" on Resource "*")
+              help: set role.policy to the least privilege the role needs
+            1 error in inv/test.yaml
+        "#]],
+    );
+}
+
+#[test]
+fn custom_templates() {
+    check_inventory(
+        &format!("{HEAD}role:\n  template: templates/missing.yaml\naccounts:\n  - id: \"222222222222\"\n"),
+        expect![[r#"
+            error: inv/test.yaml:4:13: role.template: cannot read template inv/templates/missing.yaml: No such file or directory (os error 2)
+              help: the path is relative to the inventory file; check it exists
+            1 error in inv/test.yaml
+        "#]],
+    );
+    check_inventory(
+        &format!("{HEAD}role:\n  template: templates/role.yaml\n  parameters: {{Env: prod}}\n  policy: {{Statement: []}}\naccounts:\n  - id: \"222222222222\"\n"),
+        expect![[r#"
+            error: inv/test.yaml:6:11: role.policy: `policy` has no effect with your own `template`
+              help: express it in the template (or pass it through `parameters`), or drop `template`
+            1 error in inv/test.yaml
+        "#]],
+    );
+    let (inv, _) = inventory::parse(
+        &format!("{HEAD}role:\n  template: templates/role.yaml\n  parameters: {{Env: prod}}\naccounts:\n  - id: \"222222222222\"\n"),
+        Path::new("inv/test.yaml"),
+        &read_file,
+    )
+    .unwrap();
+    let d = desired(&inv);
+    assert_eq!(d.template_body, "Resources: {}\n");
+    assert_eq!(d.parameters["Env"], "prod");
+}
+
+#[test]
+fn many_problems_at_once_and_missing_keys() {
+    check_inventory(
+        "accounts:\n  - id: \"1\"\n    name: a\n  - id: \"1\"\n    name: a\ndeploy:\n  via: carrier-pigeon\n  concurrency: 0\n",
+        expect![[r#"
+            error: inv/test.yaml:1:1: version: `version` is missing
+              help: add `version: 1` at the top of the file
+            error: inv/test.yaml:1:1: source_account: `source_account` is missing
+              help: set it to the 12-digit id of the account whose principals will assume the role, in quotes
+            error: inv/test.yaml:2:9: accounts[0].id: "1" is not an AWS account id (expected exactly 12 digits)
+              help: write the full 12-digit account id, in quotes
+            error: inv/test.yaml:4:9: accounts[1].id: "1" is not an AWS account id (expected exactly 12 digits)
+              help: write the full 12-digit account id, in quotes
+            error: inv/test.yaml:5:11: accounts[1].name: name "a" is already used by accounts[0]
+              help: give every account a distinct name
+            error: inv/test.yaml:7:8: deploy.via: "carrier-pigeon" is not a deployment method
+              help: use `bootstrap-role` or `stacksets`
+            error: inv/test.yaml:8:16: deploy.concurrency: 0 is out of range
+              help: use 1 to 512
+            warning: inv/test.yaml:1:1: role.policy: no policy given: the role gets full access (Action "*" on Resource "*")
+              help: set role.policy to the least privilege the role needs
+            7 errors in inv/test.yaml
+        "#]],
+    );
+}
+
+#[test]
+fn syntax_type_and_empty_files() {
+    check_inventory(
+        "version: 1\naccounts: [\n",
+        expect![[r#"
+            error: inv/test.yaml:3:1: not valid YAML: while parsing a node, did not find expected node content
+              help: fix the YAML syntax at that position
+            1 error in inv/test.yaml
+        "#]],
+    );
+    check_inventory(
+        &format!("{HEAD}deploy:\n  concurrency: lots\naccounts:\n  - id: \"222222222222\"\n"),
+        expect![[r#"
+            error: inv/test.yaml:4:16: deploy.concurrency: invalid type: string "lots", expected usize
+              help: see inventory/README.md for every key and its type
+            1 error in inv/test.yaml
+        "#]],
+    );
+    check_inventory(
+        "",
+        expect![[r#"
+            error: inv/test.yaml: the inventory is empty
+              help: start from inventory/example.yaml
+            1 error in inv/test.yaml
+        "#]],
+    );
+    check_inventory(
+        &format!("{HEAD}"),
+        expect![[r#"
+            error: inv/test.yaml:1:1: accounts: no targets: neither `accounts` nor `organization` is given
+              help: list accounts under `accounts:` or discover them with `organization: {ous: [...]}`
+            warning: inv/test.yaml:1:1: role.policy: no policy given: the role gets full access (Action "*" on Resource "*")
+              help: set role.policy to the least privilege the role needs
+            1 error in inv/test.yaml
+        "#]],
+    );
+}
+
+#[test]
+fn organization_discovery_settings() {
+    check_inventory(
+        &format!("{HEAD}organization:\n  ous: [ou-abcd-12345678, sales]\n  exclude: [\"33333333333\"]\n"),
+        expect![[r#"
+            error: inv/test.yaml:4:27: organization.ous[1]: "sales" is not an OU id or root id
+              help: use ids like ou-ab12-cd34ef56 or r-ab12 (aws organizations list-roots / list-organizational-units-for-parent)
+            error: inv/test.yaml:5:13: organization.exclude[0]: "33333333333" is not an AWS account id (expected exactly 12 digits)
+              help: write the full 12-digit account id, in quotes
+            warning: inv/test.yaml:1:1: role.policy: no policy given: the role gets full access (Action "*" on Resource "*")
+              help: set role.policy to the least privilege the role needs
+            2 errors in inv/test.yaml
+        "#]],
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Template and fingerprint.
+
+fn inventory_with(extra: &str) -> model::Inventory {
+    let text = format!("{HEAD}{extra}accounts:\n  - id: \"222222222222\"\n");
+    match inventory::parse(&text, Path::new("inv/test.yaml"), &read_file) {
+        Ok((inv, _)) => inv,
+        Err(d) => panic!("{}", inventory::render(&d)),
+    }
+}
+
+#[test]
+fn builtin_template_is_deterministic_and_complete() {
+    let inv = inventory_with("role:\n  trusted_accounts: [\"111111111111\", \"044444444444\"]\n  external_id: ext-123\n  managed_policy_arns: [arn:aws:iam::aws:policy/ReadOnlyAccess]\n");
+    let a = desired(&inv);
+    let b = desired(&inventory_with("role:\n  trusted_accounts: [\"111111111111\", \"044444444444\"]\n  external_id: ext-123\n  managed_policy_arns: [arn:aws:iam::aws:policy/ReadOnlyAccess]\n"));
+    assert_eq!(a, b);
+    expect![[r#"
+        {
+          "AWSTemplateFormatVersion": "2010-09-09",
+          "Description": "rolecall: cross-account IAM role RolecallTarget (managed by rolecall; changes made here are overwritten)",
+          "Outputs": {
+            "RoleArn": {
+              "Description": "ARN of the cross-account role",
+              "Value": {
+                "Fn::GetAtt": [
+                  "Role",
+                  "Arn"
+                ]
+              }
+            }
+          },
+          "Resources": {
+            "Role": {
+              "Properties": {
+                "AssumeRolePolicyDocument": {
+                  "Statement": [
+                    {
+                      "Action": "sts:AssumeRole",
+                      "Condition": {
+                        "StringEquals": {
+                          "sts:ExternalId": "ext-123"
+                        }
+                      },
+                      "Effect": "Allow",
+                      "Principal": {
+                        "AWS": {
+                          "Fn::Sub": "arn:${AWS::Partition}:iam::111111111111:root"
+                        }
+                      },
+                      "Sid": "TrustAccount111111111111"
+                    },
+                    {
+                      "Action": "sts:AssumeRole",
+                      "Condition": {
+                        "StringEquals": {
+                          "sts:ExternalId": "ext-123"
+                        }
+                      },
+                      "Effect": "Allow",
+                      "Principal": {
+                        "AWS": {
+                          "Fn::Sub": "arn:${AWS::Partition}:iam::044444444444:root"
+                        }
+                      },
+                      "Sid": "TrustAccount044444444444"
+                    }
+                  ],
+                  "Version": "2012-10-17"
+                },
+                "Description": "Cross-account role managed by rolecall",
+                "ManagedPolicyArns": [
+                  "arn:aws:iam::aws:policy/ReadOnlyAccess"
+                ],
+                "MaxSessionDuration": 3600,
+                "Policies": [
+                  {
+                    "PolicyDocument": {
+                      "Statement": [
+                        {
+                          "Action": "*",
+                          "Effect": "Allow",
+                          "Resource": "*"
+                        }
+                      ],
+                      "Version": "2012-10-17"
+                    },
+                    "PolicyName": "RolecallTarget-policy"
+                  }
+                ],
+                "RoleName": "RolecallTarget"
+              },
+              "Type": "AWS::IAM::Role"
+            }
+          }
+        }
+    "#]]
+    .assert_eq(&a.template_body);
+}
+
+#[test]
+fn fingerprint_follows_template_and_parameters_not_tags() {
+    let base = desired(&inventory_with(""));
+    assert_eq!(base.fingerprint.len(), 64);
+    let policy = desired(&inventory_with("role:\n  policy: {Version: \"2012-10-17\", Statement: [{Effect: Allow, Action: \"s3:*\", Resource: \"*\"}]}\n"));
+    assert_ne!(base.fingerprint, policy.fingerprint);
+    let tagged = desired(&inventory_with("role:\n  tags: {team: web}\n"));
+    assert_eq!(base.fingerprint, tagged.fingerprint);
+    let p1 = BTreeMap::from([("a".to_owned(), "b=c".to_owned())]);
+    let p2 = BTreeMap::from([("a=b".to_owned(), "c".to_owned())]);
+    assert_ne!(crate::template::fingerprint("t", &p1), crate::template::fingerprint("t", &p2));
+}
+
+// ---------------------------------------------------------------------------
+// Decisions.
+
+fn stack(status: &str, tags: &[(&str, &str)]) -> Observed {
+    Observed::Present(StackInfo {
+        stack_id: "arn:aws:cloudformation:us-east-1:222222222222:stack/rolecall-target-role/1".to_owned(),
+        status: status.to_owned(),
+        status_reason: None,
+        tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        parameters: BTreeMap::new(),
+        outputs: BTreeMap::new(),
+    })
+}
+
+#[track_caller]
+fn check_decide(observed: Observed, expect: Expect) {
+    let mut inv = inventory_with("role:\n  tags: {team: web}\n");
+    inv.role.tags.insert("team".to_owned(), "web".to_owned());
+    let d = decide(&desired(&inv), &observed);
+    expect.assert_eq(&format!("{} {:?}: {}", d.action, d.differences, d.reason));
+}
+
+#[test]
+fn decisions() {
+    let inv = inventory_with("role:\n  tags: {team: web}\n");
+    let fp = desired(&inv).fingerprint;
+    let ours = [(TAG_MANAGED_BY, "rolecall"), (TAG_FINGERPRINT, fp.as_str()), ("team", "web")];
+    check_decide(Observed::Absent, expect!["create []: no stack rolecall-target-role"]);
+    check_decide(stack("CREATE_COMPLETE", &ours), expect!["no-op []: CREATE_COMPLETE matches the inventory"]);
+    check_decide(stack("UPDATE_ROLLBACK_COMPLETE", &ours), expect!["no-op []: UPDATE_ROLLBACK_COMPLETE matches the inventory"]);
+    check_decide(
+        stack("UPDATE_COMPLETE", &[(TAG_MANAGED_BY, "rolecall"), (TAG_FINGERPRINT, "old"), ("team", "web")]),
+        expect!["update [Template]: template differs from the inventory"],
+    );
+    check_decide(
+        stack("CREATE_COMPLETE", &[(TAG_MANAGED_BY, "rolecall"), (TAG_FINGERPRINT, "old")]),
+        expect!["update [Template, Tags]: template, tags differ from the inventory"],
+    );
+    check_decide(
+        stack("CREATE_COMPLETE", &[(TAG_MANAGED_BY, "rolecall"), (TAG_FINGERPRINT, fp.as_str()), ("team", "app")]),
+        expect!["update [Tags]: tags differs from the inventory"],
+    );
+    for status in ["ROLLBACK_COMPLETE", "CREATE_FAILED", "DELETE_FAILED"] {
+        let d = decide(&desired(&inv), &stack(status, &ours));
+        assert_eq!(d.action, Action::Recover, "{status}");
+    }
+    check_decide(stack("ROLLBACK_COMPLETE", &ours), expect!["recover []: ROLLBACK_COMPLETE is what a failed create leaves; delete it and create again"]);
+    for status in ["CREATE_IN_PROGRESS", "UPDATE_IN_PROGRESS", "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", "DELETE_IN_PROGRESS", "ROLLBACK_IN_PROGRESS"] {
+        assert_eq!(decide(&desired(&inv), &stack(status, &ours)).action, Action::Wait, "{status}");
+    }
+    check_decide(
+        stack("UPDATE_ROLLBACK_FAILED", &ours),
+        expect!["blocked []: UPDATE_ROLLBACK_FAILED: rolecall never touches such a stack; continue the rollback (aws cloudformation continue-update-rollback) or fix the resource by hand, then run again"],
+    );
+    check_decide(stack("REVIEW_IN_PROGRESS", &ours), expect!["blocked []: REVIEW_IN_PROGRESS: the stack has a change set that was never executed; execute or delete it in the CloudFormation console, then run again"]);
+    check_decide(stack("SOMETHING_NEW", &ours), expect!["blocked []: SOMETHING_NEW: rolecall never touches such a stack; inspect the stack in the CloudFormation console and fix it by hand, then run again"]);
+    check_decide(
+        stack("ROLLBACK_COMPLETE", &[("team", "web")]),
+        expect!["blocked []: stack rolecall-target-role (ROLLBACK_COMPLETE) was not created by rolecall (no rolecall:managed-by tag); rolecall does not adopt stacks: delete or rename it, or choose another role.stack_name"],
+    );
+}
+
+#[test]
+fn parameter_changes_are_named() {
+    let text = format!("{HEAD}role:\n  template: templates/role.yaml\n  parameters: {{Env: prod}}\naccounts:\n  - id: \"222222222222\"\n");
+    let (inv, _) = inventory::parse(&text, Path::new("inv/test.yaml"), &read_file).unwrap();
+    let want = desired(&inv);
+    let Observed::Present(mut info) = stack("CREATE_COMPLETE", &[(TAG_MANAGED_BY, "rolecall"), (TAG_FINGERPRINT, "old")]) else { unreachable!() };
+    info.parameters.insert("Env".to_owned(), "dev".to_owned());
+    let d = decide(&want, &Observed::Present(info));
+    assert_eq!((d.action, d.reason.as_str()), (Action::Update, "parameters differs from the inventory"));
+}
+
+// ---------------------------------------------------------------------------
+// Targets.
+
+fn discovered(id: &str, name: &str, tags: &[(&str, &str)]) -> DiscoveredAccount {
+    DiscoveredAccount {
+        id: model::AccountId::parse(id).unwrap(),
+        name: name.to_owned(),
+        parent: "ou-abcd-12345678".to_owned(),
+        tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+    }
+}
+
+#[track_caller]
+fn check_targets(extra: &str, found: &[DiscoveredAccount], expect: Expect) {
+    let text = format!("{HEAD}{extra}");
+    let (inv, _) = match inventory::parse(&text, Path::new("inv/test.yaml"), &read_file) {
+        Ok(ok) => ok,
+        Err(d) => panic!("{}", inventory::render(&d)),
+    };
+    let r = targets::resolve(&inv, found);
+    let mut out = String::new();
+    for t in &r.targets {
+        out.push_str(&format!("{} {} {:?} {:?}\n", t.account_id, t.account_name, t.regions, t.source));
+    }
+    for n in &r.notes {
+        out.push_str(&format!("note: {n}\n"));
+    }
+    expect.assert_eq(&out);
+}
+
+#[test]
+fn targets_union_filter_exclude() {
+    let found = [
+        discovered("111111111111", "management", &[("env", "prod")]),
+        discovered("222222222222", "web-prod", &[("env", "prod")]),
+        discovered("333333333333", "web-dev", &[("env", "dev")]),
+        discovered("444444444444", "data-prod", &[("env", "prod"), ("team", "data")]),
+        discovered("555555555555", "legacy", &[("env", "prod")]),
+    ];
+    check_targets(
+        "deploy:\n  regions: [us-east-1, eu-west-1]\naccounts:\n  - {id: \"666666666666\", name: extra, regions: [eu-west-1]}\n  - {id: \"222222222222\", name: web}\norganization:\n  ous: [ou-abcd-12345678]\n  tags: {env: prod}\n  exclude: [\"555555555555\"]\n",
+        &found,
+        expect![[r#"
+            222222222222 web ["us-east-1", "eu-west-1"] Inventory
+            444444444444 data-prod ["us-east-1", "eu-west-1"] Organization
+            666666666666 extra ["eu-west-1"] Inventory
+            note: 111111111111 (management) is the source account; skipped (set allow_source_account: true to include it)
+        "#]],
+    );
+    check_targets(
+        "organization:\n  ous: [r-abcd]\n",
+        &found[1..3],
+        expect![[r#"
+            222222222222 web-prod ["us-east-1"] Organization
+            333333333333 web-dev ["us-east-1"] Organization
+        "#]],
+    );
+}

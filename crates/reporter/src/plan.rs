@@ -1,0 +1,130 @@
+//! The plan as a table with a summary line, or as JSON.
+
+use std::io::{self, Write};
+
+use model::{Action, Plan, Target};
+use serde::Serialize;
+
+use crate::table::Table;
+
+/// Counts by action, as shown in the summary and in JSON.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct Summary {
+    pub create: usize,
+    pub update: usize,
+    pub recover: usize,
+    pub wait: usize,
+    pub no_op: usize,
+    pub blocked: usize,
+    pub errors: usize,
+    pub accounts: usize,
+    pub stacks: usize,
+}
+
+pub fn summary(plan: &Plan) -> Summary {
+    let mut accounts: Vec<&model::AccountId> = plan.entries.iter().map(|e| &e.account_id).chain(plan.errors.iter().map(|e| &e.account_id)).collect();
+    accounts.sort();
+    accounts.dedup();
+    Summary {
+        create: plan.count(Action::Create),
+        update: plan.count(Action::Update),
+        recover: plan.count(Action::Recover),
+        wait: plan.count(Action::Wait),
+        no_op: plan.count(Action::NoOp),
+        blocked: plan.count(Action::Blocked),
+        errors: plan.errors.len(),
+        accounts: accounts.len(),
+        stacks: plan.entries.len(),
+    }
+}
+
+pub fn write_plan(w: &mut dyn Write, plan: &Plan) -> io::Result<()> {
+    let mut table = Table::new(&["ACCOUNT", "NAME", "REGION", "ACTION", "REASON"]);
+    let mut errors = plan.errors.iter().peekable();
+    for entry in &plan.entries {
+        while let Some(e) = errors.next_if(|e| (&e.account_id, e.region.as_deref().unwrap_or("")) <= (&entry.account_id, entry.region.as_str())) {
+            table.row(error_row(e));
+        }
+        table.row(vec![
+            entry.account_id.to_string(),
+            entry.account_name.clone(),
+            entry.region.clone(),
+            entry.action.to_string(),
+            entry.reason.clone(),
+        ]);
+    }
+    for e in errors {
+        table.row(error_row(e));
+    }
+    table.write(w)?;
+    let s = summary(plan);
+    writeln!(w)?;
+    writeln!(
+        w,
+        "Plan: {} to create, {} to update, {} to recover, {} to wait for, {} unchanged, {} blocked, {} error{} ({} stack{} in {} account{})",
+        s.create,
+        s.update,
+        s.recover,
+        s.wait,
+        s.no_op,
+        s.blocked,
+        s.errors,
+        plural(s.errors),
+        s.stacks,
+        plural(s.stacks),
+        s.accounts,
+        plural(s.accounts),
+    )
+}
+
+fn error_row(e: &model::AccountError) -> Vec<String> {
+    vec![
+        e.account_id.to_string(),
+        e.account_name.clone(),
+        e.region.clone().unwrap_or_else(|| "-".to_owned()),
+        "error".to_owned(),
+        e.message.clone(),
+    ]
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+#[derive(Serialize)]
+struct PlanJson<'a> {
+    schema_version: u32,
+    summary: Summary,
+    entries: &'a [model::PlanEntry],
+    errors: &'a [model::AccountError],
+}
+
+pub fn write_plan_json(w: &mut dyn Write, plan: &Plan) -> io::Result<()> {
+    let doc = PlanJson { schema_version: 1, summary: summary(plan), entries: &plan.entries, errors: &plan.errors };
+    serde_json::to_writer_pretty(&mut *w, &doc)?;
+    writeln!(w)
+}
+
+pub fn write_targets(w: &mut dyn Write, targets: &[Target]) -> io::Result<()> {
+    let mut table = Table::new(&["ACCOUNT", "NAME", "REGIONS", "SOURCE", "PARENT"]);
+    for t in targets {
+        table.row(vec![
+            t.account_id.to_string(),
+            t.account_name.clone(),
+            t.regions.join(","),
+            match t.source {
+                model::TargetSource::Inventory => "inventory".to_owned(),
+                model::TargetSource::Organization => "organization".to_owned(),
+            },
+            t.parent.clone().unwrap_or_else(|| "-".to_owned()),
+        ]);
+    }
+    table.write(w)?;
+    let regions: usize = targets.iter().map(|t| t.regions.len()).sum();
+    writeln!(w, "\n{} account{}, {} account/region pair{}", targets.len(), plural(targets.len()), regions, plural(regions))
+}
+
+pub fn write_targets_json(w: &mut dyn Write, targets: &[Target]) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *w, targets)?;
+    writeln!(w)
+}
