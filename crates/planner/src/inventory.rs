@@ -400,6 +400,9 @@ impl Validator<'_> {
                 }
             }
         }
+        if let Some(role) = &role {
+            self.one_role_per_account(role, &deploy, &accounts);
+        }
         if !listed && organization.is_none() {
             self.error("accounts", "no targets: neither `accounts` nor `organization` is given", "list accounts under `accounts:` or discover them with `organization: {ous: [...]}`");
         }
@@ -422,6 +425,7 @@ impl Validator<'_> {
                 })
                 .collect();
             let role_name = role.as_ref().map_or(DEFAULT_ROLE_NAME, |r| r.name.as_str());
+
             for problem in names::profile_name_clashes(&profiles.name, role_name, &targets) {
                 // Point at the account's name when that is what made the
                 // profile name invalid, else at the template.
@@ -448,8 +452,8 @@ impl Validator<'_> {
 
     fn role(&mut self, raw: RawRole, source: Option<&AccountId>) -> Option<RoleSpec> {
         let name = raw.name.unwrap_or_else(|| DEFAULT_ROLE_NAME.to_owned());
-        if let Err(why) = names::check_role_name(&name) {
-            self.error("role.name", format!("\"{name}\" is not a valid IAM role name: {why}"), "use 1-64 letters, digits and +=,.@_-");
+        if let Err(why) = names::check_role_name_template(&name) {
+            self.error("role.name", format!("\"{name}\" is not a valid IAM role name: {why}"), "use 1-64 letters, digits and +=,.@_- (and {region} if the role goes to several regions)");
         }
         let stack_name = raw.stack_name.unwrap_or_else(|| DEFAULT_STACK_NAME.to_owned());
         if let Err(why) = names::check_stack_name(&stack_name) {
@@ -551,6 +555,25 @@ impl Validator<'_> {
             output_key,
             tags,
         })
+    }
+
+    /// IAM role names are global to an account: the built-in template with a
+    /// fixed name collides in the second region of an account
+    /// (EntityAlreadyExists) and leaves a failed stack behind.
+    fn one_role_per_account(&mut self, role: &RoleSpec, deploy: &Deploy, accounts: &[AccountEntry]) {
+        if role.template.is_some() || role.name.contains("{region}") || names::check_role_name(&role.name).is_err() {
+            return;
+        }
+        let multi = std::iter::once(("deploy.regions".to_owned(), deploy.regions.len()))
+            .chain(accounts.iter().enumerate().filter_map(|(i, a)| a.regions.as_ref().map(|r| (format!("accounts[{i}].regions"), r.len()))))
+            .find(|(_, n)| *n > 1);
+        if let Some((path, n)) = multi {
+            self.error(
+                &path,
+                format!("role \"{}\" (role.name) would be created in {n} regions of one account, but IAM role names are global to an account: the second stack fails with EntityAlreadyExists", role.name),
+                format!("put {{region}} in the name (e.g. name: \"{}-{{region}}\") to get one role per region, or deploy to one region", role.name),
+            );
+        }
     }
 
     fn deploy(&mut self, raw: RawDeploy) -> Deploy {

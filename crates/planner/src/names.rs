@@ -24,6 +24,21 @@ pub fn check_role_name(s: &str) -> Result<(), String> {
     }
 }
 
+/// A role name that may contain `{region}` (rendered per region, because
+/// IAM role names are global to an account).
+pub fn check_role_name_template(s: &str) -> Result<(), String> {
+    let rendered = s.replace("{region}", "us-east-1");
+    if rendered.contains(['{', '}']) {
+        return Err("the only variable a role name may use is {region}".to_owned());
+    }
+    check_role_name(&rendered)
+}
+
+/// The role name in one region.
+pub fn role_name_in(template: &str, region: &str) -> String {
+    template.replace("{region}", region)
+}
+
 pub fn check_stack_name(s: &str) -> Result<(), String> {
     if s.is_empty() || s.len() > 128 {
         return Err(format!("{} characters (1-128 allowed)", s.len()));
@@ -130,7 +145,7 @@ pub fn profile_names(template: &str, role_name: &str, targets: &[ProfileVars<'_>
         let regions: &[String] = if uses_region(template) { t.regions } else { &t.regions[..t.regions.len().min(1)] };
         for region in regions {
             out.push(ProfileName {
-                name: render_profile_name(template, t.account_name, t.account_id, role_name, region),
+                name: render_profile_name(template, t.account_name, t.account_id, &role_name_in(role_name, region), region),
                 account_id: t.account_id.to_owned(),
                 region: region.clone(),
             });

@@ -68,13 +68,20 @@ pub fn render_builtin(role: &RoleSpec) -> String {
             statement
         })
         .collect();
+    // `{region}` in the name becomes the stack's own region, so one template
+    // serves every region.
+    let role_name = if role.name.contains("{region}") {
+        json!({"Fn::Sub": role.name.replace("{region}", "${AWS::Region}")})
+    } else {
+        json!(role.name)
+    };
     let mut properties = json!({
-        "RoleName": role.name,
+        "RoleName": role_name,
         "Description": "Cross-account role managed by rolecall",
         "MaxSessionDuration": role.max_session_duration,
         "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": statements},
         "Policies": [{
-            "PolicyName": format!("{}-policy", role.name),
+            "PolicyName": "rolecall-policy",
             "PolicyDocument": role.policy.clone().unwrap_or_else(full_access_policy),
         }],
     });

@@ -141,7 +141,7 @@ fn regions_role_and_stack_names() {
         &format!("{HEAD}role:\n  name: \"my role\"\n  stack_name: 9lives\ndeploy:\n  regions: [us-east-1, US-WEST-2, us-east-1]\naccounts:\n  - id: \"222222222222\"\n    regions: [mars-1]\n"),
         expect![[r#"
             error: inv/test.yaml:4:9: role.name: "my role" is not a valid IAM role name: character ' ' is not allowed
-              help: use 1-64 letters, digits and +=,.@_-
+              help: use 1-64 letters, digits and +=,.@_- (and {region} if the role goes to several regions)
             error: inv/test.yaml:5:15: role.stack_name: "9lives" is not a valid CloudFormation stack name: it must start with a letter
               help: start with a letter; use up to 128 letters, digits and hyphens
             error: inv/test.yaml:7:24: deploy.regions[1]: "US-WEST-2" is not an AWS region name
@@ -155,6 +155,35 @@ fn regions_role_and_stack_names() {
             5 errors in inv/test.yaml
         "#]],
     );
+}
+
+#[test]
+fn a_fixed_role_name_in_several_regions_collides() {
+    check_inventory(
+        &format!("{HEAD}accounts:\n  - id: \"222222222222\"\n    regions: [us-east-1, eu-west-1]\n"),
+        expect![[r#"
+            error: inv/test.yaml:5:14: accounts[0].regions: role "RolecallTarget" (role.name) would be created in 2 regions of one account, but IAM role names are global to an account: the second stack fails with EntityAlreadyExists
+              help: put {region} in the name (e.g. name: "RolecallTarget-{region}") to get one role per region, or deploy to one region
+            warning: inv/test.yaml:1:1: role.policy: no policy given: the role gets full access (Action "*" on Resource "*")
+              help: set role.policy to the least privilege the role needs
+            1 error in inv/test.yaml
+        "#]],
+    );
+    check_inventory(
+        &format!("{HEAD}role:\n  name: \"Admin-{{region}}\"\n  policy: {{Statement: []}}\ndeploy:\n  regions: [us-east-1, eu-west-1]\naccounts:\n  - id: \"222222222222\"\n"),
+        expect![[r#"
+            ok: accounts [222222222222]
+        "#]],
+    );
+    check_inventory(&format!("{HEAD}role:\n  name: \"Admin-{{account}}\"\naccounts:\n  - id: \"222222222222\"\n"), expect![[r#"
+        error: inv/test.yaml:4:9: role.name: "Admin-{account}" is not a valid IAM role name: the only variable a role name may use is {region}
+          help: use 1-64 letters, digits and +=,.@_- (and {region} if the role goes to several regions)
+        warning: inv/test.yaml:3:1: role.policy: no policy given: the role gets full access (Action "*" on Resource "*")
+          help: set role.policy to the least privilege the role needs
+        1 error in inv/test.yaml
+    "#]]);
+    let inv = inventory_with("role:\n  name: \"Admin-{region}\"\n");
+    assert!(desired(&inv).template_body.contains("\"Fn::Sub\": \"Admin-${AWS::Region}\""));
 }
 
 #[test]
@@ -350,6 +379,7 @@ fn inventory_with(extra: &str) -> model::Inventory {
 #[test]
 fn builtin_template_is_deterministic_and_complete() {
     let inv = inventory_with("role:\n  trusted_accounts: [\"111111111111\", \"044444444444\"]\n  external_id: ext-123\n  managed_policy_arns: [arn:aws:iam::aws:policy/ReadOnlyAccess]\n");
+    assert!(inv.role.name == "RolecallTarget");
     let a = desired(&inv);
     let b = desired(&inventory_with("role:\n  trusted_accounts: [\"111111111111\", \"044444444444\"]\n  external_id: ext-123\n  managed_policy_arns: [arn:aws:iam::aws:policy/ReadOnlyAccess]\n"));
     assert_eq!(a, b);
@@ -423,7 +453,7 @@ fn builtin_template_is_deterministic_and_complete() {
                       ],
                       "Version": "2012-10-17"
                     },
-                    "PolicyName": "RolecallTarget-policy"
+                    "PolicyName": "rolecall-policy"
                   }
                 ],
                 "RoleName": "RolecallTarget"
@@ -562,7 +592,7 @@ fn targets_union_filter_exclude() {
         discovered("555555555555", "legacy", &[("env", "prod")]),
     ];
     check_targets(
-        "deploy:\n  regions: [us-east-1, eu-west-1]\naccounts:\n  - {id: \"666666666666\", name: extra, regions: [eu-west-1]}\n  - {id: \"222222222222\", name: web}\norganization:\n  ous: [ou-abcd-12345678]\n  tags: {env: prod}\n  exclude: [\"555555555555\"]\n",
+        "role:\n  name: \"R-{region}\"\ndeploy:\n  regions: [us-east-1, eu-west-1]\naccounts:\n  - {id: \"666666666666\", name: extra, regions: [eu-west-1]}\n  - {id: \"222222222222\", name: web}\norganization:\n  ous: [ou-abcd-12345678]\n  tags: {env: prod}\n  exclude: [\"555555555555\"]\n",
         &found,
         expect![[r#"
             222222222222 web ["us-east-1", "eu-west-1"] Inventory
