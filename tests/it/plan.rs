@@ -8,10 +8,13 @@ use tests::{MANAGEMENT_ACCOUNT, write_inventory};
 
 use crate::{first_column, ids, org_fixture, sorted};
 
-const POLICY: &str = "  policy: {Version: \"2012-10-17\", Statement: [{Effect: Allow, Action: \"s3:*\", Resource: \"*\"}]}\n";
+const POLICY: &str =
+    "  policy: {Version: \"2012-10-17\", Statement: [{Effect: Allow, Action: \"s3:*\", Resource: \"*\"}]}\n";
 
 fn inventory(organization: &str) -> String {
-    format!("version: 1\nsource_account: \"{MANAGEMENT_ACCOUNT}\"\nrole:\n  name: \"Rolecall-{{region}}\"\n{POLICY}deploy:\n  regions: [us-east-1, eu-west-1]\n{organization}")
+    format!(
+        "version: 1\nsource_account: \"{MANAGEMENT_ACCOUNT}\"\nrole:\n  name: \"Rolecall-{{region}}\"\n{POLICY}deploy:\n  regions: [us-east-1, eu-west-1]\n{organization}"
+    )
 }
 
 #[test]
@@ -25,22 +28,45 @@ fn discovery_recursive_tags_and_exclude() {
     let run = moto.rolecall(&["accounts", "-i", path.to_str().unwrap()]);
     run.expect_code(0);
     assert_eq!(first_column(&run.stdout), ids(&org.accounts.iter().collect::<Vec<_>>()));
-    assert!(run.stdout.contains("21 accounts, 42 account/region pairs"), "{}", run.stdout);
-    assert!(run.stderr.contains(&format!("note: {MANAGEMENT_ACCOUNT}")), "{}", run.stderr);
+    assert!(
+        run.stdout.contains("21 accounts, 42 account/region pairs"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stderr.contains(&format!("note: {MANAGEMENT_ACCOUNT}")),
+        "{}",
+        run.stderr
+    );
 
     // Prod: not recursive = its three direct accounts; recursive = also
     // Regulated and Regulated/Vault (four levels below the root).
     let prod = org.ou("Root/Workloads/Prod");
-    for (recursive, expected) in [(false, org.under("Root/Workloads/Prod", false)), (true, org.under("Root/Workloads/Prod", true))] {
-        let path = write_inventory("prod", &inventory(&format!("organization:\n  ous: [{prod}]\n  recursive: {recursive}\n")));
+    for (recursive, expected) in [
+        (false, org.under("Root/Workloads/Prod", false)),
+        (true, org.under("Root/Workloads/Prod", true)),
+    ] {
+        let path = write_inventory(
+            "prod",
+            &inventory(&format!("organization:\n  ous: [{prod}]\n  recursive: {recursive}\n")),
+        );
         let run = moto.rolecall(&["accounts", "-i", path.to_str().unwrap(), "--json"]);
         run.expect_code(0);
         let json: Value = serde_json::from_str(&run.stdout).unwrap();
-        let found: Vec<String> = json.as_array().unwrap().iter().map(|t| t["account_id"].as_str().unwrap().to_owned()).collect();
+        let found: Vec<String> = json
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["account_id"].as_str().unwrap().to_owned())
+            .collect();
         assert_eq!(sorted(found), ids(&expected), "recursive: {recursive}");
     }
     assert_eq!(org.under("Root/Workloads/Prod", true).len(), 6);
-    assert!(org.under("Root/Workloads/Prod", true).iter().any(|a| a.path == "Root/Workloads/Prod/Regulated/Vault"));
+    assert!(
+        org.under("Root/Workloads/Prod", true)
+            .iter()
+            .any(|a| a.path == "Root/Workloads/Prod/Regulated/Vault")
+    );
 
     // Tag filter on the whole organization, with one account excluded and
     // one listed by hand with its own regions.
@@ -54,12 +80,38 @@ fn discovery_recursive_tags_and_exclude() {
     let run = moto.rolecall(&["accounts", "-i", path.to_str().unwrap(), "--json"]);
     run.expect_code(0);
     let json: Value = serde_json::from_str(&run.stdout).unwrap();
-    let mut expected: Vec<String> = org.accounts.iter().filter(|a| a.tags.get("env").map(String::as_str) == Some("prod") && a.id != audit.id).map(|a| a.id.clone()).collect();
+    let mut expected: Vec<String> = org
+        .accounts
+        .iter()
+        .filter(|a| a.tags.get("env").map(String::as_str) == Some("prod") && a.id != audit.id)
+        .map(|a| a.id.clone())
+        .collect();
     expected.push(web_dev.id.clone());
-    let found: Vec<String> = json.as_array().unwrap().iter().map(|t| t["account_id"].as_str().unwrap().to_owned()).collect();
+    let found: Vec<String> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["account_id"].as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(sorted(found), sorted(expected));
-    let listed = json.as_array().unwrap().iter().find(|t| t["account_id"] == web_dev.id.as_str()).unwrap();
-    assert_eq!((listed["account_name"].as_str(), listed["regions"].clone(), listed["source"].as_str()), (Some("web-dev-listed"), serde_json::json!(["eu-west-1"]), Some("inventory")));
+    let listed = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["account_id"] == web_dev.id.as_str())
+        .unwrap();
+    assert_eq!(
+        (
+            listed["account_name"].as_str(),
+            listed["regions"].clone(),
+            listed["source"].as_str()
+        ),
+        (
+            Some("web-dev-listed"),
+            serde_json::json!(["eu-west-1"]),
+            Some("inventory")
+        )
+    );
 }
 
 #[test]
@@ -76,7 +128,8 @@ fn plan_creates_everywhere_then_sees_noop_update_and_blocked() {
     let rows: Vec<&str> = run.stdout.lines().filter(|l| l.contains(" create ")).collect();
     assert_eq!(rows.len(), 42, "{}", run.stdout);
     assert!(run.stdout.contains("Plan: 42 to create, 0 to update, 0 to recover, 0 to wait for, 0 unchanged, 0 blocked, 0 errors (42 stacks in 21 accounts)"), "{}", run.stdout);
-    moto.rolecall(&["plan", "-i", file, "--detailed-exitcode"]).expect_code(2);
+    moto.rolecall(&["plan", "-i", file, "--detailed-exitcode"])
+        .expect_code(2);
 
     // The test creates stacks itself: matching in web-prod (both regions),
     // outdated in api-prod (us-east-1), not rolecall's in data-prod (us-east-1).
@@ -87,8 +140,15 @@ fn plan_creates_everywhere_then_sees_noop_update_and_blocked() {
     let create = |account: &str, region: &str, tags: BTreeMap<String, String>| {
         rt.block_on(async {
             let config = moto.account_config(account).await;
-            let client = cfn::Client::from_conf(cfn::config::Builder::from(&config).region(cfn::config::Region::new(region.to_owned())).build());
-            let tags = tags.into_iter().map(|(k, v)| cfn::types::Tag::builder().key(k).value(v).build()).collect();
+            let client = cfn::Client::from_conf(
+                cfn::config::Builder::from(&config)
+                    .region(cfn::config::Region::new(region.to_owned()))
+                    .build(),
+            );
+            let tags = tags
+                .into_iter()
+                .map(|(k, v)| cfn::types::Tag::builder().key(k).value(v).build())
+                .collect();
             client
                 .create_stack()
                 .stack_name(&desired.stack_name)
@@ -108,24 +168,47 @@ fn plan_creates_everywhere_then_sees_noop_update_and_blocked() {
     let mut outdated = desired.stack_tags();
     outdated.insert(model::TAG_FINGERPRINT.to_owned(), "0".repeat(64));
     create(&api.id, "us-east-1", outdated);
-    create(&data.id, "us-east-1", BTreeMap::from([("owner".to_owned(), "someone-else".to_owned())]));
+    create(
+        &data.id,
+        "us-east-1",
+        BTreeMap::from([("owner".to_owned(), "someone-else".to_owned())]),
+    );
 
     let run = moto.rolecall(&["plan", "-i", file, "--json"]);
     run.expect_code(1); // a blocked stack needs a human
     let json: Value = serde_json::from_str(&run.stdout).unwrap();
     let action = |account: &str, region: &str| -> (String, String) {
-        let e = json["entries"].as_array().unwrap().iter().find(|e| e["account_id"] == account && e["region"] == region).unwrap();
-        (e["action"].as_str().unwrap().to_owned(), e["reason"].as_str().unwrap().to_owned())
+        let e = json["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["account_id"] == account && e["region"] == region)
+            .unwrap();
+        (
+            e["action"].as_str().unwrap().to_owned(),
+            e["reason"].as_str().unwrap().to_owned(),
+        )
     };
     assert_eq!(action(&web.id, "us-east-1").0, "no-op");
     assert_eq!(action(&web.id, "eu-west-1").0, "no-op");
-    assert_eq!(action(&api.id, "us-east-1"), ("update".to_owned(), "template differs from the inventory".to_owned()));
+    assert_eq!(
+        action(&api.id, "us-east-1"),
+        ("update".to_owned(), "template differs from the inventory".to_owned())
+    );
     assert_eq!(action(&api.id, "eu-west-1").0, "create");
     let (blocked, reason) = action(&data.id, "us-east-1");
     assert_eq!(blocked, "blocked");
     assert!(reason.contains("was not created by rolecall"), "{reason}");
     let summary = &json["summary"];
-    assert_eq!((summary["create"].as_u64(), summary["update"].as_u64(), summary["no_op"].as_u64(), summary["blocked"].as_u64()), (Some(38), Some(1), Some(2), Some(1)));
+    assert_eq!(
+        (
+            summary["create"].as_u64(),
+            summary["update"].as_u64(),
+            summary["no_op"].as_u64(),
+            summary["blocked"].as_u64()
+        ),
+        (Some(38), Some(1), Some(2), Some(1))
+    );
     assert_eq!(json["errors"].as_array().unwrap().len(), 0);
 
     // plan wrote nothing: the same plan again.
@@ -137,8 +220,16 @@ fn plan_creates_everywhere_then_sees_noop_update_and_blocked() {
     let path = write_inventory("retag", &retagged);
     let run = moto.rolecall(&["plan", "-i", path.to_str().unwrap(), "--json"]);
     let json: Value = serde_json::from_str(&run.stdout).unwrap();
-    let web_east = json["entries"].as_array().unwrap().iter().find(|e| e["account_id"] == web.id.as_str() && e["region"] == "us-east-1").unwrap();
-    assert_eq!((web_east["action"].as_str(), web_east["differences"].clone()), (Some("update"), serde_json::json!(["tags"])));
+    let web_east = json["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["account_id"] == web.id.as_str() && e["region"] == "us-east-1")
+        .unwrap();
+    assert_eq!(
+        (web_east["action"].as_str(), web_east["differences"].clone()),
+        (Some("update"), serde_json::json!(["tags"]))
+    );
 }
 
 #[test]
@@ -147,7 +238,12 @@ fn discovery_failure_is_a_clear_error() {
     let path = write_inventory("badou", &inventory("organization:\n  ous: [ou-zzzz-99999999]\n"));
     let run = moto.rolecall(&["plan", "-i", path.to_str().unwrap()]);
     run.expect_code(1);
-    assert!(run.stderr.contains("account discovery through AWS Organizations failed"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("account discovery through AWS Organizations failed"),
+        "{}",
+        run.stderr
+    );
     assert!(run.stderr.contains("ou-zzzz-99999999"), "{}", run.stderr);
     assert!(run.stdout.is_empty(), "nothing on stdout on failure: {}", run.stdout);
 }

@@ -44,7 +44,9 @@ impl Moto {
                 "moto is not installed for {python}: {}\ninstall it with: pip install 'moto[server]'  (or run `just setup`)",
                 String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or_default()
             ),
-            Err(e) => panic!("cannot run {python} ({e}); the end-to-end tests need Python 3 with: pip install 'moto[server]'"),
+            Err(e) => {
+                panic!("cannot run {python} ({e}); the end-to-end tests need Python 3 with: pip install 'moto[server]'")
+            }
         }
         let port = free_port();
         let log = std::env::temp_dir().join(format!("rolecall-moto-{port}.log"));
@@ -61,12 +63,19 @@ impl Moto {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Ok(Some(status)) = moto.child.try_wait() {
-                panic!("moto exited at start ({status}); its log:\n{}", std::fs::read_to_string(&moto.log).unwrap_or_default());
+                panic!(
+                    "moto exited at start ({status}); its log:\n{}",
+                    std::fs::read_to_string(&moto.log).unwrap_or_default()
+                );
             }
             if http_post(port, "/moto-api/reset", "").is_ok() {
                 break;
             }
-            assert!(Instant::now() < deadline, "moto did not answer on port {port} within 60 s; log: {}", moto.log.display());
+            assert!(
+                Instant::now() < deadline,
+                "moto did not answer on port {port} within 60 s; log: {}",
+                moto.log.display()
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
         moto.reset();
@@ -85,7 +94,11 @@ impl Moto {
 
     /// The SDK config the tests themselves use (management account).
     pub async fn sdk_config(&self) -> SdkConfig {
-        sdk_config(&self.url(), cfn::config::Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "static")).await
+        sdk_config(
+            &self.url(),
+            cfn::config::Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "static"),
+        )
+        .await
     }
 
     /// Config acting inside `account` (moto honours AssumeRole's account).
@@ -99,7 +112,13 @@ impl Moto {
             .await
             .expect("assume role in moto");
         let c = out.credentials().expect("credentials");
-        let creds = cfn::config::Credentials::new(c.access_key_id(), c.secret_access_key(), Some(c.session_token().to_owned()), None, "assumed");
+        let creds = cfn::config::Credentials::new(
+            c.access_key_id(),
+            c.secret_access_key(),
+            Some(c.session_token().to_owned()),
+            None,
+            "assumed",
+        );
         sdk_config(&self.url(), creds).await
     }
 
@@ -119,18 +138,33 @@ impl Drop for Moto {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free loopback port")
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
 }
 
 /// A bare HTTP/1.1 POST to moto's control API; returns the status code.
 fn http_post(port: u16, path: &str, body: &str) -> std::io::Result<u16> {
     let mut s = TcpStream::connect(("127.0.0.1", port))?;
     s.set_read_timeout(Some(Duration::from_secs(30)))?;
-    write!(s, "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())?;
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
     let mut response = String::new();
     s.read_to_string(&mut response)?;
-    let status = response.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    if status == 200 { Ok(status) } else { Err(std::io::Error::other(format!("{path}: HTTP {status}"))) }
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    if status == 200 {
+        Ok(status)
+    } else {
+        Err(std::io::Error::other(format!("{path}: HTTP {status}")))
+    }
 }
 
 pub async fn sdk_config(url: &str, creds: cfn::config::Credentials) -> SdkConfig {
@@ -160,7 +194,11 @@ pub struct Run {
 impl Run {
     #[track_caller]
     pub fn expect_code(&self, code: i32) -> &Run {
-        assert_eq!(self.code, code, "rolecall exited {} (expected {code})\n--- stdout\n{}\n--- stderr\n{}", self.code, self.stdout, self.stderr);
+        assert_eq!(
+            self.code, code,
+            "rolecall exited {} (expected {code})\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        );
         assert!(!self.stderr.contains("panicked"), "rolecall panicked:\n{}", self.stderr);
         self
     }
@@ -185,13 +223,19 @@ pub fn binary() -> &'static Path {
 }
 
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ sits in the workspace").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the workspace")
+        .to_path_buf()
 }
 
 /// Runs rolecall with only the AWS settings we give it: no user config,
 /// no instance metadata, static keys of the management account.
 pub fn rolecall(endpoint: &str, args: &[&str]) -> Run {
-    let out: Output = base_command(binary(), endpoint).args(args).output().expect("run rolecall");
+    let out: Output = base_command(binary(), endpoint)
+        .args(args)
+        .output()
+        .expect("run rolecall");
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -232,7 +276,11 @@ pub struct OuSpec {
 }
 
 pub fn ou(name: &'static str, accounts: &[(&str, &[(&'static str, &'static str)])], children: Vec<OuSpec>) -> OuSpec {
-    OuSpec { name, accounts: accounts.iter().map(|(n, t)| (n.to_string(), t.to_vec())).collect(), children }
+    OuSpec {
+        name,
+        accounts: accounts.iter().map(|(n, t)| (n.to_string(), t.to_vec())).collect(),
+        children,
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -253,11 +301,16 @@ pub struct SeededOrg {
 
 impl SeededOrg {
     pub fn ou(&self, path: &str) -> &str {
-        self.ous.get(path).unwrap_or_else(|| panic!("no OU {path} in {:?}", self.ous.keys()))
+        self.ous
+            .get(path)
+            .unwrap_or_else(|| panic!("no OU {path} in {:?}", self.ous.keys()))
     }
 
     pub fn account(&self, name: &str) -> &SeededAccount {
-        self.accounts.iter().find(|a| a.name == name).unwrap_or_else(|| panic!("no account {name}"))
+        self.accounts
+            .iter()
+            .find(|a| a.name == name)
+            .unwrap_or_else(|| panic!("no account {name}"))
     }
 
     /// Accounts whose path starts with `path` (recursive) or equals it.
@@ -271,19 +324,46 @@ impl SeededOrg {
 
 /// Creates the organization, the OU tree (depth first, in order, so ids
 /// are repeatable after a seeded reset) and the accounts.
-pub async fn seed_org(config: &SdkConfig, root_accounts: &[(&str, &[(&'static str, &'static str)])], tree: &[OuSpec]) -> SeededOrg {
+pub async fn seed_org(
+    config: &SdkConfig,
+    root_accounts: &[(&str, &[(&'static str, &'static str)])],
+    tree: &[OuSpec],
+) -> SeededOrg {
     let client = org::Client::new(config);
-    client.create_organization().feature_set(org::types::OrganizationFeatureSet::All).send().await.expect("create organization");
+    client
+        .create_organization()
+        .feature_set(org::types::OrganizationFeatureSet::All)
+        .send()
+        .await
+        .expect("create organization");
     let roots = client.list_roots().send().await.expect("list roots");
     let root = roots.roots()[0].id().expect("root id").to_owned();
     let mut seeded = SeededOrg::default();
     seeded.ous.insert("Root".to_owned(), root.clone());
-    let spec = OuSpec { name: "Root", accounts: root_accounts.iter().map(|(n, t)| (n.to_string(), t.to_vec())).collect(), children: tree.to_vec() };
+    let spec = OuSpec {
+        name: "Root",
+        accounts: root_accounts.iter().map(|(n, t)| (n.to_string(), t.to_vec())).collect(),
+        children: tree.to_vec(),
+    };
     seed_accounts(&client, &root, "Root", &spec, &mut seeded).await;
-    let mut stack: Vec<(String, String, &OuSpec)> = tree.iter().rev().map(|o| (root.clone(), "Root".to_owned(), o)).collect();
+    let mut stack: Vec<(String, String, &OuSpec)> = tree
+        .iter()
+        .rev()
+        .map(|o| (root.clone(), "Root".to_owned(), o))
+        .collect();
     while let Some((parent, parent_path, spec)) = stack.pop() {
-        let created = client.create_organizational_unit().parent_id(&parent).name(spec.name).send().await.expect("create OU");
-        let id = created.organizational_unit().and_then(|o| o.id()).expect("OU id").to_owned();
+        let created = client
+            .create_organizational_unit()
+            .parent_id(&parent)
+            .name(spec.name)
+            .send()
+            .await
+            .expect("create OU");
+        let id = created
+            .organizational_unit()
+            .and_then(|o| o.id())
+            .expect("OU id")
+            .to_owned();
         let path = format!("{parent_path}/{}", spec.name);
         seeded.ous.insert(path.clone(), id.clone());
         seed_accounts(&client, &id, &path, spec, &mut seeded).await;
@@ -301,13 +381,28 @@ async fn seed_accounts(client: &org::Client, parent: &str, path: &str, spec: &Ou
             .create_account()
             .account_name(name)
             .email(format!("{name}@example.com"))
-            .set_tags(Some(tags.iter().map(|(k, v)| org::types::Tag::builder().key(*k).value(*v).build().expect("tag")).collect()))
+            .set_tags(Some(
+                tags.iter()
+                    .map(|(k, v)| org::types::Tag::builder().key(*k).value(*v).build().expect("tag"))
+                    .collect(),
+            ))
             .send()
             .await
             .expect("create account");
-        let id = created.create_account_status().and_then(|s| s.account_id()).expect("account id").to_owned();
+        let id = created
+            .create_account_status()
+            .and_then(|s| s.account_id())
+            .expect("account id")
+            .to_owned();
         if parent != root {
-            client.move_account().account_id(&id).source_parent_id(&root).destination_parent_id(parent).send().await.expect("move account");
+            client
+                .move_account()
+                .account_id(&id)
+                .source_parent_id(&root)
+                .destination_parent_id(parent)
+                .send()
+                .await
+                .expect("move account");
         }
         seeded.accounts.push(SeededAccount {
             id,
@@ -326,22 +421,56 @@ pub fn test_org() -> Vec<OuSpec> {
     const DEV: &[(&str, &str)] = &[("env", "dev")];
     const SANDBOX: &[(&str, &str)] = &[("env", "sandbox")];
     vec![
-        ou("Security", &[("audit", &[("env", "prod"), ("team", "sec")]), ("log-archive", &[("env", "prod"), ("team", "sec")])], vec![]),
+        ou(
+            "Security",
+            &[
+                ("audit", &[("env", "prod"), ("team", "sec")]),
+                ("log-archive", &[("env", "prod"), ("team", "sec")]),
+            ],
+            vec![],
+        ),
         ou(
             "Workloads",
             &[],
             vec![
                 ou(
                     "Prod",
-                    &[("web-prod", PROD_WEB), ("api-prod", PROD_WEB), ("data-prod", &[("env", "prod"), ("team", "data")])],
-                    vec![ou("Regulated", &[("pay-prod", PROD_PAY), ("card-prod", PROD_PAY)], vec![ou("Vault", &[("vault-prod", PROD_PAY)], vec![])])],
+                    &[
+                        ("web-prod", PROD_WEB),
+                        ("api-prod", PROD_WEB),
+                        ("data-prod", &[("env", "prod"), ("team", "data")]),
+                    ],
+                    vec![ou(
+                        "Regulated",
+                        &[("pay-prod", PROD_PAY), ("card-prod", PROD_PAY)],
+                        vec![ou("Vault", &[("vault-prod", PROD_PAY)], vec![])],
+                    )],
                 ),
-                ou("NonProd", &[("web-dev", DEV), ("api-dev", DEV), ("data-dev", DEV), ("web-stage", &[("env", "stage")]), ("api-stage", &[("env", "stage")])], vec![]),
+                ou(
+                    "NonProd",
+                    &[
+                        ("web-dev", DEV),
+                        ("api-dev", DEV),
+                        ("data-dev", DEV),
+                        ("web-stage", &[("env", "stage")]),
+                        ("api-stage", &[("env", "stage")]),
+                    ],
+                    vec![],
+                ),
             ],
         ),
         ou(
             "Sandbox",
-            &[("sandbox-1", SANDBOX), ("sandbox-2", SANDBOX), ("sandbox-3", SANDBOX), ("sandbox-4", SANDBOX), ("sandbox-5", SANDBOX), ("sandbox-6", SANDBOX), ("sandbox-7", SANDBOX), ("sandbox-8", SANDBOX)],
+            &[
+                ("sandbox-1", SANDBOX),
+                ("sandbox-2", SANDBOX),
+                ("sandbox-3", SANDBOX),
+                ("sandbox-4", SANDBOX),
+                ("sandbox-5", SANDBOX),
+                ("sandbox-6", SANDBOX),
+                ("sandbox-7", SANDBOX),
+                ("sandbox-8", SANDBOX),
+            ],
             vec![],
         ),
     ]
@@ -350,20 +479,43 @@ pub fn test_org() -> Vec<OuSpec> {
 /// The demo organization: 11 member accounts in nested OUs.
 pub fn demo_org() -> Vec<OuSpec> {
     vec![
-        ou("Security", &[("log-archive", &[("env", "prod")]), ("audit", &[("env", "prod")])], vec![]),
+        ou(
+            "Security",
+            &[("log-archive", &[("env", "prod")]), ("audit", &[("env", "prod")])],
+            vec![],
+        ),
         ou(
             "Workloads",
             &[],
             vec![
                 ou(
                     "Prod",
-                    &[("web-prod", &[("env", "prod")]), ("api-prod", &[("env", "prod")]), ("data-prod", &[("env", "prod")])],
+                    &[
+                        ("web-prod", &[("env", "prod")]),
+                        ("api-prod", &[("env", "prod")]),
+                        ("data-prod", &[("env", "prod")]),
+                    ],
                     vec![ou("Regulated", &[("payments-prod", &[("env", "prod")])], vec![])],
                 ),
-                ou("NonProd", &[("web-dev", &[("env", "dev")]), ("api-dev", &[("env", "dev")]), ("data-dev", &[("env", "dev")])], vec![]),
+                ou(
+                    "NonProd",
+                    &[
+                        ("web-dev", &[("env", "dev")]),
+                        ("api-dev", &[("env", "dev")]),
+                        ("data-dev", &[("env", "dev")]),
+                    ],
+                    vec![],
+                ),
             ],
         ),
-        ou("Sandbox", &[("sandbox-1", &[("env", "sandbox")]), ("sandbox-2", &[("env", "sandbox")])], vec![]),
+        ou(
+            "Sandbox",
+            &[
+                ("sandbox-1", &[("env", "sandbox")]),
+                ("sandbox-2", &[("env", "sandbox")]),
+            ],
+            vec![],
+        ),
     ]
 }
 
@@ -378,5 +530,9 @@ pub fn write_inventory(name: &str, text: &str) -> PathBuf {
 
 /// A tokio runtime for the tests' own SDK calls.
 pub fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio runtime")
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
 }

@@ -23,7 +23,11 @@ mod exit {
 }
 
 #[derive(Parser)]
-#[command(name = "rolecall", version, about = "Put the same cross-account IAM role stack into every AWS account of an organization")]
+#[command(
+    name = "rolecall",
+    version,
+    about = "Put the same cross-account IAM role stack into every AWS account of an organization"
+)]
 struct Cli {
     #[command(flatten)]
     aws: AwsArgs,
@@ -106,15 +110,26 @@ fn init_tracing(verbose: u8) {
         1 => "rolecall=info,executor=info,warn",
         _ => "rolecall=debug,executor=debug,planner=debug,info",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("ROLECALL_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ROLECALL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
 }
 
 fn run(cli: Cli) -> anyhow::Result<u8> {
     match &cli.command {
         Command::Validate(arg) => {
-            let Some(inv) = load_inventory(&arg.inventory)? else { return Ok(exit::FAILURE) };
-            let regions: usize = inv.accounts.iter().map(|a| a.regions.as_ref().unwrap_or(&inv.deploy.regions).len()).sum();
+            let Some(inv) = load_inventory(&arg.inventory)? else {
+                return Ok(exit::FAILURE);
+            };
+            let regions: usize = inv
+                .accounts
+                .iter()
+                .map(|a| a.regions.as_ref().unwrap_or(&inv.deploy.regions).len())
+                .sum();
             println!(
                 "{}: valid ({} listed account{}, {} account/region pair{}{})",
                 inv.origin.display(),
@@ -122,15 +137,23 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 if inv.accounts.len() == 1 { "" } else { "s" },
                 regions,
                 if regions == 1 { "" } else { "s" },
-                if inv.organization.is_some() { ", plus accounts discovered through Organizations" } else { "" },
+                if inv.organization.is_some() {
+                    ", plus accounts discovered through Organizations"
+                } else {
+                    ""
+                },
             );
             Ok(exit::OK)
         }
         Command::Accounts { inventory, json } => {
-            let Some(inv) = load_inventory(&inventory.inventory)? else { return Ok(exit::FAILURE) };
+            let Some(inv) = load_inventory(&inventory.inventory)? else {
+                return Ok(exit::FAILURE);
+            };
             runtime()?.block_on(async {
                 let cloud = connect(&cli.aws).await;
-                let Some(targets) = resolve_targets(&cloud, &inv).await? else { return Ok(exit::FAILURE) };
+                let Some(targets) = resolve_targets(&cloud, &inv).await? else {
+                    return Ok(exit::FAILURE);
+                };
                 let mut out = std::io::stdout().lock();
                 if *json {
                     reporter::write_targets_json(&mut out, &targets)?;
@@ -140,11 +163,20 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 Ok(exit::OK)
             })
         }
-        Command::Plan { inventory, json, detailed_exitcode, concurrency } => {
-            let Some(inv) = load_inventory(&inventory.inventory)? else { return Ok(exit::FAILURE) };
+        Command::Plan {
+            inventory,
+            json,
+            detailed_exitcode,
+            concurrency,
+        } => {
+            let Some(inv) = load_inventory(&inventory.inventory)? else {
+                return Ok(exit::FAILURE);
+            };
             runtime()?.block_on(async {
                 let cloud = connect(&cli.aws).await;
-                let Some(targets) = resolve_targets(&cloud, &inv).await? else { return Ok(exit::FAILURE) };
+                let Some(targets) = resolve_targets(&cloud, &inv).await? else {
+                    return Ok(exit::FAILURE);
+                };
                 let settings = settings(&inv, *concurrency, "plan");
                 let desired = planner::desired(&inv);
                 let progress = reporter::Progress::stderr("observing");
@@ -170,7 +202,10 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
 }
 
 /// Reads and validates the inventory. Problems go to stderr; `None` means
@@ -179,7 +214,10 @@ fn load_inventory(path: &Path) -> anyhow::Result<Option<Inventory>> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) => {
-            eprintln!("error: cannot read inventory {}: {e}\n  help: pass the path of an inventory file with -i (see inventory/example.yaml)", path.display());
+            eprintln!(
+                "error: cannot read inventory {}: {e}\n  help: pass the path of an inventory file with -i (see inventory/example.yaml)",
+                path.display()
+            );
             return Ok(None);
         }
     };
@@ -197,7 +235,11 @@ fn load_inventory(path: &Path) -> anyhow::Result<Option<Inventory>> {
 }
 
 async fn connect(args: &AwsArgs) -> SdkCloud {
-    let conn = Connection { endpoint_url: args.endpoint_url.clone(), region: args.region.clone(), profile: args.profile.clone() };
+    let conn = Connection {
+        endpoint_url: args.endpoint_url.clone(),
+        region: args.region.clone(),
+        profile: args.profile.clone(),
+    };
     SdkCloud::new(executor::aws::load_config(&conn).await)
 }
 
@@ -219,7 +261,9 @@ async fn resolve_targets(cloud: &SdkCloud, inv: &Inventory) -> anyhow::Result<Op
         for p in &problems {
             eprintln!("error: {}: profiles.name: {p}", inv.origin.display());
         }
-        eprintln!("  help: put {{account_id}} in profiles.name, or name the accounts under `accounts:` so that every name is distinct");
+        eprintln!(
+            "  help: put {{account_id}} in profiles.name, or name the accounts under `accounts:` so that every name is distinct"
+        );
         return Ok(None);
     }
     if resolution.targets.is_empty() {
@@ -229,7 +273,9 @@ async fn resolve_targets(cloud: &SdkCloud, inv: &Inventory) -> anyhow::Result<Op
 }
 
 fn settings(inv: &Inventory, concurrency: Option<u16>, verb: &str) -> executor::Settings {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     executor::Settings {
         bootstrap_role: inv.deploy.bootstrap_role.clone(),
         bootstrap_external_id: inv.deploy.bootstrap_external_id.clone(),

@@ -96,7 +96,11 @@ impl SdkCloud {
                 .build(),
         );
         // Organizations is a global service served from us-east-1.
-        let org = org::Client::from_conf(org::config::Builder::from(&base).region(Region::new("us-east-1")).build());
+        let org = org::Client::from_conf(
+            org::config::Builder::from(&base)
+                .region(Region::new("us-east-1"))
+                .build(),
+        );
         SdkCloud { base, sts, org }
     }
 }
@@ -145,7 +149,11 @@ impl Cloud for SdkCloud {
             expiry,
             "rolecall-assume-role",
         );
-        Ok(SdkSession { base: self.base.clone(), creds, account: account.to_string() })
+        Ok(SdkSession {
+            base: self.base.clone(),
+            creds,
+            account: account.to_string(),
+        })
     }
 
     async fn list_child_ous(&self, parent: &str) -> Result<Vec<String>, CloudError> {
@@ -166,7 +174,12 @@ impl Cloud for SdkCloud {
 
     async fn list_accounts_for_parent(&self, parent: &str) -> Result<Vec<OrgAccount>, CloudError> {
         let mut out = Vec::new();
-        let mut pages = self.org.list_accounts_for_parent().parent_id(parent).into_paginator().send();
+        let mut pages = self
+            .org
+            .list_accounts_for_parent()
+            .parent_id(parent)
+            .into_paginator()
+            .send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(sdk_error)?;
             out.extend(page.accounts().iter().map(|a| OrgAccount {
@@ -180,7 +193,12 @@ impl Cloud for SdkCloud {
 
     async fn list_account_tags(&self, account: &AccountId) -> Result<Vec<(String, String)>, CloudError> {
         let mut out = Vec::new();
-        let mut pages = self.org.list_tags_for_resource().resource_id(account.as_str()).into_paginator().send();
+        let mut pages = self
+            .org
+            .list_tags_for_resource()
+            .resource_id(account.as_str())
+            .into_paginator()
+            .send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(sdk_error)?;
             out.extend(page.tags().iter().map(|t| (t.key().to_owned(), t.value().to_owned())));
@@ -217,10 +235,11 @@ impl AccountSession for SdkSession {
                 let err = sdk_error(err);
                 // CloudFormation says "Stack with id X does not exist" as a
                 // ValidationError; that is the answer "no stack", not a failure.
-                if let CloudError::Service { code, message } = &err {
-                    if code == "ValidationError" && message.contains("does not exist") {
-                        return Ok(Observed::Absent);
-                    }
+                if let CloudError::Service { code, message } = &err
+                    && code == "ValidationError"
+                    && message.contains("does not exist")
+                {
+                    return Ok(Observed::Absent);
                 }
                 return Err(err);
             }
@@ -242,7 +261,12 @@ fn stack_info(stack: &cfn::types::Stack) -> StackInfo {
         status: stack.stack_status().map(|s| s.as_str().to_owned()).unwrap_or_default(),
         status_reason: stack.stack_status_reason().map(str::to_owned),
         tags: pairs(&mut stack.tags().iter().map(|t| (t.key(), t.value()))),
-        parameters: pairs(&mut stack.parameters().iter().map(|p| (p.parameter_key(), p.parameter_value()))),
+        parameters: pairs(
+            &mut stack
+                .parameters()
+                .iter()
+                .map(|p| (p.parameter_key(), p.parameter_value())),
+        ),
         outputs: pairs(&mut stack.outputs().iter().map(|o| (o.output_key(), o.output_value()))),
     }
 }

@@ -31,7 +31,10 @@ pub trait Cloud: Send + Sync {
     fn list_child_ous(&self, parent: &str) -> impl Future<Output = Result<Vec<String>, CloudError>> + Send;
 
     /// Accounts directly under an OU or root.
-    fn list_accounts_for_parent(&self, parent: &str) -> impl Future<Output = Result<Vec<OrgAccount>, CloudError>> + Send;
+    fn list_accounts_for_parent(
+        &self,
+        parent: &str,
+    ) -> impl Future<Output = Result<Vec<OrgAccount>, CloudError>> + Send;
 
     fn list_account_tags(
         &self,
@@ -42,7 +45,11 @@ pub trait Cloud: Send + Sync {
 /// Calls made inside one target account, with its assumed credentials.
 pub trait AccountSession: Send + Sync {
     /// The stack by name; `Observed::Absent` when there is none.
-    fn describe_stack(&self, region: &str, stack_name: &str) -> impl Future<Output = Result<Observed, CloudError>> + Send;
+    fn describe_stack(
+        &self,
+        region: &str,
+        stack_name: &str,
+    ) -> impl Future<Output = Result<Observed, CloudError>> + Send;
 }
 
 /// A failed cloud call. The message is AWS's own (it never holds secrets).
@@ -65,12 +72,18 @@ impl CloudError {
     }
 
     pub fn is_access_denied(&self) -> bool {
-        matches!(self.code(), Some("AccessDenied" | "AccessDeniedException" | "AccessDeniedForDependencyException"))
+        matches!(
+            self.code(),
+            Some("AccessDenied" | "AccessDeniedException" | "AccessDeniedForDependencyException")
+        )
     }
 
     /// The credentials are not valid where they were used: typically a
     /// region that is not enabled for the account.
     pub fn is_region_not_enabled(&self) -> bool {
-        matches!(self.code(), Some("InvalidClientTokenId" | "UnrecognizedClientException" | "OptInRequired" | "AuthFailure"))
+        matches!(
+            self.code(),
+            Some("InvalidClientTokenId" | "UnrecognizedClientException" | "OptInRequired" | "AuthFailure")
+        )
     }
 }

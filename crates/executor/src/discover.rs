@@ -30,9 +30,16 @@ pub async fn discover<C: Cloud>(cloud: &C, org: &OrgDiscovery) -> Result<Vec<Dis
         level.retain(|p| seen_parents.insert(p.clone()));
         let results: Vec<(String, Vec<crate::cloud::OrgAccount>, Vec<String>)> = stream::iter(level.iter().cloned())
             .map(|parent| async move {
-                let wrap = |source| DiscoveryError { parent: parent.clone(), source };
+                let wrap = |source| DiscoveryError {
+                    parent: parent.clone(),
+                    source,
+                };
                 let accounts = cloud.list_accounts_for_parent(&parent).await.map_err(wrap)?;
-                let children = if org.recursive { cloud.list_child_ous(&parent).await.map_err(wrap)? } else { Vec::new() };
+                let children = if org.recursive {
+                    cloud.list_child_ous(&parent).await.map_err(wrap)?
+                } else {
+                    Vec::new()
+                };
                 Ok::<_, DiscoveryError>((parent, accounts, children))
             })
             .buffered(ORG_CONCURRENCY)
@@ -45,7 +52,12 @@ pub async fn discover<C: Cloud>(cloud: &C, org: &OrgDiscovery) -> Result<Vec<Dis
                 if a.status != "ACTIVE" {
                     continue;
                 }
-                found.entry(a.id.clone()).or_insert(DiscoveredAccount { id, name: a.name, parent: parent.clone(), tags: BTreeMap::new() });
+                found.entry(a.id.clone()).or_insert(DiscoveredAccount {
+                    id,
+                    name: a.name,
+                    parent: parent.clone(),
+                    tags: BTreeMap::new(),
+                });
             }
             level.extend(children);
         }
@@ -53,10 +65,10 @@ pub async fn discover<C: Cloud>(cloud: &C, org: &OrgDiscovery) -> Result<Vec<Dis
     if !org.tags.is_empty() {
         let tagged: Vec<(String, Vec<(String, String)>)> = stream::iter(found.values().map(|a| a.id.clone()))
             .map(|id| async move {
-                let tags = cloud
-                    .list_account_tags(&id)
-                    .await
-                    .map_err(|source| DiscoveryError { parent: format!("account {id} (reading its tags)"), source })?;
+                let tags = cloud.list_account_tags(&id).await.map_err(|source| DiscoveryError {
+                    parent: format!("account {id} (reading its tags)"),
+                    source,
+                })?;
                 Ok::<_, DiscoveryError>((id.to_string(), tags))
             })
             .buffer_unordered(ORG_CONCURRENCY)

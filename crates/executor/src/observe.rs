@@ -26,11 +26,21 @@ impl Settings {
 
 /// Observes every target and decides; returns the plan sorted by account
 /// and region.
-pub async fn plan<C: Cloud>(cloud: &C, settings: &Settings, desired: &Desired, targets: &[Target], events: &dyn EventSink) -> Plan {
-    events.event(Event::Started { accounts: targets.len() });
+pub async fn plan<C: Cloud>(
+    cloud: &C,
+    settings: &Settings,
+    desired: &Desired,
+    targets: &[Target],
+    events: &dyn EventSink,
+) -> Plan {
+    events.event(Event::Started {
+        accounts: targets.len(),
+    });
     let results: Vec<(Vec<PlanEntry>, Vec<AccountError>)> = stream::iter(targets)
         .map(|target| async move {
-            events.event(Event::AccountStarted { account_id: target.account_id.clone() });
+            events.event(Event::AccountStarted {
+                account_id: target.account_id.clone(),
+            });
             let result = match assume(cloud, settings, target).await {
                 Ok(session) => observe_account(&session, desired, target, events).await,
                 Err(error) => (Vec::new(), vec![error]),
@@ -38,7 +48,9 @@ pub async fn plan<C: Cloud>(cloud: &C, settings: &Settings, desired: &Desired, t
             for error in &result.1 {
                 events.event(Event::AccountFailed { error: error.clone() });
             }
-            events.event(Event::AccountFinished { account_id: target.account_id.clone() });
+            events.event(Event::AccountFinished {
+                account_id: target.account_id.clone(),
+            });
             result
         })
         .buffer_unordered(settings.concurrency.max(1))
@@ -77,9 +89,12 @@ pub async fn observe_account<S: AccountSession>(
     target: &Target,
     events: &dyn EventSink,
 ) -> (Vec<PlanEntry>, Vec<AccountError>) {
-    let observed = futures::future::join_all(target.regions.iter().map(|region| async move {
-        (region, session.describe_stack(region, &desired.stack_name).await)
-    }))
+    let observed = futures::future::join_all(
+        target
+            .regions
+            .iter()
+            .map(|region| async move { (region, session.describe_stack(region, &desired.stack_name).await) }),
+    )
     .await;
     let mut entries = Vec::new();
     let mut errors = Vec::new();
@@ -116,7 +131,9 @@ pub fn plan_entry(target: &Target, region: &str, desired: &Desired, observed: &m
 
 fn region_error(target: &Target, region: &str, stack_name: &str, e: &CloudError) -> AccountError {
     let message = if e.is_region_not_enabled() {
-        format!("cannot read stack {stack_name}: {e}; is region {region} enabled for this account? Enable it, or remove it from the account's regions")
+        format!(
+            "cannot read stack {stack_name}: {e}; is region {region} enabled for this account? Enable it, or remove it from the account's regions"
+        )
     } else if e.is_access_denied() {
         format!("cannot read stack {stack_name}: {e}; the bootstrap role needs cloudformation:DescribeStacks")
     } else {

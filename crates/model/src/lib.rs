@@ -317,12 +317,22 @@ impl Plan {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
     /// The run knows how many accounts it will visit.
-    Started { accounts: usize },
-    AccountStarted { account_id: AccountId },
+    Started {
+        accounts: usize,
+    },
+    AccountStarted {
+        account_id: AccountId,
+    },
     /// One region was observed and decided.
-    Planned { entry: PlanEntry },
-    AccountFailed { error: AccountError },
-    AccountFinished { account_id: AccountId },
+    Planned {
+        entry: PlanEntry,
+    },
+    AccountFailed {
+        error: AccountError,
+    },
+    AccountFinished {
+        account_id: AccountId,
+    },
 }
 
 /// Receives executor events. Implemented by the reporter (progress) and by

@@ -1,6 +1,8 @@
 //! The decision for one stack: what observed state plus desired state means.
 
-use model::{Action, Decision, Desired, Difference, Observed, StackInfo, MANAGED_BY_VALUE, TAG_FINGERPRINT, TAG_MANAGED_BY};
+use model::{
+    Action, Decision, Desired, Difference, MANAGED_BY_VALUE, Observed, StackInfo, TAG_FINGERPRINT, TAG_MANAGED_BY,
+};
 
 /// Statuses of a stack that is settled and usable.
 const HEALTHY: [&str; 5] = [
@@ -23,14 +25,23 @@ pub fn decide(desired: &Desired, observed: &Observed) -> Decision {
     if stack.tags.get(TAG_MANAGED_BY).map(String::as_str) != Some(MANAGED_BY_VALUE) {
         return decision(
             Action::Blocked,
-            format!("stack {} ({status}) was not created by rolecall (no {TAG_MANAGED_BY} tag); rolecall does not adopt stacks: delete or rename it, or choose another role.stack_name", desired.stack_name),
+            format!(
+                "stack {} ({status}) was not created by rolecall (no {TAG_MANAGED_BY} tag); rolecall does not adopt stacks: delete or rename it, or choose another role.stack_name",
+                desired.stack_name
+            ),
         );
     }
     if HEALTHY.contains(&status) {
         return compare(desired, stack);
     }
     if FAILED_CREATE.contains(&status) {
-        return decision(Action::Recover, format!("{status} is what a failed create leaves; delete it and create again{}", reason_suffix(stack)));
+        return decision(
+            Action::Recover,
+            format!(
+                "{status} is what a failed create leaves; delete it and create again{}",
+                reason_suffix(stack)
+            ),
+        );
     }
     if status == "REVIEW_IN_PROGRESS" {
         return decision(
@@ -39,14 +50,25 @@ pub fn decide(desired: &Desired, observed: &Observed) -> Decision {
         );
     }
     if status.ends_with("_IN_PROGRESS") {
-        return decision(Action::Wait, format!("{status}: another operation is running; wait for it to finish, then decide again"));
+        return decision(
+            Action::Wait,
+            format!("{status}: another operation is running; wait for it to finish, then decide again"),
+        );
     }
     let help = match status {
-        "UPDATE_ROLLBACK_FAILED" => "continue the rollback (aws cloudformation continue-update-rollback) or fix the resource by hand, then run again",
+        "UPDATE_ROLLBACK_FAILED" => {
+            "continue the rollback (aws cloudformation continue-update-rollback) or fix the resource by hand, then run again"
+        }
         "ROLLBACK_FAILED" => "delete the stack by hand (retaining resources that cannot be deleted), then run again",
         _ => "inspect the stack in the CloudFormation console and fix it by hand, then run again",
     };
-    decision(Action::Blocked, format!("{status}{}: rolecall never touches such a stack; {help}", reason_suffix(stack)))
+    decision(
+        Action::Blocked,
+        format!(
+            "{status}{}: rolecall never touches such a stack; {help}",
+            reason_suffix(stack)
+        ),
+    )
 }
 
 fn compare(desired: &Desired, stack: &StackInfo) -> Decision {
@@ -81,7 +103,11 @@ fn compare(desired: &Desired, stack: &StackInfo) -> Decision {
         .collect();
     Decision {
         action: Action::Update,
-        reason: format!("{} differ{} from the inventory", what.join(", "), if what.len() == 1 { "s" } else { "" }),
+        reason: format!(
+            "{} differ{} from the inventory",
+            what.join(", "),
+            if what.len() == 1 { "s" } else { "" }
+        ),
         differences,
     }
 }
@@ -94,5 +120,9 @@ fn reason_suffix(stack: &StackInfo) -> String {
 }
 
 fn decision(action: Action, reason: String) -> Decision {
-    Decision { action, reason, differences: Vec::new() }
+    Decision {
+        action,
+        reason,
+        differences: Vec::new(),
+    }
 }

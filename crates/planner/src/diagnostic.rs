@@ -90,7 +90,13 @@ impl Sink {
         self.push(Severity::Error, at, key, message, (!help.is_empty()).then_some(help));
     }
 
-    pub(crate) fn warning(&mut self, at: (usize, usize), key: &str, message: impl Into<String>, help: impl Into<String>) {
+    pub(crate) fn warning(
+        &mut self,
+        at: (usize, usize),
+        key: &str,
+        message: impl Into<String>,
+        help: impl Into<String>,
+    ) {
         let help = help.into();
         self.push(Severity::Warning, at, key, message, (!help.is_empty()).then_some(help));
     }
@@ -101,8 +107,7 @@ impl Sink {
 
     /// Errors first, then by position.
     pub(crate) fn finish(mut self) -> Vec<Diagnostic> {
-        self.items
-            .sort_by(|a, b| (a.severity, a.line, a.column).cmp(&(b.severity, b.line, b.column)));
+        self.items.sort_by_key(|a| (a.severity, a.line, a.column));
         self.items
     }
 }

@@ -10,8 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use model::{
-    AccountEntry, AccountId, CustomTemplate, Deploy, DeployVia, Inventory, OrgDiscovery,
-    ProfilesSpec, RoleSpec,
+    AccountEntry, AccountId, CustomTemplate, Deploy, DeployVia, Inventory, OrgDiscovery, ProfilesSpec, RoleSpec,
 };
 use serde::Deserialize;
 
@@ -34,7 +33,12 @@ pub fn parse(
     let root = match yaml::parse(text) {
         Ok(Some(root)) => root,
         Ok(None) => {
-            sink.error((0, 0), "", "the inventory is empty", "start from inventory/example.yaml");
+            sink.error(
+                (0, 0),
+                "",
+                "the inventory is empty",
+                "start from inventory/example.yaml",
+            );
             return Err(sink.finish());
         }
         Err(e) => {
@@ -48,7 +52,12 @@ pub fn parse(
         }
     };
     if !matches!(root.kind, Kind::Map(_)) {
-        sink.error(root.at(), "", "expected a mapping of keys at the top level", "start from inventory/example.yaml");
+        sink.error(
+            root.at(),
+            "",
+            "expected a mapping of keys at the top level",
+            "start from inventory/example.yaml",
+        );
         return Err(sink.finish());
     }
     check_shape(&root, &INVENTORY, "", &mut sink);
@@ -59,12 +68,23 @@ pub fn parse(
         Ok(raw) => raw,
         Err(e) => {
             let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
-            sink.error((line, column), "", serde_message(&e.to_string()), "see inventory/README.md for every key and its type");
+            sink.error(
+                (line, column),
+                "",
+                serde_message(&e.to_string()),
+                "see inventory/README.md for every key and its type",
+            );
             return Err(sink.finish());
         }
     };
     let base = origin.parent().unwrap_or(Path::new("."));
-    let inventory = Validator { root: &root, sink: &mut sink, base, read_file }.validate(raw, origin);
+    let inventory = Validator {
+        root: &root,
+        sink: &mut sink,
+        base,
+        read_file,
+    }
+    .validate(raw, origin);
     match inventory {
         Some(inv) if !sink.has_errors() => Ok((inv, sink.finish())),
         _ => Err(sink.finish()),
@@ -126,7 +146,11 @@ const INVENTORY: Shape = Shape::Map(&[
     ),
     (
         "profiles",
-        Shape::Map(&[("source_profile", Shape::Any), ("name", Shape::Any), ("region", Shape::Any)]),
+        Shape::Map(&[
+            ("source_profile", Shape::Any),
+            ("name", Shape::Any),
+            ("region", Shape::Any),
+        ]),
     ),
     (
         "accounts",
@@ -162,7 +186,11 @@ fn check_shape(node: &Node, shape: &Shape, path: &str, sink: &mut Sink) {
                             Some(best) => format!("did you mean `{best}`? valid keys here: {}", known.join(", ")),
                             None => format!("valid keys here: {}", known.join(", ")),
                         };
-                        let within = if path.is_empty() { "at the top level".to_owned() } else { format!("in `{path}`") };
+                        let within = if path.is_empty() {
+                            "at the top level".to_owned()
+                        } else {
+                            format!("in `{path}`")
+                        };
                         sink.error(k.at(), &child, format!("unknown key `{name}` {within}"), help);
                     }
                 }
@@ -187,7 +215,11 @@ fn check_shape(node: &Node, shape: &Shape, path: &str, sink: &mut Sink) {
 }
 
 fn join(path: &str, key: &str) -> String {
-    if path.is_empty() { key.to_owned() } else { format!("{path}.{key}") }
+    if path.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{path}.{key}")
+    }
 }
 
 /// The closest valid key, if it is close enough to be a likely typo.
@@ -338,9 +370,17 @@ impl Validator<'_> {
         let id = AccountId::parse(value);
         if id.is_none() {
             if value == "*" {
-                self.error(path, "`*` is not allowed: a trust principal of \"*\" would let any AWS account assume the role", "list the 12-digit ids of the accounts that may assume the role");
+                self.error(
+                    path,
+                    "`*` is not allowed: a trust principal of \"*\" would let any AWS account assume the role",
+                    "list the 12-digit ids of the accounts that may assume the role",
+                );
             } else {
-                self.error(path, format!("\"{value}\" is not an AWS account id (expected exactly 12 digits)"), "write the full 12-digit account id, in quotes");
+                self.error(
+                    path,
+                    format!("\"{value}\" is not an AWS account id (expected exactly 12 digits)"),
+                    "write the full 12-digit account id, in quotes",
+                );
             }
         }
         id
@@ -351,9 +391,17 @@ impl Validator<'_> {
         for (i, region) in regions.iter().enumerate() {
             let item = format!("{path}[{i}]");
             if !names::is_region(region) {
-                self.error(&item, format!("\"{region}\" is not an AWS region name"), "write a region such as us-east-1 or eu-west-1");
+                self.error(
+                    &item,
+                    format!("\"{region}\" is not an AWS region name"),
+                    "write a region such as us-east-1 or eu-west-1",
+                );
             } else if !seen.insert(region) {
-                self.error(&item, format!("region {region} is listed twice"), "remove the duplicate");
+                self.error(
+                    &item,
+                    format!("region {region} is listed twice"),
+                    "remove the duplicate",
+                );
             }
         }
         if regions.is_empty() {
@@ -365,9 +413,17 @@ impl Validator<'_> {
         for (key, value) in tags {
             let lower = key.to_ascii_lowercase();
             if lower.starts_with("aws:") || lower.starts_with("rolecall:") {
-                self.error(&format!("{path}.{key}"), format!("tag key `{key}` uses a reserved prefix (aws: and rolecall: are not yours to set)"), "rename the tag");
+                self.error(
+                    &format!("{path}.{key}"),
+                    format!("tag key `{key}` uses a reserved prefix (aws: and rolecall: are not yours to set)"),
+                    "rename the tag",
+                );
             } else if key.is_empty() || key.len() > 128 || value.len() > 256 {
-                self.error(&format!("{path}.{key}"), "tag keys must be 1-128 characters and values at most 256", "shorten the tag");
+                self.error(
+                    &format!("{path}.{key}"),
+                    "tag keys must be 1-128 characters and values at most 256",
+                    "shorten the tag",
+                );
             }
         }
     }
@@ -375,13 +431,25 @@ impl Validator<'_> {
     fn validate(mut self, raw: RawInventory, origin: &Path) -> Option<Inventory> {
         match raw.version {
             Some(1) => {}
-            Some(v) => self.error("version", format!("schema version {v} is not supported (this rolecall reads version 1)"), "set `version: 1`"),
-            None => self.error("version", "`version` is missing", "add `version: 1` at the top of the file"),
+            Some(v) => self.error(
+                "version",
+                format!("schema version {v} is not supported (this rolecall reads version 1)"),
+                "set `version: 1`",
+            ),
+            None => self.error(
+                "version",
+                "`version` is missing",
+                "add `version: 1` at the top of the file",
+            ),
         }
         let source_account = match &raw.source_account {
             Some(s) => self.account_id("source_account", s),
             None => {
-                self.error("source_account", "`source_account` is missing", "set it to the 12-digit id of the account whose principals will assume the role, in quotes");
+                self.error(
+                    "source_account",
+                    "`source_account` is missing",
+                    "set it to the 12-digit id of the account whose principals will assume the role, in quotes",
+                );
                 None
             }
         };
@@ -393,23 +461,30 @@ impl Validator<'_> {
         let accounts = self.accounts(raw.accounts.unwrap_or_default());
         let organization = raw.organization.map(|org| self.organization(org));
 
-        if let Some(source) = &source_account {
-            if let Some(i) = accounts.iter().position(|a| &a.id == source) {
-                if !raw.allow_source_account {
-                    self.error(&format!("accounts[{i}].id"), format!("{source} is the source_account; deploying the role into the account that assumes it is usually a mistake"), "remove it from accounts, or set `allow_source_account: true` at the top level if you mean it");
-                }
-            }
+        if let Some(source) = &source_account
+            && let Some(i) = accounts.iter().position(|a| &a.id == source)
+            && !raw.allow_source_account
+        {
+            self.error(&format!("accounts[{i}].id"), format!("{source} is the source_account; deploying the role into the account that assumes it is usually a mistake"), "remove it from accounts, or set `allow_source_account: true` at the top level if you mean it");
         }
         if let Some(role) = &role {
             self.one_role_per_account(role, &deploy, &accounts);
         }
         if !listed && organization.is_none() {
-            self.error("accounts", "no targets: neither `accounts` nor `organization` is given", "list accounts under `accounts:` or discover them with `organization: {ous: [...]}`");
+            self.error(
+                "accounts",
+                "no targets: neither `accounts` nor `organization` is given",
+                "list accounts under `accounts:` or discover them with `organization: {ous: [...]}`",
+            );
         }
         if let Some(org) = &organization {
             for (i, id) in org.exclude.iter().enumerate() {
                 if accounts.iter().any(|a| &a.id == id) {
-                    self.warning(&format!("organization.exclude[{i}]"), format!("{id} is listed under accounts and excluded here; it will be excluded"), "remove it from one of the two lists");
+                    self.warning(
+                        &format!("organization.exclude[{i}]"),
+                        format!("{id} is listed under accounts and excluded here; it will be excluded"),
+                        "remove it from one of the two lists",
+                    );
                 }
             }
         }
@@ -453,17 +528,29 @@ impl Validator<'_> {
     fn role(&mut self, raw: RawRole, source: Option<&AccountId>) -> Option<RoleSpec> {
         let name = raw.name.unwrap_or_else(|| DEFAULT_ROLE_NAME.to_owned());
         if let Err(why) = names::check_role_name_template(&name) {
-            self.error("role.name", format!("\"{name}\" is not a valid IAM role name: {why}"), "use 1-64 letters, digits and +=,.@_- (and {region} if the role goes to several regions)");
+            self.error(
+                "role.name",
+                format!("\"{name}\" is not a valid IAM role name: {why}"),
+                "use 1-64 letters, digits and +=,.@_- (and {region} if the role goes to several regions)",
+            );
         }
         let stack_name = raw.stack_name.unwrap_or_else(|| DEFAULT_STACK_NAME.to_owned());
         if let Err(why) = names::check_stack_name(&stack_name) {
-            self.error("role.stack_name", format!("\"{stack_name}\" is not a valid CloudFormation stack name: {why}"), "start with a letter; use up to 128 letters, digits and hyphens");
+            self.error(
+                "role.stack_name",
+                format!("\"{stack_name}\" is not a valid CloudFormation stack name: {why}"),
+                "start with a letter; use up to 128 letters, digits and hyphens",
+            );
         }
 
         let trusted_accounts = match raw.trusted_accounts {
             Some(list) => {
                 if list.is_empty() {
-                    self.error("role.trusted_accounts", "the list is empty: nobody could assume the role", "list at least one account id, or remove the key to trust source_account");
+                    self.error(
+                        "role.trusted_accounts",
+                        "the list is empty: nobody could assume the role",
+                        "list at least one account id, or remove the key to trust source_account",
+                    );
                 }
                 let mut ids = Vec::new();
                 for (i, s) in list.iter().enumerate() {
@@ -481,43 +568,74 @@ impl Validator<'_> {
             None => source.into_iter().cloned().collect(),
         };
 
-        if let Some(policy) = &raw.policy {
-            if !policy.is_object() || policy.get("Statement").is_none() {
-                self.error("role.policy", "expected an IAM policy document (a mapping with `Version` and `Statement`)", "write the policy as YAML, e.g. {Version: \"2012-10-17\", Statement: [...]}, or remove it");
-            }
+        if let Some(policy) = &raw.policy
+            && (!policy.is_object() || policy.get("Statement").is_none())
+        {
+            self.error(
+                "role.policy",
+                "expected an IAM policy document (a mapping with `Version` and `Statement`)",
+                "write the policy as YAML, e.g. {Version: \"2012-10-17\", Statement: [...]}, or remove it",
+            );
         }
         let managed_policy_arns = raw.managed_policy_arns.unwrap_or_default();
         for (i, arn) in managed_policy_arns.iter().enumerate() {
             if !(arn.starts_with("arn:aws") && arn.contains(":policy/")) {
-                self.error(&format!("role.managed_policy_arns[{i}]"), format!("\"{arn}\" is not an IAM policy ARN"), "write it as arn:aws:iam::aws:policy/ReadOnlyAccess or arn:aws:iam::<account>:policy/<name>");
+                self.error(
+                    &format!("role.managed_policy_arns[{i}]"),
+                    format!("\"{arn}\" is not an IAM policy ARN"),
+                    "write it as arn:aws:iam::aws:policy/ReadOnlyAccess or arn:aws:iam::<account>:policy/<name>",
+                );
             }
         }
-        if let Some(external_id) = &raw.external_id {
-            if let Err(why) = names::check_external_id(external_id) {
-                self.error("role.external_id", why, "use 2-1224 letters, digits and +=,.@:/-");
-            }
+        if let Some(external_id) = &raw.external_id
+            && let Err(why) = names::check_external_id(external_id)
+        {
+            self.error("role.external_id", why, "use 2-1224 letters, digits and +=,.@:/-");
         }
         let max_session_duration = raw.max_session_duration.unwrap_or(3600);
         if !(3600..=43200).contains(&max_session_duration) {
-            self.error("role.max_session_duration", format!("{max_session_duration} is out of range (IAM allows 3600 to 43200 seconds)"), "pick a value from 3600 (1 hour) to 43200 (12 hours)");
+            self.error(
+                "role.max_session_duration",
+                format!("{max_session_duration} is out of range (IAM allows 3600 to 43200 seconds)"),
+                "pick a value from 3600 (1 hour) to 43200 (12 hours)",
+            );
         }
         let output_key = raw.output_key.unwrap_or_else(|| DEFAULT_OUTPUT_KEY.to_owned());
         if output_key.is_empty() || !output_key.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            self.error("role.output_key", format!("\"{output_key}\" is not a CloudFormation output name"), "use letters and digits only");
+            self.error(
+                "role.output_key",
+                format!("\"{output_key}\" is not a CloudFormation output name"),
+                "use letters and digits only",
+            );
         }
         let tags = raw.tags.unwrap_or_default();
         self.tags("role.tags", &tags);
         if tags.len() > 48 {
-            self.error("role.tags", format!("{} tags; CloudFormation allows 50 per stack and rolecall uses 2", tags.len()), "use at most 48 tags");
+            self.error(
+                "role.tags",
+                format!(
+                    "{} tags; CloudFormation allows 50 per stack and rolecall uses 2",
+                    tags.len()
+                ),
+                "use at most 48 tags",
+            );
         }
 
         let template = match raw.template {
             None => {
                 if raw.parameters.is_some() {
-                    self.error("role.parameters", "`parameters` only applies to your own `template`", "remove it, or set `role.template`");
+                    self.error(
+                        "role.parameters",
+                        "`parameters` only applies to your own `template`",
+                        "remove it, or set `role.template`",
+                    );
                 }
                 if raw.policy.is_none() {
-                    self.warning("role.policy", "no policy given: the role gets full access (Action \"*\" on Resource \"*\")", "set role.policy to the least privilege the role needs");
+                    self.warning(
+                        "role.policy",
+                        "no policy given: the role gets full access (Action \"*\" on Resource \"*\")",
+                        "set role.policy to the least privilege the role needs",
+                    );
                 }
                 None
             }
@@ -529,14 +647,26 @@ impl Validator<'_> {
                     ("max_session_duration", raw.max_session_duration.is_some()),
                 ] {
                     if set {
-                        self.error(&format!("role.{key}"), format!("`{key}` has no effect with your own `template`"), "express it in the template (or pass it through `parameters`), or drop `template`");
+                        self.error(
+                            &format!("role.{key}"),
+                            format!("`{key}` has no effect with your own `template`"),
+                            "express it in the template (or pass it through `parameters`), or drop `template`",
+                        );
                     }
                 }
                 let full = self.base.join(&path);
                 match (self.read_file)(&full) {
-                    Ok(body) => Some(CustomTemplate { path, body, parameters: raw.parameters.unwrap_or_default() }),
+                    Ok(body) => Some(CustomTemplate {
+                        path,
+                        body,
+                        parameters: raw.parameters.unwrap_or_default(),
+                    }),
                     Err(e) => {
-                        self.error("role.template", format!("cannot read template {}: {e}", full.display()), "the path is relative to the inventory file; check it exists");
+                        self.error(
+                            "role.template",
+                            format!("cannot read template {}: {e}", full.display()),
+                            "the path is relative to the inventory file; check it exists",
+                        );
                         None
                     }
                 }
@@ -565,7 +695,12 @@ impl Validator<'_> {
             return;
         }
         let multi = std::iter::once(("deploy.regions".to_owned(), deploy.regions.len()))
-            .chain(accounts.iter().enumerate().filter_map(|(i, a)| a.regions.as_ref().map(|r| (format!("accounts[{i}].regions"), r.len()))))
+            .chain(
+                accounts
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, a)| a.regions.as_ref().map(|r| (format!("accounts[{i}].regions"), r.len()))),
+            )
             .find(|(_, n)| *n > 1);
         if let Some((path, n)) = multi {
             self.error(
@@ -580,28 +715,48 @@ impl Validator<'_> {
         let via = match raw.via.as_deref() {
             None | Some("bootstrap-role") => DeployVia::BootstrapRole,
             Some("stacksets") => {
-                self.error("deploy.via", "`stacksets` is not implemented in this version of rolecall", "use `via: bootstrap-role`");
+                self.error(
+                    "deploy.via",
+                    "`stacksets` is not implemented in this version of rolecall",
+                    "use `via: bootstrap-role`",
+                );
                 DeployVia::Stacksets
             }
             Some(other) => {
-                self.error("deploy.via", format!("\"{other}\" is not a deployment method"), "use `bootstrap-role` or `stacksets`");
+                self.error(
+                    "deploy.via",
+                    format!("\"{other}\" is not a deployment method"),
+                    "use `bootstrap-role` or `stacksets`",
+                );
                 DeployVia::BootstrapRole
             }
         };
         let bootstrap_role = raw.bootstrap_role.unwrap_or_else(|| DEFAULT_BOOTSTRAP_ROLE.to_owned());
         if let Err(why) = names::check_role_name(&bootstrap_role) {
-            self.error("deploy.bootstrap_role", format!("\"{bootstrap_role}\" is not a valid IAM role name: {why}"), "give the role's name (not its ARN), e.g. OrganizationAccountAccessRole");
+            self.error(
+                "deploy.bootstrap_role",
+                format!("\"{bootstrap_role}\" is not a valid IAM role name: {why}"),
+                "give the role's name (not its ARN), e.g. OrganizationAccountAccessRole",
+            );
         }
-        if let Some(external_id) = &raw.bootstrap_external_id {
-            if let Err(why) = names::check_external_id(external_id) {
-                self.error("deploy.bootstrap_external_id", why, "use 2-1224 letters, digits and +=,.@:/-");
-            }
+        if let Some(external_id) = &raw.bootstrap_external_id
+            && let Err(why) = names::check_external_id(external_id)
+        {
+            self.error(
+                "deploy.bootstrap_external_id",
+                why,
+                "use 2-1224 letters, digits and +=,.@:/-",
+            );
         }
         let regions = raw.regions.unwrap_or_else(|| vec!["us-east-1".to_owned()]);
         self.regions("deploy.regions", &regions);
         let concurrency = raw.concurrency.unwrap_or(DEFAULT_CONCURRENCY);
         if !(1..=MAX_CONCURRENCY).contains(&concurrency) {
-            self.error("deploy.concurrency", format!("{concurrency} is out of range"), format!("use 1 to {MAX_CONCURRENCY}"));
+            self.error(
+                "deploy.concurrency",
+                format!("{concurrency} is out of range"),
+                format!("use 1 to {MAX_CONCURRENCY}"),
+            );
         }
         Deploy {
             via,
@@ -616,20 +771,36 @@ impl Validator<'_> {
     fn profiles(&mut self, raw: RawProfiles) -> Option<ProfilesSpec> {
         let source_profile = raw.source_profile.unwrap_or_else(|| "default".to_owned());
         if let Err(why) = names::check_profile_name(&source_profile) {
-            self.error("profiles.source_profile", format!("\"{source_profile}\" cannot be an AWS CLI profile name: {why}"), "use the name of a profile in your AWS config");
+            self.error(
+                "profiles.source_profile",
+                format!("\"{source_profile}\" cannot be an AWS CLI profile name: {why}"),
+                "use the name of a profile in your AWS config",
+            );
         }
         let name = raw.name.unwrap_or_else(|| DEFAULT_PROFILE_NAME.to_owned());
         let mut ok = true;
         if let Err(why) = names::check_name_template(&name) {
-            self.error("profiles.name", why, "use only {account_name} {account_id} {role_name} {region}");
+            self.error(
+                "profiles.name",
+                why,
+                "use only {account_name} {account_id} {role_name} {region}",
+            );
             ok = false;
         }
-        if let Some(region) = &raw.region {
-            if !names::is_region(region) {
-                self.error("profiles.region", format!("\"{region}\" is not an AWS region name"), "write a region such as us-east-1, or remove it to use each account's first region");
-            }
+        if let Some(region) = &raw.region
+            && !names::is_region(region)
+        {
+            self.error(
+                "profiles.region",
+                format!("\"{region}\" is not an AWS region name"),
+                "write a region such as us-east-1, or remove it to use each account's first region",
+            );
         }
-        ok.then_some(ProfilesSpec { source_profile, name, region: raw.region })
+        ok.then_some(ProfilesSpec {
+            source_profile,
+            name,
+            region: raw.region,
+        })
     }
 
     fn accounts(&mut self, raw: Vec<RawAccount>) -> Vec<AccountEntry> {
@@ -640,9 +811,17 @@ impl Validator<'_> {
             let id = self.account_id(&format!("{path}.id"), &account.id);
             if let Some(name) = &account.name {
                 if name.trim().is_empty() {
-                    self.error(&format!("{path}.name"), "the name is empty", "give the account a short name, or remove the key");
+                    self.error(
+                        &format!("{path}.name"),
+                        "the name is empty",
+                        "give the account a short name, or remove the key",
+                    );
                 } else if let Some(first) = names_seen.insert(name.clone(), i) {
-                    self.error(&format!("{path}.name"), format!("name \"{name}\" is already used by accounts[{first}]"), "give every account a distinct name");
+                    self.error(
+                        &format!("{path}.name"),
+                        format!("name \"{name}\" is already used by accounts[{first}]"),
+                        "give every account a distinct name",
+                    );
                 }
             }
             if let Some(regions) = &account.regions {
@@ -651,10 +830,19 @@ impl Validator<'_> {
             let tags = account.tags.unwrap_or_default();
             let Some(id) = id else { continue };
             if let Some(first) = out.iter().position(|a| a.id == id) {
-                self.error(&format!("{path}.id"), format!("account {id} is already listed as accounts[{first}]"), "list every account once; merge the two entries");
+                self.error(
+                    &format!("{path}.id"),
+                    format!("account {id} is already listed as accounts[{first}]"),
+                    "list every account once; merge the two entries",
+                );
                 continue;
             }
-            out.push(AccountEntry { id, name: account.name, regions: account.regions, tags });
+            out.push(AccountEntry {
+                id,
+                name: account.name,
+                regions: account.regions,
+                tags,
+            });
         }
         out
     }
@@ -662,7 +850,11 @@ impl Validator<'_> {
     fn organization(&mut self, raw: RawOrganization) -> OrgDiscovery {
         let ous = raw.ous.unwrap_or_default();
         if ous.is_empty() {
-            self.error("organization.ous", "no OUs to discover accounts from", "list OU ids (ou-xxxx-xxxxxxxx) or the root id (r-xxxx)");
+            self.error(
+                "organization.ous",
+                "no OUs to discover accounts from",
+                "list OU ids (ou-xxxx-xxxxxxxx) or the root id (r-xxxx)",
+            );
         }
         for (i, ou) in ous.iter().enumerate() {
             if !names::is_ou_or_root(ou) {
@@ -675,7 +867,12 @@ impl Validator<'_> {
                 exclude.push(id);
             }
         }
-        OrgDiscovery { ous, recursive: raw.recursive, tags: raw.tags.unwrap_or_default(), exclude }
+        OrgDiscovery {
+            ous,
+            recursive: raw.recursive,
+            tags: raw.tags.unwrap_or_default(),
+            exclude,
+        }
     }
 }
 
@@ -692,7 +889,11 @@ pub fn render(diagnostics: &[Diagnostic]) -> String {
     }
     let errors = diagnostics.iter().filter(|d| d.severity == Severity::Error).count();
     if errors > 0 {
-        out.push_str(&format!("{errors} error{} in {}\n", if errors == 1 { "" } else { "s" }, diagnostics[0].file.display()));
+        out.push_str(&format!(
+            "{errors} error{} in {}\n",
+            if errors == 1 { "" } else { "s" },
+            diagnostics[0].file.display()
+        ));
     }
     out
 }

@@ -18,7 +18,10 @@ pub fn check_role_name(s: &str) -> Result<(), String> {
     if s.is_empty() || s.len() > 64 {
         return Err(format!("{} characters (1-64 allowed)", s.len()));
     }
-    match s.chars().find(|c| !(c.is_ascii_alphanumeric() || "+=,.@_-".contains(*c))) {
+    match s
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "+=,.@_-".contains(*c)))
+    {
         Some(c) => Err(format!("character {c:?} is not allowed")),
         None => Ok(()),
     }
@@ -56,7 +59,10 @@ pub fn check_external_id(s: &str) -> Result<(), String> {
     if s.len() < 2 || s.len() > 1224 {
         return Err(format!("an external id has 2-1224 characters, this one {}", s.len()));
     }
-    match s.chars().find(|c| !(c.is_ascii_alphanumeric() || "+=,.@:/-_".contains(*c))) {
+    match s
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "+=,.@:/-_".contains(*c)))
+    {
         Some(c) => Err(format!("character {c:?} is not allowed in an external id")),
         None => Ok(()),
     }
@@ -80,7 +86,10 @@ pub fn check_profile_name(s: &str) -> Result<(), String> {
     if s.is_empty() {
         return Err("it is empty".to_owned());
     }
-    match s.chars().find(|c| c.is_whitespace() || c.is_control() || PROFILE_FORBIDDEN.contains(*c)) {
+    match s
+        .chars()
+        .find(|c| c.is_whitespace() || c.is_control() || PROFILE_FORBIDDEN.contains(*c))
+    {
         Some(c) => Err(format!("it contains {c:?} (whitespace and []\\;'\"# are not allowed)")),
         None => Ok(()),
     }
@@ -111,7 +120,13 @@ pub fn uses_region(template: &str) -> bool {
     template.contains("{region}")
 }
 
-pub fn render_profile_name(template: &str, account_name: &str, account_id: &str, role_name: &str, region: &str) -> String {
+pub fn render_profile_name(
+    template: &str,
+    account_name: &str,
+    account_id: &str,
+    role_name: &str,
+    region: &str,
+) -> String {
     template
         .replace("{account_name}", account_name)
         .replace("{account_id}", account_id)
@@ -142,10 +157,20 @@ pub struct ProfileName {
 pub fn profile_names(template: &str, role_name: &str, targets: &[ProfileVars<'_>]) -> Vec<ProfileName> {
     let mut out = Vec::new();
     for t in targets {
-        let regions: &[String] = if uses_region(template) { t.regions } else { &t.regions[..t.regions.len().min(1)] };
+        let regions: &[String] = if uses_region(template) {
+            t.regions
+        } else {
+            &t.regions[..t.regions.len().min(1)]
+        };
         for region in regions {
             out.push(ProfileName {
-                name: render_profile_name(template, t.account_name, t.account_id, &role_name_in(role_name, region), region),
+                name: render_profile_name(
+                    template,
+                    t.account_name,
+                    t.account_id,
+                    &role_name_in(role_name, region),
+                    region,
+                ),
                 account_id: t.account_id.to_owned(),
                 region: region.clone(),
             });
@@ -173,14 +198,24 @@ pub fn profile_name_clashes(template: &str, role_name: &str, targets: &[ProfileV
     for p in profile_names(template, role_name, targets) {
         if let Err(why) = check_profile_name(&p.name) {
             problems.push(ProfileProblem {
-                message: format!("profile name \"{}\" for account {} is not valid: {why}", p.name, p.account_id),
+                message: format!(
+                    "profile name \"{}\" for account {} is not valid: {why}",
+                    p.name, p.account_id
+                ),
                 account_id: p.account_id,
                 invalid: true,
             });
         } else if let Some(first) = seen.insert(p.name.clone(), p.account_id.clone()) {
-            let other = if first == p.account_id { "another region of the same account".to_owned() } else { format!("account {first}") };
+            let other = if first == p.account_id {
+                "another region of the same account".to_owned()
+            } else {
+                format!("account {first}")
+            };
             problems.push(ProfileProblem {
-                message: format!("profile name \"{}\" for account {} is also generated for {other}", p.name, p.account_id),
+                message: format!(
+                    "profile name \"{}\" for account {} is also generated for {other}",
+                    p.name, p.account_id
+                ),
                 account_id: p.account_id,
                 invalid: false,
             });
@@ -195,10 +230,26 @@ mod tests {
 
     #[test]
     fn regions() {
-        for ok in ["us-east-1", "eu-central-2", "us-gov-west-1", "cn-north-1", "us-isob-east-1", "ap-southeast-4"] {
+        for ok in [
+            "us-east-1",
+            "eu-central-2",
+            "us-gov-west-1",
+            "cn-north-1",
+            "us-isob-east-1",
+            "ap-southeast-4",
+        ] {
             assert!(is_region(ok), "{ok}");
         }
-        for bad in ["", "us-east", "useast1", "US-EAST-1", "us-east-1a", "u-east-1", "us--1", "us-east-x"] {
+        for bad in [
+            "",
+            "us-east",
+            "useast1",
+            "US-EAST-1",
+            "us-east-1a",
+            "u-east-1",
+            "us--1",
+            "us-east-x",
+        ] {
             assert!(!is_region(bad), "{bad}");
         }
     }
@@ -222,16 +273,43 @@ mod tests {
     #[test]
     fn name_templates() {
         assert!(check_name_template("{account_name}-{region}").is_ok());
-        assert_eq!(check_name_template("{acct}").unwrap_err(), "unknown variable `{acct}` in \"{acct}\"");
+        assert_eq!(
+            check_name_template("{acct}").unwrap_err(),
+            "unknown variable `{acct}` in \"{acct}\""
+        );
         assert!(check_name_template("{account_name").is_err());
         assert!(check_name_template("x}").is_err());
         let regions = vec!["us-east-1".to_owned(), "eu-west-1".to_owned()];
-        let t = [ProfileVars { account_id: "222222222222", account_name: "dev", regions: &regions }];
-        let names: Vec<_> = profile_names("{account_name}-{region}", "R", &t).into_iter().map(|p| p.name).collect();
+        let t = [ProfileVars {
+            account_id: "222222222222",
+            account_name: "dev",
+            regions: &regions,
+        }];
+        let names: Vec<_> = profile_names("{account_name}-{region}", "R", &t)
+            .into_iter()
+            .map(|p| p.name)
+            .collect();
         assert_eq!(names, ["dev-us-east-1", "dev-eu-west-1"]);
         assert_eq!(profile_names("{account_name}", "R", &t).len(), 1);
-        assert_eq!(profile_name_clashes("{role_name}", "R", &[t[0].clone(), ProfileVars { account_id: "333333333333", ..t[0].clone() }]).len(), 1);
-        let spaced = [ProfileVars { account_name: "my dev", ..t[0].clone() }];
+        assert_eq!(
+            profile_name_clashes(
+                "{role_name}",
+                "R",
+                &[
+                    t[0].clone(),
+                    ProfileVars {
+                        account_id: "333333333333",
+                        ..t[0].clone()
+                    }
+                ]
+            )
+            .len(),
+            1
+        );
+        let spaced = [ProfileVars {
+            account_name: "my dev",
+            ..t[0].clone()
+        }];
         assert!(profile_name_clashes("{account_name}", "R", &spaced)[0].invalid);
     }
 }

@@ -23,7 +23,10 @@ pub fn resolve(inv: &Inventory, discovered: &[DiscoveredAccount]) -> Resolution 
 
     for a in &inv.accounts {
         if excluded(&a.id) {
-            notes.push(format!("{} is listed in accounts but excluded by organization.exclude", a.id));
+            notes.push(format!(
+                "{} is listed in accounts but excluded by organization.exclude",
+                a.id
+            ));
             continue;
         }
         let org_name = discovered.iter().find(|d| d.id == a.id).map(|d| d.name.clone());
@@ -44,13 +47,16 @@ pub fn resolve(inv: &Inventory, discovered: &[DiscoveredAccount]) -> Resolution 
         if by_id.contains_key(d.id.as_str()) || excluded(&d.id) {
             continue;
         }
-        if let Some(required) = required {
-            if !required.iter().all(|(k, v)| d.tags.get(k) == Some(v)) {
-                continue;
-            }
+        if let Some(required) = required
+            && !required.iter().all(|(k, v)| d.tags.get(k) == Some(v))
+        {
+            continue;
         }
         if d.id == inv.source_account && !inv.allow_source_account {
-            notes.push(format!("{} ({}) is the source account; skipped (set allow_source_account: true to include it)", d.id, d.name));
+            notes.push(format!(
+                "{} ({}) is the source account; skipped (set allow_source_account: true to include it)",
+                d.id, d.name
+            ));
             continue;
         }
         by_id.insert(
@@ -64,7 +70,10 @@ pub fn resolve(inv: &Inventory, discovered: &[DiscoveredAccount]) -> Resolution 
             },
         );
     }
-    Resolution { targets: by_id.into_values().collect(), notes }
+    Resolution {
+        targets: by_id.into_values().collect(),
+        notes,
+    }
 }
 
 /// Profile names that would be invalid or duplicated for these targets
@@ -72,7 +81,11 @@ pub fn resolve(inv: &Inventory, discovered: &[DiscoveredAccount]) -> Resolution 
 pub fn profile_problems(inv: &Inventory, targets: &[Target]) -> Vec<String> {
     let vars: Vec<ProfileVars<'_>> = targets
         .iter()
-        .map(|t| ProfileVars { account_id: t.account_id.as_str(), account_name: &t.account_name, regions: &t.regions })
+        .map(|t| ProfileVars {
+            account_id: t.account_id.as_str(),
+            account_name: &t.account_name,
+            regions: &t.regions,
+        })
         .collect();
     names::profile_name_clashes(&inv.profiles.name, &inv.role.name, &vars)
         .into_iter()

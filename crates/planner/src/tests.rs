@@ -15,7 +15,10 @@ const HEAD: &str = "version: 1\nsource_account: \"111111111111\"\n";
 fn read_file(path: &Path) -> std::io::Result<String> {
     match path.to_str() {
         Some("inv/templates/role.yaml") => Ok("Resources: {}\n".to_owned()),
-        _ => Err(std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory (os error 2)")),
+        _ => Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "No such file or directory (os error 2)",
+        )),
     }
 }
 
@@ -24,7 +27,11 @@ fn check_inventory(text: &str, expect: Expect) {
     let actual = match inventory::parse(text, Path::new("inv/test.yaml"), &read_file) {
         Ok((inv, warnings)) => {
             let accounts: Vec<String> = inv.accounts.iter().map(|a| a.id.to_string()).collect();
-            format!("ok: accounts [{}]\n{}", accounts.join(", "), inventory::render(&warnings))
+            format!(
+                "ok: accounts [{}]\n{}",
+                accounts.join(", "),
+                inventory::render(&warnings)
+            )
         }
         Err(diagnostics) => inventory::render(&diagnostics),
     };
@@ -78,7 +85,9 @@ fn example_and_demo_inventories_are_valid() {
 #[test]
 fn unknown_keys_are_all_reported_with_a_suggestion() {
     check_inventory(
-        &format!("{HEAD}rol:\n  name: X\naccounts:\n  - id: \"222222222222\"\n    regoins: [us-east-1]\ndeploy:\n  concurency: 4\n  colour: red\n"),
+        &format!(
+            "{HEAD}rol:\n  name: X\naccounts:\n  - id: \"222222222222\"\n    regoins: [us-east-1]\ndeploy:\n  concurency: 4\n  colour: red\n"
+        ),
         expect![[r#"
             error: inv/test.yaml:3:1: rol: unknown key `rol` at the top level
               help: did you mean `role`? valid keys here: version, source_account, allow_source_account, role, deploy, profiles, accounts, organization
@@ -96,7 +105,9 @@ fn unknown_keys_are_all_reported_with_a_suggestion() {
 #[test]
 fn account_ids_must_be_twelve_quoted_digits() {
     check_inventory(
-        &format!("{HEAD}accounts:\n  - id: \"22222222222\"\n  - id: 012345678901\n  - id: \"abcdefghijkl\"\nrole:\n  trusted_accounts: [111111111111]\n"),
+        &format!(
+            "{HEAD}accounts:\n  - id: \"22222222222\"\n  - id: 012345678901\n  - id: \"abcdefghijkl\"\nrole:\n  trusted_accounts: [111111111111]\n"
+        ),
         expect![[r#"
             error: inv/test.yaml:5:9: accounts[1].id: account id 012345678901 is written as a number; YAML reads unquoted digits as a number and can change them (a leading 0 is lost)
               help: quote it: "012345678901" (rolecall never guesses the intended id)
@@ -122,7 +133,9 @@ fn account_ids_must_be_twelve_quoted_digits() {
 #[test]
 fn duplicate_accounts_and_names() {
     check_inventory(
-        &format!("{HEAD}accounts:\n  - {{id: \"222222222222\", name: dev}}\n  - {{id: \"333333333333\", name: dev}}\n  - {{id: \"222222222222\", name: other}}\n"),
+        &format!(
+            "{HEAD}accounts:\n  - {{id: \"222222222222\", name: dev}}\n  - {{id: \"333333333333\", name: dev}}\n  - {{id: \"222222222222\", name: other}}\n"
+        ),
         expect![[r#"
             error: inv/test.yaml:5:32: accounts[1].name: name "dev" is already used by accounts[0]
               help: give every account a distinct name
@@ -138,7 +151,9 @@ fn duplicate_accounts_and_names() {
 #[test]
 fn regions_role_and_stack_names() {
     check_inventory(
-        &format!("{HEAD}role:\n  name: \"my role\"\n  stack_name: 9lives\ndeploy:\n  regions: [us-east-1, US-WEST-2, us-east-1]\naccounts:\n  - id: \"222222222222\"\n    regions: [mars-1]\n"),
+        &format!(
+            "{HEAD}role:\n  name: \"my role\"\n  stack_name: 9lives\ndeploy:\n  regions: [us-east-1, US-WEST-2, us-east-1]\naccounts:\n  - id: \"222222222222\"\n    regions: [mars-1]\n"
+        ),
         expect![[r#"
             error: inv/test.yaml:4:9: role.name: "my role" is not a valid IAM role name: character ' ' is not allowed
               help: use 1-64 letters, digits and +=,.@_- (and {region} if the role goes to several regions)
@@ -170,20 +185,29 @@ fn a_fixed_role_name_in_several_regions_collides() {
         "#]],
     );
     check_inventory(
-        &format!("{HEAD}role:\n  name: \"Admin-{{region}}\"\n  policy: {{Statement: []}}\ndeploy:\n  regions: [us-east-1, eu-west-1]\naccounts:\n  - id: \"222222222222\"\n"),
+        &format!(
+            "{HEAD}role:\n  name: \"Admin-{{region}}\"\n  policy: {{Statement: []}}\ndeploy:\n  regions: [us-east-1, eu-west-1]\naccounts:\n  - id: \"222222222222\"\n"
+        ),
         expect![[r#"
             ok: accounts [222222222222]
         "#]],
     );
-    check_inventory(&format!("{HEAD}role:\n  name: \"Admin-{{account}}\"\naccounts:\n  - id: \"222222222222\"\n"), expect![[r#"
+    check_inventory(
+        &format!("{HEAD}role:\n  name: \"Admin-{{account}}\"\naccounts:\n  - id: \"222222222222\"\n"),
+        expect![[r#"
         error: inv/test.yaml:4:9: role.name: "Admin-{account}" is not a valid IAM role name: the only variable a role name may use is {region}
           help: use 1-64 letters, digits and +=,.@_- (and {region} if the role goes to several regions)
         warning: inv/test.yaml:3:1: role.policy: no policy given: the role gets full access (Action "*" on Resource "*")
           help: set role.policy to the least privilege the role needs
         1 error in inv/test.yaml
-    "#]]);
+    "#]],
+    );
     let inv = inventory_with("role:\n  name: \"Admin-{region}\"\n");
-    assert!(desired(&inv).template_body.contains("\"Fn::Sub\": \"Admin-${AWS::Region}\""));
+    assert!(
+        desired(&inv)
+            .template_body
+            .contains("\"Fn::Sub\": \"Admin-${AWS::Region}\"")
+    );
 }
 
 #[test]
@@ -199,7 +223,9 @@ fn profile_name_templates() {
         "#]],
     );
     check_inventory(
-        &format!("{HEAD}profiles:\n  name: \"{{role_name}}\"\naccounts:\n  - {{id: \"222222222222\", name: a}}\n  - {{id: \"333333333333\", name: b}}\n"),
+        &format!(
+            "{HEAD}profiles:\n  name: \"{{role_name}}\"\naccounts:\n  - {{id: \"222222222222\", name: a}}\n  - {{id: \"333333333333\", name: b}}\n"
+        ),
         expect![[r##"
             error: inv/test.yaml:4:9: profiles.name: profile name "RolecallTarget" for account 333333333333 is also generated for account 222222222222
               help: profile names come from profiles.name; put {account_id} or {account_name} in it, and give every account a distinct name without whitespace or []\;'"#
@@ -267,7 +293,9 @@ fn custom_templates() {
         "#]],
     );
     check_inventory(
-        &format!("{HEAD}role:\n  template: templates/role.yaml\n  parameters: {{Env: prod}}\n  policy: {{Statement: []}}\naccounts:\n  - id: \"222222222222\"\n"),
+        &format!(
+            "{HEAD}role:\n  template: templates/role.yaml\n  parameters: {{Env: prod}}\n  policy: {{Statement: []}}\naccounts:\n  - id: \"222222222222\"\n"
+        ),
         expect![[r#"
             error: inv/test.yaml:6:11: role.policy: `policy` has no effect with your own `template`
               help: express it in the template (or pass it through `parameters`), or drop `template`
@@ -338,7 +366,7 @@ fn syntax_type_and_empty_files() {
         "#]],
     );
     check_inventory(
-        &format!("{HEAD}"),
+        HEAD,
         expect![[r#"
             error: inv/test.yaml:1:1: accounts: no targets: neither `accounts` nor `organization` is given
               help: list accounts under `accounts:` or discover them with `organization: {ous: [...]}`
@@ -378,10 +406,14 @@ fn inventory_with(extra: &str) -> model::Inventory {
 
 #[test]
 fn builtin_template_is_deterministic_and_complete() {
-    let inv = inventory_with("role:\n  trusted_accounts: [\"111111111111\", \"044444444444\"]\n  external_id: ext-123\n  managed_policy_arns: [arn:aws:iam::aws:policy/ReadOnlyAccess]\n");
+    let inv = inventory_with(
+        "role:\n  trusted_accounts: [\"111111111111\", \"044444444444\"]\n  external_id: ext-123\n  managed_policy_arns: [arn:aws:iam::aws:policy/ReadOnlyAccess]\n",
+    );
     assert!(inv.role.name == "RolecallTarget");
     let a = desired(&inv);
-    let b = desired(&inventory_with("role:\n  trusted_accounts: [\"111111111111\", \"044444444444\"]\n  external_id: ext-123\n  managed_policy_arns: [arn:aws:iam::aws:policy/ReadOnlyAccess]\n"));
+    let b = desired(&inventory_with(
+        "role:\n  trusted_accounts: [\"111111111111\", \"044444444444\"]\n  external_id: ext-123\n  managed_policy_arns: [arn:aws:iam::aws:policy/ReadOnlyAccess]\n",
+    ));
     assert_eq!(a, b);
     expect![[r#"
         {
@@ -470,13 +502,18 @@ fn builtin_template_is_deterministic_and_complete() {
 fn fingerprint_follows_template_and_parameters_not_tags() {
     let base = desired(&inventory_with(""));
     assert_eq!(base.fingerprint.len(), 64);
-    let policy = desired(&inventory_with("role:\n  policy: {Version: \"2012-10-17\", Statement: [{Effect: Allow, Action: \"s3:*\", Resource: \"*\"}]}\n"));
+    let policy = desired(&inventory_with(
+        "role:\n  policy: {Version: \"2012-10-17\", Statement: [{Effect: Allow, Action: \"s3:*\", Resource: \"*\"}]}\n",
+    ));
     assert_ne!(base.fingerprint, policy.fingerprint);
     let tagged = desired(&inventory_with("role:\n  tags: {team: web}\n"));
     assert_eq!(base.fingerprint, tagged.fingerprint);
     let p1 = BTreeMap::from([("a".to_owned(), "b=c".to_owned())]);
     let p2 = BTreeMap::from([("a=b".to_owned(), "c".to_owned())]);
-    assert_ne!(crate::template::fingerprint("t", &p1), crate::template::fingerprint("t", &p2));
+    assert_ne!(
+        crate::template::fingerprint("t", &p1),
+        crate::template::fingerprint("t", &p2)
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -505,51 +542,111 @@ fn check_decide(observed: Observed, expect: Expect) {
 fn decisions() {
     let inv = inventory_with("role:\n  tags: {team: web}\n");
     let fp = desired(&inv).fingerprint;
-    let ours = [(TAG_MANAGED_BY, "rolecall"), (TAG_FINGERPRINT, fp.as_str()), ("team", "web")];
+    let ours = [
+        (TAG_MANAGED_BY, "rolecall"),
+        (TAG_FINGERPRINT, fp.as_str()),
+        ("team", "web"),
+    ];
     check_decide(Observed::Absent, expect!["create []: no stack rolecall-target-role"]);
-    check_decide(stack("CREATE_COMPLETE", &ours), expect!["no-op []: CREATE_COMPLETE matches the inventory"]);
-    check_decide(stack("UPDATE_ROLLBACK_COMPLETE", &ours), expect!["no-op []: UPDATE_ROLLBACK_COMPLETE matches the inventory"]);
     check_decide(
-        stack("UPDATE_COMPLETE", &[(TAG_MANAGED_BY, "rolecall"), (TAG_FINGERPRINT, "old"), ("team", "web")]),
+        stack("CREATE_COMPLETE", &ours),
+        expect!["no-op []: CREATE_COMPLETE matches the inventory"],
+    );
+    check_decide(
+        stack("UPDATE_ROLLBACK_COMPLETE", &ours),
+        expect!["no-op []: UPDATE_ROLLBACK_COMPLETE matches the inventory"],
+    );
+    check_decide(
+        stack(
+            "UPDATE_COMPLETE",
+            &[(TAG_MANAGED_BY, "rolecall"), (TAG_FINGERPRINT, "old"), ("team", "web")],
+        ),
         expect!["update [Template]: template differs from the inventory"],
     );
     check_decide(
-        stack("CREATE_COMPLETE", &[(TAG_MANAGED_BY, "rolecall"), (TAG_FINGERPRINT, "old")]),
+        stack(
+            "CREATE_COMPLETE",
+            &[(TAG_MANAGED_BY, "rolecall"), (TAG_FINGERPRINT, "old")],
+        ),
         expect!["update [Template, Tags]: template, tags differ from the inventory"],
     );
     check_decide(
-        stack("CREATE_COMPLETE", &[(TAG_MANAGED_BY, "rolecall"), (TAG_FINGERPRINT, fp.as_str()), ("team", "app")]),
+        stack(
+            "CREATE_COMPLETE",
+            &[
+                (TAG_MANAGED_BY, "rolecall"),
+                (TAG_FINGERPRINT, fp.as_str()),
+                ("team", "app"),
+            ],
+        ),
         expect!["update [Tags]: tags differs from the inventory"],
     );
     for status in ["ROLLBACK_COMPLETE", "CREATE_FAILED", "DELETE_FAILED"] {
         let d = decide(&desired(&inv), &stack(status, &ours));
         assert_eq!(d.action, Action::Recover, "{status}");
     }
-    check_decide(stack("ROLLBACK_COMPLETE", &ours), expect!["recover []: ROLLBACK_COMPLETE is what a failed create leaves; delete it and create again"]);
-    for status in ["CREATE_IN_PROGRESS", "UPDATE_IN_PROGRESS", "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", "DELETE_IN_PROGRESS", "ROLLBACK_IN_PROGRESS"] {
-        assert_eq!(decide(&desired(&inv), &stack(status, &ours)).action, Action::Wait, "{status}");
+    check_decide(
+        stack("ROLLBACK_COMPLETE", &ours),
+        expect!["recover []: ROLLBACK_COMPLETE is what a failed create leaves; delete it and create again"],
+    );
+    for status in [
+        "CREATE_IN_PROGRESS",
+        "UPDATE_IN_PROGRESS",
+        "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS",
+        "DELETE_IN_PROGRESS",
+        "ROLLBACK_IN_PROGRESS",
+    ] {
+        assert_eq!(
+            decide(&desired(&inv), &stack(status, &ours)).action,
+            Action::Wait,
+            "{status}"
+        );
     }
     check_decide(
         stack("UPDATE_ROLLBACK_FAILED", &ours),
-        expect!["blocked []: UPDATE_ROLLBACK_FAILED: rolecall never touches such a stack; continue the rollback (aws cloudformation continue-update-rollback) or fix the resource by hand, then run again"],
+        expect![
+            "blocked []: UPDATE_ROLLBACK_FAILED: rolecall never touches such a stack; continue the rollback (aws cloudformation continue-update-rollback) or fix the resource by hand, then run again"
+        ],
     );
-    check_decide(stack("REVIEW_IN_PROGRESS", &ours), expect!["blocked []: REVIEW_IN_PROGRESS: the stack has a change set that was never executed; execute or delete it in the CloudFormation console, then run again"]);
-    check_decide(stack("SOMETHING_NEW", &ours), expect!["blocked []: SOMETHING_NEW: rolecall never touches such a stack; inspect the stack in the CloudFormation console and fix it by hand, then run again"]);
+    check_decide(
+        stack("REVIEW_IN_PROGRESS", &ours),
+        expect![
+            "blocked []: REVIEW_IN_PROGRESS: the stack has a change set that was never executed; execute or delete it in the CloudFormation console, then run again"
+        ],
+    );
+    check_decide(
+        stack("SOMETHING_NEW", &ours),
+        expect![
+            "blocked []: SOMETHING_NEW: rolecall never touches such a stack; inspect the stack in the CloudFormation console and fix it by hand, then run again"
+        ],
+    );
     check_decide(
         stack("ROLLBACK_COMPLETE", &[("team", "web")]),
-        expect!["blocked []: stack rolecall-target-role (ROLLBACK_COMPLETE) was not created by rolecall (no rolecall:managed-by tag); rolecall does not adopt stacks: delete or rename it, or choose another role.stack_name"],
+        expect![
+            "blocked []: stack rolecall-target-role (ROLLBACK_COMPLETE) was not created by rolecall (no rolecall:managed-by tag); rolecall does not adopt stacks: delete or rename it, or choose another role.stack_name"
+        ],
     );
 }
 
 #[test]
 fn parameter_changes_are_named() {
-    let text = format!("{HEAD}role:\n  template: templates/role.yaml\n  parameters: {{Env: prod}}\naccounts:\n  - id: \"222222222222\"\n");
+    let text = format!(
+        "{HEAD}role:\n  template: templates/role.yaml\n  parameters: {{Env: prod}}\naccounts:\n  - id: \"222222222222\"\n"
+    );
     let (inv, _) = inventory::parse(&text, Path::new("inv/test.yaml"), &read_file).unwrap();
     let want = desired(&inv);
-    let Observed::Present(mut info) = stack("CREATE_COMPLETE", &[(TAG_MANAGED_BY, "rolecall"), (TAG_FINGERPRINT, "old")]) else { unreachable!() };
+    let Observed::Present(mut info) = stack(
+        "CREATE_COMPLETE",
+        &[(TAG_MANAGED_BY, "rolecall"), (TAG_FINGERPRINT, "old")],
+    ) else {
+        unreachable!()
+    };
     info.parameters.insert("Env".to_owned(), "dev".to_owned());
     let d = decide(&want, &Observed::Present(info));
-    assert_eq!((d.action, d.reason.as_str()), (Action::Update, "parameters differs from the inventory"));
+    assert_eq!(
+        (d.action, d.reason.as_str()),
+        (Action::Update, "parameters differs from the inventory")
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -574,7 +671,10 @@ fn check_targets(extra: &str, found: &[DiscoveredAccount], expect: Expect) {
     let r = targets::resolve(&inv, found);
     let mut out = String::new();
     for t in &r.targets {
-        out.push_str(&format!("{} {} {:?} {:?}\n", t.account_id, t.account_name, t.regions, t.source));
+        out.push_str(&format!(
+            "{} {} {:?} {:?}\n",
+            t.account_id, t.account_name, t.regions, t.source
+        ));
     }
     for n in &r.notes {
         out.push_str(&format!("note: {n}\n"));

@@ -7,7 +7,10 @@ use yaml_rust2::scanner::{Marker, TScalarStyle};
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Kind {
     /// `plain` is false for quoted and block scalars.
-    Scalar { value: String, plain: bool },
+    Scalar {
+        value: String,
+        plain: bool,
+    },
     Seq(Vec<Node>),
     Map(Vec<(Node, Node)>),
     Alias,

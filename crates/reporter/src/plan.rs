@@ -22,7 +22,12 @@ pub struct Summary {
 }
 
 pub fn summary(plan: &Plan) -> Summary {
-    let mut accounts: Vec<&model::AccountId> = plan.entries.iter().map(|e| &e.account_id).chain(plan.errors.iter().map(|e| &e.account_id)).collect();
+    let mut accounts: Vec<&model::AccountId> = plan
+        .entries
+        .iter()
+        .map(|e| &e.account_id)
+        .chain(plan.errors.iter().map(|e| &e.account_id))
+        .collect();
     accounts.sort();
     accounts.dedup();
     Summary {
@@ -42,7 +47,9 @@ pub fn write_plan(w: &mut dyn Write, plan: &Plan) -> io::Result<()> {
     let mut table = Table::new(&["ACCOUNT", "NAME", "REGION", "ACTION", "REASON"]);
     let mut errors = plan.errors.iter().peekable();
     for entry in &plan.entries {
-        while let Some(e) = errors.next_if(|e| (&e.account_id, e.region.as_deref().unwrap_or("")) <= (&entry.account_id, entry.region.as_str())) {
+        while let Some(e) = errors.next_if(|e| {
+            (&e.account_id, e.region.as_deref().unwrap_or("")) <= (&entry.account_id, entry.region.as_str())
+        }) {
             table.row(error_row(e));
         }
         table.row(vec![
@@ -100,7 +107,12 @@ struct PlanJson<'a> {
 }
 
 pub fn write_plan_json(w: &mut dyn Write, plan: &Plan) -> io::Result<()> {
-    let doc = PlanJson { schema_version: 1, summary: summary(plan), entries: &plan.entries, errors: &plan.errors };
+    let doc = PlanJson {
+        schema_version: 1,
+        summary: summary(plan),
+        entries: &plan.entries,
+        errors: &plan.errors,
+    };
     serde_json::to_writer_pretty(&mut *w, &doc)?;
     writeln!(w)
 }
@@ -121,7 +133,14 @@ pub fn write_targets(w: &mut dyn Write, targets: &[Target]) -> io::Result<()> {
     }
     table.write(w)?;
     let regions: usize = targets.iter().map(|t| t.regions.len()).sum();
-    writeln!(w, "\n{} account{}, {} account/region pair{}", targets.len(), plural(targets.len()), regions, plural(regions))
+    writeln!(
+        w,
+        "\n{} account{}, {} account/region pair{}",
+        targets.len(),
+        plural(targets.len()),
+        regions,
+        plural(regions)
+    )
 }
 
 pub fn write_targets_json(w: &mut dyn Write, targets: &[Target]) -> io::Result<()> {

@@ -37,7 +37,11 @@ impl Progress {
             bar.enable_steady_tick(Duration::from_millis(120));
             bar
         });
-        Progress { bar, counts: Mutex::new(Counts::default()), verb }
+        Progress {
+            bar,
+            counts: Mutex::new(Counts::default()),
+            verb,
+        }
     }
 
     pub fn finish(&self) {
@@ -72,7 +76,10 @@ impl EventSink for Progress {
             Event::AccountFailed { error } => {
                 c.failed += 1;
                 let region = error.region.as_deref().map(|r| format!(" {r}")).unwrap_or_default();
-                self.line(&format!("rolecall: {} ({}){region}: {}", error.account_id, error.account_name, error.message));
+                self.line(&format!(
+                    "rolecall: {} ({}){region}: {}",
+                    error.account_id, error.account_name, error.message
+                ));
             }
             Event::AccountFinished { .. } => {
                 c.in_flight = c.in_flight.saturating_sub(1);
@@ -83,7 +90,10 @@ impl EventSink for Progress {
             }
         }
         if let Some(bar) = &self.bar {
-            bar.set_message(format!("{} {}, {} done, {} failed, {} to change", c.in_flight, self.verb, c.done, c.failed, c.changes));
+            bar.set_message(format!(
+                "{} {}, {} done, {} failed, {} to change",
+                c.in_flight, self.verb, c.done, c.failed, c.changes
+            ));
         }
     }
 }

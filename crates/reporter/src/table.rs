@@ -9,7 +9,9 @@ pub struct Table {
 
 impl Table {
     pub fn new(header: &[&str]) -> Table {
-        Table { rows: vec![header.iter().map(|s| s.to_string()).collect()] }
+        Table {
+            rows: vec![header.iter().map(|s| s.to_string()).collect()],
+        }
     }
 
     pub fn row(&mut self, cells: Vec<String>) {

@@ -26,9 +26,17 @@ fn main() -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
-    println!("Seeded organization on {} (management account {}):", moto.url(), tests::MANAGEMENT_ACCOUNT);
+    println!(
+        "Seeded organization on {} (management account {}):",
+        moto.url(),
+        tests::MANAGEMENT_ACCOUNT
+    );
     for (path, id) in &org.ous {
-        let accounts: Vec<String> = org.under(path, false).iter().map(|a| format!("{} {}", a.name, a.id)).collect();
+        let accounts: Vec<String> = org
+            .under(path, false)
+            .iter()
+            .map(|a| format!("{} {}", a.name, a.id))
+            .collect();
         println!("  {path:<28} {id:<18} {}", accounts.join(", "));
     }
 
@@ -49,9 +57,21 @@ fn main() -> ExitCode {
     }
 
     let steps: &[(&str, &[&str], &[i32])] = &[
-        ("check the inventory (no AWS calls)", &["validate", "-i", INVENTORY], &[0]),
-        ("resolve the targets: listed accounts plus Organizations discovery", &["accounts", "-i", INVENTORY], &[0]),
-        ("plan: observe every account/region and decide (writes nothing)", &["plan", "-i", INVENTORY, "--detailed-exitcode"], &[0, 2]),
+        (
+            "check the inventory (no AWS calls)",
+            &["validate", "-i", INVENTORY],
+            &[0],
+        ),
+        (
+            "resolve the targets: listed accounts plus Organizations discovery",
+            &["accounts", "-i", INVENTORY],
+            &[0],
+        ),
+        (
+            "plan: observe every account/region and decide (writes nothing)",
+            &["plan", "-i", INVENTORY, "--detailed-exitcode"],
+            &[0, 2],
+        ),
     ];
     for (what, args, ok) in steps {
         println!("\n# {what}\n$ rolecall {}", args.join(" "));

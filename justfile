@@ -1,0 +1,28 @@
+# rolecall: run `just` to list the recipes.
+
+default:
+    @just --list
+
+# install what the tests and the demo need: moto (the AWS emulator), the AWS CLI
+setup:
+    bash .ci/setup
+
+# build every crate and the rolecall binary
+build:
+    cargo build --workspace --bins
+
+# run every test: unit, table-driven and end-to-end against a local moto
+test:
+    cargo test --workspace
+
+# start a local emulator, seed an organization and run the whole rolecall flow on inventory/demo.yaml
+demo:
+    cargo run --quiet -p tests --bin rolecall-demo
+
+# measure plan (and apply) at scale against moto, release build; N accounts (default 200)
+bench accounts="200":
+    cargo run --quiet --release -p tests --bin rolecall-bench -- {{accounts}}
+
+# formatting and lints, as CI wants them
+lint:
+    cargo fmt --all -- --check && cargo clippy --workspace --all-targets -- -D warnings
