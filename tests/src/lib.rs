@@ -17,6 +17,8 @@ use aws_sdk_organizations as org;
 use aws_sdk_sts as sts;
 use aws_smithy_http_client::tls;
 
+pub mod proxy;
+
 /// Any static key works with moto; this one maps to account 123456789012,
 /// which becomes the organization's management account.
 pub const ACCESS_KEY: &str = "AKIAIOSFODNN7EXAMPLE";
@@ -211,14 +213,19 @@ pub fn binary() -> &'static Path {
     BINARY.get_or_init(|| {
         let root = workspace_root();
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
+        let mut args = vec!["build", "--quiet", "--workspace", "--bins"];
+        if profile == "release" {
+            args.push("--release");
+        }
         let status = Command::new(cargo)
-            .args(["build", "--quiet", "--workspace", "--bins"])
+            .args(&args)
             .current_dir(&root)
             .status()
             .expect("run cargo build");
         assert!(status.success(), "cargo build --workspace --bins failed");
         let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
-        target.join("debug").join("rolecall")
+        target.join(profile).join("rolecall")
     })
 }
 
