@@ -11,8 +11,11 @@ use clap::{Args, Parser, Subcommand};
 use executor::aws::{Connection, SdkCloud};
 use model::{Inventory, Target};
 
+mod apply;
+mod files;
+
 /// Exit codes, documented in README.md.
-mod exit {
+pub(crate) mod exit {
     pub const OK: u8 = 0;
     /// Bad input, an account failed, or a stack is blocked.
     pub const FAILURE: u8 = 1;
@@ -39,7 +42,7 @@ struct Cli {
 }
 
 #[derive(Args)]
-struct AwsArgs {
+pub(crate) struct AwsArgs {
     /// Send every AWS call to this endpoint (e.g. a local emulator)
     #[arg(long, global = true, env = "AWS_ENDPOINT_URL", value_name = "URL")]
     endpoint_url: Option<String>,
@@ -77,13 +80,19 @@ enum Command {
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=512))]
         concurrency: Option<u16>,
     },
+    /// Create or update the role stack everywhere, then write the ARN registry and profiles
+    Apply(apply::ApplyArgs),
+    /// Regenerate the profiles file from an ARN registry, offline
+    Profiles(apply::ProfilesArgs),
+    /// Print a template for the bootstrap role, for accounts that lack one
+    BootstrapTemplate(InventoryArg),
 }
 
 #[derive(Args)]
-struct InventoryArg {
+pub(crate) struct InventoryArg {
     /// The inventory file
     #[arg(short, long = "inventory", value_name = "FILE")]
-    inventory: PathBuf,
+    pub(crate) inventory: PathBuf,
 }
 
 fn main() -> ExitCode {
@@ -97,6 +106,10 @@ fn main() -> ExitCode {
     init_tracing(cli.verbose);
     match run(cli) {
         Ok(code) => ExitCode::from(code),
+        // `rolecall plan | head`: the reader left; that is not an error.
+        Err(e) if e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)) => {
+            ExitCode::from(exit::OK)
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(exit::FAILURE)
@@ -179,7 +192,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 };
                 let settings = settings(&inv, *concurrency, "plan");
                 let desired = planner::desired(&inv);
-                let progress = reporter::Progress::stderr("observing");
+                let progress = reporter::Progress::stderr("observing", false);
                 let plan = executor::plan(&cloud, &settings, &desired, &targets, &progress).await;
                 progress.finish();
                 let mut out = std::io::stdout().lock();
@@ -198,10 +211,34 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 })
             })
         }
+        Command::Apply(args) => {
+            let Some(inv) = load_inventory(&args.inventory.inventory)? else { return Ok(exit::FAILURE) };
+            runtime()?.block_on(apply::apply(&cli.aws, &inv, args))
+        }
+        Command::Profiles(args) => apply::profiles(args),
+        Command::BootstrapTemplate(arg) => {
+            let Some(inv) = load_inventory(&arg.inventory)? else { return Ok(exit::FAILURE) };
+            print!("{}", planner::template::bootstrap(&inv));
+            let region = inv.deploy.regions.first().map_or("us-east-1", String::as_str);
+            eprintln!(
+                "# Launch it once in each account whose bootstrap role is missing (e.g. invited accounts),\n\
+                 # with that account's own administrator credentials:\n\
+                 #   rolecall bootstrap-template -i {} > rolecall-bootstrap.json\n\
+                 #   aws cloudformation create-stack --stack-name {} --template-body file://rolecall-bootstrap.json --capabilities CAPABILITY_NAMED_IAM --region {region}\n\
+                 # It creates role {} trusting account {}, allowed to manage only stack {} and role {}.",
+                arg.inventory.display(),
+                planner::template::BOOTSTRAP_STACK_NAME,
+                inv.deploy.bootstrap_role,
+                inv.source_account,
+                inv.role.stack_name,
+                inv.role.name,
+            );
+            Ok(exit::OK)
+        }
     }
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -210,7 +247,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 /// Reads and validates the inventory. Problems go to stderr; `None` means
 /// the file is not usable (exit 1).
-fn load_inventory(path: &Path) -> anyhow::Result<Option<Inventory>> {
+pub(crate) fn load_inventory(path: &Path) -> anyhow::Result<Option<Inventory>> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) => {
@@ -234,7 +271,7 @@ fn load_inventory(path: &Path) -> anyhow::Result<Option<Inventory>> {
     }
 }
 
-async fn connect(args: &AwsArgs) -> SdkCloud {
+pub(crate) async fn connect(args: &AwsArgs) -> SdkCloud {
     let conn = Connection {
         endpoint_url: args.endpoint_url.clone(),
         region: args.region.clone(),
@@ -245,7 +282,7 @@ async fn connect(args: &AwsArgs) -> SdkCloud {
 
 /// Inventory accounts plus discovered ones. Notes and problems go to stderr;
 /// `None` when the targets are unusable.
-async fn resolve_targets(cloud: &SdkCloud, inv: &Inventory) -> anyhow::Result<Option<Vec<Target>>> {
+pub(crate) async fn resolve_targets(cloud: &SdkCloud, inv: &Inventory) -> anyhow::Result<Option<Vec<Target>>> {
     let discovered = match &inv.organization {
         Some(org) => executor::discover(cloud, org).await.with_context(|| {
             "account discovery through AWS Organizations failed; the caller needs organizations:ListAccountsForParent, ListChildren and ListTagsForResource (run from the management account or a delegated administrator)"
@@ -272,7 +309,7 @@ async fn resolve_targets(cloud: &SdkCloud, inv: &Inventory) -> anyhow::Result<Op
     Ok(Some(resolution.targets))
 }
 
-fn settings(inv: &Inventory, concurrency: Option<u16>, verb: &str) -> executor::Settings {
+pub(crate) fn settings(inv: &Inventory, concurrency: Option<u16>, verb: &str) -> executor::Settings {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());

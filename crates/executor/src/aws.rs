@@ -14,9 +14,9 @@ use aws_sdk_cloudformation::error::{DisplayErrorContext, ProvideErrorMetadata, S
 use aws_sdk_organizations as org;
 use aws_sdk_sts as sts;
 use aws_smithy_http_client::tls;
-use model::{AccountId, Observed, StackInfo};
+use model::{AccountId, Observed, ResourceChange, StackInfo};
 
-use crate::cloud::{AccountSession, Cloud, CloudError, OrgAccount};
+use crate::cloud::{AccountSession, ChangeSetInfo, Cloud, CloudError, OrgAccount, StackRequest};
 
 /// Where and as whom to connect. `None` everywhere means the standard AWS
 /// chain (env, profile, SSO, instance role) decides.
@@ -153,6 +153,7 @@ impl Cloud for SdkCloud {
             base: self.base.clone(),
             creds,
             account: account.to_string(),
+            clients: std::sync::Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -212,19 +213,42 @@ pub struct SdkSession {
     base: SdkConfig,
     creds: cfn::config::Credentials,
     account: String,
+    /// One client per region, built on first use (they share the pool).
+    clients: std::sync::Mutex<BTreeMap<String, cfn::Client>>,
 }
 
 impl SdkSession {
     fn cfn(&self, region: &str) -> cfn::Client {
-        cfn::Client::from_conf(
-            cfn::config::Builder::from(&self.base)
-                .credentials_provider(self.creds.clone())
-                .region(Region::new(region.to_owned()))
-                .retry_partition(partition("cfn", &format!("{}-{region}", self.account)))
-                .build(),
-        )
+        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        clients
+            .entry(region.to_owned())
+            .or_insert_with(|| {
+                cfn::Client::from_conf(
+                    cfn::config::Builder::from(&self.base)
+                        .credentials_provider(self.creds.clone())
+                        .region(Region::new(region.to_owned()))
+                        .retry_partition(partition("cfn", &format!("{}-{region}", self.account)))
+                        .build(),
+                )
+            })
+            .clone()
     }
 }
+
+fn parameters(request: &StackRequest) -> Vec<cfn::types::Parameter> {
+    request
+        .parameters
+        .iter()
+        .map(|(k, v)| cfn::types::Parameter::builder().parameter_key(k).parameter_value(v).build())
+        .collect()
+}
+
+fn tags(request: &StackRequest) -> Vec<cfn::types::Tag> {
+    request.tags.iter().map(|(k, v)| cfn::types::Tag::builder().key(k).value(v).build()).collect()
+}
+
+const CAPABILITIES: [cfn::types::Capability; 2] =
+    [cfn::types::Capability::CapabilityIam, cfn::types::Capability::CapabilityNamedIam];
 
 impl AccountSession for SdkSession {
     async fn describe_stack(&self, region: &str, stack_name: &str) -> Result<Observed, CloudError> {
@@ -248,6 +272,105 @@ impl AccountSession for SdkSession {
             return Ok(Observed::Absent);
         };
         Ok(Observed::Present(stack_info(stack)))
+    }
+
+    async fn create_stack(&self, region: &str, request: &StackRequest) -> Result<String, CloudError> {
+        let out = self
+            .cfn(region)
+            .create_stack()
+            .stack_name(&request.stack_name)
+            .template_body(&request.template_body)
+            .set_parameters(Some(parameters(request)))
+            .set_tags(Some(tags(request)))
+            .set_capabilities(Some(CAPABILITIES.to_vec()))
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(out.stack_id().unwrap_or_default().to_owned())
+    }
+
+    async fn create_change_set(&self, region: &str, request: &StackRequest, change_set: &str) -> Result<(), CloudError> {
+        self.cfn(region)
+            .create_change_set()
+            .stack_name(&request.stack_name)
+            .change_set_name(change_set)
+            .change_set_type(cfn::types::ChangeSetType::Update)
+            .template_body(&request.template_body)
+            .set_parameters(Some(parameters(request)))
+            .set_tags(Some(tags(request)))
+            .set_capabilities(Some(CAPABILITIES.to_vec()))
+            .description("rolecall apply")
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(())
+    }
+
+    async fn describe_change_set(&self, region: &str, stack_name: &str, change_set: &str) -> Result<ChangeSetInfo, CloudError> {
+        let out = self
+            .cfn(region)
+            .describe_change_set()
+            .stack_name(stack_name)
+            .change_set_name(change_set)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(ChangeSetInfo {
+            status: out.status().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+            status_reason: out.status_reason().map(str::to_owned),
+            changes: out
+                .changes()
+                .iter()
+                .filter_map(|c| c.resource_change())
+                .map(|r| ResourceChange {
+                    action: r.action().map(|a| a.as_str().to_owned()).unwrap_or_default(),
+                    logical_id: r.logical_resource_id().unwrap_or_default().to_owned(),
+                    resource_type: r.resource_type().unwrap_or_default().to_owned(),
+                    replacement: r.replacement().map(|x| x.as_str().to_owned()),
+                })
+                .collect(),
+        })
+    }
+
+    async fn execute_change_set(&self, region: &str, stack_name: &str, change_set: &str) -> Result<(), CloudError> {
+        self.cfn(region)
+            .execute_change_set()
+            .stack_name(stack_name)
+            .change_set_name(change_set)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(())
+    }
+
+    async fn delete_change_set(&self, region: &str, stack_name: &str, change_set: &str) -> Result<(), CloudError> {
+        self.cfn(region)
+            .delete_change_set()
+            .stack_name(stack_name)
+            .change_set_name(change_set)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(())
+    }
+
+    async fn delete_stack(&self, region: &str, stack_name: &str) -> Result<(), CloudError> {
+        self.cfn(region).delete_stack().stack_name(stack_name).send().await.map_err(sdk_error)?;
+        Ok(())
+    }
+
+    async fn failure_reasons(&self, region: &str, stack_name: &str) -> Result<Vec<String>, CloudError> {
+        let out = self.cfn(region).describe_stack_events().stack_name(stack_name).send().await.map_err(sdk_error)?;
+        Ok(out
+            .stack_events()
+            .iter()
+            .filter(|e| e.resource_status().is_some_and(|s| s.as_str().ends_with("_FAILED")))
+            .filter_map(|e| {
+                let reason = e.resource_status_reason()?;
+                Some(format!("{}: {reason}", e.logical_resource_id().unwrap_or("stack")))
+            })
+            .take(3)
+            .collect())
     }
 }
 

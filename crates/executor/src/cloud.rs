@@ -3,7 +3,9 @@
 
 use std::future::Future;
 
-use model::{AccountId, Observed};
+use std::collections::BTreeMap;
+
+use model::{AccountId, Observed, ResourceChange};
 
 /// An account as AWS Organizations lists it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,14 +44,67 @@ pub trait Cloud: Send + Sync {
     ) -> impl Future<Output = Result<Vec<(String, String)>, CloudError>> + Send;
 }
 
+/// What CreateStack and CreateChangeSet send. Capabilities are always
+/// CAPABILITY_IAM and CAPABILITY_NAMED_IAM: the stack holds an IAM role.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StackRequest {
+    pub stack_name: String,
+    pub template_body: String,
+    pub parameters: BTreeMap<String, String>,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// A change set as DescribeChangeSet reports it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChangeSetInfo {
+    /// `CREATE_PENDING`, `CREATE_IN_PROGRESS`, `CREATE_COMPLETE`, `FAILED` …
+    pub status: String,
+    pub status_reason: Option<String>,
+    pub changes: Vec<ResourceChange>,
+}
+
 /// Calls made inside one target account, with its assumed credentials.
 pub trait AccountSession: Send + Sync {
     /// The stack by name; `Observed::Absent` when there is none.
-    fn describe_stack(
+    fn describe_stack(&self, region: &str, stack_name: &str) -> impl Future<Output = Result<Observed, CloudError>> + Send;
+
+    /// Returns the new stack's id.
+    fn create_stack(&self, region: &str, request: &StackRequest) -> impl Future<Output = Result<String, CloudError>> + Send;
+
+    /// An UPDATE change set for an existing stack.
+    fn create_change_set(
+        &self,
+        region: &str,
+        request: &StackRequest,
+        change_set: &str,
+    ) -> impl Future<Output = Result<(), CloudError>> + Send;
+
+    fn describe_change_set(
         &self,
         region: &str,
         stack_name: &str,
-    ) -> impl Future<Output = Result<Observed, CloudError>> + Send;
+        change_set: &str,
+    ) -> impl Future<Output = Result<ChangeSetInfo, CloudError>> + Send;
+
+    fn execute_change_set(
+        &self,
+        region: &str,
+        stack_name: &str,
+        change_set: &str,
+    ) -> impl Future<Output = Result<(), CloudError>> + Send;
+
+    fn delete_change_set(
+        &self,
+        region: &str,
+        stack_name: &str,
+        change_set: &str,
+    ) -> impl Future<Output = Result<(), CloudError>> + Send;
+
+    fn delete_stack(&self, region: &str, stack_name: &str) -> impl Future<Output = Result<(), CloudError>> + Send;
+
+    /// Why the last operation failed: the reasons of the most recent failed
+    /// resource events (newest first), for messages.
+    fn failure_reasons(&self, region: &str, stack_name: &str) -> impl Future<Output = Result<Vec<String>, CloudError>> + Send;
 }
 
 /// A failed cloud call. The message is AWS's own (it never holds secrets).
@@ -76,6 +131,13 @@ impl CloudError {
             self.code(),
             Some("AccessDenied" | "AccessDeniedException" | "AccessDeniedForDependencyException")
         )
+    }
+
+    pub fn message(&self) -> &str {
+        match self {
+            CloudError::Service { message, .. } => message,
+            CloudError::Transport(message) => message,
+        }
     }
 
     /// The credentials are not valid where they were used: typically a

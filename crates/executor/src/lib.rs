@@ -6,12 +6,14 @@
 //! real implementation, and tests use fakes. No UI here: no progress bars,
 //! no printing.
 
+pub mod apply;
 pub mod aws;
 pub mod cloud;
 pub mod discover;
 pub mod observe;
 
-pub use cloud::{AccountSession, Cloud, CloudError, OrgAccount};
+pub use apply::{ApplyOptions, apply};
+pub use cloud::{AccountSession, ChangeSetInfo, Cloud, CloudError, OrgAccount, StackRequest};
 pub use discover::{DiscoveryError, discover};
 pub use observe::{Settings, plan};
 

@@ -103,6 +103,9 @@ pub struct ProfilesSpec {
     pub name: String,
     /// `None`: the target's first region.
     pub region: Option<String>,
+    pub role_session_name: Option<String>,
+    /// Must not exceed `role.max_session_duration`.
+    pub duration_seconds: Option<u32>,
 }
 
 /// An account listed in the inventory.
@@ -312,27 +315,110 @@ impl Plan {
     }
 }
 
+/// What `apply` did to one stack, as the registry records it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    Created,
+    Updated,
+    Unchanged,
+    Failed,
+    Blocked,
+    NotAttempted,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Updated => "updated",
+            Status::Unchanged => "unchanged",
+            Status::Failed => "failed",
+            Status::Blocked => "blocked",
+            Status::NotAttempted => "not-attempted",
+        }
+    }
+
+    pub fn succeeded(self) -> bool {
+        matches!(self, Status::Created | Status::Updated | Status::Unchanged)
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One resource in a change set: `Add`, `Modify` or `Remove`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ResourceChange {
+    pub action: String,
+    pub logical_id: String,
+    pub resource_type: String,
+    /// `True`, `False` or `Conditional` for modifications.
+    pub replacement: Option<String>,
+}
+
+/// The result for one account/region after `apply`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Outcome {
+    pub account_id: AccountId,
+    pub account_name: String,
+    pub region: String,
+    /// What the planner decided (the last decision, after any wait).
+    pub action: Option<Action>,
+    pub status: Status,
+    pub stack_id: Option<String>,
+    /// The stack's outputs as last read; empty when there is no stack.
+    pub outputs: BTreeMap<String, String>,
+    /// `outputs[output_key]`, never computed.
+    pub role_arn: Option<String>,
+    /// The `rolecall:fingerprint` tag of the stack as last read.
+    pub fingerprint: Option<String>,
+    /// For updates: what the change set changed.
+    pub changes: Vec<ResourceChange>,
+    pub error: Option<String>,
+}
+
 /// What the executor reports while it works. Sent to a sink; the reporter
 /// renders them. Never carries credentials.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
     /// The run knows how many accounts it will visit.
-    Started {
-        accounts: usize,
-    },
-    AccountStarted {
-        account_id: AccountId,
-    },
+    Started { accounts: usize },
+    AccountStarted { account_id: AccountId },
     /// One region was observed and decided.
-    Planned {
-        entry: PlanEntry,
-    },
-    AccountFailed {
-        error: AccountError,
-    },
-    AccountFinished {
-        account_id: AccountId,
-    },
+    Planned { entry: PlanEntry },
+    /// A stack operation began or moved on (`creating`, `updating`,
+    /// `deleting`, `waiting`) in one region.
+    Stage { account_id: AccountId, region: String, stage: Stage },
+    /// One region is done.
+    Finished { outcome: Outcome },
+    AccountFailed { error: AccountError },
+    AccountFinished { account_id: AccountId },
+}
+
+/// What is happening to one stack right now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Stage {
+    Observing,
+    Creating,
+    Updating,
+    Deleting,
+    Waiting,
+}
+
+impl Stage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Observing => "observing",
+            Stage::Creating => "creating",
+            Stage::Updating => "updating",
+            Stage::Deleting => "deleting",
+            Stage::Waiting => "waiting",
+        }
+    }
 }
 
 /// Receives executor events. Implemented by the reporter (progress) and by
@@ -347,4 +433,19 @@ pub struct NoEvents;
 
 impl EventSink for NoEvents {
     fn event(&self, _: Event) {}
+}
+
+/// One AWS CLI profile rolecall writes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Profile {
+    pub name: String,
+    pub account_id: AccountId,
+    /// `None` when the account has no role ARN this run (a failure): the
+    /// profile already in the file, if any, is kept as it is.
+    pub role_arn: Option<String>,
+    pub source_profile: String,
+    pub region: String,
+    pub role_session_name: Option<String>,
+    pub external_id: Option<String>,
+    pub duration_seconds: Option<u32>,
 }

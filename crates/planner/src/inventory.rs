@@ -282,6 +282,8 @@ struct RawProfiles {
     source_profile: Option<String>,
     name: Option<String>,
     region: Option<String>,
+    role_session_name: Option<String>,
+    duration_seconds: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -469,6 +471,15 @@ impl Validator<'_> {
         }
         if let Some(role) = &role {
             self.one_role_per_account(role, &deploy, &accounts);
+            if let Some(seconds) = profiles.as_ref().and_then(|p| p.duration_seconds)
+                && seconds > role.max_session_duration
+            {
+                self.error(
+                    "profiles.duration_seconds",
+                    format!("{seconds} exceeds role.max_session_duration ({})", role.max_session_duration),
+                    "lower it, or raise role.max_session_duration",
+                );
+            }
         }
         if !listed && organization.is_none() {
             self.error(
@@ -796,10 +807,32 @@ impl Validator<'_> {
                 "write a region such as us-east-1, or remove it to use each account's first region",
             );
         }
+        if let Some(session) = &raw.role_session_name
+            && (session.len() < 2
+                || session.len() > 64
+                || !session.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@-_".contains(c)))
+        {
+            self.error(
+                "profiles.role_session_name",
+                format!("\"{session}\" is not a valid role session name"),
+                "use 2-64 letters, digits and +=,.@-_",
+            );
+        }
+        if let Some(seconds) = raw.duration_seconds
+            && !(900..=43200).contains(&seconds)
+        {
+            self.error(
+                "profiles.duration_seconds",
+                format!("{seconds} is out of range"),
+                "use 900 to 43200 seconds, at most role.max_session_duration",
+            );
+        }
         ok.then_some(ProfilesSpec {
             source_profile,
             name,
             region: raw.region,
+            role_session_name: raw.role_session_name,
+            duration_seconds: raw.duration_seconds,
         })
     }
 

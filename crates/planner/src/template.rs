@@ -101,3 +101,64 @@ pub fn render_builtin(role: &RoleSpec) -> String {
     body.push('\n');
     body
 }
+
+/// Stack name `rolecall bootstrap-template` suggests.
+pub const BOOTSTRAP_STACK_NAME: &str = "rolecall-bootstrap";
+
+/// A template for the bootstrap role in an account that lacks one (invited
+/// accounts have no OrganizationAccountAccessRole). It trusts the source
+/// account and may only manage rolecall's stack and role: least privilege,
+/// not administrator access.
+pub fn bootstrap(inv: &Inventory) -> String {
+    let deploy = &inv.deploy;
+    let mut statement = json!({
+        "Sid": "TrustRolecallSource",
+        "Effect": "Allow",
+        "Principal": {"AWS": {"Fn::Sub": format!("arn:${{AWS::Partition}}:iam::{}:root", inv.source_account)}},
+        "Action": "sts:AssumeRole",
+    });
+    if let Some(external_id) = &deploy.bootstrap_external_id {
+        statement["Condition"] = json!({"StringEquals": {"sts:ExternalId": external_id}});
+    }
+    let role_pattern = inv.role.name.replace("{region}", "*");
+    let policy = json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "RolecallStack",
+                "Effect": "Allow",
+                "Action": [
+                    "cloudformation:CreateChangeSet", "cloudformation:CreateStack", "cloudformation:DeleteChangeSet",
+                    "cloudformation:DeleteStack", "cloudformation:DescribeChangeSet", "cloudformation:DescribeStackEvents",
+                    "cloudformation:DescribeStacks", "cloudformation:ExecuteChangeSet", "cloudformation:GetTemplate",
+                    "cloudformation:UpdateStack",
+                ],
+                "Resource": {"Fn::Sub": format!("arn:${{AWS::Partition}}:cloudformation:*:${{AWS::AccountId}}:stack/{}/*", inv.role.stack_name)},
+            },
+            {
+                "Sid": "RolecallRole",
+                "Effect": "Allow",
+                "Action": [
+                    "iam:AttachRolePolicy", "iam:CreateRole", "iam:DeleteRole", "iam:DeleteRolePolicy", "iam:DetachRolePolicy",
+                    "iam:GetRole", "iam:GetRolePolicy", "iam:ListAttachedRolePolicies", "iam:ListRolePolicies", "iam:ListRoleTags",
+                    "iam:PutRolePolicy", "iam:TagRole", "iam:UntagRole", "iam:UpdateAssumeRolePolicy", "iam:UpdateRole",
+                    "iam:UpdateRoleDescription",
+                ],
+                "Resource": {"Fn::Sub": format!("arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role/{role_pattern}")},
+            },
+        ],
+    });
+    let template = json!({
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": format!("rolecall bootstrap role {}: lets the source account {} manage the rolecall stack in this account", deploy.bootstrap_role, inv.source_account),
+        "Resources": {"BootstrapRole": {"Type": "AWS::IAM::Role", "Properties": {
+            "RoleName": deploy.bootstrap_role,
+            "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [statement]},
+            "Policies": [{"PolicyName": "rolecall-bootstrap", "PolicyDocument": policy}],
+        }}},
+        "Outputs": {"BootstrapRoleArn": {"Value": {"Fn::GetAtt": ["BootstrapRole", "Arn"]}}},
+    });
+    let mut body = serde_json::to_string_pretty(&template).expect("a JSON value always serialises");
+    body.push('\n');
+    body
+}

@@ -1,13 +1,18 @@
 //! Renders what the executor did and the planner decided: progress bars,
-//! tables, JSON. Writes to `impl Write` (or stderr for progress); decides
-//! nothing and never calls AWS.
+//! tables, JSON, the ARN registry and the AWS CLI profiles file. Writes to
+//! `impl Write` or returns text (progress goes to stderr); decides nothing
+//! and never calls AWS.
 
 pub mod plan;
+pub mod profiles;
 pub mod progress;
+pub mod registry;
+pub mod summary;
 pub mod table;
 
 pub use plan::{summary, write_plan, write_plan_json, write_targets, write_targets_json};
 pub use progress::Progress;
+pub use summary::{write_summary, write_summary_json};
 
 #[cfg(test)]
 mod tests;

@@ -1,35 +1,39 @@
-//! Progress on stderr: an indicatif bar when stderr is a terminal, otherwise
-//! one line per account that failed (CI logs stay readable).
+//! Progress on stderr. On a terminal: one indicatif bar with counts by
+//! state and the slowest accounts in flight. Otherwise plain lines: one per
+//! finished account/region for apply, failures only for plan.
 
+use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use model::{Action, Event, EventSink};
+use model::{AccountId, Event, EventSink, Stage, Status};
 
 #[derive(Debug, Default)]
-struct Counts {
-    in_flight: usize,
+struct State {
+    /// Account → (started, what its regions are doing).
+    in_flight: HashMap<AccountId, (Instant, Stage)>,
     done: usize,
     failed: usize,
-    changes: usize,
 }
 
 pub struct Progress {
     bar: Option<ProgressBar>,
-    counts: Mutex<Counts>,
-    /// What the run is doing, e.g. "observing".
-    verb: &'static str,
+    state: Mutex<State>,
+    /// Plain mode: a line for every finished account/region, not only
+    /// failures.
+    every_result: bool,
 }
 
 impl Progress {
     /// A bar when stderr is a terminal, plain lines otherwise.
-    pub fn stderr(verb: &'static str) -> Progress {
+    /// `every_result`: in plain mode, log successes too (apply).
+    pub fn stderr(verb: &'static str, every_result: bool) -> Progress {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
             bar.set_style(
-                ProgressStyle::with_template("{spinner} {prefix} [{bar:30}] {pos}/{len} accounts  {msg}  ({elapsed})")
+                ProgressStyle::with_template("{spinner} {prefix} [{bar:30}] {pos}/{len} accounts ({elapsed})  {msg}")
                     .expect("the template is valid")
                     .progress_chars("=> "),
             );
@@ -37,11 +41,7 @@ impl Progress {
             bar.enable_steady_tick(Duration::from_millis(120));
             bar
         });
-        Progress {
-            bar,
-            counts: Mutex::new(Counts::default()),
-            verb,
-        }
+        Progress { bar, state: Mutex::new(State::default()), every_result }
     }
 
     pub fn finish(&self) {
@@ -56,44 +56,88 @@ impl Progress {
             None => eprintln!("{text}"),
         }
     }
+
+    fn message(state: &State) -> String {
+        let mut by_stage: Vec<(&str, usize)> = Vec::new();
+        for stage in [Stage::Observing, Stage::Creating, Stage::Updating, Stage::Deleting, Stage::Waiting] {
+            let n = state.in_flight.values().filter(|(_, s)| *s == stage).count();
+            if n > 0 {
+                by_stage.push((stage.as_str(), n));
+            }
+        }
+        let mut parts: Vec<String> = by_stage.iter().map(|(s, n)| format!("{n} {s}")).collect();
+        parts.push(format!("{} done", state.done));
+        parts.push(format!("{} failed", state.failed));
+        let mut slowest: Vec<(&AccountId, &(Instant, Stage))> = state.in_flight.iter().collect();
+        slowest.sort_by_key(|(_, (started, _))| *started);
+        let slow: Vec<String> = slowest
+            .iter()
+            .take(3)
+            .filter(|(_, (started, _))| started.elapsed() >= Duration::from_secs(5))
+            .map(|(id, (started, stage))| format!("{id} {} {}s", stage.as_str(), started.elapsed().as_secs()))
+            .collect();
+        if !slow.is_empty() {
+            parts.push(format!("slowest: {}", slow.join(", ")));
+        }
+        parts.join(", ")
+    }
 }
 
 impl EventSink for Progress {
     fn event(&self, event: Event) {
-        let mut c = self.counts.lock().unwrap_or_else(|e| e.into_inner());
-        match &event {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        match event {
             Event::Started { accounts } => {
                 if let Some(bar) = &self.bar {
-                    bar.set_length(*accounts as u64);
+                    bar.set_length(accounts as u64);
                 }
             }
-            Event::AccountStarted { .. } => c.in_flight += 1,
-            Event::Planned { entry } => {
-                if entry.action.changes() || entry.action == Action::Wait {
-                    c.changes += 1;
+            Event::AccountStarted { account_id } => {
+                state.in_flight.insert(account_id, (Instant::now(), Stage::Observing));
+            }
+            Event::Stage { account_id, stage, .. } => {
+                if let Some(entry) = state.in_flight.get_mut(&account_id) {
+                    entry.1 = stage;
+                }
+            }
+            Event::Planned { .. } => {}
+            Event::Finished { outcome } => {
+                let region = &outcome.region;
+                match (&outcome.error, outcome.status) {
+                    (Some(error), status) if !status.succeeded() => {
+                        self.line(&format!("rolecall: {} ({}) {region}: {status}: {error}", outcome.account_id, outcome.account_name));
+                    }
+                    _ if self.every_result => {
+                        let arn = outcome.role_arn.as_deref().unwrap_or("-");
+                        self.line(&format!("rolecall: {} ({}) {region}: {} {arn}", outcome.account_id, outcome.account_name, outcome.status));
+                    }
+                    _ => {}
+                }
+                if outcome.status == Status::NotAttempted {
+                    // Accounts skipped by the failure tolerance never start.
+                    if let Some(bar) = &self.bar {
+                        bar.inc(1);
+                    }
                 }
             }
             Event::AccountFailed { error } => {
-                c.failed += 1;
-                let region = error.region.as_deref().map(|r| format!(" {r}")).unwrap_or_default();
-                self.line(&format!(
-                    "rolecall: {} ({}){region}: {}",
-                    error.account_id, error.account_name, error.message
-                ));
+                state.failed += 1;
+                // Apply reports failures per region through `Finished`.
+                if !self.every_result {
+                    let region = error.region.as_deref().map(|r| format!(" {r}")).unwrap_or_default();
+                    self.line(&format!("rolecall: {} ({}){region}: {}", error.account_id, error.account_name, error.message));
+                }
             }
-            Event::AccountFinished { .. } => {
-                c.in_flight = c.in_flight.saturating_sub(1);
-                c.done += 1;
+            Event::AccountFinished { account_id } => {
+                state.in_flight.remove(&account_id);
+                state.done += 1;
                 if let Some(bar) = &self.bar {
                     bar.inc(1);
                 }
             }
         }
         if let Some(bar) = &self.bar {
-            bar.set_message(format!(
-                "{} {}, {} done, {} failed, {} to change",
-                c.in_flight, self.verb, c.done, c.failed, c.changes
-            ));
+            bar.set_message(Self::message(&state));
         }
     }
 }

@@ -1,0 +1,271 @@
+//! `rolecall apply` and `rolecall profiles`: confirmation, the run, and the
+//! files they write (ARN registry, profiles file or managed block).
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use model::{AccountId, Inventory, Outcome, Profile, ProfilesSpec};
+use planner::profiles::{ProfileSettings, ProfileSource};
+use reporter::registry::{self, Registry};
+
+use crate::{AwsArgs, InventoryArg, exit, files};
+
+const DEFAULT_REGISTRY: &str = "rolecall-registry.json";
+
+#[derive(Args)]
+pub(crate) struct ApplyArgs {
+    #[command(flatten)]
+    pub(crate) inventory: InventoryArg,
+    /// Accounts worked on at once (default: deploy.concurrency)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=512))]
+    concurrency: Option<u16>,
+    /// Start no new account after more than N accounts failed (default: deploy.failure_tolerance)
+    #[arg(long, value_name = "N")]
+    failure_tolerance: Option<usize>,
+    /// Only these accounts (comma-separated ids); the registry keeps the others' entries
+    #[arg(long, value_name = "ID,...", value_delimiter = ',')]
+    accounts: Vec<String>,
+    /// Do not ask for confirmation (required when stdin is not a terminal)
+    #[arg(long)]
+    yes: bool,
+    /// Where to write the ARN registry
+    #[arg(long, value_name = "PATH", default_value = DEFAULT_REGISTRY)]
+    registry: PathBuf,
+    /// Also write a standalone AWS CLI profiles file
+    #[arg(long, value_name = "PATH")]
+    profiles: Option<PathBuf>,
+    /// Also rewrite the rolecall block inside an AWS config file (e.g. ~/.aws/config)
+    #[arg(long, value_name = "PATH")]
+    profiles_into: Option<PathBuf>,
+    /// With --profiles-into: print the change instead of writing it
+    #[arg(long)]
+    diff: bool,
+    /// The summary as JSON on stdout
+    #[arg(long)]
+    json: bool,
+    /// Seconds between two status reads while a stack operation runs
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
+    poll_interval: f64,
+    /// Longest wait for one stack, in seconds
+    #[arg(long, value_name = "SECONDS", default_value_t = 1800.0)]
+    max_wait: f64,
+}
+
+#[derive(Args)]
+pub(crate) struct ProfilesArgs {
+    /// The ARN registry written by `apply`
+    #[arg(long, value_name = "FILE")]
+    registry: PathBuf,
+    /// Write a standalone profiles file
+    #[arg(long, value_name = "PATH", conflicts_with = "into", required_unless_present = "into")]
+    out: Option<PathBuf>,
+    /// Rewrite the rolecall block inside an AWS config file
+    #[arg(long, value_name = "PATH")]
+    into: Option<PathBuf>,
+    /// The inventory, for its `profiles:` settings (default: source_profile default, name {account_name})
+    #[arg(short, long = "inventory", value_name = "FILE")]
+    inventory: Option<PathBuf>,
+    /// With --into: print the change instead of writing it
+    #[arg(long)]
+    diff: bool,
+}
+
+fn seconds(value: f64, flag: &str) -> anyhow::Result<Duration> {
+    Duration::try_from_secs_f64(value).ok().filter(|d| !d.is_zero()).with_context(|| format!("{flag} must be a positive number of seconds"))
+}
+
+pub(crate) async fn apply(aws: &AwsArgs, inv: &Inventory, args: &ApplyArgs) -> anyhow::Result<u8> {
+    let poll_interval = seconds(args.poll_interval, "--poll-interval")?;
+    let max_wait = seconds(args.max_wait, "--max-wait")?;
+    let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    if !args.yes && !interactive {
+        eprintln!("error: apply changes AWS accounts and needs confirmation, but stdin is not a terminal\n  help: review `rolecall plan -i {}` and pass --yes", args.inventory.inventory.display());
+        return Ok(exit::FAILURE);
+    }
+    let cloud = crate::connect(aws).await;
+    let Some(mut targets) = crate::resolve_targets(&cloud, inv).await? else { return Ok(exit::FAILURE) };
+    if !args.accounts.is_empty() {
+        let unknown: Vec<&String> = args.accounts.iter().filter(|a| !targets.iter().any(|t| t.account_id.as_str() == a.as_str())).collect();
+        if !unknown.is_empty() {
+            bail!("--accounts names {unknown:?}, which are not targets of this inventory (see `rolecall accounts -i ...`)");
+        }
+        targets.retain(|t| args.accounts.iter().any(|a| a == t.account_id.as_str()));
+    }
+    let settings = crate::settings(inv, args.concurrency, "apply");
+    let desired = planner::desired(inv);
+
+    if !args.yes {
+        let progress = reporter::Progress::stderr("observing", false);
+        let plan = executor::plan(&cloud, &settings, &desired, &targets, &progress).await;
+        progress.finish();
+        reporter::write_plan(&mut std::io::stdout().lock(), &plan)?;
+        if plan.has_changes() {
+            eprint!("\nApply these changes? Only 'yes' is accepted: ");
+            let mut answer = String::new();
+            std::io::stdin().lock().read_line(&mut answer)?;
+            if answer.trim() != "yes" {
+                eprintln!("apply cancelled; nothing was changed");
+                return Ok(exit::FAILURE);
+            }
+        }
+    }
+
+    let options = executor::ApplyOptions {
+        failure_tolerance: args.failure_tolerance.unwrap_or(inv.deploy.failure_tolerance),
+        poll_interval,
+        max_wait,
+    };
+    let progress = reporter::Progress::stderr("applying", true);
+    let outcomes = executor::apply(&cloud, &settings, &options, &desired, &targets, &progress).await;
+    progress.finish();
+
+    // The registry records what happened, also when accounts failed.
+    let carried = if args.accounts.is_empty() { Vec::new() } else { carried_entries(&args.registry, &outcomes)? };
+    let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    let meta = registry::Meta { generated_at: &now, source_account: &inv.source_account, stack_name: &inv.role.stack_name, role_name: &inv.role.name };
+    let registry = registry::build(&meta, &outcomes, carried);
+    files::write_atomic(&args.registry, &registry::to_json(&registry), 0o644).with_context(|| format!("cannot write the registry {}", args.registry.display()))?;
+    eprintln!("rolecall: wrote the ARN registry {} ({} entries)", args.registry.display(), registry.entries.len());
+
+    let mut code = if outcomes.iter().all(|o| o.status.succeeded()) { exit::OK } else { exit::FAILURE };
+    let region_order: BTreeMap<AccountId, Vec<String>> = targets.iter().map(|t| (t.account_id.clone(), t.regions.clone())).collect();
+    let profiles = profile_list(&registry, &inv.profiles, &inv.role.name, inv.role.external_id.as_deref(), &region_order)?;
+    let origin = args.inventory.inventory.display().to_string();
+    let mut out = std::io::stdout().lock();
+    if let Some(path) = &args.profiles {
+        files::write_atomic(path, &reporter::profiles::standalone(&profiles, &origin), 0o600).with_context(|| format!("cannot write {}", path.display()))?;
+        eprintln!("rolecall: wrote {} profiles to {}", profiles.iter().filter(|p| p.role_arn.is_some()).count(), path.display());
+    }
+    if let Some(path) = &args.profiles_into {
+        // With --json, stdout is the summary document; the diff goes to stderr.
+        let mut stderr = std::io::stderr();
+        let diff_out: &mut dyn Write = if args.json { &mut stderr } else { &mut out };
+        if !write_into(path, &profiles, &origin, args.diff, diff_out)? {
+            code = exit::FAILURE;
+        }
+    }
+    if args.json {
+        reporter::write_summary_json(&mut out, &outcomes)?;
+    } else {
+        reporter::write_summary(&mut out, &outcomes)?;
+    }
+    out.flush()?;
+    Ok(code)
+}
+
+/// Entries of the existing registry for accounts this run did not visit.
+fn carried_entries(path: &Path, outcomes: &[Outcome]) -> anyhow::Result<Vec<registry::Entry>> {
+    let text = files::read_or_empty(path)?;
+    if text.is_empty() {
+        return Ok(Vec::new());
+    }
+    let old = registry::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    Ok(old.entries.into_iter().filter(|e| !outcomes.iter().any(|o| o.account_id.as_str() == e.account_id)).collect())
+}
+
+fn profile_list(
+    registry: &Registry,
+    spec: &ProfilesSpec,
+    role_name: &str,
+    external_id: Option<&str>,
+    region_order: &BTreeMap<AccountId, Vec<String>>,
+) -> anyhow::Result<Vec<Profile>> {
+    let ids: Vec<Option<AccountId>> = registry.entries.iter().map(|e| AccountId::parse(&e.account_id)).collect();
+    let sources: Vec<ProfileSource<'_>> = registry
+        .entries
+        .iter()
+        .zip(&ids)
+        .filter_map(|(e, id)| {
+            Some(ProfileSource { account_id: id.as_ref()?, account_name: &e.account_name, region: &e.region, role_arn: e.role_arn.as_deref() })
+        })
+        .collect();
+    let settings = ProfileSettings { spec, role_name, external_id, region_order };
+    let profiles = planner::profiles::profiles(&settings, &sources);
+    let problems = planner::profiles::problems(&profiles);
+    if !problems.is_empty() {
+        bail!("cannot write profiles:\n  {}\n  help: put {{account_id}} in profiles.name, or give the accounts distinct names", problems.join("\n  "));
+    }
+    Ok(profiles)
+}
+
+/// Rewrites (or with `diff` shows) the managed block. Returns false when it
+/// refused to write; nothing is written then.
+fn write_into(path: &Path, profiles: &[Profile], origin: &str, diff: bool, out: &mut dyn Write) -> anyhow::Result<bool> {
+    let existing = files::read_or_empty(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let new = match reporter::profiles::splice(&existing, profiles, origin) {
+        Ok(new) => new,
+        Err(reporter::profiles::SpliceError::Conflicts(names)) => {
+            eprintln!(
+                "error: {} already has hand-written profiles named {} outside the rolecall block; nothing was written\n  help: rename or remove them, or change profiles.name",
+                path.display(),
+                names.join(", ")
+            );
+            return Ok(false);
+        }
+        Err(reporter::profiles::SpliceError::Damaged(why)) => {
+            eprintln!("error: the rolecall block in {} is damaged: {why}; nothing was written\n  help: fix or remove the markers by hand", path.display());
+            return Ok(false);
+        }
+    };
+    if diff {
+        if new == existing {
+            writeln!(out, "{}: no change", path.display())?;
+        } else {
+            write!(out, "{}", reporter::profiles::diff(&existing, &new, &path.display().to_string()))?;
+        }
+        return Ok(true);
+    }
+    if new != existing {
+        files::write_atomic(path, &new, 0o600).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    eprintln!("rolecall: {} profiles in the rolecall block of {}", profiles.len(), path.display());
+    Ok(true)
+}
+
+pub(crate) fn profiles(args: &ProfilesArgs) -> anyhow::Result<u8> {
+    let text = std::fs::read_to_string(&args.registry).with_context(|| format!("cannot read the registry {}", args.registry.display()))?;
+    let registry = registry::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", args.registry.display()))?;
+    let inventory = match &args.inventory {
+        Some(path) => match crate::load_inventory(path)? {
+            Some(inv) => Some(inv),
+            None => return Ok(exit::FAILURE),
+        },
+        None => None,
+    };
+    let default_spec = ProfilesSpec {
+        source_profile: "default".to_owned(),
+        name: planner::inventory::DEFAULT_PROFILE_NAME.to_owned(),
+        region: None,
+        role_session_name: None,
+        duration_seconds: None,
+    };
+    let mut region_order = BTreeMap::new();
+    if let Some(inv) = &inventory {
+        for a in &inv.accounts {
+            region_order.insert(a.id.clone(), a.regions.clone().unwrap_or_else(|| inv.deploy.regions.clone()));
+        }
+        for e in &registry.entries {
+            if let Some(id) = AccountId::parse(&e.account_id) {
+                region_order.entry(id).or_insert_with(|| inv.deploy.regions.clone());
+            }
+        }
+    }
+    let spec = inventory.as_ref().map_or(&default_spec, |i| &i.profiles);
+    let external_id = inventory.as_ref().and_then(|i| i.role.external_id.as_deref());
+    let profiles = profile_list(&registry, spec, &registry.role_name, external_id, &region_order)?;
+    let origin = args.registry.display().to_string();
+    if let Some(path) = &args.out {
+        files::write_atomic(path, &reporter::profiles::standalone(&profiles, &origin), 0o600).with_context(|| format!("cannot write {}", path.display()))?;
+        eprintln!("rolecall: wrote {} profiles to {}", profiles.iter().filter(|p| p.role_arn.is_some()).count(), path.display());
+    }
+    if let Some(path) = &args.into
+        && !write_into(path, &profiles, &origin, args.diff, &mut std::io::stdout().lock())?
+    {
+        return Ok(exit::FAILURE);
+    }
+    Ok(exit::OK)
+}

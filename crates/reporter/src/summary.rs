@@ -1,0 +1,78 @@
+//! The final summary of `apply`: a table and counts, or JSON.
+
+use std::io::{self, Write};
+
+use model::{Outcome, Status};
+use serde::Serialize;
+
+use crate::table::Table;
+
+#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+pub struct Counts {
+    pub created: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    pub failed: usize,
+    pub blocked: usize,
+    pub not_attempted: usize,
+}
+
+pub fn counts(outcomes: &[Outcome]) -> Counts {
+    let mut c = Counts::default();
+    for o in outcomes {
+        *match o.status {
+            Status::Created => &mut c.created,
+            Status::Updated => &mut c.updated,
+            Status::Unchanged => &mut c.unchanged,
+            Status::Failed => &mut c.failed,
+            Status::Blocked => &mut c.blocked,
+            Status::NotAttempted => &mut c.not_attempted,
+        } += 1;
+    }
+    c
+}
+
+/// Every account/region with what was done and the role ARN or the error.
+pub fn write_summary(w: &mut dyn Write, outcomes: &[Outcome]) -> io::Result<()> {
+    let mut table = Table::new(&["ACCOUNT", "NAME", "REGION", "ACTION", "RESULT", "ROLE ARN / ERROR"]);
+    for o in outcomes {
+        let mut result = o.status.to_string();
+        if !o.changes.is_empty() {
+            let changes: Vec<String> = o.changes.iter().map(|c| format!("{} {}", c.action, c.logical_id)).collect();
+            result = format!("{result} ({})", changes.join(", "));
+        }
+        table.row(vec![
+            o.account_id.to_string(),
+            o.account_name.clone(),
+            o.region.clone(),
+            o.action.map_or_else(|| "-".to_owned(), |a| a.to_string()),
+            result,
+            o.error.clone().or_else(|| o.role_arn.clone()).unwrap_or_default(),
+        ]);
+    }
+    table.write(w)?;
+    let c = counts(outcomes);
+    writeln!(
+        w,
+        "\nApply: {} created, {} updated, {} unchanged, {} failed, {} blocked, {} not attempted ({} stacks)",
+        c.created,
+        c.updated,
+        c.unchanged,
+        c.failed,
+        c.blocked,
+        c.not_attempted,
+        outcomes.len()
+    )
+}
+
+#[derive(Serialize)]
+struct SummaryJson<'a> {
+    schema_version: u32,
+    counts: Counts,
+    outcomes: &'a [Outcome],
+}
+
+pub fn write_summary_json(w: &mut dyn Write, outcomes: &[Outcome]) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *w, &SummaryJson { schema_version: 1, counts: counts(outcomes), outcomes })?;
+    writeln!(w)
+}
