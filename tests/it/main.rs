@@ -1,6 +1,7 @@
 //! End-to-end tests: each starts its own moto server, seeds an organization,
 //! runs the real `rolecall` binary and checks what it prints and returns.
 
+mod apply;
 mod inventory_errors;
 mod plan;
 

@@ -1,1 +1,279 @@
+//! Rendering checks: printers write into a `Vec<u8>` and compare text
+//! (expect-test snapshots; `UPDATE_EXPECT=1` rewrites them).
 
+use std::collections::BTreeMap;
+
+use expect_test::{Expect, expect};
+use model::{AccountError, AccountId, Action, Outcome, Plan, PlanEntry, Profile, ResourceChange, Status};
+
+use crate::profiles;
+use crate::registry::{self, Meta};
+
+fn account(n: u64) -> AccountId {
+    AccountId::parse(&format!("{n:012}")).unwrap()
+}
+
+fn text(f: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>) -> String {
+    let mut out = Vec::new();
+    f(&mut out).unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+fn entry(n: u64, region: &str, action: Action, reason: &str) -> PlanEntry {
+    PlanEntry {
+        account_id: account(n),
+        account_name: format!("acct-{n}"),
+        region: region.into(),
+        action,
+        reason: reason.into(),
+        differences: vec![],
+        stack_status: None,
+        stack_id: None,
+    }
+}
+
+#[test]
+fn plan_table_interleaves_errors_and_counts() {
+    let plan = Plan {
+        entries: vec![
+            entry(1, "eu-west-1", Action::Create, "no stack rolecall-target-role"),
+            entry(1, "us-east-1", Action::NoOp, "CREATE_COMPLETE matches the inventory"),
+            entry(3, "us-east-1", Action::Update, "template differs from the inventory"),
+        ],
+        errors: vec![AccountError { account_id: account(2), account_name: "acct-2".into(), region: None, message: "cannot assume …".into() }],
+    };
+    expect![[r#"
+        ACCOUNT       NAME    REGION     ACTION  REASON
+        000000000001  acct-1  eu-west-1  create  no stack rolecall-target-role
+        000000000001  acct-1  us-east-1  no-op   CREATE_COMPLETE matches the inventory
+        000000000002  acct-2  -          error   cannot assume …
+        000000000003  acct-3  us-east-1  update  template differs from the inventory
+
+        Plan: 1 to create, 1 to update, 0 to recover, 0 to wait for, 1 unchanged, 0 blocked, 1 error (3 stacks in 3 accounts)
+    "#]]
+    .assert_eq(&text(|w| crate::write_plan(w, &plan)));
+}
+
+fn outcome(n: u64, region: &str, status: Status) -> Outcome {
+    let arn = format!("arn:aws:iam::{n:012}:role/RolecallTarget");
+    let ok = status.succeeded();
+    Outcome {
+        account_id: account(n),
+        account_name: format!("acct-{n}"),
+        region: region.into(),
+        action: Some(if status == Status::Updated { Action::Update } else { Action::Create }),
+        status,
+        stack_id: ok.then(|| format!("arn:aws:cloudformation:{region}:{n:012}:stack/rolecall-target-role/x")),
+        outputs: if ok { BTreeMap::from([("RoleArn".to_owned(), arn.clone())]) } else { BTreeMap::new() },
+        role_arn: ok.then_some(arn),
+        fingerprint: ok.then(|| "ab".repeat(32)),
+        changes: if status == Status::Updated {
+            vec![ResourceChange { action: "Modify".into(), logical_id: "Role".into(), resource_type: "AWS::IAM::Role".into(), replacement: Some("False".into()) }]
+        } else {
+            vec![]
+        },
+        error: (!ok).then(|| "create ended in ROLLBACK_COMPLETE: Role: denied".to_owned()),
+    }
+}
+
+#[test]
+fn apply_summary() {
+    let outcomes = [outcome(1, "us-east-1", Status::Created), outcome(2, "us-east-1", Status::Updated), outcome(3, "us-east-1", Status::Failed)];
+    expect![[r#"
+        ACCOUNT       NAME    REGION     ACTION  RESULT                 ROLE ARN / ERROR
+        000000000001  acct-1  us-east-1  create  created                arn:aws:iam::000000000001:role/RolecallTarget
+        000000000002  acct-2  us-east-1  update  updated (Modify Role)  arn:aws:iam::000000000002:role/RolecallTarget
+        000000000003  acct-3  us-east-1  create  failed                 create ended in ROLLBACK_COMPLETE: Role: denied
+
+        Apply: 1 created, 1 updated, 0 unchanged, 1 failed, 0 blocked, 0 not attempted (3 stacks)
+    "#]]
+    .assert_eq(&text(|w| crate::write_summary(w, &outcomes)));
+}
+
+#[test]
+fn registry_is_sorted_stable_and_keeps_carried_entries() {
+    let source = account(111111111111);
+    let meta = Meta { generated_at: "2026-11-28T12:00:00Z", source_account: &source, stack_name: "rolecall-target-role", role_name: "RolecallTarget" };
+    let first = registry::build(&meta, &[outcome(2, "us-east-1", Status::Created), outcome(1, "us-east-1", Status::Failed)], vec![]);
+    assert_eq!(first.entries.iter().map(|e| e.account_id.as_str()).collect::<Vec<_>>(), ["000000000001", "000000000002"]);
+    let json = registry::to_json(&first);
+    assert_eq!(registry::parse(&json).unwrap(), first, "round trip");
+    expect![[r#"
+        {
+          "schema_version": 1,
+          "generated_at": "2026-11-28T12:00:00Z",
+          "source_account": "111111111111",
+          "stack_name": "rolecall-target-role",
+          "role_name": "RolecallTarget",
+          "entries": [
+            {
+              "account_id": "000000000001",
+              "account_name": "acct-1",
+              "region": "us-east-1",
+              "stack_id": null,
+              "role_arn": null,
+              "outputs": {},
+              "fingerprint": null,
+              "status": "failed",
+              "error": "create ended in ROLLBACK_COMPLETE: Role: denied"
+            },
+            {
+              "account_id": "000000000002",
+              "account_name": "acct-2",
+              "region": "us-east-1",
+              "stack_id": "arn:aws:cloudformation:us-east-1:000000000002:stack/rolecall-target-role/x",
+              "role_arn": "arn:aws:iam::000000000002:role/RolecallTarget",
+              "outputs": {
+                "RoleArn": "arn:aws:iam::000000000002:role/RolecallTarget"
+              },
+              "fingerprint": "abababababababababababababababababababababababababababababababab",
+              "status": "created",
+              "error": null
+            }
+          ]
+        }
+    "#]]
+    .assert_eq(&json);
+    // A run over account 1 only keeps account 2's entry from before.
+    let second = registry::build(&meta, &[outcome(1, "us-east-1", Status::Created)], first.entries.clone());
+    assert_eq!(second.entries.iter().map(|e| e.status.as_str()).collect::<Vec<_>>(), ["created", "created"]);
+    assert!(registry::parse("{\"schema_version\": 2}").is_err());
+}
+
+fn profile(name: &str, n: u64, arn: bool) -> Profile {
+    Profile {
+        name: name.into(),
+        account_id: account(n),
+        role_arn: arn.then(|| format!("arn:aws:iam::{n:012}:role/RolecallTarget")),
+        source_profile: "default".into(),
+        region: "us-east-1".into(),
+        role_session_name: None,
+        external_id: None,
+        duration_seconds: None,
+    }
+}
+
+const HAND_WRITTEN: &str = "[default]\nregion = eu-west-1\n\n[profile personal]   \nsso_session = corp\n# my notes\n\n[sso-session corp]\nsso_region = us-east-1\n";
+
+#[track_caller]
+fn check_splice(existing: &str, profiles: &[Profile], expect: Expect) {
+    let actual = match profiles::splice(existing, profiles, "inventory/prod.yaml") {
+        Ok(text) => text,
+        Err(e) => format!("{e:?}\n"),
+    };
+    expect.assert_eq(&actual);
+}
+
+#[test]
+fn the_managed_block_is_appended_then_replaced_in_place() {
+    let first = profiles::splice(HAND_WRITTEN, &[profile("dev", 2, true), profile("prod", 3, true)], "inventory/prod.yaml").unwrap();
+    assert!(first.starts_with(HAND_WRITTEN), "the hand-written part is untouched");
+    expect![[r#"
+        [default]
+        region = eu-west-1
+
+        [profile personal]   
+        sso_session = corp
+        # my notes
+
+        [sso-session corp]
+        sso_region = us-east-1
+
+        # BEGIN rolecall managed profiles — do not edit
+        # generated by rolecall from inventory/prod.yaml
+
+        [profile dev]
+        role_arn = arn:aws:iam::000000000002:role/RolecallTarget
+        source_profile = default
+        region = us-east-1
+
+        [profile prod]
+        role_arn = arn:aws:iam::000000000003:role/RolecallTarget
+        source_profile = default
+        region = us-east-1
+        # END rolecall managed profiles
+    "#]]
+    .assert_eq(&first);
+    // Hand-written text after the block stays too, byte for byte.
+    let edited = format!("{first}\n[profile after]\nregion = ap-south-1");
+    // prod left the inventory (pruned); dev failed this run (kept as it was).
+    let second = profiles::splice(&edited, &[profile("dev", 2, false), profile("new", 4, true)], "inventory/prod.yaml").unwrap();
+    assert!(second.starts_with(HAND_WRITTEN));
+    assert!(second.ends_with("# END rolecall managed profiles\n\n[profile after]\nregion = ap-south-1"));
+    check_splice(
+        &edited,
+        &[profile("dev", 2, false), profile("new", 4, true)],
+        expect![[r#"
+            [default]
+            region = eu-west-1
+
+            [profile personal]   
+            sso_session = corp
+            # my notes
+
+            [sso-session corp]
+            sso_region = us-east-1
+
+            # BEGIN rolecall managed profiles — do not edit
+            # generated by rolecall from inventory/prod.yaml
+
+            [profile dev]
+            role_arn = arn:aws:iam::000000000002:role/RolecallTarget
+            source_profile = default
+            region = us-east-1
+
+            [profile new]
+            role_arn = arn:aws:iam::000000000004:role/RolecallTarget
+            source_profile = default
+            region = us-east-1
+            # END rolecall managed profiles
+
+            [profile after]
+            region = ap-south-1"#]],
+    );
+    // Same input, same output: a re-run changes nothing.
+    assert_eq!(profiles::splice(&second, &[profile("dev", 2, false), profile("new", 4, true)], "inventory/prod.yaml").unwrap(), second);
+}
+
+#[test]
+fn conflicts_and_damage_refuse_to_write() {
+    check_splice(HAND_WRITTEN, &[profile("personal", 2, true), profile("default", 3, true)], expect![[r#"
+        Conflicts(["personal", "default"])
+    "#]]);
+    let damaged = format!("{HAND_WRITTEN}{}\n[profile x]\n", profiles::BEGIN);
+    check_splice(&damaged, &[profile("dev", 2, true)], expect![[r#"
+        Damaged("expected one `# BEGIN rolecall managed profiles — do not edit` line followed by one `# END rolecall managed profiles` line, found 1 and 0")
+    "#]]);
+    assert!(matches!(profiles::splice("", &[profile("dev", 2, true)], "x"), Ok(t) if t.starts_with(profiles::BEGIN)));
+}
+
+#[test]
+fn standalone_file_and_optional_settings() {
+    let mut p = profile("dev", 2, true);
+    p.role_session_name = Some("alice".into());
+    p.external_id = Some("ext-1".into());
+    p.duration_seconds = Some(7200);
+    expect![[r#"
+        # AWS CLI profiles generated by rolecall from inventory/prod.yaml.
+        # Regenerated on every apply; edits are lost. Use with AWS_CONFIG_FILE or
+        # include the stanzas in ~/.aws/config.
+
+        [profile dev]
+        role_arn = arn:aws:iam::000000000002:role/RolecallTarget
+        source_profile = default
+        region = us-east-1
+        role_session_name = alice
+        external_id = ext-1
+        duration_seconds = 7200
+    "#]]
+    .assert_eq(&profiles::standalone(&[p, profile("failed", 3, false)], "inventory/prod.yaml"));
+    expect![[r#"
+        --- config
+        +++ config
+        @@ -1,2 +1,2 @@
+         a
+        -b
+        +c
+    "#]]
+    .assert_eq(&profiles::diff("a\nb\n", "a\nc\n", "config"));
+}
