@@ -247,3 +247,22 @@ fn discovery_failure_is_a_clear_error() {
     assert!(run.stderr.contains("ou-zzzz-99999999"), "{}", run.stderr);
     assert!(run.stdout.is_empty(), "nothing on stdout on failure: {}", run.stdout);
 }
+
+#[test]
+fn throttling_is_retried() {
+    let (moto, org) = org_fixture();
+    let proxy = tests::proxy::Proxy::start(moto.port);
+    let root = org.ou("Root");
+    let path = write_inventory("throttle", &inventory(&format!("organization:\n  ous: [{root}]\n")));
+    // moto never throttles; the proxy answers these calls itself with the
+    // error AWS sends. rolecall rides them out with its retry settings.
+    proxy.throttle("AssumeRole", 30);
+    proxy.throttle("DescribeStacks", 120);
+    proxy.throttle("ListAccountsForParent", 3);
+    let run = tests::rolecall(&proxy.url(), &["plan", "-i", path.to_str().unwrap(), "--json"]);
+    run.expect_code(0);
+    assert_eq!(proxy.throttled(), 153);
+    let json: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(json["summary"]["create"].as_u64(), Some(42), "{}", run.stdout);
+    assert_eq!(json["errors"].as_array().unwrap().len(), 0);
+}

@@ -140,6 +140,13 @@ impl CloudError {
         }
     }
 
+    pub fn is_throttling(&self) -> bool {
+        matches!(
+            self.code(),
+            Some("Throttling" | "ThrottlingException" | "TooManyRequestsException" | "RequestLimitExceeded" | "LimitExceededException")
+        )
+    }
+
     /// The credentials are not valid where they were used: typically a
     /// region that is not enabled for the account.
     pub fn is_region_not_enabled(&self) -> bool {
