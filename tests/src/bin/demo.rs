@@ -1,8 +1,11 @@
 //! `just demo`: starts a local moto server, seeds a small organization,
 //! and runs rolecall's whole flow on inventory/demo.yaml, printing each
-//! command and its output. moto is stopped on every exit path.
+//! command and its output: validate, accounts, plan, apply, apply again
+//! (nothing to do), the ARN registry and the profiles file, and one profile
+//! proven with the AWS CLI. Files go to target/demo/. moto is stopped on
+//! every exit path (it is a child killed on drop, and Ctrl-C reaches it too).
 
-use std::process::{ExitCode, Stdio};
+use std::process::{Command, ExitCode, Stdio};
 
 use tests::{Moto, base_command, binary, demo_org, seed_org, workspace_root};
 
@@ -56,27 +59,26 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
 
-    let steps: &[(&str, &[&str], &[i32])] = &[
-        (
-            "check the inventory (no AWS calls)",
-            &["validate", "-i", INVENTORY],
-            &[0],
-        ),
-        (
-            "resolve the targets: listed accounts plus Organizations discovery",
-            &["accounts", "-i", INVENTORY],
-            &[0],
-        ),
-        (
-            "plan: observe every account/region and decide (writes nothing)",
-            &["plan", "-i", INVENTORY, "--detailed-exitcode"],
-            &[0, 2],
-        ),
+    let out = workspace_root().join("target/demo");
+    let _ = std::fs::remove_dir_all(&out);
+    std::fs::create_dir_all(&out).expect("create target/demo");
+    let registry = out.join("rolecall-registry.json");
+    let profiles = out.join("profiles.ini");
+    let (registry_arg, profiles_arg) = (display(&registry), display(&profiles));
+    let apply: Vec<&str> = vec![
+        "apply", "-i", INVENTORY, "--yes", "--poll-interval", "0.2", "--registry", &registry_arg, "--profiles", &profiles_arg,
     ];
-    for (what, args, ok) in steps {
+    let steps: Vec<(&str, Vec<&str>, &[i32])> = vec![
+        ("check the inventory (no AWS calls)", vec!["validate", "-i", INVENTORY], &[0]),
+        ("resolve the targets: listed accounts plus Organizations discovery", vec!["accounts", "-i", INVENTORY], &[0]),
+        ("plan: observe every account/region and decide (writes nothing)", vec!["plan", "-i", INVENTORY, "--detailed-exitcode"], &[0, 2]),
+        ("apply: create the role stack everywhere, write the ARN registry and the profiles", apply.clone(), &[0]),
+        ("apply again: nothing changed, so only reads and every stack `unchanged`", apply, &[0]),
+    ];
+    for (what, args, ok) in &steps {
         println!("\n# {what}\n$ rolecall {}", args.join(" "));
         let status = base_command(binary(), &moto.url())
-            .args(*args)
+            .args(args)
             .stdout(Stdio::inherit())
             .stderr(Stdio::inherit())
             .status()
@@ -88,7 +90,56 @@ fn main() -> ExitCode {
         }
         println!("(exit code {code})");
     }
+
+    println!("\n# the ARN registry other tools read: {}", display(&registry));
+    print!("{}", std::fs::read_to_string(&registry).expect("read the registry"));
+    println!("\n# the AWS CLI profiles file: {}", display(&profiles));
+    print!("{}", std::fs::read_to_string(&profiles).expect("read the profiles file"));
+
+    // The generated profile works with the real AWS CLI: it assumes the
+    // new role and lands in the target account.
+    let web = org.accounts.iter().find(|a| a.name == "web-prod").expect("web-prod is seeded");
+    let credentials = out.join("credentials");
+    std::fs::write(&credentials, format!("[default]\naws_access_key_id = {}\naws_secret_access_key = {}\n", tests::ACCESS_KEY, tests::SECRET_KEY))
+        .expect("write credentials");
+    println!("\n# prove one profile with the AWS CLI\n$ AWS_CONFIG_FILE={} aws sts get-caller-identity --profile demo-web-prod", display(&profiles));
+    let mut cli = Command::new("aws");
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("AWS_") {
+            cli.env_remove(k);
+        }
+    }
+    let result = cli
+        .args(["sts", "get-caller-identity", "--profile", "demo-web-prod", "--output", "json"])
+        .env("AWS_CONFIG_FILE", &profiles)
+        .env("AWS_SHARED_CREDENTIALS_FILE", &credentials)
+        .env("AWS_ENDPOINT_URL", moto.url())
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        // Its credential cache lives under HOME; keep it out of the user's.
+        .env("HOME", &out)
+        .output();
+    let identity = match result {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).into_owned(),
+        Ok(o) => {
+            eprintln!("demo: the AWS CLI failed: {}", String::from_utf8_lossy(&o.stderr));
+            return ExitCode::FAILURE;
+        }
+        Err(e) => {
+            eprintln!("demo: cannot run the AWS CLI ({e}); install it with `just setup` (pip install awscli)");
+            return ExitCode::FAILURE;
+        }
+    };
+    print!("{identity}");
+    if !identity.contains(&format!("\"Account\": \"{}\"", web.id)) {
+        eprintln!("demo: expected the profile to land in account {} (web-prod)", web.id);
+        return ExitCode::FAILURE;
+    }
+    println!("(the profile assumed the rolecall role in web-prod, account {})", web.id);
     drop(moto);
-    println!("\ndemo: done; moto stopped");
+    println!("\ndemo: done; moto stopped. Files are in {}", display(&out));
     ExitCode::SUCCESS
+}
+
+fn display(path: &std::path::Path) -> String {
+    path.strip_prefix(workspace_root()).unwrap_or(path).display().to_string()
 }
