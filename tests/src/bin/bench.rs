@@ -45,7 +45,15 @@ fn main() {
     let direct = tests::rolecall(&moto.url(), &["plan", "-i", file]);
     assert_eq!(direct.code, 0, "{}", direct.stderr);
     println!("{:<28} {:>9.2} {:>12.1}  (no proxy)", "plan (empty org), direct", t.elapsed().as_secs_f64(), accounts as f64 / t.elapsed().as_secs_f64());
-    for (step, args, ok) in [("plan (empty org)", vec!["plan", "-i", file], [0, 0])] {
+    let registry = std::env::temp_dir().join(format!("rolecall-bench-{}.json", std::process::id()));
+    let registry = registry.to_str().expect("utf-8 path");
+    let apply = vec!["apply", "-i", file, "--yes", "--poll-interval", "0.2", "--registry", registry];
+    for (step, args, ok) in [
+        ("plan (empty org)", vec!["plan", "-i", file], [0, 0]),
+        ("apply (from empty)", apply.clone(), [0, 0]),
+        ("apply again (no-op)", apply.clone(), [0, 0]),
+        ("plan (all in place)", vec!["plan", "-i", file], [0, 0]),
+    ] {
         let t = Instant::now();
         let run = tests::rolecall(&proxy.url(), &args);
         let wall = t.elapsed().as_secs_f64();
@@ -53,6 +61,7 @@ fn main() {
         let calls = proxy.take_calls();
         println!("{step:<28} {wall:>9.2} {:>12.1}  {}", accounts as f64 / wall, per_account(&calls, accounts));
     }
+    let _ = std::fs::remove_file(registry);
 }
 
 fn per_account(calls: &BTreeMap<String, usize>, accounts: usize) -> String {
