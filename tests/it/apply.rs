@@ -20,7 +20,9 @@ const HAND_WRITTEN: &str = "# my own settings\n[default]\nregion = eu-central-1\
 
 fn big_org() -> Vec<tests::OuSpec> {
     let mut org = test_org();
-    let platform: Vec<(String, &[(&'static str, &'static str)])> = (1..=10).map(|i| (format!("platform-{i:02}"), &[("env", "prod")][..])).collect();
+    let platform: Vec<(String, &[(&'static str, &'static str)])> = (1..=10)
+        .map(|i| (format!("platform-{i:02}"), &[("env", "prod")][..]))
+        .collect();
     let refs: Vec<(&str, &[(&'static str, &'static str)])> = platform.iter().map(|(n, t)| (n.as_str(), *t)).collect();
     org.push(ou("Platform", &refs, vec![]));
     org
@@ -37,10 +39,19 @@ fn inventory(org: &SeededOrg, policy_action: &str, exclude: &[&str]) -> String {
 
 fn registry(path: &Path) -> Value {
     let json: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let schema: Value = serde_json::from_str(&std::fs::read_to_string(tests::workspace_root().join("schemas/registry.v1.schema.json")).unwrap()).unwrap();
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(tests::workspace_root().join("schemas/registry.v1.schema.json")).unwrap(),
+    )
+    .unwrap();
     let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
-    let errors: Vec<String> = validator.iter_errors(&json).map(|e| format!("{} at {}", e, e.instance_path())).collect();
-    assert!(errors.is_empty(), "registry does not match schemas/registry.v1.schema.json: {errors:#?}");
+    let errors: Vec<String> = validator
+        .iter_errors(&json)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "registry does not match schemas/registry.v1.schema.json: {errors:#?}"
+    );
     json
 }
 
@@ -69,7 +80,18 @@ fn rollout_rerun_update_and_profiles() {
     let (reg, standalone, config) = (dir.join("registry.json"), dir.join("profiles.ini"), dir.join("config"));
     std::fs::write(&config, HAND_WRITTEN).unwrap();
     let apply = |extra: &[&str]| {
-        let mut args = vec!["apply", "-i", inv.to_str().unwrap(), "--yes", "--poll-interval", "0.05", "--registry", reg.to_str().unwrap(), "--profiles-into", config.to_str().unwrap()];
+        let mut args = vec![
+            "apply",
+            "-i",
+            inv.to_str().unwrap(),
+            "--yes",
+            "--poll-interval",
+            "0.05",
+            "--registry",
+            reg.to_str().unwrap(),
+            "--profiles-into",
+            config.to_str().unwrap(),
+        ];
         args.extend_from_slice(extra);
         tests::rolecall(&proxy.url(), &args)
     };
@@ -77,15 +99,28 @@ fn rollout_rerun_update_and_profiles() {
     // Without --yes and without a terminal: refused before any AWS call.
     let refused = tests::rolecall(&proxy.url(), &["apply", "-i", inv.to_str().unwrap()]);
     refused.expect_code(1);
-    assert!(refused.stderr.contains("needs confirmation") && refused.stderr.contains("--yes"), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("needs confirmation") && refused.stderr.contains("--yes"),
+        "{}",
+        refused.stderr
+    );
     assert!(proxy.take_calls().is_empty());
 
     // 1. From empty: everything created.
     let run = apply(&["--profiles", standalone.to_str().unwrap()]);
     run.expect_code(0);
-    assert!(run.stdout.contains("Apply: 62 created, 0 updated, 0 unchanged, 0 failed, 0 blocked, 0 not attempted (62 stacks)"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("Apply: 62 created, 0 updated, 0 unchanged, 0 failed, 0 blocked, 0 not attempted (62 stacks)"),
+        "{}",
+        run.stdout
+    );
     let calls = proxy.take_calls();
-    assert_eq!(calls.get("sts:AssumeRole"), Some(&31), "one AssumeRole per account: {calls:?}");
+    assert_eq!(
+        calls.get("sts:AssumeRole"),
+        Some(&31),
+        "one AssumeRole per account: {calls:?}"
+    );
     assert_eq!(calls.get("cloudformation:CreateStack"), Some(&62), "{calls:?}");
     let first = registry(&reg);
     assert_eq!(statuses(&first), BTreeMap::from([("created".to_owned(), 62)]));
@@ -96,17 +131,49 @@ fn rollout_rerun_update_and_profiles() {
         for e in first["entries"].as_array().unwrap() {
             let (account, region) = (e["account_id"].as_str().unwrap(), e["region"].as_str().unwrap());
             let config = moto.account_config(account).await;
-            let cf = cfn::Client::from_conf(cfn::config::Builder::from(&config).region(cfn::config::Region::new(region.to_owned())).build());
-            let stack = cf.describe_stacks().stack_name("rolecall-target-role").send().await.unwrap().stacks()[0].clone();
+            let cf = cfn::Client::from_conf(
+                cfn::config::Builder::from(&config)
+                    .region(cfn::config::Region::new(region.to_owned()))
+                    .build(),
+            );
+            let stack = cf
+                .describe_stacks()
+                .stack_name("rolecall-target-role")
+                .send()
+                .await
+                .unwrap()
+                .stacks()[0]
+                .clone();
             assert_eq!(e["stack_id"].as_str(), stack.stack_id());
-            let output = stack.outputs().iter().find(|o| o.output_key() == Some("RoleArn")).and_then(|o| o.output_value()).unwrap();
+            let output = stack
+                .outputs()
+                .iter()
+                .find(|o| o.output_key() == Some("RoleArn"))
+                .and_then(|o| o.output_value())
+                .unwrap();
             assert_eq!(e["role_arn"].as_str(), Some(output));
             assert_eq!(output, format!("arn:aws:iam::{account}:role/Rolecall-{region}"));
-            let role = iam::Client::new(&config).get_role().role_name(format!("Rolecall-{region}")).send().await.unwrap();
+            let role = iam::Client::new(&config)
+                .get_role()
+                .role_name(format!("Rolecall-{region}"))
+                .send()
+                .await
+                .unwrap();
             let document = role.role().unwrap().assume_role_policy_document().unwrap();
             let trust: Value = serde_json::from_str(&percent_decode(document)).unwrap();
-            let principals: Vec<&str> = trust["Statement"].as_array().unwrap().iter().map(|s| s["Principal"]["AWS"].as_str().unwrap()).collect();
-            assert_eq!(principals, [format!("arn:aws:iam::{MANAGEMENT_ACCOUNT}:root"), format!("arn:aws:iam::{TRUSTED_EXTRA}:root")]);
+            let principals: Vec<&str> = trust["Statement"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s["Principal"]["AWS"].as_str().unwrap())
+                .collect();
+            assert_eq!(
+                principals,
+                [
+                    format!("arn:aws:iam::{MANAGEMENT_ACCOUNT}:root"),
+                    format!("arn:aws:iam::{TRUSTED_EXTRA}:root")
+                ]
+            );
         }
     });
 
@@ -116,34 +183,87 @@ fn rollout_rerun_update_and_profiles() {
     assert!(config_text.starts_with(HAND_WRITTEN), "{config_text}");
     let web = org.account("web-prod");
     assert!(config_text.contains(&format!("[profile web-prod]\nrole_arn = arn:aws:iam::{}:role/Rolecall-us-east-1\nsource_profile = default\nregion = us-east-1\n", web.id)), "{config_text}");
-    assert_eq!(config_text.matches("[profile ").count(), 32, "31 generated + 1 hand-written");
+    assert_eq!(
+        config_text.matches("[profile ").count(),
+        32,
+        "31 generated + 1 hand-written"
+    );
     let standalone_text = std::fs::read_to_string(&standalone).unwrap();
     assert_eq!(standalone_text.matches("[profile ").count(), 31);
 
     // The AWS CLI resolves a generated profile into its account.
     let creds = dir.join("credentials");
-    std::fs::write(&creds, format!("[default]\naws_access_key_id = {}\naws_secret_access_key = {}\n", tests::ACCESS_KEY, tests::SECRET_KEY)).unwrap();
-    let identity = aws_cli(&moto, &config, &creds, &["sts", "get-caller-identity", "--profile", "web-prod", "--output", "json"]);
+    std::fs::write(
+        &creds,
+        format!(
+            "[default]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+            tests::ACCESS_KEY,
+            tests::SECRET_KEY
+        ),
+    )
+    .unwrap();
+    let identity = aws_cli(
+        &moto,
+        &config,
+        &creds,
+        &[
+            "sts",
+            "get-caller-identity",
+            "--profile",
+            "web-prod",
+            "--output",
+            "json",
+        ],
+    );
     assert_eq!(identity["Account"].as_str(), Some(web.id.as_str()), "{identity}");
-    assert!(identity["Arn"].as_str().unwrap().contains("Rolecall-us-east-1"), "{identity}");
+    assert!(
+        identity["Arn"].as_str().unwrap().contains("Rolecall-us-east-1"),
+        "{identity}"
+    );
 
     // 2. Re-apply, nothing changed: only reads, all unchanged, same bytes.
     let run = apply(&[]);
     run.expect_code(0);
-    assert!(run.stdout.contains("Apply: 0 created, 0 updated, 62 unchanged"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("Apply: 0 created, 0 updated, 62 unchanged"),
+        "{}",
+        run.stdout
+    );
     let calls = proxy.take_calls();
     assert!(writes(&calls).is_empty(), "a no-op apply made write calls: {calls:?}");
-    assert_eq!((calls.get("sts:AssumeRole"), calls.get("cloudformation:DescribeStacks")), (Some(&31), Some(&62)), "{calls:?}");
-    assert_eq!(statuses(&registry(&reg)), BTreeMap::from([("unchanged".to_owned(), 62)]));
-    assert_eq!(std::fs::read_to_string(&config).unwrap(), config_text, "an unchanged run leaves the config byte for byte");
+    assert_eq!(
+        (calls.get("sts:AssumeRole"), calls.get("cloudformation:DescribeStacks")),
+        (Some(&31), Some(&62)),
+        "{calls:?}"
+    );
+    assert_eq!(
+        statuses(&registry(&reg)),
+        BTreeMap::from([("unchanged".to_owned(), 62)])
+    );
+    assert_eq!(
+        std::fs::read_to_string(&config).unwrap(),
+        config_text,
+        "an unchanged run leaves the config byte for byte"
+    );
 
     // 3. Change the policy: every stack updated through a change set.
     std::fs::write(&inv, inventory(&org, "s3:Get*", &[])).unwrap();
     let run = apply(&[]);
     run.expect_code(0);
-    assert!(run.stdout.contains("Apply: 0 created, 62 updated, 0 unchanged"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("Apply: 0 created, 62 updated, 0 unchanged"),
+        "{}",
+        run.stdout
+    );
     let calls = proxy.take_calls();
-    assert_eq!((calls.get("cloudformation:CreateChangeSet"), calls.get("cloudformation:ExecuteChangeSet")), (Some(&62), Some(&62)), "{calls:?}");
+    assert_eq!(
+        (
+            calls.get("cloudformation:CreateChangeSet"),
+            calls.get("cloudformation:ExecuteChangeSet")
+        ),
+        (Some(&62), Some(&62)),
+        "{calls:?}"
+    );
     assert_eq!(statuses(&registry(&reg)), BTreeMap::from([("updated".to_owned(), 62)]));
     // The new policy is in the stack's template. (moto's ExecuteChangeSet
     // applies the template but not the change set's stack tags, so the
@@ -151,8 +271,17 @@ fn rollout_rerun_update_and_profiles() {
     // AWS applies both. The executor's fake-cloud tests cover convergence.)
     rt.block_on(async {
         let config = moto.account_config(&org.account("audit").id).await;
-        let cf = cfn::Client::from_conf(cfn::config::Builder::from(&config).region(cfn::config::Region::new("eu-west-1")).build());
-        let template = cf.get_template().stack_name("rolecall-target-role").send().await.unwrap();
+        let cf = cfn::Client::from_conf(
+            cfn::config::Builder::from(&config)
+                .region(cfn::config::Region::new("eu-west-1"))
+                .build(),
+        );
+        let template = cf
+            .get_template()
+            .stack_name("rolecall-target-role")
+            .send()
+            .await
+            .unwrap();
         assert!(template.template_body().unwrap().contains("s3:Get*"));
     });
     proxy.take_calls();
@@ -162,34 +291,70 @@ fn rollout_rerun_update_and_profiles() {
     std::fs::write(&inv, inventory(&org, "s3:Get*", &[&a.id, &b.id])).unwrap();
     apply(&[]).expect_code(0);
     let pruned = std::fs::read_to_string(&config).unwrap();
-    assert!(!pruned.contains("[profile sandbox-1]") && !pruned.contains("[profile api-dev]"), "{pruned}");
+    assert!(
+        !pruned.contains("[profile sandbox-1]") && !pruned.contains("[profile api-dev]"),
+        "{pruned}"
+    );
     assert_eq!(pruned.matches("[profile ").count(), 30);
     assert!(pruned.starts_with(HAND_WRITTEN));
     std::fs::write(&inv, inventory(&org, "s3:Get*", &[])).unwrap();
     let diff = apply(&["--diff"]);
     diff.expect_code(0);
-    assert!(diff.stdout.contains("+[profile api-dev]") && diff.stdout.contains("+[profile sandbox-1]"), "{}", diff.stdout);
-    assert_eq!(std::fs::read_to_string(&config).unwrap(), pruned, "--diff writes nothing");
+    assert!(
+        diff.stdout.contains("+[profile api-dev]") && diff.stdout.contains("+[profile sandbox-1]"),
+        "{}",
+        diff.stdout
+    );
+    assert_eq!(
+        std::fs::read_to_string(&config).unwrap(),
+        pruned,
+        "--diff writes nothing"
+    );
     apply(&[]).expect_code(0);
-    assert_eq!(std::fs::read_to_string(&config).unwrap(), config_text, "back to the same bytes");
+    assert_eq!(
+        std::fs::read_to_string(&config).unwrap(),
+        config_text,
+        "back to the same bytes"
+    );
 
     // 5. A hand-written profile with a generated name: refuse, write nothing.
     let clash = format!("{config_text}\n[profile web-prod]\nregion = us-east-1\n");
     std::fs::write(&config, &clash).unwrap();
     let run = apply(&[]);
     run.expect_code(1);
-    assert!(run.stderr.contains("hand-written profiles named web-prod"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("hand-written profiles named web-prod"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(std::fs::read_to_string(&config).unwrap(), clash);
     std::fs::write(&config, &config_text).unwrap();
-    assert!(statuses(&registry(&reg)).values().sum::<usize>() == 62, "the registry is written even when the profiles are refused");
+    assert!(
+        statuses(&registry(&reg)).values().sum::<usize>() == 62,
+        "the registry is written even when the profiles are refused"
+    );
     proxy.take_calls();
 
     // 6. Offline regeneration from the registry gives the same stanzas.
     let regenerated = dir.join("regenerated.ini");
-    let run = tests::rolecall(&proxy.url(), &["profiles", "--registry", reg.to_str().unwrap(), "--out", regenerated.to_str().unwrap(), "-i", inv.to_str().unwrap()]);
+    let run = tests::rolecall(
+        &proxy.url(),
+        &[
+            "profiles",
+            "--registry",
+            reg.to_str().unwrap(),
+            "--out",
+            regenerated.to_str().unwrap(),
+            "-i",
+            inv.to_str().unwrap(),
+        ],
+    );
     run.expect_code(0);
     let stanzas = |t: &str| t.split_once("\n\n").map(|(_, rest)| rest.to_owned()).unwrap();
-    assert_eq!(stanzas(&std::fs::read_to_string(&regenerated).unwrap()), stanzas(&standalone_text));
+    assert_eq!(
+        stanzas(&std::fs::read_to_string(&regenerated).unwrap()),
+        stanzas(&standalone_text)
+    );
     assert!(proxy.take_calls().is_empty(), "profiles works offline");
 }
 
@@ -211,8 +376,14 @@ fn aws_cli(moto: &Moto, config: &Path, credentials: &Path, args: &[&str]) -> Val
         // keys from another moto server would land in the wrong account.
         .env("HOME", config.parent().expect("config has a folder"))
         .output()
-        .unwrap_or_else(|e| panic!("cannot run the AWS CLI ({e}); install it with: pip install awscli  (or `just setup`)"));
-    assert!(out.status.success(), "aws {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        .unwrap_or_else(|e| {
+            panic!("cannot run the AWS CLI ({e}); install it with: pip install awscli  (or `just setup`)")
+        });
+    assert!(
+        out.status.success(),
+        "aws {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 

@@ -170,7 +170,10 @@ fn forward(port: u16, head: &[String], body: &[u8]) -> std::io::Result<Vec<u8>> 
 
 fn throttling_response(json: bool) -> Vec<u8> {
     let (content_type, body) = if json {
-        ("application/x-amz-json-1.1", r#"{"__type":"TooManyRequestsException","message":"Rate exceeded"}"#.to_owned())
+        (
+            "application/x-amz-json-1.1",
+            r#"{"__type":"TooManyRequestsException","message":"Rate exceeded"}"#.to_owned(),
+        )
     } else {
         (
             "text/xml",

@@ -75,7 +75,10 @@ pub(crate) struct ProfilesArgs {
 }
 
 fn seconds(value: f64, flag: &str) -> anyhow::Result<Duration> {
-    Duration::try_from_secs_f64(value).ok().filter(|d| !d.is_zero()).with_context(|| format!("{flag} must be a positive number of seconds"))
+    Duration::try_from_secs_f64(value)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .with_context(|| format!("{flag} must be a positive number of seconds"))
 }
 
 pub(crate) async fn apply(aws: &AwsArgs, inv: &Inventory, args: &ApplyArgs) -> anyhow::Result<u8> {
@@ -83,15 +86,26 @@ pub(crate) async fn apply(aws: &AwsArgs, inv: &Inventory, args: &ApplyArgs) -> a
     let max_wait = seconds(args.max_wait, "--max-wait")?;
     let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     if !args.yes && !interactive {
-        eprintln!("error: apply changes AWS accounts and needs confirmation, but stdin is not a terminal\n  help: review `rolecall plan -i {}` and pass --yes", args.inventory.inventory.display());
+        eprintln!(
+            "error: apply changes AWS accounts and needs confirmation, but stdin is not a terminal\n  help: review `rolecall plan -i {}` and pass --yes",
+            args.inventory.inventory.display()
+        );
         return Ok(exit::FAILURE);
     }
     let cloud = crate::connect(aws).await;
-    let Some(mut targets) = crate::resolve_targets(&cloud, inv).await? else { return Ok(exit::FAILURE) };
+    let Some(mut targets) = crate::resolve_targets(&cloud, inv).await? else {
+        return Ok(exit::FAILURE);
+    };
     if !args.accounts.is_empty() {
-        let unknown: Vec<&String> = args.accounts.iter().filter(|a| !targets.iter().any(|t| t.account_id.as_str() == a.as_str())).collect();
+        let unknown: Vec<&String> = args
+            .accounts
+            .iter()
+            .filter(|a| !targets.iter().any(|t| t.account_id.as_str() == a.as_str()))
+            .collect();
         if !unknown.is_empty() {
-            bail!("--accounts names {unknown:?}, which are not targets of this inventory (see `rolecall accounts -i ...`)");
+            bail!(
+                "--accounts names {unknown:?}, which are not targets of this inventory (see `rolecall accounts -i ...`)"
+            );
         }
         targets.retain(|t| args.accounts.iter().any(|a| a == t.account_id.as_str()));
     }
@@ -124,21 +138,53 @@ pub(crate) async fn apply(aws: &AwsArgs, inv: &Inventory, args: &ApplyArgs) -> a
     progress.finish();
 
     // The registry records what happened, also when accounts failed.
-    let carried = if args.accounts.is_empty() { Vec::new() } else { carried_entries(&args.registry, &outcomes)? };
+    let carried = if args.accounts.is_empty() {
+        Vec::new()
+    } else {
+        carried_entries(&args.registry, &outcomes)?
+    };
     let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
-    let meta = registry::Meta { generated_at: &now, source_account: &inv.source_account, stack_name: &inv.role.stack_name, role_name: &inv.role.name };
+    let meta = registry::Meta {
+        generated_at: &now,
+        source_account: &inv.source_account,
+        stack_name: &inv.role.stack_name,
+        role_name: &inv.role.name,
+    };
     let registry = registry::build(&meta, &outcomes, carried);
-    files::write_atomic(&args.registry, &registry::to_json(&registry), 0o644).with_context(|| format!("cannot write the registry {}", args.registry.display()))?;
-    eprintln!("rolecall: wrote the ARN registry {} ({} entries)", args.registry.display(), registry.entries.len());
+    files::write_atomic(&args.registry, &registry::to_json(&registry), 0o644)
+        .with_context(|| format!("cannot write the registry {}", args.registry.display()))?;
+    eprintln!(
+        "rolecall: wrote the ARN registry {} ({} entries)",
+        args.registry.display(),
+        registry.entries.len()
+    );
 
-    let mut code = if outcomes.iter().all(|o| o.status.succeeded()) { exit::OK } else { exit::FAILURE };
-    let region_order: BTreeMap<AccountId, Vec<String>> = targets.iter().map(|t| (t.account_id.clone(), t.regions.clone())).collect();
-    let profiles = profile_list(&registry, &inv.profiles, &inv.role.name, inv.role.external_id.as_deref(), &region_order)?;
+    let mut code = if outcomes.iter().all(|o| o.status.succeeded()) {
+        exit::OK
+    } else {
+        exit::FAILURE
+    };
+    let region_order: BTreeMap<AccountId, Vec<String>> = targets
+        .iter()
+        .map(|t| (t.account_id.clone(), t.regions.clone()))
+        .collect();
+    let profiles = profile_list(
+        &registry,
+        &inv.profiles,
+        &inv.role.name,
+        inv.role.external_id.as_deref(),
+        &region_order,
+    )?;
     let origin = args.inventory.inventory.display().to_string();
     let mut out = std::io::stdout().lock();
     if let Some(path) = &args.profiles {
-        files::write_atomic(path, &reporter::profiles::standalone(&profiles, &origin), 0o600).with_context(|| format!("cannot write {}", path.display()))?;
-        eprintln!("rolecall: wrote {} profiles to {}", profiles.iter().filter(|p| p.role_arn.is_some()).count(), path.display());
+        files::write_atomic(path, &reporter::profiles::standalone(&profiles, &origin), 0o600)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        eprintln!(
+            "rolecall: wrote {} profiles to {}",
+            profiles.iter().filter(|p| p.role_arn.is_some()).count(),
+            path.display()
+        );
     }
     if let Some(path) = &args.profiles_into {
         // With --json, stdout is the summary document; the diff goes to stderr.
@@ -164,7 +210,11 @@ fn carried_entries(path: &Path, outcomes: &[Outcome]) -> anyhow::Result<Vec<regi
         return Ok(Vec::new());
     }
     let old = registry::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    Ok(old.entries.into_iter().filter(|e| !outcomes.iter().any(|o| o.account_id.as_str() == e.account_id)).collect())
+    Ok(old
+        .entries
+        .into_iter()
+        .filter(|e| !outcomes.iter().any(|o| o.account_id.as_str() == e.account_id))
+        .collect())
 }
 
 fn profile_list(
@@ -174,27 +224,50 @@ fn profile_list(
     external_id: Option<&str>,
     region_order: &BTreeMap<AccountId, Vec<String>>,
 ) -> anyhow::Result<Vec<Profile>> {
-    let ids: Vec<Option<AccountId>> = registry.entries.iter().map(|e| AccountId::parse(&e.account_id)).collect();
+    let ids: Vec<Option<AccountId>> = registry
+        .entries
+        .iter()
+        .map(|e| AccountId::parse(&e.account_id))
+        .collect();
     let sources: Vec<ProfileSource<'_>> = registry
         .entries
         .iter()
         .zip(&ids)
         .filter_map(|(e, id)| {
-            Some(ProfileSource { account_id: id.as_ref()?, account_name: &e.account_name, region: &e.region, role_arn: e.role_arn.as_deref() })
+            Some(ProfileSource {
+                account_id: id.as_ref()?,
+                account_name: &e.account_name,
+                region: &e.region,
+                role_arn: e.role_arn.as_deref(),
+            })
         })
         .collect();
-    let settings = ProfileSettings { spec, role_name, external_id, region_order };
+    let settings = ProfileSettings {
+        spec,
+        role_name,
+        external_id,
+        region_order,
+    };
     let profiles = planner::profiles::profiles(&settings, &sources);
     let problems = planner::profiles::problems(&profiles);
     if !problems.is_empty() {
-        bail!("cannot write profiles:\n  {}\n  help: put {{account_id}} in profiles.name, or give the accounts distinct names", problems.join("\n  "));
+        bail!(
+            "cannot write profiles:\n  {}\n  help: put {{account_id}} in profiles.name, or give the accounts distinct names",
+            problems.join("\n  ")
+        );
     }
     Ok(profiles)
 }
 
 /// Rewrites (or with `diff` shows) the managed block. Returns false when it
 /// refused to write; nothing is written then.
-fn write_into(path: &Path, profiles: &[Profile], origin: &str, diff: bool, out: &mut dyn Write) -> anyhow::Result<bool> {
+fn write_into(
+    path: &Path,
+    profiles: &[Profile],
+    origin: &str,
+    diff: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<bool> {
     let existing = files::read_or_empty(path).with_context(|| format!("cannot read {}", path.display()))?;
     let new = match reporter::profiles::splice(&existing, profiles, origin) {
         Ok(new) => new,
@@ -207,7 +280,10 @@ fn write_into(path: &Path, profiles: &[Profile], origin: &str, diff: bool, out: 
             return Ok(false);
         }
         Err(reporter::profiles::SpliceError::Damaged(why)) => {
-            eprintln!("error: the rolecall block in {} is damaged: {why}; nothing was written\n  help: fix or remove the markers by hand", path.display());
+            eprintln!(
+                "error: the rolecall block in {} is damaged: {why}; nothing was written\n  help: fix or remove the markers by hand",
+                path.display()
+            );
             return Ok(false);
         }
     };
@@ -215,19 +291,28 @@ fn write_into(path: &Path, profiles: &[Profile], origin: &str, diff: bool, out: 
         if new == existing {
             writeln!(out, "{}: no change", path.display())?;
         } else {
-            write!(out, "{}", reporter::profiles::diff(&existing, &new, &path.display().to_string()))?;
+            write!(
+                out,
+                "{}",
+                reporter::profiles::diff(&existing, &new, &path.display().to_string())
+            )?;
         }
         return Ok(true);
     }
     if new != existing {
         files::write_atomic(path, &new, 0o600).with_context(|| format!("cannot write {}", path.display()))?;
     }
-    eprintln!("rolecall: {} profiles in the rolecall block of {}", profiles.len(), path.display());
+    eprintln!(
+        "rolecall: {} profiles in the rolecall block of {}",
+        profiles.len(),
+        path.display()
+    );
     Ok(true)
 }
 
 pub(crate) fn profiles(args: &ProfilesArgs) -> anyhow::Result<u8> {
-    let text = std::fs::read_to_string(&args.registry).with_context(|| format!("cannot read the registry {}", args.registry.display()))?;
+    let text = std::fs::read_to_string(&args.registry)
+        .with_context(|| format!("cannot read the registry {}", args.registry.display()))?;
     let registry = registry::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", args.registry.display()))?;
     let inventory = match &args.inventory {
         Some(path) => match crate::load_inventory(path)? {
@@ -246,7 +331,10 @@ pub(crate) fn profiles(args: &ProfilesArgs) -> anyhow::Result<u8> {
     let mut region_order = BTreeMap::new();
     if let Some(inv) = &inventory {
         for a in &inv.accounts {
-            region_order.insert(a.id.clone(), a.regions.clone().unwrap_or_else(|| inv.deploy.regions.clone()));
+            region_order.insert(
+                a.id.clone(),
+                a.regions.clone().unwrap_or_else(|| inv.deploy.regions.clone()),
+            );
         }
         for e in &registry.entries {
             if let Some(id) = AccountId::parse(&e.account_id) {
@@ -259,8 +347,13 @@ pub(crate) fn profiles(args: &ProfilesArgs) -> anyhow::Result<u8> {
     let profiles = profile_list(&registry, spec, &registry.role_name, external_id, &region_order)?;
     let origin = args.registry.display().to_string();
     if let Some(path) = &args.out {
-        files::write_atomic(path, &reporter::profiles::standalone(&profiles, &origin), 0o600).with_context(|| format!("cannot write {}", path.display()))?;
-        eprintln!("rolecall: wrote {} profiles to {}", profiles.iter().filter(|p| p.role_arn.is_some()).count(), path.display());
+        files::write_atomic(path, &reporter::profiles::standalone(&profiles, &origin), 0o600)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        eprintln!(
+            "rolecall: wrote {} profiles to {}",
+            profiles.iter().filter(|p| p.role_arn.is_some()).count(),
+            path.display()
+        );
     }
     if let Some(path) = &args.into
         && !write_into(path, &profiles, &origin, args.diff, &mut std::io::stdout().lock())?

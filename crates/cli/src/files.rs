@@ -30,8 +30,13 @@ pub fn write_atomic(path: &Path, contents: &str, new_mode: u32) -> io::Result<()
         _ => PathBuf::from("."),
     };
     fs::create_dir_all(&dir)?;
-    let mode = fs::metadata(&target).map(|m| m.permissions().mode() & 0o7777).unwrap_or(new_mode);
-    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "file".to_owned());
+    let mode = fs::metadata(&target)
+        .map(|m| m.permissions().mode() & 0o7777)
+        .unwrap_or(new_mode);
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "file".to_owned());
     let tmp = dir.join(format!(".{name}.rolecall-{}.tmp", std::process::id()));
     let result = (|| {
         let mut file = OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp)?;
@@ -72,10 +77,17 @@ mod tests {
         let _ = fs::remove_file(&link);
         std::os::unix::fs::symlink(&existing, &link).unwrap();
         write_atomic(&link, "new", 0o600).unwrap();
-        assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink(), "the symlink stays a symlink");
+        assert!(
+            fs::symlink_metadata(&link).unwrap().file_type().is_symlink(),
+            "the symlink stays a symlink"
+        );
         assert_eq!(fs::read_to_string(&existing).unwrap(), "new");
         assert_eq!(fs::metadata(&existing).unwrap().permissions().mode() & 0o777, 0o640);
-        let leftovers: Vec<_> = fs::read_dir(&dir).unwrap().filter_map(Result::ok).filter(|e| e.file_name().to_string_lossy().ends_with(".tmp")).collect();
+        let leftovers: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .collect();
         assert!(leftovers.is_empty());
         fs::remove_dir_all(&dir).unwrap();
     }

@@ -107,7 +107,12 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         // `rolecall plan | head`: the reader left; that is not an error.
-        Err(e) if e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)) => {
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
             ExitCode::from(exit::OK)
         }
         Err(e) => {
@@ -212,12 +217,16 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             })
         }
         Command::Apply(args) => {
-            let Some(inv) = load_inventory(&args.inventory.inventory)? else { return Ok(exit::FAILURE) };
+            let Some(inv) = load_inventory(&args.inventory.inventory)? else {
+                return Ok(exit::FAILURE);
+            };
             runtime()?.block_on(apply::apply(&cli.aws, &inv, args))
         }
         Command::Profiles(args) => apply::profiles(args),
         Command::BootstrapTemplate(arg) => {
-            let Some(inv) = load_inventory(&arg.inventory)? else { return Ok(exit::FAILURE) };
+            let Some(inv) = load_inventory(&arg.inventory)? else {
+                return Ok(exit::FAILURE);
+            };
             print!("{}", planner::template::bootstrap(&inv));
             let region = inv.deploy.regions.first().map_or("us-east-1", String::as_str);
             eprintln!(

@@ -36,7 +36,9 @@ pub async fn apply<C: Cloud>(
     targets: &[Target],
     events: &dyn EventSink,
 ) -> Vec<Outcome> {
-    events.event(Event::Started { accounts: targets.len() });
+    events.event(Event::Started {
+        accounts: targets.len(),
+    });
     let failed_accounts = AtomicUsize::new(0);
     let failed = &failed_accounts;
     let results: Vec<Vec<Outcome>> = stream::iter(targets)
@@ -49,18 +51,33 @@ pub async fn apply<C: Cloud>(
                 let outcomes: Vec<Outcome> = target
                     .regions
                     .iter()
-                    .map(|r| outcome(target, r, None, Status::NotAttempted, None, Some(reason.clone()), desired))
+                    .map(|r| {
+                        outcome(
+                            target,
+                            r,
+                            None,
+                            Status::NotAttempted,
+                            None,
+                            Some(reason.clone()),
+                            desired,
+                        )
+                    })
                     .collect();
                 for o in &outcomes {
                     events.event(Event::Finished { outcome: o.clone() });
                 }
                 return outcomes;
             }
-            events.event(Event::AccountStarted { account_id: target.account_id.clone() });
+            events.event(Event::AccountStarted {
+                account_id: target.account_id.clone(),
+            });
             let outcomes = match assume(cloud, settings, target).await {
                 Ok(session) => {
                     futures::future::join_all(
-                        target.regions.iter().map(|region| converge(&session, options, desired, target, region, events)),
+                        target
+                            .regions
+                            .iter()
+                            .map(|region| converge(&session, options, desired, target, region, events)),
                     )
                     .await
                 }
@@ -69,7 +86,17 @@ pub async fn apply<C: Cloud>(
                     target
                         .regions
                         .iter()
-                        .map(|r| outcome(target, r, None, Status::Failed, None, Some(error.message.clone()), desired))
+                        .map(|r| {
+                            outcome(
+                                target,
+                                r,
+                                None,
+                                Status::Failed,
+                                None,
+                                Some(error.message.clone()),
+                                desired,
+                            )
+                        })
                         .collect()
                 }
             };
@@ -79,7 +106,9 @@ pub async fn apply<C: Cloud>(
             if outcomes.iter().any(|o| o.status == Status::Failed) {
                 failed.fetch_add(1, Ordering::SeqCst);
             }
-            events.event(Event::AccountFinished { account_id: target.account_id.clone() });
+            events.event(Event::AccountFinished {
+                account_id: target.account_id.clone(),
+            });
             outcomes
         })
         .buffer_unordered(settings.concurrency.max(1))
@@ -99,17 +128,36 @@ async fn converge<S: AccountSession>(
     region: &str,
     events: &dyn EventSink,
 ) -> Outcome {
-    let mut run = Converge { session, options, desired, target, region, events, deadline: Instant::now() + options.max_wait };
+    let mut run = Converge {
+        session,
+        options,
+        desired,
+        target,
+        region,
+        events,
+        deadline: Instant::now() + options.max_wait,
+    };
     match run.go().await {
         Ok(o) => o,
-        Err(Failure { observed, action, message }) => {
-            outcome(target, region, action, Status::Failed, observed.as_ref(), Some(message), desired)
-        }
+        Err(Failure {
+            observed,
+            action,
+            message,
+        }) => outcome(
+            target,
+            region,
+            action,
+            Status::Failed,
+            observed.as_deref(),
+            Some(message),
+            desired,
+        ),
     }
 }
 
 struct Failure {
-    observed: Option<Observed>,
+    /// Boxed: a stack with its maps is large, and failures are rare.
+    observed: Option<Box<Observed>>,
     action: Option<Action>,
     message: String,
 }
@@ -136,7 +184,11 @@ impl<S: AccountSession> Converge<'_, S> {
     }
 
     fn fail(&self, observed: Option<Observed>, action: Option<Action>, message: String) -> Failure {
-        Failure { observed, action, message }
+        Failure {
+            observed: observed.map(Box::new),
+            action,
+            message,
+        }
     }
 
     fn cloud(&self, what: &str, action: Option<Action>, e: CloudError) -> Failure {
@@ -170,7 +222,15 @@ impl<S: AccountSession> Converge<'_, S> {
             match action {
                 Action::NoOp => return self.finish(Action::NoOp, Status::Unchanged, &observed, Vec::new()),
                 Action::Blocked => {
-                    let o = outcome(self.target, self.region, Some(action), Status::Blocked, Some(&observed), Some(entry.reason), self.desired);
+                    let o = outcome(
+                        self.target,
+                        self.region,
+                        Some(action),
+                        Status::Blocked,
+                        Some(&observed),
+                        Some(entry.reason),
+                        self.desired,
+                    );
                     return Ok(o);
                 }
                 Action::Wait => {
@@ -181,7 +241,10 @@ impl<S: AccountSession> Converge<'_, S> {
                 Action::Update => return self.update(observed).await,
                 Action::Recover => {
                     if recovered {
-                        let message = format!("the stack is still {} after deleting it once; fix it by hand", status_of(&observed));
+                        let message = format!(
+                            "the stack is still {} after deleting it once; fix it by hand",
+                            status_of(&observed)
+                        );
                         return Err(self.fail(Some(observed), Some(action), message));
                     }
                     recovered = true;
@@ -191,12 +254,14 @@ impl<S: AccountSession> Converge<'_, S> {
                         .await
                         .map_err(|e| self.cloud("deleting failed stack", Some(action), e))?;
                     observed = self.settle(Some(action)).await?;
-                    if let Observed::Present(stack) = &observed {
-                        if stack.status == "DELETE_FAILED" {
-                            let why = self.reasons().await;
-                            let message = format!("could not delete the failed stack (DELETE_FAILED{why}); delete it by hand, then run again");
-                            return Err(self.fail(Some(observed), Some(action), message));
-                        }
+                    if let Observed::Present(stack) = &observed
+                        && stack.status == "DELETE_FAILED"
+                    {
+                        let why = self.reasons().await;
+                        let message = format!(
+                            "could not delete the failed stack (DELETE_FAILED{why}); delete it by hand, then run again"
+                        );
+                        return Err(self.fail(Some(observed), Some(action), message));
                     }
                 }
             }
@@ -226,7 +291,10 @@ impl<S: AccountSession> Converge<'_, S> {
         let stack = self.desired.stack_name.clone();
         // Named after what it deploys, so a run killed after creating it
         // finds it again (and replaces it) instead of piling up change sets.
-        let name = format!("rolecall-{}", &self.desired.fingerprint[..16.min(self.desired.fingerprint.len())]);
+        let name = format!(
+            "rolecall-{}",
+            &self.desired.fingerprint[..16.min(self.desired.fingerprint.len())]
+        );
         let request = self.request();
         let mut created = self.session.create_change_set(self.region, &request, &name).await;
         if matches!(&created, Err(e) if e.code() == Some("AlreadyExistsException")) {
@@ -238,7 +306,9 @@ impl<S: AccountSession> Converge<'_, S> {
         }
         match created {
             Ok(()) => {}
-            Err(e) if no_changes(e.message()) => return self.finish(Action::Update, Status::Unchanged, &before, Vec::new()),
+            Err(e) if no_changes(e.message()) => {
+                return self.finish(Action::Update, Status::Unchanged, &before, Vec::new());
+            }
             Err(e) => return Err(self.cloud("CreateChangeSet for", action, e)),
         }
         let info = loop {
@@ -259,7 +329,11 @@ impl<S: AccountSession> Converge<'_, S> {
             if no_changes(&reason) {
                 return self.finish(Action::Update, Status::Unchanged, &before, Vec::new());
             }
-            return Err(self.fail(Some(before), action, format!("change set {name} {}: {reason}", info.status)));
+            return Err(self.fail(
+                Some(before),
+                action,
+                format!("change set {name} {}: {reason}", info.status),
+            ));
         }
         // Executed even when it lists no resource change: it still carries
         // the new template and tags (and the fingerprint), so the next run
@@ -280,8 +354,22 @@ impl<S: AccountSession> Converge<'_, S> {
 
     /// A successful outcome, provided the stack has the output with the
     /// role ARN.
-    fn finish(&self, action: Action, status: Status, observed: &Observed, changes: Vec<ResourceChange>) -> Result<Outcome, Failure> {
-        let mut o = outcome(self.target, self.region, Some(action), status, Some(observed), None, self.desired);
+    fn finish(
+        &self,
+        action: Action,
+        status: Status,
+        observed: &Observed,
+        changes: Vec<ResourceChange>,
+    ) -> Result<Outcome, Failure> {
+        let mut o = outcome(
+            self.target,
+            self.region,
+            Some(action),
+            status,
+            Some(observed),
+            None,
+            self.desired,
+        );
         if o.role_arn.is_none() {
             let message = format!(
                 "stack {} has no output {}; the template must output the role ARN under that key (role.output_key)",
@@ -302,7 +390,11 @@ impl<S: AccountSession> Converge<'_, S> {
                 Observed::Present(s) if s.status.ends_with("_IN_PROGRESS") && s.status != "REVIEW_IN_PROGRESS" => {}
                 _ => return Ok(observed),
             }
-            self.sleep(action, &format!("stack {} ({})", self.desired.stack_name, status_of(&observed))).await?;
+            self.sleep(
+                action,
+                &format!("stack {} ({})", self.desired.stack_name, status_of(&observed)),
+            )
+            .await?;
         }
     }
 
@@ -321,7 +413,11 @@ impl<S: AccountSession> Converge<'_, S> {
 
     /// `: reason; reason` from the stack's failed events, or nothing.
     async fn reasons(&self) -> String {
-        match self.session.failure_reasons(self.region, &self.desired.stack_name).await {
+        match self
+            .session
+            .failure_reasons(self.region, &self.desired.stack_name)
+            .await
+        {
             Ok(r) if !r.is_empty() => format!(": {}", r.join("; ")),
             _ => String::new(),
         }

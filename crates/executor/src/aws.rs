@@ -239,16 +239,27 @@ fn parameters(request: &StackRequest) -> Vec<cfn::types::Parameter> {
     request
         .parameters
         .iter()
-        .map(|(k, v)| cfn::types::Parameter::builder().parameter_key(k).parameter_value(v).build())
+        .map(|(k, v)| {
+            cfn::types::Parameter::builder()
+                .parameter_key(k)
+                .parameter_value(v)
+                .build()
+        })
         .collect()
 }
 
 fn tags(request: &StackRequest) -> Vec<cfn::types::Tag> {
-    request.tags.iter().map(|(k, v)| cfn::types::Tag::builder().key(k).value(v).build()).collect()
+    request
+        .tags
+        .iter()
+        .map(|(k, v)| cfn::types::Tag::builder().key(k).value(v).build())
+        .collect()
 }
 
-const CAPABILITIES: [cfn::types::Capability; 2] =
-    [cfn::types::Capability::CapabilityIam, cfn::types::Capability::CapabilityNamedIam];
+const CAPABILITIES: [cfn::types::Capability; 2] = [
+    cfn::types::Capability::CapabilityIam,
+    cfn::types::Capability::CapabilityNamedIam,
+];
 
 impl AccountSession for SdkSession {
     async fn describe_stack(&self, region: &str, stack_name: &str) -> Result<Observed, CloudError> {
@@ -289,7 +300,12 @@ impl AccountSession for SdkSession {
         Ok(out.stack_id().unwrap_or_default().to_owned())
     }
 
-    async fn create_change_set(&self, region: &str, request: &StackRequest, change_set: &str) -> Result<(), CloudError> {
+    async fn create_change_set(
+        &self,
+        region: &str,
+        request: &StackRequest,
+        change_set: &str,
+    ) -> Result<(), CloudError> {
         self.cfn(region)
             .create_change_set()
             .stack_name(&request.stack_name)
@@ -306,7 +322,12 @@ impl AccountSession for SdkSession {
         Ok(())
     }
 
-    async fn describe_change_set(&self, region: &str, stack_name: &str, change_set: &str) -> Result<ChangeSetInfo, CloudError> {
+    async fn describe_change_set(
+        &self,
+        region: &str,
+        stack_name: &str,
+        change_set: &str,
+    ) -> Result<ChangeSetInfo, CloudError> {
         let out = self
             .cfn(region)
             .describe_change_set()
@@ -355,12 +376,23 @@ impl AccountSession for SdkSession {
     }
 
     async fn delete_stack(&self, region: &str, stack_name: &str) -> Result<(), CloudError> {
-        self.cfn(region).delete_stack().stack_name(stack_name).send().await.map_err(sdk_error)?;
+        self.cfn(region)
+            .delete_stack()
+            .stack_name(stack_name)
+            .send()
+            .await
+            .map_err(sdk_error)?;
         Ok(())
     }
 
     async fn failure_reasons(&self, region: &str, stack_name: &str) -> Result<Vec<String>, CloudError> {
-        let out = self.cfn(region).describe_stack_events().stack_name(stack_name).send().await.map_err(sdk_error)?;
+        let out = self
+            .cfn(region)
+            .describe_stack_events()
+            .stack_name(stack_name)
+            .send()
+            .await
+            .map_err(sdk_error)?;
         Ok(out
             .stack_events()
             .iter()

@@ -66,10 +66,18 @@ pub struct ChangeSetInfo {
 /// Calls made inside one target account, with its assumed credentials.
 pub trait AccountSession: Send + Sync {
     /// The stack by name; `Observed::Absent` when there is none.
-    fn describe_stack(&self, region: &str, stack_name: &str) -> impl Future<Output = Result<Observed, CloudError>> + Send;
+    fn describe_stack(
+        &self,
+        region: &str,
+        stack_name: &str,
+    ) -> impl Future<Output = Result<Observed, CloudError>> + Send;
 
     /// Returns the new stack's id.
-    fn create_stack(&self, region: &str, request: &StackRequest) -> impl Future<Output = Result<String, CloudError>> + Send;
+    fn create_stack(
+        &self,
+        region: &str,
+        request: &StackRequest,
+    ) -> impl Future<Output = Result<String, CloudError>> + Send;
 
     /// An UPDATE change set for an existing stack.
     fn create_change_set(
@@ -104,7 +112,11 @@ pub trait AccountSession: Send + Sync {
 
     /// Why the last operation failed: the reasons of the most recent failed
     /// resource events (newest first), for messages.
-    fn failure_reasons(&self, region: &str, stack_name: &str) -> impl Future<Output = Result<Vec<String>, CloudError>> + Send;
+    fn failure_reasons(
+        &self,
+        region: &str,
+        stack_name: &str,
+    ) -> impl Future<Output = Result<Vec<String>, CloudError>> + Send;
 }
 
 /// A failed cloud call. The message is AWS's own (it never holds secrets).
@@ -143,7 +155,13 @@ impl CloudError {
     pub fn is_throttling(&self) -> bool {
         matches!(
             self.code(),
-            Some("Throttling" | "ThrottlingException" | "TooManyRequestsException" | "RequestLimitExceeded" | "LimitExceededException")
+            Some(
+                "Throttling"
+                    | "ThrottlingException"
+                    | "TooManyRequestsException"
+                    | "RequestLimitExceeded"
+                    | "LimitExceededException"
+            )
         )
     }
 

@@ -137,7 +137,9 @@ fn region_error(target: &Target, region: &str, stack_name: &str, e: &CloudError)
     } else if e.is_access_denied() {
         format!("cannot read stack {stack_name}: {e}; the bootstrap role needs cloudformation:DescribeStacks")
     } else if e.is_throttling() {
-        format!("cannot read stack {stack_name}: {e} (still throttled after every retry); run again, or lower --concurrency")
+        format!(
+            "cannot read stack {stack_name}: {e} (still throttled after every retry); run again, or lower --concurrency"
+        )
     } else {
         format!("cannot read stack {stack_name}: {e}")
     };

@@ -94,13 +94,25 @@ struct State {
 impl State {
     fn with_stack(self, account: usize, region: &str, status: &str, tags: BTreeMap<String, String>) -> State {
         let info = StackInfo {
-            stack_id: format!("arn:aws:cloudformation:{region}:{}:stack/rolecall-target-role/1", id(account)),
+            stack_id: format!(
+                "arn:aws:cloudformation:{region}:{}:stack/rolecall-target-role/1",
+                id(account)
+            ),
             status: status.into(),
             tags,
-            outputs: [("RoleArn".to_owned(), format!("arn:aws:iam::{}:role/RolecallTarget", id(account)))].into(),
+            outputs: [(
+                "RoleArn".to_owned(),
+                format!("arn:aws:iam::{}:role/RolecallTarget", id(account)),
+            )]
+            .into(),
             ..StackInfo::default()
         };
-        let stack = FakeStack { info, polls_left: 0, then: status.into(), then_tags: None };
+        let stack = FakeStack {
+            info,
+            polls_left: 0,
+            then: status.into(),
+            then_tags: None,
+        };
         self.stacks.lock().unwrap().insert((id(account), region.into()), stack);
         self
     }
@@ -111,7 +123,13 @@ impl State {
     }
 
     fn calls(&self, account: usize, region: &str) -> Vec<&'static str> {
-        self.calls.lock().unwrap().iter().filter(|c| c.0 == id(account) && c.1 == region).map(|c| c.2).collect()
+        self.calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| c.0 == id(account) && c.1 == region)
+            .map(|c| c.2)
+            .collect()
     }
 }
 
@@ -125,24 +143,43 @@ struct FakeSession {
 }
 
 fn service(code: &str, message: &str) -> CloudError {
-    CloudError::Service { code: code.into(), message: message.into() }
+    CloudError::Service {
+        code: code.into(),
+        message: message.into(),
+    }
 }
 
 impl Cloud for Fake {
     type Session = FakeSession;
 
-    async fn assume_role(&self, account: &AccountId, role_arn: &str, session: &str, _: Option<&str>) -> Result<FakeSession, CloudError> {
+    async fn assume_role(
+        &self,
+        account: &AccountId,
+        role_arn: &str,
+        session: &str,
+        _: Option<&str>,
+    ) -> Result<FakeSession, CloudError> {
         let s = &self.0;
         s.assume_calls.lock().unwrap().push(account.to_string());
-        assert_eq!(role_arn, format!("arn:aws:iam::{account}:role/OrganizationAccountAccessRole"));
+        assert_eq!(
+            role_arn,
+            format!("arn:aws:iam::{account}:role/OrganizationAccountAccessRole")
+        );
         assert!(session.starts_with("rolecall-"), "{session}");
         tokio::time::sleep(Duration::from_millis(2)).await;
         if s.denied.contains(&account.to_string()) {
-            return Err(service("AccessDenied", "User is not authorized to perform: sts:AssumeRole"));
+            return Err(service(
+                "AccessDenied",
+                "User is not authorized to perform: sts:AssumeRole",
+            ));
         }
         let now = s.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         s.max_in_flight.fetch_max(now, Ordering::SeqCst);
-        Ok(FakeSession { state: s.clone(), account: account.to_string(), regions_left: AtomicUsize::new(2) })
+        Ok(FakeSession {
+            state: s.clone(),
+            account: account.to_string(),
+            regions_left: AtomicUsize::new(2),
+        })
     }
 
     async fn list_child_ous(&self, parent: &str) -> Result<Vec<String>, CloudError> {
@@ -165,7 +202,11 @@ impl Cloud for Fake {
 impl FakeSession {
     fn call(&self, region: &str, op: &'static str) -> (String, String) {
         let key = (self.account.clone(), region.to_owned());
-        self.state.calls.lock().unwrap().push((key.0.clone(), key.1.clone(), op));
+        self.state
+            .calls
+            .lock()
+            .unwrap()
+            .push((key.0.clone(), key.1.clone(), op));
         key
     }
 
@@ -174,12 +215,29 @@ impl FakeSession {
     }
 
     /// Puts a stack into an in-progress status that ends in `then`.
-    fn start(&self, key: (String, String), status: &str, then: &str, info: Option<StackInfo>, then_tags: Option<BTreeMap<String, String>>) {
+    fn start(
+        &self,
+        key: (String, String),
+        status: &str,
+        then: &str,
+        info: Option<StackInfo>,
+        then_tags: Option<BTreeMap<String, String>>,
+    ) {
         let script = self.script(&key);
         let mut stacks = self.state.stacks.lock().unwrap();
-        let mut info = info.or_else(|| stacks.get(&key).map(|s| s.info.clone())).unwrap_or_default();
+        let mut info = info
+            .or_else(|| stacks.get(&key).map(|s| s.info.clone()))
+            .unwrap_or_default();
         info.status = status.into();
-        stacks.insert(key, FakeStack { info, polls_left: script.polls, then: then.into(), then_tags });
+        stacks.insert(
+            key,
+            FakeStack {
+                info,
+                polls_left: script.polls,
+                then: then.into(),
+                then_tags,
+            },
+        );
     }
 }
 
@@ -196,7 +254,9 @@ impl AccountSession for FakeSession {
             return Err(e.clone());
         }
         let mut stacks = s.stacks.lock().unwrap();
-        let Some(stack) = stacks.get_mut(&key) else { return Ok(Observed::Absent) };
+        let Some(stack) = stacks.get_mut(&key) else {
+            return Ok(Observed::Absent);
+        };
         if stack.polls_left > 0 {
             stack.polls_left -= 1;
             return Ok(Observed::Present(stack.info.clone()));
@@ -218,12 +278,23 @@ impl AccountSession for FakeSession {
             return Err(service("AlreadyExistsException", "Stack already exists"));
         }
         let script = self.script(&key);
-        let stack_id = format!("arn:aws:cloudformation:{region}:{}:stack/{}/new", self.account, request.stack_name);
+        let stack_id = format!(
+            "arn:aws:cloudformation:{region}:{}:stack/{}/new",
+            self.account, request.stack_name
+        );
         let mut outputs = BTreeMap::new();
         if script.create_result == "CREATE_COMPLETE" && !script.no_output {
-            outputs.insert("RoleArn".to_owned(), format!("arn:aws:iam::{}:role/RolecallTarget", self.account));
+            outputs.insert(
+                "RoleArn".to_owned(),
+                format!("arn:aws:iam::{}:role/RolecallTarget", self.account),
+            );
         }
-        let info = StackInfo { stack_id: stack_id.clone(), tags: request.tags.clone(), outputs, ..StackInfo::default() };
+        let info = StackInfo {
+            stack_id: stack_id.clone(),
+            tags: request.tags.clone(),
+            outputs,
+            ..StackInfo::default()
+        };
         self.start(key, "CREATE_IN_PROGRESS", script.create_result, Some(info), None);
         Ok(stack_id)
     }
@@ -237,7 +308,10 @@ impl AccountSession for FakeSession {
         let mut sets = self.state.change_sets.lock().unwrap();
         let set_key = (key.0, key.1, name.to_owned());
         if sets.contains_key(&set_key) {
-            return Err(service("AlreadyExistsException", &format!("ChangeSet {name} already exists")));
+            return Err(service(
+                "AlreadyExistsException",
+                &format!("ChangeSet {name} already exists"),
+            ));
         }
         assert!(request.tags.contains_key(model::TAG_FINGERPRINT));
         sets.insert(set_key, script.change_set);
@@ -247,12 +321,18 @@ impl AccountSession for FakeSession {
     async fn describe_change_set(&self, region: &str, _: &str, name: &str) -> Result<ChangeSetInfo, CloudError> {
         let key = self.call(region, "DescribeChangeSet");
         let sets = self.state.change_sets.lock().unwrap();
-        sets.get(&(key.0, key.1, name.to_owned())).cloned().ok_or_else(|| service("ChangeSetNotFound", name))
+        sets.get(&(key.0, key.1, name.to_owned()))
+            .cloned()
+            .ok_or_else(|| service("ChangeSetNotFound", name))
     }
 
     async fn execute_change_set(&self, region: &str, _: &str, name: &str) -> Result<(), CloudError> {
         let key = self.call(region, "ExecuteChangeSet");
-        self.state.change_sets.lock().unwrap().remove(&(key.0.clone(), key.1.clone(), name.to_owned()));
+        self.state
+            .change_sets
+            .lock()
+            .unwrap()
+            .remove(&(key.0.clone(), key.1.clone(), name.to_owned()));
         let script = self.script(&key);
         let tags = (script.update_result == "UPDATE_COMPLETE").then(|| desired().stack_tags());
         self.start(key, "UPDATE_IN_PROGRESS", script.update_result, None, tags);
@@ -261,7 +341,11 @@ impl AccountSession for FakeSession {
 
     async fn delete_change_set(&self, region: &str, _: &str, name: &str) -> Result<(), CloudError> {
         let key = self.call(region, "DeleteChangeSet");
-        self.state.change_sets.lock().unwrap().remove(&(key.0, key.1, name.to_owned()));
+        self.state
+            .change_sets
+            .lock()
+            .unwrap()
+            .remove(&(key.0, key.1, name.to_owned()));
         Ok(())
     }
 
@@ -533,17 +617,31 @@ fn discovery_walks_ous_and_keeps_active_accounts() {
 // apply: what moto cannot show (it is synchronous and never fails a stack).
 
 fn options() -> ApplyOptions {
-    ApplyOptions { failure_tolerance: 100, poll_interval: Duration::from_millis(1), max_wait: Duration::from_secs(5) }
+    ApplyOptions {
+        failure_tolerance: 100,
+        poll_interval: Duration::from_millis(1),
+        max_wait: Duration::from_secs(5),
+    }
 }
 
 /// Applies to accounts 1..=n in us-east-1 only, concurrency 1 (ordered).
 fn apply_to(state: State, n: usize, options: &ApplyOptions) -> (Arc<State>, Vec<model::Outcome>) {
     let fake = Fake(Arc::new(state));
-    let targets: Vec<Target> = targets(n).into_iter().map(|mut t| {
-        t.regions.truncate(1);
-        t
-    }).collect();
-    let outcomes = run(apply(&fake, &settings(1), options, &desired(), &targets, &Recorder::default()));
+    let targets: Vec<Target> = targets(n)
+        .into_iter()
+        .map(|mut t| {
+            t.regions.truncate(1);
+            t
+        })
+        .collect();
+    let outcomes = run(apply(
+        &fake,
+        &settings(1),
+        options,
+        &desired(),
+        &targets,
+        &Recorder::default(),
+    ));
     (fake.0, outcomes)
 }
 
@@ -566,30 +664,58 @@ fn create_waits_for_complete_and_reads_outputs_from_the_last_describe() {
     let (state, outcomes) = apply_to(State::default(), 1, &options());
     let o = &outcomes[0];
     assert_eq!(status(o), "created ");
-    assert_eq!(o.role_arn.as_deref(), Some("arn:aws:iam::000000000001:role/RolecallTarget"));
+    assert_eq!(
+        o.role_arn.as_deref(),
+        Some("arn:aws:iam::000000000001:role/RolecallTarget")
+    );
     assert_eq!(o.fingerprint.as_deref(), Some(desired().fingerprint.as_str()));
     // Observe, create, then polls until CREATE_COMPLETE; no extra call for outputs.
-    assert_eq!(state.calls(1, "us-east-1"), ["DescribeStacks", "CreateStack", "DescribeStacks", "DescribeStacks", "DescribeStacks"]);
+    assert_eq!(
+        state.calls(1, "us-east-1"),
+        [
+            "DescribeStacks",
+            "CreateStack",
+            "DescribeStacks",
+            "DescribeStacks",
+            "DescribeStacks"
+        ]
+    );
 }
 
 #[test]
 fn a_failed_create_is_that_stacks_failure_with_the_events_reason() {
-    let script = Script { create_result: "ROLLBACK_COMPLETE", ..Script::default() };
+    let script = Script {
+        create_result: "ROLLBACK_COMPLETE",
+        ..Script::default()
+    };
     let (_, outcomes) = apply_to(State::default().script(1, "us-east-1", script), 2, &options());
-    assert_eq!(status(&outcomes[0]), "failed create ended in ROLLBACK_COMPLETE: Role: Resource handler returned message: \"Access denied\"");
+    assert_eq!(
+        status(&outcomes[0]),
+        "failed create ended in ROLLBACK_COMPLETE: Role: Resource handler returned message: \"Access denied\""
+    );
     assert_eq!(outcomes[0].role_arn, None);
     assert_eq!(status(&outcomes[1]), "created ", "the other account goes on");
 }
 
 #[test]
 fn waiting_too_long_gives_up_with_advice() {
-    let script = Script { polls: usize::MAX, ..Script::default() };
-    let options = ApplyOptions { max_wait: Duration::from_millis(30), poll_interval: Duration::from_millis(5), ..options() };
+    let script = Script {
+        polls: usize::MAX,
+        ..Script::default()
+    };
+    let options = ApplyOptions {
+        max_wait: Duration::from_millis(30),
+        poll_interval: Duration::from_millis(5),
+        ..options()
+    };
     let (_, outcomes) = apply_to(State::default().script(1, "us-east-1", script), 1, &options);
     let o = &outcomes[0];
     assert_eq!(o.status, model::Status::Failed);
     let error = o.error.as_deref().unwrap();
-    assert!(error.starts_with("timed out after 0s waiting for stack rolecall-target-role (CREATE_IN_PROGRESS)"), "{error}");
+    assert!(
+        error.starts_with("timed out after 0s waiting for stack rolecall-target-role (CREATE_IN_PROGRESS)"),
+        "{error}"
+    );
     assert!(error.contains("run apply again to pick it up"), "{error}");
 }
 
@@ -619,10 +745,19 @@ fn recover_deletes_the_failed_stack_then_creates() {
     assert_eq!(calls.iter().filter(|c| **c == "CreateStack").count(), 1);
     assert!(calls.iter().position(|c| *c == "DeleteStack") < calls.iter().position(|c| *c == "CreateStack"));
 
-    let script = Script { delete_result: "DELETE_FAILED", ..Script::default() };
-    let state = State::default().with_stack(1, "us-east-1", "ROLLBACK_COMPLETE", ours()).script(1, "us-east-1", script);
+    let script = Script {
+        delete_result: "DELETE_FAILED",
+        ..Script::default()
+    };
+    let state = State::default()
+        .with_stack(1, "us-east-1", "ROLLBACK_COMPLETE", ours())
+        .script(1, "us-east-1", script);
     let (_, outcomes) = apply_to(state, 1, &options());
-    assert!(status(&outcomes[0]).starts_with("failed could not delete the failed stack (DELETE_FAILED: Role:"), "{}", status(&outcomes[0]));
+    assert!(
+        status(&outcomes[0]).starts_with("failed could not delete the failed stack (DELETE_FAILED: Role:"),
+        "{}",
+        status(&outcomes[0])
+    );
 }
 
 #[test]
@@ -631,18 +766,44 @@ fn update_goes_through_a_change_set() {
     let (state, outcomes) = apply_to(state, 1, &options());
     let o = &outcomes[0];
     assert_eq!(status(o), "updated ");
-    assert_eq!(o.changes.iter().map(|c| format!("{} {}", c.action, c.logical_id)).collect::<Vec<_>>(), ["Modify Role"]);
+    assert_eq!(
+        o.changes
+            .iter()
+            .map(|c| format!("{} {}", c.action, c.logical_id))
+            .collect::<Vec<_>>(),
+        ["Modify Role"]
+    );
     assert_eq!(o.fingerprint.as_deref(), Some(desired().fingerprint.as_str()));
     let calls = state.calls(1, "us-east-1");
-    assert_eq!(&calls[..4], ["DescribeStacks", "CreateChangeSet", "DescribeChangeSet", "ExecuteChangeSet"]);
+    assert_eq!(
+        &calls[..4],
+        [
+            "DescribeStacks",
+            "CreateChangeSet",
+            "DescribeChangeSet",
+            "ExecuteChangeSet"
+        ]
+    );
     assert!(state.change_sets.lock().unwrap().is_empty());
 
     // A rolled-back update fails with the reason; the stack keeps working.
-    let script = Script { update_result: "UPDATE_ROLLBACK_COMPLETE", ..Script::default() };
-    let state = State::default().with_stack(1, "us-east-1", "CREATE_COMPLETE", old()).script(1, "us-east-1", script);
+    let script = Script {
+        update_result: "UPDATE_ROLLBACK_COMPLETE",
+        ..Script::default()
+    };
+    let state = State::default()
+        .with_stack(1, "us-east-1", "CREATE_COMPLETE", old())
+        .script(1, "us-east-1", script);
     let (_, outcomes) = apply_to(state, 1, &options());
-    assert!(status(&outcomes[0]).starts_with("failed update ended in UPDATE_ROLLBACK_COMPLETE: Role:"), "{}", status(&outcomes[0]));
-    assert!(outcomes[0].role_arn.is_some(), "the old role is still there and reported");
+    assert!(
+        status(&outcomes[0]).starts_with("failed update ended in UPDATE_ROLLBACK_COMPLETE: Role:"),
+        "{}",
+        status(&outcomes[0])
+    );
+    assert!(
+        outcomes[0].role_arn.is_some(),
+        "the old role is still there and reported"
+    );
 }
 
 #[test]
@@ -651,14 +812,21 @@ fn no_changes_is_success_and_the_empty_change_set_is_deleted() {
         change_set: ChangeSetInfo { status: "FAILED".into(), status_reason: Some("The submitted information didn't contain changes. Submit different information to create a change set.".into()), changes: vec![] },
         ..Script::default()
     };
-    let state = State::default().with_stack(1, "us-east-1", "CREATE_COMPLETE", old()).script(1, "us-east-1", failed);
+    let state = State::default()
+        .with_stack(1, "us-east-1", "CREATE_COMPLETE", old())
+        .script(1, "us-east-1", failed);
     let (state, outcomes) = apply_to(state, 1, &options());
     assert_eq!(status(&outcomes[0]), "unchanged ");
     assert!(state.calls(1, "us-east-1").contains(&"DeleteChangeSet"));
     assert!(state.change_sets.lock().unwrap().is_empty());
 
-    let refused = Script { create_change_set_error: Some(service("ValidationError", "No updates are to be performed.")), ..Script::default() };
-    let state = State::default().with_stack(1, "us-east-1", "CREATE_COMPLETE", old()).script(1, "us-east-1", refused);
+    let refused = Script {
+        create_change_set_error: Some(service("ValidationError", "No updates are to be performed.")),
+        ..Script::default()
+    };
+    let state = State::default()
+        .with_stack(1, "us-east-1", "CREATE_COMPLETE", old())
+        .script(1, "us-east-1", refused);
     let (_, outcomes) = apply_to(state, 1, &options());
     assert_eq!(status(&outcomes[0]), "unchanged ");
 }
@@ -667,18 +835,35 @@ fn no_changes_is_success_and_the_empty_change_set_is_deleted() {
 fn a_leftover_change_set_of_a_killed_run_is_replaced() {
     let state = State::default().with_stack(1, "us-east-1", "CREATE_COMPLETE", old());
     let name = format!("rolecall-{}", &desired().fingerprint[..16]);
-    state.change_sets.lock().unwrap().insert((id(1), "us-east-1".into(), name), ChangeSetInfo::default());
+    state
+        .change_sets
+        .lock()
+        .unwrap()
+        .insert((id(1), "us-east-1".into(), name), ChangeSetInfo::default());
     let (state, outcomes) = apply_to(state, 1, &options());
     assert_eq!(status(&outcomes[0]), "updated ");
-    assert_eq!(&state.calls(1, "us-east-1")[..4], ["DescribeStacks", "CreateChangeSet", "DeleteChangeSet", "CreateChangeSet"]);
+    assert_eq!(
+        &state.calls(1, "us-east-1")[..4],
+        [
+            "DescribeStacks",
+            "CreateChangeSet",
+            "DeleteChangeSet",
+            "CreateChangeSet"
+        ]
+    );
 }
 
 #[test]
 fn blocked_and_unchanged_stacks_only_get_reads() {
     let foreign = BTreeMap::from([("owner".to_owned(), "someone".to_owned())]);
-    let state = State::default().with_stack(1, "us-east-1", "CREATE_COMPLETE", foreign).with_stack(2, "us-east-1", "UPDATE_COMPLETE", ours());
+    let state = State::default()
+        .with_stack(1, "us-east-1", "CREATE_COMPLETE", foreign)
+        .with_stack(2, "us-east-1", "UPDATE_COMPLETE", ours());
     let (state, outcomes) = apply_to(state, 2, &options());
-    assert!(status(&outcomes[0]).starts_with("blocked stack rolecall-target-role (CREATE_COMPLETE) was not created by rolecall"));
+    assert!(
+        status(&outcomes[0])
+            .starts_with("blocked stack rolecall-target-role (CREATE_COMPLETE) was not created by rolecall")
+    );
     assert_eq!(status(&outcomes[1]), "unchanged ");
     assert_eq!(state.calls(1, "us-east-1"), ["DescribeStacks"]);
     assert_eq!(state.calls(2, "us-east-1"), ["DescribeStacks"]);
@@ -686,25 +871,80 @@ fn blocked_and_unchanged_stacks_only_get_reads() {
 
 #[test]
 fn a_stack_without_the_output_is_a_failure() {
-    let script = Script { no_output: true, ..Script::default() };
+    let script = Script {
+        no_output: true,
+        ..Script::default()
+    };
     let (_, outcomes) = apply_to(State::default().script(1, "us-east-1", script), 1, &options());
-    assert!(status(&outcomes[0]).contains("has no output RoleArn"), "{}", status(&outcomes[0]));
+    assert!(
+        status(&outcomes[0]).contains("has no output RoleArn"),
+        "{}",
+        status(&outcomes[0])
+    );
 }
 
 #[test]
 fn failure_tolerance_stops_new_accounts_but_not_running_ones() {
-    let state = State { denied: vec![id(2), id(3)], ..State::default() };
-    let (state, outcomes) = apply_to(state, 8, &ApplyOptions { failure_tolerance: 1, ..options() });
+    let state = State {
+        denied: vec![id(2), id(3)],
+        ..State::default()
+    };
+    let (state, outcomes) = apply_to(
+        state,
+        8,
+        &ApplyOptions {
+            failure_tolerance: 1,
+            ..options()
+        },
+    );
     let statuses: Vec<String> = outcomes.iter().map(|o| o.status.to_string()).collect();
-    assert_eq!(statuses, ["created", "failed", "failed", "not-attempted", "not-attempted", "not-attempted", "not-attempted", "not-attempted"]);
+    assert_eq!(
+        statuses,
+        [
+            "created",
+            "failed",
+            "failed",
+            "not-attempted",
+            "not-attempted",
+            "not-attempted",
+            "not-attempted",
+            "not-attempted"
+        ]
+    );
     assert!(outcomes[1].error.as_deref().unwrap().contains("cannot assume"));
-    assert!(outcomes[3].error.as_deref().unwrap().contains("more than 1 account(s) failed"));
-    assert_eq!(state.assume_calls.lock().unwrap().len(), 3, "no AssumeRole for accounts not attempted");
+    assert!(
+        outcomes[3]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("more than 1 account(s) failed")
+    );
+    assert_eq!(
+        state.assume_calls.lock().unwrap().len(),
+        3,
+        "no AssumeRole for accounts not attempted"
+    );
 
     // With room for every failure, every account is attempted.
-    let state = State { denied: vec![id(2), id(3)], ..State::default() };
-    let (_, outcomes) = apply_to(state, 8, &ApplyOptions { failure_tolerance: 2, ..options() });
-    assert_eq!(outcomes.iter().filter(|o| o.status == model::Status::NotAttempted).count(), 0);
+    let state = State {
+        denied: vec![id(2), id(3)],
+        ..State::default()
+    };
+    let (_, outcomes) = apply_to(
+        state,
+        8,
+        &ApplyOptions {
+            failure_tolerance: 2,
+            ..options()
+        },
+    );
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| o.status == model::Status::NotAttempted)
+            .count(),
+        0
+    );
 }
 
 #[test]
@@ -720,7 +960,13 @@ fn apply_runs_accounts_concurrently_without_a_barrier() {
     assert!((2..=8).contains(&max), "bounded concurrency, saw {max}");
     // No barrier: some account finished before the last one started.
     let events = events.0.lock().unwrap();
-    let first_finish = events.iter().position(|e| matches!(e, Event::AccountFinished { .. })).unwrap();
-    let last_start = events.iter().rposition(|e| matches!(e, Event::AccountStarted { .. })).unwrap();
+    let first_finish = events
+        .iter()
+        .position(|e| matches!(e, Event::AccountFinished { .. }))
+        .unwrap();
+    let last_start = events
+        .iter()
+        .rposition(|e| matches!(e, Event::AccountStarted { .. }))
+        .unwrap();
     assert!(first_finish < last_start);
 }

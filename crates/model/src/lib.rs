@@ -386,17 +386,33 @@ pub struct Outcome {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
     /// The run knows how many accounts it will visit.
-    Started { accounts: usize },
-    AccountStarted { account_id: AccountId },
+    Started {
+        accounts: usize,
+    },
+    AccountStarted {
+        account_id: AccountId,
+    },
     /// One region was observed and decided.
-    Planned { entry: PlanEntry },
+    Planned {
+        entry: PlanEntry,
+    },
     /// A stack operation began or moved on (`creating`, `updating`,
     /// `deleting`, `waiting`) in one region.
-    Stage { account_id: AccountId, region: String, stage: Stage },
+    Stage {
+        account_id: AccountId,
+        region: String,
+        stage: Stage,
+    },
     /// One region is done.
-    Finished { outcome: Outcome },
-    AccountFailed { error: AccountError },
-    AccountFinished { account_id: AccountId },
+    Finished {
+        outcome: Outcome,
+    },
+    AccountFailed {
+        error: AccountError,
+    },
+    AccountFinished {
+        account_id: AccountId,
+    },
 }
 
 /// What is happening to one stack right now.

@@ -476,7 +476,10 @@ impl Validator<'_> {
             {
                 self.error(
                     "profiles.duration_seconds",
-                    format!("{seconds} exceeds role.max_session_duration ({})", role.max_session_duration),
+                    format!(
+                        "{seconds} exceeds role.max_session_duration ({})",
+                        role.max_session_duration
+                    ),
                     "lower it, or raise role.max_session_duration",
                 );
             }
@@ -810,7 +813,9 @@ impl Validator<'_> {
         if let Some(session) = &raw.role_session_name
             && (session.len() < 2
                 || session.len() > 64
-                || !session.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@-_".contains(c)))
+                || !session
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+=,.@-_".contains(c)))
         {
             self.error(
                 "profiles.role_session_name",

@@ -41,11 +41,21 @@ pub fn profiles(settings: &ProfileSettings<'_>, entries: &[ProfileSource<'_>]) -
         if let Some(order) = settings.region_order.get(account) {
             list.sort_by_key(|e| order.iter().position(|r| r == e.region).unwrap_or(usize::MAX));
         }
-        let chosen: Vec<&ProfileSource<'_>> = if per_region { list } else { list.into_iter().take(1).collect() };
+        let chosen: Vec<&ProfileSource<'_>> = if per_region {
+            list
+        } else {
+            list.into_iter().take(1).collect()
+        };
         for e in chosen {
             let role_name = names::role_name_in(settings.role_name, e.region);
             out.push(Profile {
-                name: names::render_profile_name(&settings.spec.name, e.account_name, account.as_str(), &role_name, e.region),
+                name: names::render_profile_name(
+                    &settings.spec.name,
+                    e.account_name,
+                    account.as_str(),
+                    &role_name,
+                    e.region,
+                ),
                 account_id: account.clone(),
                 role_arn: e.role_arn.map(str::to_owned),
                 source_profile: settings.spec.source_profile.clone(),
@@ -66,9 +76,15 @@ pub fn problems(profiles: &[Profile]) -> Vec<String> {
     let mut seen: BTreeMap<&str, &AccountId> = BTreeMap::new();
     for p in profiles {
         if let Err(why) = names::check_profile_name(&p.name) {
-            problems.push(format!("profile name \"{}\" for account {} is not valid: {why}", p.name, p.account_id));
+            problems.push(format!(
+                "profile name \"{}\" for account {} is not valid: {why}",
+                p.name, p.account_id
+            ));
         } else if let Some(first) = seen.insert(&p.name, &p.account_id) {
-            problems.push(format!("profile name \"{}\" is generated for accounts {first} and {}", p.name, p.account_id));
+            problems.push(format!(
+                "profile name \"{}\" is generated for accounts {first} and {}",
+                p.name, p.account_id
+            ));
         }
     }
     problems
@@ -79,7 +95,13 @@ mod tests {
     use super::*;
 
     fn spec(name: &str) -> ProfilesSpec {
-        ProfilesSpec { source_profile: "default".into(), name: name.into(), region: None, role_session_name: None, duration_seconds: Some(7200) }
+        ProfilesSpec {
+            source_profile: "default".into(),
+            name: name.into(),
+            region: None,
+            role_session_name: None,
+            duration_seconds: Some(7200),
+        }
     }
 
     #[test]
@@ -87,23 +109,75 @@ mod tests {
         let a = AccountId::parse("222222222222").unwrap();
         let b = AccountId::parse("033333333333").unwrap();
         let entries = [
-            ProfileSource { account_id: &b, account_name: "b", region: "us-east-1", role_arn: None },
-            ProfileSource { account_id: &a, account_name: "a", region: "eu-west-1", role_arn: Some("arn:aws:iam::222222222222:role/R-eu-west-1") },
-            ProfileSource { account_id: &a, account_name: "a", region: "us-east-1", role_arn: Some("arn:aws:iam::222222222222:role/R-us-east-1") },
+            ProfileSource {
+                account_id: &b,
+                account_name: "b",
+                region: "us-east-1",
+                role_arn: None,
+            },
+            ProfileSource {
+                account_id: &a,
+                account_name: "a",
+                region: "eu-west-1",
+                role_arn: Some("arn:aws:iam::222222222222:role/R-eu-west-1"),
+            },
+            ProfileSource {
+                account_id: &a,
+                account_name: "a",
+                region: "us-east-1",
+                role_arn: Some("arn:aws:iam::222222222222:role/R-us-east-1"),
+            },
         ];
         let order = BTreeMap::from([(a.clone(), vec!["us-east-1".to_owned(), "eu-west-1".to_owned()])]);
         let s = spec("{account_name}");
-        let settings = ProfileSettings { spec: &s, role_name: "R-{region}", external_id: Some("ext"), region_order: &order };
+        let settings = ProfileSettings {
+            spec: &s,
+            role_name: "R-{region}",
+            external_id: Some("ext"),
+            region_order: &order,
+        };
         let got = profiles(&settings, &entries);
-        let summary: Vec<String> = got.iter().map(|p| format!("{} {} {:?}", p.name, p.region, p.role_arn)).collect();
-        assert_eq!(summary, ["a us-east-1 Some(\"arn:aws:iam::222222222222:role/R-us-east-1\")", "b us-east-1 None"]);
-        assert_eq!((got[0].external_id.as_deref(), got[0].duration_seconds), (Some("ext"), Some(7200)));
+        let summary: Vec<String> = got
+            .iter()
+            .map(|p| format!("{} {} {:?}", p.name, p.region, p.role_arn))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                "a us-east-1 Some(\"arn:aws:iam::222222222222:role/R-us-east-1\")",
+                "b us-east-1 None"
+            ]
+        );
+        assert_eq!(
+            (got[0].external_id.as_deref(), got[0].duration_seconds),
+            (Some("ext"), Some(7200))
+        );
         let s = spec("{account_name}-{region}-{role_name}");
-        let settings = ProfileSettings { spec: &s, role_name: "R-{region}", external_id: None, region_order: &order };
+        let settings = ProfileSettings {
+            spec: &s,
+            role_name: "R-{region}",
+            external_id: None,
+            region_order: &order,
+        };
         let names: Vec<String> = profiles(&settings, &entries).into_iter().map(|p| p.name).collect();
-        assert_eq!(names, ["a-eu-west-1-R-eu-west-1", "a-us-east-1-R-us-east-1", "b-us-east-1-R-us-east-1"]);
+        assert_eq!(
+            names,
+            [
+                "a-eu-west-1-R-eu-west-1",
+                "a-us-east-1-R-us-east-1",
+                "b-us-east-1-R-us-east-1"
+            ]
+        );
         let s = spec("x");
-        let settings = ProfileSettings { spec: &s, role_name: "R", external_id: None, region_order: &order };
-        assert_eq!(problems(&profiles(&settings, &entries)), ["profile name \"x\" is generated for accounts 033333333333 and 222222222222"]);
+        let settings = ProfileSettings {
+            spec: &s,
+            role_name: "R",
+            external_id: None,
+            region_order: &order,
+        };
+        assert_eq!(
+            problems(&profiles(&settings, &entries)),
+            ["profile name \"x\" is generated for accounts 033333333333 and 222222222222"]
+        );
     }
 }

@@ -57,7 +57,11 @@ pub fn splice(existing: &str, profiles: &[Profile], origin: &str) -> Result<Stri
     let (before, old_block, after) = split(existing)?;
     let outside = format!("{before}{after}");
     let taken = section_names(&outside);
-    let conflicts: Vec<String> = profiles.iter().filter(|p| taken.contains_key(&p.name)).map(|p| p.name.clone()).collect();
+    let conflicts: Vec<String> = profiles
+        .iter()
+        .filter(|p| taken.contains_key(&p.name))
+        .map(|p| p.name.clone())
+        .collect();
     if !conflicts.is_empty() {
         return Err(SpliceError::Conflicts(conflicts));
     }
@@ -151,5 +155,9 @@ fn stanzas(block: &str) -> BTreeMap<String, String> {
 
 /// A unified diff from `old` to `new`, for `--diff`.
 pub fn diff(old: &str, new: &str, path: &str) -> String {
-    similar::TextDiff::from_lines(old, new).unified_diff().context_radius(3).header(path, path).to_string()
+    similar::TextDiff::from_lines(old, new)
+        .unified_diff()
+        .context_radius(3)
+        .header(path, path)
+        .to_string()
 }

@@ -41,7 +41,11 @@ impl Progress {
             bar.enable_steady_tick(Duration::from_millis(120));
             bar
         });
-        Progress { bar, state: Mutex::new(State::default()), every_result }
+        Progress {
+            bar,
+            state: Mutex::new(State::default()),
+            every_result,
+        }
     }
 
     pub fn finish(&self) {
@@ -59,7 +63,13 @@ impl Progress {
 
     fn message(state: &State) -> String {
         let mut by_stage: Vec<(&str, usize)> = Vec::new();
-        for stage in [Stage::Observing, Stage::Creating, Stage::Updating, Stage::Deleting, Stage::Waiting] {
+        for stage in [
+            Stage::Observing,
+            Stage::Creating,
+            Stage::Updating,
+            Stage::Deleting,
+            Stage::Waiting,
+        ] {
             let n = state.in_flight.values().filter(|(_, s)| *s == stage).count();
             if n > 0 {
                 by_stage.push((stage.as_str(), n));
@@ -105,11 +115,17 @@ impl EventSink for Progress {
                 let region = &outcome.region;
                 match (&outcome.error, outcome.status) {
                     (Some(error), status) if !status.succeeded() => {
-                        self.line(&format!("rolecall: {} ({}) {region}: {status}: {error}", outcome.account_id, outcome.account_name));
+                        self.line(&format!(
+                            "rolecall: {} ({}) {region}: {status}: {error}",
+                            outcome.account_id, outcome.account_name
+                        ));
                     }
                     _ if self.every_result => {
                         let arn = outcome.role_arn.as_deref().unwrap_or("-");
-                        self.line(&format!("rolecall: {} ({}) {region}: {} {arn}", outcome.account_id, outcome.account_name, outcome.status));
+                        self.line(&format!(
+                            "rolecall: {} ({}) {region}: {} {arn}",
+                            outcome.account_id, outcome.account_name, outcome.status
+                        ));
                     }
                     _ => {}
                 }
@@ -125,7 +141,10 @@ impl EventSink for Progress {
                 // Apply reports failures per region through `Finished`.
                 if !self.every_result {
                     let region = error.region.as_deref().map(|r| format!(" {r}")).unwrap_or_default();
-                    self.line(&format!("rolecall: {} ({}){region}: {}", error.account_id, error.account_name, error.message));
+                    self.line(&format!(
+                        "rolecall: {} ({}){region}: {}",
+                        error.account_id, error.account_name, error.message
+                    ));
                 }
             }
             Event::AccountFinished { account_id } => {

@@ -63,7 +63,10 @@ pub fn entry(o: &Outcome) -> Entry {
 /// for accounts this run did not visit (`apply --accounts`); entries of
 /// this run win.
 pub fn build(meta: &Meta<'_>, outcomes: &[Outcome], carried: Vec<Entry>) -> Registry {
-    let mut entries: BTreeMap<(String, String), Entry> = carried.into_iter().map(|e| ((e.account_id.clone(), e.region.clone()), e)).collect();
+    let mut entries: BTreeMap<(String, String), Entry> = carried
+        .into_iter()
+        .map(|e| ((e.account_id.clone(), e.region.clone()), e))
+        .collect();
     for o in outcomes {
         entries.insert((o.account_id.to_string(), o.region.clone()), entry(o));
     }
@@ -89,7 +92,10 @@ pub fn to_json(registry: &Registry) -> String {
 pub fn parse(text: &str) -> Result<Registry, String> {
     let registry: Registry = serde_json::from_str(text).map_err(|e| format!("not a rolecall registry: {e}"))?;
     if registry.schema_version != SCHEMA_VERSION {
-        return Err(format!("schema_version {} is not supported (this rolecall reads {SCHEMA_VERSION})", registry.schema_version));
+        return Err(format!(
+            "schema_version {} is not supported (this rolecall reads {SCHEMA_VERSION})",
+            registry.schema_version
+        ));
     }
     Ok(registry)
 }

@@ -38,7 +38,11 @@ pub fn write_summary(w: &mut dyn Write, outcomes: &[Outcome]) -> io::Result<()> 
     for o in outcomes {
         let mut result = o.status.to_string();
         if !o.changes.is_empty() {
-            let changes: Vec<String> = o.changes.iter().map(|c| format!("{} {}", c.action, c.logical_id)).collect();
+            let changes: Vec<String> = o
+                .changes
+                .iter()
+                .map(|c| format!("{} {}", c.action, c.logical_id))
+                .collect();
             result = format!("{result} ({})", changes.join(", "));
         }
         table.row(vec![
@@ -73,6 +77,13 @@ struct SummaryJson<'a> {
 }
 
 pub fn write_summary_json(w: &mut dyn Write, outcomes: &[Outcome]) -> io::Result<()> {
-    serde_json::to_writer_pretty(&mut *w, &SummaryJson { schema_version: 1, counts: counts(outcomes), outcomes })?;
+    serde_json::to_writer_pretty(
+        &mut *w,
+        &SummaryJson {
+            schema_version: 1,
+            counts: counts(outcomes),
+            outcomes,
+        },
+    )?;
     writeln!(w)
 }

@@ -40,7 +40,12 @@ fn plan_table_interleaves_errors_and_counts() {
             entry(1, "us-east-1", Action::NoOp, "CREATE_COMPLETE matches the inventory"),
             entry(3, "us-east-1", Action::Update, "template differs from the inventory"),
         ],
-        errors: vec![AccountError { account_id: account(2), account_name: "acct-2".into(), region: None, message: "cannot assume …".into() }],
+        errors: vec![AccountError {
+            account_id: account(2),
+            account_name: "acct-2".into(),
+            region: None,
+            message: "cannot assume …".into(),
+        }],
     };
     expect![[r#"
         ACCOUNT       NAME    REGION     ACTION  REASON
@@ -61,14 +66,27 @@ fn outcome(n: u64, region: &str, status: Status) -> Outcome {
         account_id: account(n),
         account_name: format!("acct-{n}"),
         region: region.into(),
-        action: Some(if status == Status::Updated { Action::Update } else { Action::Create }),
+        action: Some(if status == Status::Updated {
+            Action::Update
+        } else {
+            Action::Create
+        }),
         status,
         stack_id: ok.then(|| format!("arn:aws:cloudformation:{region}:{n:012}:stack/rolecall-target-role/x")),
-        outputs: if ok { BTreeMap::from([("RoleArn".to_owned(), arn.clone())]) } else { BTreeMap::new() },
+        outputs: if ok {
+            BTreeMap::from([("RoleArn".to_owned(), arn.clone())])
+        } else {
+            BTreeMap::new()
+        },
         role_arn: ok.then_some(arn),
         fingerprint: ok.then(|| "ab".repeat(32)),
         changes: if status == Status::Updated {
-            vec![ResourceChange { action: "Modify".into(), logical_id: "Role".into(), resource_type: "AWS::IAM::Role".into(), replacement: Some("False".into()) }]
+            vec![ResourceChange {
+                action: "Modify".into(),
+                logical_id: "Role".into(),
+                resource_type: "AWS::IAM::Role".into(),
+                replacement: Some("False".into()),
+            }]
         } else {
             vec![]
         },
@@ -78,7 +96,11 @@ fn outcome(n: u64, region: &str, status: Status) -> Outcome {
 
 #[test]
 fn apply_summary() {
-    let outcomes = [outcome(1, "us-east-1", Status::Created), outcome(2, "us-east-1", Status::Updated), outcome(3, "us-east-1", Status::Failed)];
+    let outcomes = [
+        outcome(1, "us-east-1", Status::Created),
+        outcome(2, "us-east-1", Status::Updated),
+        outcome(3, "us-east-1", Status::Failed),
+    ];
     expect![[r#"
         ACCOUNT       NAME    REGION     ACTION  RESULT                 ROLE ARN / ERROR
         000000000001  acct-1  us-east-1  create  created                arn:aws:iam::000000000001:role/RolecallTarget
@@ -93,9 +115,24 @@ fn apply_summary() {
 #[test]
 fn registry_is_sorted_stable_and_keeps_carried_entries() {
     let source = account(111111111111);
-    let meta = Meta { generated_at: "2026-11-28T12:00:00Z", source_account: &source, stack_name: "rolecall-target-role", role_name: "RolecallTarget" };
-    let first = registry::build(&meta, &[outcome(2, "us-east-1", Status::Created), outcome(1, "us-east-1", Status::Failed)], vec![]);
-    assert_eq!(first.entries.iter().map(|e| e.account_id.as_str()).collect::<Vec<_>>(), ["000000000001", "000000000002"]);
+    let meta = Meta {
+        generated_at: "2026-11-28T12:00:00Z",
+        source_account: &source,
+        stack_name: "rolecall-target-role",
+        role_name: "RolecallTarget",
+    };
+    let first = registry::build(
+        &meta,
+        &[
+            outcome(2, "us-east-1", Status::Created),
+            outcome(1, "us-east-1", Status::Failed),
+        ],
+        vec![],
+    );
+    assert_eq!(
+        first.entries.iter().map(|e| e.account_id.as_str()).collect::<Vec<_>>(),
+        ["000000000001", "000000000002"]
+    );
     let json = registry::to_json(&first);
     assert_eq!(registry::parse(&json).unwrap(), first, "round trip");
     expect![[r#"
@@ -135,8 +172,15 @@ fn registry_is_sorted_stable_and_keeps_carried_entries() {
     "#]]
     .assert_eq(&json);
     // A run over account 1 only keeps account 2's entry from before.
-    let second = registry::build(&meta, &[outcome(1, "us-east-1", Status::Created)], first.entries.clone());
-    assert_eq!(second.entries.iter().map(|e| e.status.as_str()).collect::<Vec<_>>(), ["created", "created"]);
+    let second = registry::build(
+        &meta,
+        &[outcome(1, "us-east-1", Status::Created)],
+        first.entries.clone(),
+    );
+    assert_eq!(
+        second.entries.iter().map(|e| e.status.as_str()).collect::<Vec<_>>(),
+        ["created", "created"]
+    );
     assert!(registry::parse("{\"schema_version\": 2}").is_err());
 }
 
@@ -166,7 +210,12 @@ fn check_splice(existing: &str, profiles: &[Profile], expect: Expect) {
 
 #[test]
 fn the_managed_block_is_appended_then_replaced_in_place() {
-    let first = profiles::splice(HAND_WRITTEN, &[profile("dev", 2, true), profile("prod", 3, true)], "inventory/prod.yaml").unwrap();
+    let first = profiles::splice(
+        HAND_WRITTEN,
+        &[profile("dev", 2, true), profile("prod", 3, true)],
+        "inventory/prod.yaml",
+    )
+    .unwrap();
     assert!(first.starts_with(HAND_WRITTEN), "the hand-written part is untouched");
     expect![[r#"
         [default]
@@ -197,7 +246,12 @@ fn the_managed_block_is_appended_then_replaced_in_place() {
     // Hand-written text after the block stays too, byte for byte.
     let edited = format!("{first}\n[profile after]\nregion = ap-south-1");
     // prod left the inventory (pruned); dev failed this run (kept as it was).
-    let second = profiles::splice(&edited, &[profile("dev", 2, false), profile("new", 4, true)], "inventory/prod.yaml").unwrap();
+    let second = profiles::splice(
+        &edited,
+        &[profile("dev", 2, false), profile("new", 4, true)],
+        "inventory/prod.yaml",
+    )
+    .unwrap();
     assert!(second.starts_with(HAND_WRITTEN));
     assert!(second.ends_with("# END rolecall managed profiles\n\n[profile after]\nregion = ap-south-1"));
     check_splice(
@@ -232,18 +286,34 @@ fn the_managed_block_is_appended_then_replaced_in_place() {
             region = ap-south-1"#]],
     );
     // Same input, same output: a re-run changes nothing.
-    assert_eq!(profiles::splice(&second, &[profile("dev", 2, false), profile("new", 4, true)], "inventory/prod.yaml").unwrap(), second);
+    assert_eq!(
+        profiles::splice(
+            &second,
+            &[profile("dev", 2, false), profile("new", 4, true)],
+            "inventory/prod.yaml"
+        )
+        .unwrap(),
+        second
+    );
 }
 
 #[test]
 fn conflicts_and_damage_refuse_to_write() {
-    check_splice(HAND_WRITTEN, &[profile("personal", 2, true), profile("default", 3, true)], expect![[r#"
+    check_splice(
+        HAND_WRITTEN,
+        &[profile("personal", 2, true), profile("default", 3, true)],
+        expect![[r#"
         Conflicts(["personal", "default"])
-    "#]]);
+    "#]],
+    );
     let damaged = format!("{HAND_WRITTEN}{}\n[profile x]\n", profiles::BEGIN);
-    check_splice(&damaged, &[profile("dev", 2, true)], expect![[r#"
+    check_splice(
+        &damaged,
+        &[profile("dev", 2, true)],
+        expect![[r#"
         Damaged("expected one `# BEGIN rolecall managed profiles — do not edit` line followed by one `# END rolecall managed profiles` line, found 1 and 0")
-    "#]]);
+    "#]],
+    );
     assert!(matches!(profiles::splice("", &[profile("dev", 2, true)], "x"), Ok(t) if t.starts_with(profiles::BEGIN)));
 }
 
@@ -266,7 +336,10 @@ fn standalone_file_and_optional_settings() {
         external_id = ext-1
         duration_seconds = 7200
     "#]]
-    .assert_eq(&profiles::standalone(&[p, profile("failed", 3, false)], "inventory/prod.yaml"));
+    .assert_eq(&profiles::standalone(
+        &[p, profile("failed", 3, false)],
+        "inventory/prod.yaml",
+    ));
     expect![[r#"
         --- config
         +++ config

@@ -17,12 +17,26 @@ fn main() {
     let rt = tests::runtime();
     let started = Instant::now();
     let names: Vec<String> = (1..=accounts).map(|i| format!("member-{i:04}")).collect();
-    let specs: Vec<(String, Vec<(&'static str, &'static str)>)> = names.iter().map(|n| (n.clone(), vec![("env", "bench")])).collect();
+    let specs: Vec<(String, Vec<(&'static str, &'static str)>)> =
+        names.iter().map(|n| (n.clone(), vec![("env", "bench")])).collect();
     let org = rt.block_on(async {
         let config = moto.sdk_config().await;
-        seed_org(&config, &[], &[OuSpec { name: "Members", accounts: specs, children: vec![] }]).await
+        seed_org(
+            &config,
+            &[],
+            &[OuSpec {
+                name: "Members",
+                accounts: specs,
+                children: vec![],
+            }],
+        )
+        .await
     });
-    eprintln!("bench: seeded {} accounts in {:.1}s", org.accounts.len(), started.elapsed().as_secs_f64());
+    eprintln!(
+        "bench: seeded {} accounts in {:.1}s",
+        org.accounts.len(),
+        started.elapsed().as_secs_f64()
+    );
     let inventory = write_inventory(
         "bench",
         &format!(
@@ -36,18 +50,42 @@ fn main() {
 
     let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
     println!("rolecall bench: {accounts} accounts, 1 region, concurrency 32, moto on 2 cores ({profile} build)");
-    println!("{:<28} {:>9} {:>12}  calls per account", "step", "wall (s)", "accounts/s");
+    println!(
+        "{:<28} {:>9} {:>12}  calls per account",
+        "step", "wall (s)", "accounts/s"
+    );
     // moto imports each service lazily on its first call (seconds): warm it
     // up so that the numbers measure rolecall, not moto's start.
-    let warm = write_inventory("warm", &format!("version: 1\nsource_account: \"{}\"\nrole: {{policy: {{Statement: []}}}}\naccounts:\n  - id: \"{}\"\n", tests::MANAGEMENT_ACCOUNT, org.accounts[0].id));
+    let warm = write_inventory(
+        "warm",
+        &format!(
+            "version: 1\nsource_account: \"{}\"\nrole: {{policy: {{Statement: []}}}}\naccounts:\n  - id: \"{}\"\n",
+            tests::MANAGEMENT_ACCOUNT,
+            org.accounts[0].id
+        ),
+    );
     tests::rolecall(&moto.url(), &["plan", "-i", warm.to_str().expect("utf-8 path")]);
     let t = Instant::now();
     let direct = tests::rolecall(&moto.url(), &["plan", "-i", file]);
     assert_eq!(direct.code, 0, "{}", direct.stderr);
-    println!("{:<28} {:>9.2} {:>12.1}  (no proxy)", "plan (empty org), direct", t.elapsed().as_secs_f64(), accounts as f64 / t.elapsed().as_secs_f64());
+    println!(
+        "{:<28} {:>9.2} {:>12.1}  (no proxy)",
+        "plan (empty org), direct",
+        t.elapsed().as_secs_f64(),
+        accounts as f64 / t.elapsed().as_secs_f64()
+    );
     let registry = std::env::temp_dir().join(format!("rolecall-bench-{}.json", std::process::id()));
     let registry = registry.to_str().expect("utf-8 path");
-    let apply = vec!["apply", "-i", file, "--yes", "--poll-interval", "0.2", "--registry", registry];
+    let apply = vec![
+        "apply",
+        "-i",
+        file,
+        "--yes",
+        "--poll-interval",
+        "0.2",
+        "--registry",
+        registry,
+    ];
     for (step, args, ok) in [
         ("plan (empty org)", vec!["plan", "-i", file], [0, 0]),
         ("apply (from empty)", apply.clone(), [0, 0]),
@@ -59,13 +97,20 @@ fn main() {
         let wall = t.elapsed().as_secs_f64();
         assert!(ok.contains(&run.code), "{step} exited {}: {}", run.code, run.stderr);
         let calls = proxy.take_calls();
-        println!("{step:<28} {wall:>9.2} {:>12.1}  {}", accounts as f64 / wall, per_account(&calls, accounts));
+        println!(
+            "{step:<28} {wall:>9.2} {:>12.1}  {}",
+            accounts as f64 / wall,
+            per_account(&calls, accounts)
+        );
     }
     let _ = std::fs::remove_file(registry);
 }
 
 fn per_account(calls: &BTreeMap<String, usize>, accounts: usize) -> String {
     let total: usize = calls.values().sum();
-    let parts: Vec<String> = calls.iter().map(|(op, n)| format!("{op}={:.2}", *n as f64 / accounts as f64)).collect();
+    let parts: Vec<String> = calls
+        .iter()
+        .map(|(op, n)| format!("{op}={:.2}", *n as f64 / accounts as f64))
+        .collect();
     format!("{:.2} total ({})", total as f64 / accounts as f64, parts.join(", "))
 }

@@ -66,14 +66,43 @@ fn main() -> ExitCode {
     let profiles = out.join("profiles.ini");
     let (registry_arg, profiles_arg) = (display(&registry), display(&profiles));
     let apply: Vec<&str> = vec![
-        "apply", "-i", INVENTORY, "--yes", "--poll-interval", "0.2", "--registry", &registry_arg, "--profiles", &profiles_arg,
+        "apply",
+        "-i",
+        INVENTORY,
+        "--yes",
+        "--poll-interval",
+        "0.2",
+        "--registry",
+        &registry_arg,
+        "--profiles",
+        &profiles_arg,
     ];
     let steps: Vec<(&str, Vec<&str>, &[i32])> = vec![
-        ("check the inventory (no AWS calls)", vec!["validate", "-i", INVENTORY], &[0]),
-        ("resolve the targets: listed accounts plus Organizations discovery", vec!["accounts", "-i", INVENTORY], &[0]),
-        ("plan: observe every account/region and decide (writes nothing)", vec!["plan", "-i", INVENTORY, "--detailed-exitcode"], &[0, 2]),
-        ("apply: create the role stack everywhere, write the ARN registry and the profiles", apply.clone(), &[0]),
-        ("apply again: nothing changed, so only reads and every stack `unchanged`", apply, &[0]),
+        (
+            "check the inventory (no AWS calls)",
+            vec!["validate", "-i", INVENTORY],
+            &[0],
+        ),
+        (
+            "resolve the targets: listed accounts plus Organizations discovery",
+            vec!["accounts", "-i", INVENTORY],
+            &[0],
+        ),
+        (
+            "plan: observe every account/region and decide (writes nothing)",
+            vec!["plan", "-i", INVENTORY, "--detailed-exitcode"],
+            &[0, 2],
+        ),
+        (
+            "apply: create the role stack everywhere, write the ARN registry and the profiles",
+            apply.clone(),
+            &[0],
+        ),
+        (
+            "apply again: nothing changed, so only reads and every stack `unchanged`",
+            apply,
+            &[0],
+        ),
     ];
     for (what, args, ok) in &steps {
         println!("\n# {what}\n$ rolecall {}", args.join(" "));
@@ -94,15 +123,32 @@ fn main() -> ExitCode {
     println!("\n# the ARN registry other tools read: {}", display(&registry));
     print!("{}", std::fs::read_to_string(&registry).expect("read the registry"));
     println!("\n# the AWS CLI profiles file: {}", display(&profiles));
-    print!("{}", std::fs::read_to_string(&profiles).expect("read the profiles file"));
+    print!(
+        "{}",
+        std::fs::read_to_string(&profiles).expect("read the profiles file")
+    );
 
     // The generated profile works with the real AWS CLI: it assumes the
     // new role and lands in the target account.
-    let web = org.accounts.iter().find(|a| a.name == "web-prod").expect("web-prod is seeded");
+    let web = org
+        .accounts
+        .iter()
+        .find(|a| a.name == "web-prod")
+        .expect("web-prod is seeded");
     let credentials = out.join("credentials");
-    std::fs::write(&credentials, format!("[default]\naws_access_key_id = {}\naws_secret_access_key = {}\n", tests::ACCESS_KEY, tests::SECRET_KEY))
-        .expect("write credentials");
-    println!("\n# prove one profile with the AWS CLI\n$ AWS_CONFIG_FILE={} aws sts get-caller-identity --profile demo-web-prod", display(&profiles));
+    std::fs::write(
+        &credentials,
+        format!(
+            "[default]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+            tests::ACCESS_KEY,
+            tests::SECRET_KEY
+        ),
+    )
+    .expect("write credentials");
+    println!(
+        "\n# prove one profile with the AWS CLI\n$ AWS_CONFIG_FILE={} aws sts get-caller-identity --profile demo-web-prod",
+        display(&profiles)
+    );
     let mut cli = Command::new("aws");
     for (k, _) in std::env::vars_os() {
         if k.to_string_lossy().starts_with("AWS_") {
@@ -110,7 +156,14 @@ fn main() -> ExitCode {
         }
     }
     let result = cli
-        .args(["sts", "get-caller-identity", "--profile", "demo-web-prod", "--output", "json"])
+        .args([
+            "sts",
+            "get-caller-identity",
+            "--profile",
+            "demo-web-prod",
+            "--output",
+            "json",
+        ])
         .env("AWS_CONFIG_FILE", &profiles)
         .env("AWS_SHARED_CREDENTIALS_FILE", &credentials)
         .env("AWS_ENDPOINT_URL", moto.url())
@@ -134,12 +187,18 @@ fn main() -> ExitCode {
         eprintln!("demo: expected the profile to land in account {} (web-prod)", web.id);
         return ExitCode::FAILURE;
     }
-    println!("(the profile assumed the rolecall role in web-prod, account {})", web.id);
+    println!(
+        "(the profile assumed the rolecall role in web-prod, account {})",
+        web.id
+    );
     drop(moto);
     println!("\ndemo: done; moto stopped. Files are in {}", display(&out));
     ExitCode::SUCCESS
 }
 
 fn display(path: &std::path::Path) -> String {
-    path.strip_prefix(workspace_root()).unwrap_or(path).display().to_string()
+    path.strip_prefix(workspace_root())
+        .unwrap_or(path)
+        .display()
+        .to_string()
 }
