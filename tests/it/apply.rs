@@ -7,7 +7,6 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
 
 use aws_sdk_cloudformation as cfn;
 use aws_sdk_iam as iam;
@@ -193,15 +192,7 @@ fn rollout_rerun_update_and_profiles() {
 
     // The AWS CLI resolves a generated profile into its account.
     let creds = dir.join("credentials");
-    std::fs::write(
-        &creds,
-        format!(
-            "[default]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
-            tests::ACCESS_KEY,
-            tests::SECRET_KEY
-        ),
-    )
-    .unwrap();
+    tests::write_default_credentials(&creds);
     let identity = aws_cli(
         &moto,
         &config,
@@ -358,27 +349,12 @@ fn rollout_rerun_update_and_profiles() {
     assert!(proxy.take_calls().is_empty(), "profiles works offline");
 }
 
-/// Runs the real AWS CLI against moto with only the given config files.
+/// The AWS CLI's JSON answer; a missing CLI fails with how to install it.
 fn aws_cli(moto: &Moto, config: &Path, credentials: &Path, args: &[&str]) -> Value {
-    let mut cmd = Command::new("aws");
-    for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().starts_with("AWS_") {
-            cmd.env_remove(k);
-        }
-    }
-    let out = cmd
-        .args(args)
-        .env("AWS_CONFIG_FILE", config)
-        .env("AWS_SHARED_CREDENTIALS_FILE", credentials)
-        .env("AWS_ENDPOINT_URL", moto.url())
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        // The CLI caches assumed-role credentials under ~/.aws/cli/cache;
-        // keys from another moto server would land in the wrong account.
-        .env("HOME", config.parent().expect("config has a folder"))
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("cannot run the AWS CLI ({e}); install it with: pip install awscli  (or `just setup`)")
-        });
+    let home = config.parent().expect("config has a folder");
+    let out = tests::aws_cli(&moto.url(), config, credentials, home, args).unwrap_or_else(|e| {
+        panic!("cannot run the AWS CLI ({e}); install it with: pip install awscli  (or `just setup`)")
+    });
     assert!(
         out.status.success(),
         "aws {args:?} failed: {}",

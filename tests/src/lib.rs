@@ -272,6 +272,42 @@ pub fn base_command(program: &Path, endpoint: &str) -> Command {
 }
 
 // ---------------------------------------------------------------------------
+// The AWS CLI.
+
+/// Writes a credentials file whose `[default]` profile is the management
+/// account's static keys (the `source_profile` of generated profiles).
+pub fn write_default_credentials(path: &Path) {
+    let text = format!("[default]\naws_access_key_id = {ACCESS_KEY}\naws_secret_access_key = {SECRET_KEY}\n");
+    std::fs::write(path, text).expect("write credentials file");
+}
+
+/// Runs the real AWS CLI against `endpoint` with only the given files.
+/// `home` holds its credential cache: keys cached from another moto server
+/// would land in the wrong account.
+pub fn aws_cli(
+    endpoint: &str,
+    config: &Path,
+    credentials: &Path,
+    home: &Path,
+    args: &[&str],
+) -> std::io::Result<Output> {
+    let mut cmd = Command::new("aws");
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("AWS_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.args(args)
+        .env("AWS_CONFIG_FILE", config)
+        .env("AWS_SHARED_CREDENTIALS_FILE", credentials)
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("HOME", home)
+        .stdin(Stdio::null())
+        .output()
+}
+
+// ---------------------------------------------------------------------------
 // Organizations.
 
 /// An OU with accounts (name, tags) and child OUs.

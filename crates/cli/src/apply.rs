@@ -178,13 +178,7 @@ pub(crate) async fn apply(aws: &AwsArgs, inv: &Inventory, args: &ApplyArgs) -> a
     let origin = args.inventory.inventory.display().to_string();
     let mut out = std::io::stdout().lock();
     if let Some(path) = &args.profiles {
-        files::write_atomic(path, &reporter::profiles::standalone(&profiles, &origin), 0o600)
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        eprintln!(
-            "rolecall: wrote {} profiles to {}",
-            profiles.iter().filter(|p| p.role_arn.is_some()).count(),
-            path.display()
-        );
+        write_standalone(path, &profiles, &origin)?;
     }
     if let Some(path) = &args.profiles_into {
         // With --json, stdout is the summary document; the diff goes to stderr.
@@ -257,6 +251,14 @@ fn profile_list(
         );
     }
     Ok(profiles)
+}
+
+fn write_standalone(path: &Path, profiles: &[Profile], origin: &str) -> anyhow::Result<()> {
+    files::write_atomic(path, &reporter::profiles::standalone(profiles, origin), 0o600)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    let written = profiles.iter().filter(|p| p.role_arn.is_some()).count();
+    eprintln!("rolecall: wrote {written} profiles to {}", path.display());
+    Ok(())
 }
 
 /// Rewrites (or with `diff` shows) the managed block. Returns false when it
@@ -347,13 +349,7 @@ pub(crate) fn profiles(args: &ProfilesArgs) -> anyhow::Result<u8> {
     let profiles = profile_list(&registry, spec, &registry.role_name, external_id, &region_order)?;
     let origin = args.registry.display().to_string();
     if let Some(path) = &args.out {
-        files::write_atomic(path, &reporter::profiles::standalone(&profiles, &origin), 0o600)
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        eprintln!(
-            "rolecall: wrote {} profiles to {}",
-            profiles.iter().filter(|p| p.role_arn.is_some()).count(),
-            path.display()
-        );
+        write_standalone(path, &profiles, &origin)?;
     }
     if let Some(path) = &args.into
         && !write_into(path, &profiles, &origin, args.diff, &mut std::io::stdout().lock())?

@@ -48,21 +48,7 @@ pub async fn apply<C: Cloud>(
                     "not attempted: more than {} account(s) failed (failure tolerance)",
                     options.failure_tolerance
                 );
-                let outcomes: Vec<Outcome> = target
-                    .regions
-                    .iter()
-                    .map(|r| {
-                        outcome(
-                            target,
-                            r,
-                            None,
-                            Status::NotAttempted,
-                            None,
-                            Some(reason.clone()),
-                            desired,
-                        )
-                    })
-                    .collect();
+                let outcomes = every_region(target, Status::NotAttempted, &reason, desired);
                 for o in &outcomes {
                     events.event(Event::Finished { outcome: o.clone() });
                 }
@@ -83,21 +69,7 @@ pub async fn apply<C: Cloud>(
                 }
                 Err(error) => {
                     events.event(Event::AccountFailed { error: error.clone() });
-                    target
-                        .regions
-                        .iter()
-                        .map(|r| {
-                            outcome(
-                                target,
-                                r,
-                                None,
-                                Status::Failed,
-                                None,
-                                Some(error.message.clone()),
-                                desired,
-                            )
-                        })
-                        .collect()
+                    every_region(target, Status::Failed, &error.message, desired)
                 }
             };
             for o in &outcomes {
@@ -434,6 +406,15 @@ fn status_of(observed: &Observed) -> &str {
         Observed::Present(s) => &s.status,
         Observed::Absent => "gone",
     }
+}
+
+/// The same outcome in every region of an account that was not reached.
+fn every_region(target: &Target, status: Status, error: &str, desired: &Desired) -> Vec<Outcome> {
+    target
+        .regions
+        .iter()
+        .map(|r| outcome(target, r, None, status, None, Some(error.to_owned()), desired))
+        .collect()
 }
 
 fn outcome(

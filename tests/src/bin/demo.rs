@@ -5,7 +5,7 @@
 //! proven with the AWS CLI. Files go to target/demo/. moto is stopped on
 //! every exit path (it is a child killed on drop, and Ctrl-C reaches it too).
 
-use std::process::{Command, ExitCode, Stdio};
+use std::process::{ExitCode, Stdio};
 
 use tests::{Moto, base_command, binary, demo_org, seed_org, workspace_root};
 
@@ -136,41 +136,21 @@ fn main() -> ExitCode {
         .find(|a| a.name == "web-prod")
         .expect("web-prod is seeded");
     let credentials = out.join("credentials");
-    std::fs::write(
-        &credentials,
-        format!(
-            "[default]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
-            tests::ACCESS_KEY,
-            tests::SECRET_KEY
-        ),
-    )
-    .expect("write credentials");
+    tests::write_default_credentials(&credentials);
     println!(
         "\n# prove one profile with the AWS CLI\n$ AWS_CONFIG_FILE={} aws sts get-caller-identity --profile demo-web-prod",
         display(&profiles)
     );
-    let mut cli = Command::new("aws");
-    for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().starts_with("AWS_") {
-            cli.env_remove(k);
-        }
-    }
-    let result = cli
-        .args([
-            "sts",
-            "get-caller-identity",
-            "--profile",
-            "demo-web-prod",
-            "--output",
-            "json",
-        ])
-        .env("AWS_CONFIG_FILE", &profiles)
-        .env("AWS_SHARED_CREDENTIALS_FILE", &credentials)
-        .env("AWS_ENDPOINT_URL", moto.url())
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        // Its credential cache lives under HOME; keep it out of the user's.
-        .env("HOME", &out)
-        .output();
+    // Its credential cache lives under HOME; keep it out of the user's.
+    let args = [
+        "sts",
+        "get-caller-identity",
+        "--profile",
+        "demo-web-prod",
+        "--output",
+        "json",
+    ];
+    let result = tests::aws_cli(&moto.url(), &profiles, &credentials, &out, &args);
     let identity = match result {
         Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).into_owned(),
         Ok(o) => {
