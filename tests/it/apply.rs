@@ -389,3 +389,73 @@ fn tempdir(name: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+#[test]
+fn a_run_killed_half_way_converges_when_run_again() {
+    let moto = Moto::start();
+    let proxy = Proxy::start(moto.port);
+    let org = tests::runtime().block_on(async { seed_org(&moto.sdk_config().await, &[], &test_org()).await });
+    let dir = tempdir("killed");
+    let inv = dir.join("inventory.yaml");
+    std::fs::write(&inv, inventory(&org, "s3:*", &[])).unwrap();
+    let reg = dir.join("registry.json");
+    let args = [
+        "apply",
+        "-i",
+        inv.to_str().unwrap(),
+        "--yes",
+        "--concurrency",
+        "2",
+        "--poll-interval",
+        "0.05",
+        "--registry",
+        reg.to_str().unwrap(),
+    ];
+
+    // A slow cloud, and a kill -9 in the middle: no cleanup of any kind.
+    proxy.delay(std::time::Duration::from_millis(40));
+    let mut child = tests::base_command(tests::binary(), &proxy.url())
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while proxy.calls_of("CreateStack") < 5 {
+        assert!(std::time::Instant::now() < deadline, "the first run never got going");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let created_before = proxy.calls_of("CreateStack");
+    assert!(
+        created_before < 42,
+        "killed half-way, not at the end ({created_before} creates)"
+    );
+    assert!(!reg.exists(), "the killed run wrote no registry");
+
+    // Run again: the stacks already made are unchanged, the rest created.
+    proxy.delay(std::time::Duration::ZERO);
+    proxy.take_calls();
+    let run = tests::rolecall(&proxy.url(), &args);
+    run.expect_code(0);
+    let counts = statuses(&registry(&reg));
+    assert_eq!(counts.values().sum::<usize>(), 42);
+    assert_eq!(
+        counts.get("unchanged").copied().unwrap_or(0),
+        created_before,
+        "{counts:?}"
+    );
+    assert_eq!(
+        counts.get("created").copied().unwrap_or(0),
+        42 - created_before,
+        "{counts:?}"
+    );
+    // And a third run has nothing left to do.
+    let run = tests::rolecall(&proxy.url(), &args);
+    run.expect_code(0);
+    assert_eq!(
+        statuses(&registry(&reg)),
+        BTreeMap::from([("unchanged".to_owned(), 42)])
+    );
+}

@@ -17,6 +17,8 @@ struct Shared {
     /// `Operation` → how many more calls to answer with Throttling.
     throttle: BTreeMap<String, usize>,
     throttled: usize,
+    /// Added to every call before it is forwarded (a slow cloud).
+    delay: Duration,
 }
 
 /// Listens on a free loopback port and forwards to `upstream`; stops when
@@ -58,9 +60,25 @@ impl Proxy {
         std::mem::take(&mut self.shared.lock().unwrap().calls)
     }
 
+    /// Calls of `Operation` (any service) so far.
+    pub fn calls_of(&self, operation: &str) -> usize {
+        let shared = self.shared.lock().unwrap();
+        shared
+            .calls
+            .iter()
+            .filter(|(k, _)| k.rsplit(':').next() == Some(operation))
+            .map(|(_, n)| n)
+            .sum()
+    }
+
     /// Answers the next `count` calls of `operation` with Throttling.
     pub fn throttle(&self, operation: &str, count: usize) {
         self.shared.lock().unwrap().throttle.insert(operation.to_owned(), count);
+    }
+
+    /// Makes every later call this much slower.
+    pub fn delay(&self, delay: Duration) {
+        self.shared.lock().unwrap().delay = delay;
     }
 
     pub fn throttled(&self) -> usize {
@@ -113,18 +131,20 @@ fn serve(client: TcpStream, upstream_port: u16, shared: &Mutex<Shared>) -> std::
             .and_then(|a| a.split('/').nth(3).map(str::to_owned))
             .unwrap_or_else(|| "unknown".to_owned());
         let json = header("content-type").is_some_and(|c| c.contains("json"));
-        let throttle = {
+        let (throttle, delay) = {
             let mut s = shared.lock().unwrap();
             *s.calls.entry(format!("{service}:{operation}")).or_default() += 1;
-            match s.throttle.get_mut(&operation) {
+            let throttle = match s.throttle.get_mut(&operation) {
                 Some(n) if *n > 0 => {
                     *n -= 1;
                     s.throttled += 1;
                     true
                 }
                 _ => false,
-            }
+            };
+            (throttle, s.delay)
         };
+        thread::sleep(delay);
         let response = if throttle {
             throttling_response(json)
         } else {
