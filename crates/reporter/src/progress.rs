@@ -120,7 +120,8 @@ impl EventSink for Progress {
                             outcome.account_id, outcome.account_name
                         ));
                     }
-                    _ if self.every_result => {
+                    // On a terminal the bar says it; lines are for logs.
+                    _ if self.every_result && self.bar.is_none() => {
                         let arn = outcome.role_arn.as_deref().unwrap_or("-");
                         self.line(&format!(
                             "rolecall: {} ({}) {region}: {} {arn}",
