@@ -13,7 +13,7 @@ build:
 
 # run every test: unit, table-driven and end-to-end against a local moto
 test:
-    cargo test --workspace
+    bash .ci/test
 
 # start a local emulator, seed an organization and run the whole rolecall flow on inventory/demo.yaml
 demo:

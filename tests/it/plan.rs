@@ -17,6 +17,12 @@ fn inventory(organization: &str) -> String {
     )
 }
 
+/// The `account_id`s of `accounts --json`.
+fn account_ids(json: &Value) -> Vec<String> {
+    let targets = json.as_array().expect("accounts --json is a list");
+    targets.iter().map(|t| t["account_id"].as_str().expect("account_id").to_owned()).collect()
+}
+
 #[test]
 fn discovery_recursive_tags_and_exclude() {
     let (moto, org) = org_fixture();
@@ -53,12 +59,7 @@ fn discovery_recursive_tags_and_exclude() {
         let run = moto.rolecall(&["accounts", "-i", path.to_str().unwrap(), "--json"]);
         run.expect_code(0);
         let json: Value = serde_json::from_str(&run.stdout).unwrap();
-        let found: Vec<String> = json
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| t["account_id"].as_str().unwrap().to_owned())
-            .collect();
+        let found = account_ids(&json);
         assert_eq!(sorted(found), ids(&expected), "recursive: {recursive}");
     }
     assert_eq!(org.under("Root/Workloads/Prod", true).len(), 6);
@@ -87,12 +88,7 @@ fn discovery_recursive_tags_and_exclude() {
         .map(|a| a.id.clone())
         .collect();
     expected.push(web_dev.id.clone());
-    let found: Vec<String> = json
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["account_id"].as_str().unwrap().to_owned())
-        .collect();
+    let found = account_ids(&json);
     assert_eq!(sorted(found), sorted(expected));
     let listed = json
         .as_array()
