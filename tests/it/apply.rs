@@ -459,3 +459,97 @@ fn a_run_killed_half_way_converges_when_run_again() {
         BTreeMap::from([("unchanged".to_owned(), 42)])
     );
 }
+
+#[test]
+fn bootstrap_template_launches_and_accounts_subset_keeps_the_registry() {
+    let moto = Moto::start();
+    let org = tests::runtime().block_on(async { seed_org(&moto.sdk_config().await, &[], &test_org()).await });
+    let dir = tempdir("bootstrap");
+    let inv = dir.join("inventory.yaml");
+    std::fs::write(&inv, inventory(&org, "s3:*", &[])).unwrap();
+
+    // The template goes to stdout, the launch command to stderr.
+    let run = tests::rolecall(&moto.url(), &["bootstrap-template", "-i", inv.to_str().unwrap()]);
+    run.expect_code(0);
+    let template: Value = serde_json::from_str(&run.stdout).expect("the template is JSON on stdout");
+    let role = &template["Resources"]["BootstrapRole"]["Properties"];
+    assert_eq!(role["RoleName"], "OrganizationAccountAccessRole");
+    assert_eq!(
+        role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]["AWS"]["Fn::Sub"],
+        format!("arn:${{AWS::Partition}}:iam::{MANAGEMENT_ACCOUNT}:root")
+    );
+    let policy = role["Policies"][0]["PolicyDocument"].to_string();
+    assert!(
+        policy.contains("stack/rolecall-target-role/*") && policy.contains("role/Rolecall-*"),
+        "least privilege: {policy}"
+    );
+    assert!(
+        !policy.contains("\"Action\":\"*\""),
+        "no administrator access: {policy}"
+    );
+    assert!(run.stderr.contains("aws cloudformation create-stack --stack-name rolecall-bootstrap --template-body file://rolecall-bootstrap.json --capabilities CAPABILITY_NAMED_IAM"), "{}", run.stderr);
+    // CloudFormation (as far as moto checks) accepts it, launched in an
+    // account without the role (moto's created accounts already have it,
+    // like real ones; an invited account does not).
+    let invited = "055555555555";
+    tests::runtime().block_on(async {
+        let config = moto.account_config(invited).await;
+        let cf = cfn::Client::new(&config);
+        cf.create_stack()
+            .stack_name("rolecall-bootstrap")
+            .template_body(&run.stdout)
+            .capabilities(cfn::types::Capability::CapabilityNamedIam)
+            .send()
+            .await
+            .unwrap();
+        let stack = cf
+            .describe_stacks()
+            .stack_name("rolecall-bootstrap")
+            .send()
+            .await
+            .unwrap()
+            .stacks()[0]
+            .clone();
+        assert_eq!(stack.stack_status().map(|s| s.as_str()), Some("CREATE_COMPLETE"));
+        assert_eq!(
+            stack.outputs()[0].output_value(),
+            Some(format!("arn:aws:iam::{invited}:role/OrganizationAccountAccessRole").as_str())
+        );
+    });
+
+    // --accounts: only those accounts are visited; the registry keeps the rest.
+    let reg = dir.join("registry.json");
+    let apply = |extra: &[&str]| {
+        let mut args = vec![
+            "apply",
+            "-i",
+            inv.to_str().unwrap(),
+            "--yes",
+            "--poll-interval",
+            "0.05",
+            "--registry",
+            reg.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        tests::rolecall(&moto.url(), &args)
+    };
+    apply(&[]).expect_code(0);
+    let web = org.account("web-prod");
+    let run = apply(&["--accounts", &web.id, "--json"]);
+    run.expect_code(0);
+    let summary: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(summary["counts"]["unchanged"], 2, "{summary}");
+    assert_eq!(summary["outcomes"].as_array().unwrap().len(), 2);
+    let entries = registry(&reg)["entries"].as_array().unwrap().clone();
+    assert_eq!(entries.len(), 42, "the other accounts' entries are kept");
+    assert_eq!(entries.iter().filter(|e| e["status"] == "unchanged").count(), 2);
+    assert_eq!(entries.iter().filter(|e| e["status"] == "created").count(), 40);
+    let run = apply(&["--accounts", "123123123123"]);
+    run.expect_code(1);
+    assert!(
+        run.stderr
+            .contains("--accounts names [\"123123123123\"], which are not targets"),
+        "{}",
+        run.stderr
+    );
+}

@@ -20,7 +20,10 @@ fn inventory(organization: &str) -> String {
 /// The `account_id`s of `accounts --json`.
 fn account_ids(json: &Value) -> Vec<String> {
     let targets = json.as_array().expect("accounts --json is a list");
-    targets.iter().map(|t| t["account_id"].as_str().expect("account_id").to_owned()).collect()
+    targets
+        .iter()
+        .map(|t| t["account_id"].as_str().expect("account_id").to_owned())
+        .collect()
 }
 
 #[test]
