@@ -96,6 +96,12 @@ pub(crate) async fn apply(aws: &AwsArgs, inv: &Inventory, args: &ApplyArgs) -> a
     let Some(mut targets) = crate::resolve_targets(&cloud, inv).await? else {
         return Ok(exit::FAILURE);
     };
+    // Each account's region order picks its profile's region; taken before
+    // --accounts narrows the run, for the entries carried over too.
+    let region_order: BTreeMap<AccountId, Vec<String>> = targets
+        .iter()
+        .map(|t| (t.account_id.clone(), t.regions.clone()))
+        .collect();
     if !args.accounts.is_empty() {
         let unknown: Vec<&String> = args
             .accounts
@@ -164,10 +170,6 @@ pub(crate) async fn apply(aws: &AwsArgs, inv: &Inventory, args: &ApplyArgs) -> a
     } else {
         exit::FAILURE
     };
-    let region_order: BTreeMap<AccountId, Vec<String>> = targets
-        .iter()
-        .map(|t| (t.account_id.clone(), t.regions.clone()))
-        .collect();
     let profiles = profile_list(
         &registry,
         &inv.profiles,
