@@ -100,7 +100,7 @@ async fn converge<S: AccountSession>(
     region: &str,
     events: &dyn EventSink,
 ) -> Outcome {
-    let mut run = Converge {
+    let run = Converge {
         session,
         options,
         desired,
@@ -183,7 +183,7 @@ impl<S: AccountSession> Converge<'_, S> {
             .map_err(|e| self.cloud("reading stack", action, e))
     }
 
-    async fn go(&mut self) -> Result<Outcome, Failure> {
+    async fn go(&self) -> Result<Outcome, Failure> {
         self.stage(Stage::Observing);
         let mut observed = self.describe(None).await?;
         let mut recovered = false;
@@ -240,7 +240,7 @@ impl<S: AccountSession> Converge<'_, S> {
         }
     }
 
-    async fn create(&mut self) -> Result<Outcome, Failure> {
+    async fn create(&self) -> Result<Outcome, Failure> {
         let action = Some(Action::Create);
         self.stage(Stage::Creating);
         self.session
@@ -257,7 +257,7 @@ impl<S: AccountSession> Converge<'_, S> {
         }
     }
 
-    async fn update(&mut self, before: Observed) -> Result<Outcome, Failure> {
+    async fn update(&self, before: Observed) -> Result<Outcome, Failure> {
         let action = Some(Action::Update);
         self.stage(Stage::Updating);
         let stack = self.desired.stack_name.clone();
@@ -359,7 +359,7 @@ impl<S: AccountSession> Converge<'_, S> {
         loop {
             let observed = self.describe(action).await?;
             match &observed {
-                Observed::Present(s) if s.status.ends_with("_IN_PROGRESS") && s.status != "REVIEW_IN_PROGRESS" => {}
+                Observed::Present(s) if planner::decide::in_progress(&s.status) => {}
                 _ => return Ok(observed),
             }
             self.sleep(

@@ -16,6 +16,15 @@ const HEALTHY: [&str; 5] = [
 /// Statuses a failed create leaves behind: nothing usable, safe to replace.
 const FAILED_CREATE: [&str; 3] = ["ROLLBACK_COMPLETE", "CREATE_FAILED", "DELETE_FAILED"];
 
+/// A stack with a change set that was never executed: it never settles by
+/// itself, so it is not "in progress" for waiting.
+const REVIEW: &str = "REVIEW_IN_PROGRESS";
+
+/// An operation is running on the stack and will end by itself: wait for it.
+pub fn in_progress(status: &str) -> bool {
+    status.ends_with("_IN_PROGRESS") && status != REVIEW
+}
+
 pub fn decide(desired: &Desired, observed: &Observed) -> Decision {
     let stack = match observed {
         Observed::Absent => return decision(Action::Create, format!("no stack {}", desired.stack_name)),
@@ -43,13 +52,13 @@ pub fn decide(desired: &Desired, observed: &Observed) -> Decision {
             ),
         );
     }
-    if status == "REVIEW_IN_PROGRESS" {
+    if status == REVIEW {
         return decision(
             Action::Blocked,
             "REVIEW_IN_PROGRESS: the stack has a change set that was never executed; execute or delete it in the CloudFormation console, then run again".to_owned(),
         );
     }
-    if status.ends_with("_IN_PROGRESS") {
+    if in_progress(status) {
         return decision(
             Action::Wait,
             format!("{status}: another operation is running; wait for it to finish, then decide again"),
