@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use model::{AccountId, Inventory, Outcome, Profile, ProfilesSpec};
+use model::{AccountId, Inventory, Profile, ProfilesSpec, Target};
 use planner::profiles::{ProfileSettings, ProfileSource};
 use reporter::registry::{self, Registry};
 
@@ -115,6 +115,13 @@ pub(crate) async fn apply(aws: &AwsArgs, inv: &Inventory, args: &ApplyArgs) -> a
         }
         targets.retain(|t| args.accounts.iter().any(|a| a == t.account_id.as_str()));
     }
+    // Read before any stack changes: an unreadable registry must stop the
+    // run here, not after it, when its results could no longer be recorded.
+    let carried = if args.accounts.is_empty() {
+        Vec::new()
+    } else {
+        carried_entries(&args.registry, &targets)?
+    };
     let settings = crate::settings(inv, args.concurrency, "apply");
     let desired = planner::desired(inv);
 
@@ -144,11 +151,6 @@ pub(crate) async fn apply(aws: &AwsArgs, inv: &Inventory, args: &ApplyArgs) -> a
     progress.finish();
 
     // The registry records what happened, also when accounts failed.
-    let carried = if args.accounts.is_empty() {
-        Vec::new()
-    } else {
-        carried_entries(&args.registry, &outcomes)?
-    };
     let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
     let meta = registry::Meta {
         generated_at: &now,
@@ -199,8 +201,8 @@ pub(crate) async fn apply(aws: &AwsArgs, inv: &Inventory, args: &ApplyArgs) -> a
     Ok(code)
 }
 
-/// Entries of the existing registry for accounts this run did not visit.
-fn carried_entries(path: &Path, outcomes: &[Outcome]) -> anyhow::Result<Vec<registry::Entry>> {
+/// Entries of the existing registry for accounts this run does not visit.
+fn carried_entries(path: &Path, visited: &[Target]) -> anyhow::Result<Vec<registry::Entry>> {
     let text = files::read_or_empty(path)?;
     if text.is_empty() {
         return Ok(Vec::new());
@@ -209,7 +211,7 @@ fn carried_entries(path: &Path, outcomes: &[Outcome]) -> anyhow::Result<Vec<regi
     Ok(old
         .entries
         .into_iter()
-        .filter(|e| !outcomes.iter().any(|o| o.account_id.as_str() == e.account_id))
+        .filter(|e| !visited.iter().any(|t| t.account_id.as_str() == e.account_id))
         .collect())
 }
 
