@@ -193,30 +193,30 @@ pub fn profile_name_clashes(template: &str, role_name: &str, targets: &[ProfileV
     if check_name_template(template).is_err() {
         return Vec::new();
     }
+    let names = profile_names(template, role_name, targets);
+    name_problems(names.iter().map(|p| (p.name.as_str(), p.account_id.as_str())))
+}
+
+/// Invalid or duplicate profile names among (name, account id) pairs, in order.
+pub fn name_problems<'a>(names: impl IntoIterator<Item = (&'a str, &'a str)>) -> Vec<ProfileProblem> {
     let mut problems = Vec::new();
-    let mut seen: BTreeMap<String, String> = BTreeMap::new();
-    for p in profile_names(template, role_name, targets) {
-        if let Err(why) = check_profile_name(&p.name) {
+    let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+    for (name, account_id) in names {
+        if let Err(why) = check_profile_name(name) {
             problems.push(ProfileProblem {
-                message: format!(
-                    "profile name \"{}\" for account {} is not valid: {why}",
-                    p.name, p.account_id
-                ),
-                account_id: p.account_id,
+                message: format!("profile name \"{name}\" for account {account_id} is not valid: {why}"),
+                account_id: account_id.to_owned(),
                 invalid: true,
             });
-        } else if let Some(first) = seen.insert(p.name.clone(), p.account_id.clone()) {
-            let other = if first == p.account_id {
+        } else if let Some(first) = seen.insert(name, account_id) {
+            let other = if first == account_id {
                 "another region of the same account".to_owned()
             } else {
                 format!("account {first}")
             };
             problems.push(ProfileProblem {
-                message: format!(
-                    "profile name \"{}\" for account {} is also generated for {other}",
-                    p.name, p.account_id
-                ),
-                account_id: p.account_id,
+                message: format!("profile name \"{name}\" for account {account_id} is also generated for {other}"),
+                account_id: account_id.to_owned(),
                 invalid: false,
             });
         }

@@ -72,22 +72,10 @@ pub fn profiles(settings: &ProfileSettings<'_>, entries: &[ProfileSource<'_>]) -
 
 /// Names that are invalid or used twice, as messages.
 pub fn problems(profiles: &[Profile]) -> Vec<String> {
-    let mut problems = Vec::new();
-    let mut seen: BTreeMap<&str, &AccountId> = BTreeMap::new();
-    for p in profiles {
-        if let Err(why) = names::check_profile_name(&p.name) {
-            problems.push(format!(
-                "profile name \"{}\" for account {} is not valid: {why}",
-                p.name, p.account_id
-            ));
-        } else if let Some(first) = seen.insert(&p.name, &p.account_id) {
-            problems.push(format!(
-                "profile name \"{}\" is generated for accounts {first} and {}",
-                p.name, p.account_id
-            ));
-        }
-    }
-    problems
+    names::name_problems(profiles.iter().map(|p| (p.name.as_str(), p.account_id.as_str())))
+        .into_iter()
+        .map(|p| p.message)
+        .collect()
 }
 
 #[cfg(test)]
@@ -177,7 +165,7 @@ mod tests {
         };
         assert_eq!(
             problems(&profiles(&settings, &entries)),
-            ["profile name \"x\" is generated for accounts 033333333333 and 222222222222"]
+            ["profile name \"x\" for account 222222222222 is also generated for account 033333333333"]
         );
     }
 }
