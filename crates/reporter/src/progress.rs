@@ -2,7 +2,7 @@
 //! state and the slowest accounts in flight. Otherwise plain lines: one per
 //! finished account/region for apply, failures only for plan.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::IsTerminal;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -15,7 +15,11 @@ struct State {
     /// Account → (started, what its regions are doing).
     in_flight: HashMap<AccountId, (Instant, Stage)>,
     done: usize,
-    failed: usize,
+    /// Accounts with any failure: AssumeRole (plan and apply) or a stack
+    /// (apply); a set, because one account reports both ways.
+    failed: HashSet<AccountId>,
+    /// Accounts the failure tolerance skipped; they never start or finish.
+    skipped: HashSet<AccountId>,
 }
 
 pub struct Progress {
@@ -77,7 +81,7 @@ impl Progress {
         }
         let mut parts: Vec<String> = by_stage.iter().map(|(s, n)| format!("{n} {s}")).collect();
         parts.push(format!("{} done", state.done));
-        parts.push(format!("{} failed", state.failed));
+        parts.push(format!("{} failed", state.failed.len()));
         let mut slowest: Vec<(&AccountId, &(Instant, Stage))> = state.in_flight.iter().collect();
         slowest.sort_by_key(|(_, (started, _))| *started);
         let slow: Vec<String> = slowest
@@ -130,15 +134,19 @@ impl EventSink for Progress {
                     }
                     _ => {}
                 }
-                if outcome.status == Status::NotAttempted {
-                    // Accounts skipped by the failure tolerance never start.
-                    if let Some(bar) = &self.bar {
-                        bar.inc(1);
-                    }
+                if outcome.status == Status::Failed {
+                    state.failed.insert(outcome.account_id.clone());
+                }
+                // One step of the bar per skipped account, not per region.
+                if outcome.status == Status::NotAttempted
+                    && state.skipped.insert(outcome.account_id.clone())
+                    && let Some(bar) = &self.bar
+                {
+                    bar.inc(1);
                 }
             }
             Event::AccountFailed { error } => {
-                state.failed += 1;
+                state.failed.insert(error.account_id.clone());
                 // Apply reports failures per region through `Finished`.
                 if !self.every_result {
                     let region = error.region.as_deref().map(|r| format!(" {r}")).unwrap_or_default();
