@@ -3,24 +3,24 @@
 default:
     @just --list
 
-# install what the tests and the demo need: moto (the AWS emulator), the AWS CLI
+# install what the tests and the demo need (moto, cfn-lint, the AWS CLI); quick when they are there
 setup:
-    bash .ci/setup
+    @bash .ci/setup
 
 # build every crate and the rolecall binary
 build:
     cargo build --workspace --bins
 
 # run every test: unit, table-driven and end-to-end against a local moto
-test:
+test: setup
     bash .ci/test
 
 # start a local emulator, seed an organization and run the whole rolecall flow on inventory/demo.yaml
-demo:
+demo: setup
     cargo run --quiet -p tests --bin rolecall-demo
 
 # measure plan (and apply) at scale against moto, release build; N accounts (default 200)
-bench accounts="200":
+bench accounts="200": setup
     cargo run --quiet --release -p tests --bin rolecall-bench -- {{accounts}}
 
 # formatting and lints, as CI wants them

@@ -4,6 +4,7 @@
 mod apply;
 mod inventory_errors;
 mod plan;
+mod template;
 
 use tests::{Moto, SeededOrg, seed_org, test_org};
 

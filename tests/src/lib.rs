@@ -38,50 +38,61 @@ impl Moto {
     /// until it answers. Panics with install instructions when moto is
     /// missing: a test never silently skips.
     pub fn start() -> Moto {
-        let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned());
+        Moto::try_start().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Like [`Moto::start`], but a missing or broken moto is one line of
+    /// error (with the command that fixes it), for the demo and the bench.
+    pub fn try_start() -> Result<Moto, String> {
+        let python = python();
         let probe = Command::new(&python).args(["-c", "import moto.server, flask"]).output();
         match probe {
             Ok(out) if out.status.success() => {}
-            Ok(out) => panic!(
-                "moto is not installed for {python}: {}\ninstall it with: pip install 'moto[server]'  (or run `just setup`)",
-                String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or_default()
-            ),
+            Ok(out) => {
+                return Err(format!(
+                    "moto is not installed for {python} ({}); install it with `just setup` (or: {python} -m pip install 'moto[server]==5.2.1')",
+                    String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or_default().trim()
+                ));
+            }
             Err(e) => {
-                panic!("cannot run {python} ({e}); the end-to-end tests need Python 3 with: pip install 'moto[server]'")
+                return Err(format!(
+                    "cannot run {python} ({e}); install Python 3, then `just setup` (or set PYTHON to a Python 3 with moto)"
+                ));
             }
         }
         let port = free_port();
         let log = std::env::temp_dir().join(format!("rolecall-moto-{port}.log"));
-        let log_file = std::fs::File::create(&log).expect("create moto log file");
+        let log_file = std::fs::File::create(&log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
         let child = Command::new(&python)
             .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
             .env_remove("MOTO_ACCOUNT_ID")
             .stdin(Stdio::null())
-            .stdout(log_file.try_clone().expect("clone log handle"))
+            .stdout(log_file.try_clone().map_err(|e| e.to_string())?)
             .stderr(log_file)
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start moto with {python}: {e}"));
+            .map_err(|e| format!("cannot start moto with {python}: {e}"))?;
         let mut moto = Moto { child, port, log };
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Ok(Some(status)) = moto.child.try_wait() {
-                panic!(
+                return Err(format!(
                     "moto exited at start ({status}); its log:\n{}",
                     std::fs::read_to_string(&moto.log).unwrap_or_default()
-                );
+                ));
             }
             if http_post(port, "/moto-api/reset", "").is_ok() {
                 break;
             }
-            assert!(
-                Instant::now() < deadline,
-                "moto did not answer on port {port} within 60 s; log: {}",
-                moto.log.display()
-            );
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "moto did not answer on port {port} within 60 s; log: {}",
+                    moto.log.display()
+                ));
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
         moto.reset();
-        moto
+        Ok(moto)
     }
 
     pub fn url(&self) -> String {
@@ -137,6 +148,13 @@ impl Drop for Moto {
         let _ = self.child.wait();
         let _ = std::fs::remove_file(&self.log);
     }
+}
+
+/// The Python that runs moto, the AWS CLI and cfn-lint: `$PYTHON`, else
+/// `python3`. Tools run as `python -m …` so that pip's scripts folder need
+/// not be on PATH.
+pub fn python() -> String {
+    std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned())
 }
 
 fn free_port() -> u16 {
@@ -291,7 +309,8 @@ pub fn aws_cli(
     home: &Path,
     args: &[&str],
 ) -> std::io::Result<Output> {
-    let mut cmd = Command::new("aws");
+    let mut cmd = Command::new(python());
+    cmd.args(["-m", "awscli"]);
     for (k, _) in std::env::vars_os() {
         if k.to_string_lossy().starts_with("AWS_") {
             cmd.env_remove(k);

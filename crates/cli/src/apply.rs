@@ -92,7 +92,7 @@ pub(crate) async fn apply(aws: &AwsArgs, inv: &Inventory, args: &ApplyArgs) -> a
         );
         return Ok(exit::FAILURE);
     }
-    let cloud = crate::connect(aws).await;
+    let cloud = crate::connect(aws, inv).await?;
     let Some(mut targets) = crate::resolve_targets(&cloud, inv).await? else {
         return Ok(exit::FAILURE);
     };
@@ -122,7 +122,7 @@ pub(crate) async fn apply(aws: &AwsArgs, inv: &Inventory, args: &ApplyArgs) -> a
     } else {
         carried_entries(&args.registry, &targets)?
     };
-    let settings = crate::settings(inv, args.concurrency, "apply");
+    let settings = crate::settings(&cloud, inv, args.concurrency, "apply");
     let desired = planner::desired(inv);
 
     if !args.yes {

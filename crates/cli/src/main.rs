@@ -46,7 +46,7 @@ pub(crate) struct AwsArgs {
     /// Send every AWS call to this endpoint (e.g. a local emulator)
     #[arg(long, global = true, env = "AWS_ENDPOINT_URL", value_name = "URL")]
     endpoint_url: Option<String>,
-    /// Region for STS and Organizations calls (default: from the AWS config, else us-east-1)
+    /// The caller's region: STS calls go there, and its partition (aws, aws-us-gov, aws-cn …) is the one of every ARN rolecall builds; Organizations goes to that partition's home region (default: the AWS config, else the inventory's first deploy.regions)
     #[arg(long, global = true, value_name = "REGION")]
     region: Option<String>,
     /// AWS profile for the caller's credentials (default: the standard chain)
@@ -86,6 +86,14 @@ enum Command {
     Profiles(apply::ProfilesArgs),
     /// Print a template for the bootstrap role, for accounts that lack one
     BootstrapTemplate(InventoryArg),
+    /// Print the role template exactly as apply deploys it (for review and linters)
+    Template {
+        #[command(flatten)]
+        inventory: InventoryArg,
+        /// Print the stack parameters instead, as `--parameters file://…` of the AWS CLI takes them
+        #[arg(long)]
+        parameters: bool,
+    },
 }
 
 #[derive(Args)]
@@ -168,7 +176,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 return Ok(exit::FAILURE);
             };
             runtime()?.block_on(async {
-                let cloud = connect(&cli.aws).await;
+                let cloud = connect(&cli.aws, &inv).await?;
                 let Some(targets) = resolve_targets(&cloud, &inv).await? else {
                     return Ok(exit::FAILURE);
                 };
@@ -191,11 +199,11 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 return Ok(exit::FAILURE);
             };
             runtime()?.block_on(async {
-                let cloud = connect(&cli.aws).await;
+                let cloud = connect(&cli.aws, &inv).await?;
                 let Some(targets) = resolve_targets(&cloud, &inv).await? else {
                     return Ok(exit::FAILURE);
                 };
-                let settings = settings(&inv, *concurrency, "plan");
+                let settings = settings(&cloud, &inv, *concurrency, "plan");
                 let desired = planner::desired(&inv);
                 let progress = reporter::Progress::stderr("observing", false);
                 let plan = executor::plan(&cloud, &settings, &desired, &targets, &progress).await;
@@ -223,6 +231,20 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             runtime()?.block_on(apply::apply(&cli.aws, &inv, args))
         }
         Command::Profiles(args) => apply::profiles(args),
+        Command::Template { inventory, parameters } => {
+            let Some(inv) = load_inventory(&inventory.inventory)? else {
+                return Ok(exit::FAILURE);
+            };
+            let desired = planner::desired(&inv);
+            let mut out = std::io::stdout().lock();
+            if *parameters {
+                reporter::write_parameters_json(&mut out, &desired.parameters)?;
+            } else {
+                out.write_all(desired.template_body.as_bytes())?;
+            }
+            out.flush()?;
+            Ok(exit::OK)
+        }
         Command::BootstrapTemplate(arg) => {
             let Some(inv) = load_inventory(&arg.inventory)? else {
                 return Ok(exit::FAILURE);
@@ -280,13 +302,29 @@ pub(crate) fn load_inventory(path: &Path) -> anyhow::Result<Option<Inventory>> {
     }
 }
 
-pub(crate) async fn connect(args: &AwsArgs) -> SdkCloud {
+/// The cloud of the caller. Refuses a caller whose partition is not the
+/// inventory's: its credentials could not work in any target.
+pub(crate) async fn connect(args: &AwsArgs, inv: &Inventory) -> anyhow::Result<SdkCloud> {
     let conn = Connection {
         endpoint_url: args.endpoint_url.clone(),
         region: args.region.clone(),
         profile: args.profile.clone(),
+        default_region: inv.deploy.regions.first().cloned(),
     };
-    SdkCloud::new(executor::aws::load_config(&conn).await)
+    let cloud = SdkCloud::new(executor::aws::load_config(&conn).await);
+    let theirs = planner::partition::Partition::of_region(&inv.deploy.regions[0]);
+    if cloud.partition() != theirs {
+        anyhow::bail!(
+            "the caller's region {} is in partition {}, but {} deploys to {} in partition {}; credentials never cross partitions\n  help: pass --region (or set AWS_REGION / the profile's region) to a region of {}",
+            cloud.region(),
+            cloud.partition().name,
+            inv.origin.display(),
+            inv.deploy.regions[0],
+            theirs.name,
+            theirs.name
+        );
+    }
+    Ok(cloud)
 }
 
 /// Inventory accounts plus discovered ones. Notes and problems go to stderr;
@@ -318,7 +356,12 @@ pub(crate) async fn resolve_targets(cloud: &SdkCloud, inv: &Inventory) -> anyhow
     Ok(Some(resolution.targets))
 }
 
-pub(crate) fn settings(inv: &Inventory, concurrency: Option<u16>, verb: &str) -> executor::Settings {
+pub(crate) fn settings(
+    cloud: &SdkCloud,
+    inv: &Inventory,
+    concurrency: Option<u16>,
+    verb: &str,
+) -> executor::Settings {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -327,5 +370,6 @@ pub(crate) fn settings(inv: &Inventory, concurrency: Option<u16>, verb: &str) ->
         bootstrap_external_id: inv.deploy.bootstrap_external_id.clone(),
         concurrency: concurrency.map_or(inv.deploy.concurrency, usize::from),
         session_name: format!("rolecall-{verb}-{secs}-{}", std::process::id()),
+        partition: cloud.partition(),
     }
 }

@@ -15,6 +15,7 @@ use aws_sdk_organizations as org;
 use aws_sdk_sts as sts;
 use aws_smithy_http_client::tls;
 use model::{AccountId, Observed, ResourceChange, StackInfo};
+use planner::partition::Partition;
 
 use crate::cloud::{AccountSession, ChangeSetInfo, Cloud, CloudError, OrgAccount, StackRequest};
 
@@ -25,9 +26,12 @@ pub struct Connection {
     pub endpoint_url: Option<String>,
     pub region: Option<String>,
     pub profile: Option<String>,
+    /// Used when neither `region` nor the AWS config names one (the
+    /// inventory's first region: it is in the partition the run targets).
+    pub default_region: Option<String>,
 }
 
-/// Region used for STS and Organizations when none is configured.
+/// Region used for STS when nothing names one.
 const FALLBACK_REGION: &str = "us-east-1";
 
 /// Loads the one `SdkConfig` of the process: explicit HTTP client (the SDK's
@@ -64,7 +68,8 @@ pub async fn load_config(conn: &Connection) -> SdkConfig {
     }
     let config = loader.load().await;
     if config.region().is_none() {
-        return config.to_builder().region(Region::new(FALLBACK_REGION)).build();
+        let region = conn.default_region.clone().unwrap_or_else(|| FALLBACK_REGION.to_owned());
+        return config.to_builder().region(Region::new(region)).build();
     }
     config
 }
@@ -95,13 +100,28 @@ impl SdkCloud {
                 )
                 .build(),
         );
-        // Organizations is a global service served from us-east-1.
+        // Organizations is a global service, served from one region of
+        // each partition (us-east-1, us-gov-west-1, cn-northwest-1 …).
         let org = org::Client::from_conf(
             org::config::Builder::from(&base)
-                .region(Region::new("us-east-1"))
+                .region(Region::new(Self::partition_of(&base).organizations_region))
                 .build(),
         );
         SdkCloud { base, sts, org }
+    }
+
+    fn partition_of(base: &SdkConfig) -> Partition {
+        Partition::of_region(base.region().map_or(FALLBACK_REGION, |r| r.as_ref()))
+    }
+
+    /// The region STS calls go to (the caller's).
+    pub fn region(&self) -> &str {
+        self.base.region().map_or(FALLBACK_REGION, |r| r.as_ref())
+    }
+
+    /// The caller's partition, from its region.
+    pub fn partition(&self) -> Partition {
+        Self::partition_of(&self.base)
     }
 }
 

@@ -16,11 +16,13 @@ pub struct Settings {
     pub concurrency: usize,
     /// RoleSessionName: names rolecall and the run in CloudTrail.
     pub session_name: String,
+    /// The caller's partition: every ARN rolecall builds is in it.
+    pub partition: planner::partition::Partition,
 }
 
 impl Settings {
     pub fn bootstrap_role_arn(&self, account: &model::AccountId) -> String {
-        format!("arn:aws:iam::{account}:role/{}", self.bootstrap_role)
+        self.partition.role_arn(account.as_str(), &self.bootstrap_role)
     }
 }
 

@@ -69,6 +69,8 @@ struct FakeStack {
 
 #[derive(Default)]
 struct State {
+    /// The partition every assumed role ARN must be in (default `aws`).
+    partition: Option<&'static str>,
     /// Accounts whose bootstrap role cannot be assumed.
     denied: Vec<String>,
     /// (account, region) → a failure of DescribeStacks.
@@ -161,9 +163,10 @@ impl Cloud for Fake {
     ) -> Result<FakeSession, CloudError> {
         let s = &self.0;
         s.assume_calls.lock().unwrap().push(account.to_string());
+        let partition = s.partition.unwrap_or("aws");
         assert_eq!(
             role_arn,
-            format!("arn:aws:iam::{account}:role/OrganizationAccountAccessRole")
+            format!("arn:{partition}:iam::{account}:role/OrganizationAccountAccessRole")
         );
         assert!(session.starts_with("rolecall-"), "{session}");
         tokio::time::sleep(Duration::from_millis(2)).await;
@@ -395,6 +398,7 @@ fn settings(concurrency: usize) -> Settings {
         bootstrap_external_id: None,
         concurrency,
         session_name: "rolecall-plan-test".into(),
+        partition: planner::partition::AWS,
     }
 }
 
@@ -969,4 +973,28 @@ fn apply_runs_accounts_concurrently_without_a_barrier() {
         .rposition(|e| matches!(e, Event::AccountStarted { .. }))
         .unwrap();
     assert!(first_finish < last_start);
+}
+
+#[test]
+fn bootstrap_role_arns_are_in_the_callers_partition() {
+    for (region, partition) in [("us-gov-west-1", "aws-us-gov"), ("cn-north-1", "aws-cn"), ("us-east-1", "aws")] {
+        // The fake asserts every AssumeRole ARN is in `partition`.
+        let fake = Fake(Arc::new(State {
+            partition: Some(partition),
+            ..State::default()
+        }));
+        let settings = Settings {
+            partition: planner::partition::Partition::of_region(region),
+            ..settings(4)
+        };
+        let plan = run(plan(&fake, &settings, &desired(), &targets(3), &NoEventsSink));
+        assert!(plan.errors.is_empty(), "{region}: {:?}", plan.errors);
+        assert_eq!(fake.0.assume_calls.lock().unwrap().len(), 3, "{region}");
+    }
+}
+
+struct NoEventsSink;
+
+impl EventSink for NoEventsSink {
+    fn event(&self, _: Event) {}
 }

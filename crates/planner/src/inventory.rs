@@ -16,6 +16,7 @@ use serde::Deserialize;
 
 use crate::diagnostic::{Diagnostic, Severity, Sink};
 use crate::names;
+use crate::partition::Partition;
 use crate::yaml::{self, Kind, Node};
 
 /// Reads a file the inventory refers to (a custom template). Injected so that
@@ -150,6 +151,8 @@ const INVENTORY: Shape = Shape::Map(&[
             ("source_profile", Shape::Any),
             ("name", Shape::Any),
             ("region", Shape::Any),
+            ("role_session_name", Shape::Any),
+            ("duration_seconds", Shape::Any),
         ]),
     ),
     (
@@ -469,6 +472,7 @@ impl Validator<'_> {
         {
             self.error(&format!("accounts[{i}].id"), format!("{source} is the source_account; deploying the role into the account that assumes it is usually a mistake"), "remove it from accounts, or set `allow_source_account: true` at the top level if you mean it");
         }
+        self.one_partition(role.as_ref(), &deploy, &accounts);
         if let Some(role) = &role {
             self.one_role_per_account(role, &deploy, &accounts);
             if let Some(seconds) = profiles.as_ref().and_then(|p| p.duration_seconds)
@@ -593,11 +597,11 @@ impl Validator<'_> {
         }
         let managed_policy_arns = raw.managed_policy_arns.unwrap_or_default();
         for (i, arn) in managed_policy_arns.iter().enumerate() {
-            if !(arn.starts_with("arn:aws") && arn.contains(":policy/")) {
+            if let Err(why) = names::check_managed_policy(arn) {
                 self.error(
                     &format!("role.managed_policy_arns[{i}]"),
-                    format!("\"{arn}\" is not an IAM policy ARN"),
-                    "write it as arn:aws:iam::aws:policy/ReadOnlyAccess or arn:aws:iam::<account>:policy/<name>",
+                    format!("\"{arn}\" {why}"),
+                    "write an AWS managed policy by name (ReadOnlyAccess, job-function/ViewOnlyAccess), which works in every partition, or a full ARN such as arn:aws:iam::<account>:policy/<name>",
                 );
             }
         }
@@ -722,6 +726,42 @@ impl Validator<'_> {
                 format!("role \"{}\" (role.name) would be created in {n} regions of one account, but IAM role names are global to an account: the second stack fails with EntityAlreadyExists", role.name),
                 format!("put {{region}} in the name (e.g. name: \"{}-{{region}}\") to get one role per region, or deploy to one region", role.name),
             );
+        }
+    }
+
+    /// Credentials of one partition (aws, aws-us-gov, aws-cn …) never work in
+    /// another: one run stays in one partition, and so do the ARNs it names.
+    fn one_partition(&mut self, role: Option<&RoleSpec>, deploy: &Deploy, accounts: &[AccountEntry]) {
+        let Some(first) = deploy.regions.first() else { return };
+        let partition = Partition::of_region(first);
+        let regions = deploy.regions.iter().enumerate().map(|(j, r)| (format!("deploy.regions[{j}]"), r));
+        let listed = accounts.iter().enumerate().flat_map(|(i, a)| {
+            a.regions
+                .iter()
+                .flatten()
+                .enumerate()
+                .map(move |(j, r)| (format!("accounts[{i}].regions[{j}]"), r))
+        });
+        for (path, region) in regions.chain(listed).collect::<Vec<_>>() {
+            let other = Partition::of_region(region);
+            if names::is_region(region) && other != partition {
+                self.error(
+                    &path,
+                    format!("region {region} is in partition {}, but deploy.regions starts with {first} in partition {}; one run cannot cross partitions (their credentials are separate)", other.name, partition.name),
+                    "use one inventory per partition",
+                );
+            }
+        }
+        for (i, arn) in role.map(|r| r.managed_policy_arns.as_slice()).unwrap_or_default().iter().enumerate() {
+            if let Some(other) = Partition::of_arn(arn)
+                && other != partition
+            {
+                self.error(
+                    &format!("role.managed_policy_arns[{i}]"),
+                    format!("\"{arn}\" is in partition {}, but the stacks go to partition {} ({first})", other.name, partition.name),
+                    "write the policy by name for AWS managed policies, or use an ARN of the deployment's partition",
+                );
+            }
         }
     }
 

@@ -9,6 +9,7 @@ pub mod decide;
 pub mod diagnostic;
 pub mod inventory;
 pub mod names;
+pub mod partition;
 pub mod profiles;
 pub mod targets;
 pub mod template;

@@ -68,6 +68,34 @@ pub fn check_external_id(s: &str) -> Result<(), String> {
     }
 }
 
+/// An entry of `role.managed_policy_arns`: a full policy ARN of a known
+/// partition, or the name (with path) of an AWS managed policy, which the
+/// template turns into an ARN of whatever partition it is deployed in.
+pub fn check_managed_policy(s: &str) -> Result<(), String> {
+    if s.contains(':') {
+        let parts: Vec<&str> = s.splitn(6, ':').collect();
+        let ok = parts.len() == 6
+            && crate::partition::Partition::of_arn(s).is_some()
+            && parts[2] == "iam"
+            && parts[3].is_empty()
+            && (parts[4] == "aws" || parts[4].len() == 12 && parts[4].bytes().all(|b| b.is_ascii_digit()))
+            && parts[5].starts_with("policy/")
+            && parts[5].len() > "policy/".len();
+        return if ok {
+            Ok(())
+        } else {
+            Err("is not an IAM policy ARN (arn:<partition>:iam::<account or aws>:policy/<name>)".to_owned())
+        };
+    }
+    if s.is_empty() || s.starts_with('/') || s.ends_with('/') {
+        return Err("is not an AWS managed policy name".to_owned());
+    }
+    match s.chars().find(|c| !(c.is_ascii_alphanumeric() || "+=,.@-_/".contains(*c))) {
+        Some(c) => Err(format!("is not an AWS managed policy name: {c:?} is not allowed")),
+        None => Ok(()),
+    }
+}
+
 /// `ou-ab12-cd34ef56` or `r-ab12`.
 pub fn is_ou_or_root(s: &str) -> bool {
     let lower_alnum = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());

@@ -86,7 +86,20 @@ pub fn render_builtin(role: &RoleSpec) -> String {
         }],
     });
     if !role.managed_policy_arns.is_empty() {
-        properties["ManagedPolicyArns"] = json!(role.managed_policy_arns);
+        // A policy given by name works in every partition: the ARN is
+        // completed by CloudFormation where the stack runs.
+        let arns: Vec<Value> = role
+            .managed_policy_arns
+            .iter()
+            .map(|p| {
+                if p.starts_with("arn:") {
+                    json!(p)
+                } else {
+                    json!({"Fn::Sub": format!("arn:${{AWS::Partition}}:iam::aws:policy/{p}")})
+                }
+            })
+            .collect();
+        properties["ManagedPolicyArns"] = json!(arns);
     }
     let template = json!({
         "AWSTemplateFormatVersion": "2010-09-09",

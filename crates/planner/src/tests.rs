@@ -710,3 +710,114 @@ fn targets_union_filter_exclude() {
         "#]],
     );
 }
+
+/// Every key documented in inventory/README.md (its tables) and used in
+/// inventory/example.yaml, as a dotted path (`profiles.duration_seconds`,
+/// `accounts.id`).
+fn documented_keys() -> std::collections::BTreeSet<String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../inventory");
+    let readme = std::fs::read_to_string(dir.join("README.md")).unwrap();
+    let mut keys = std::collections::BTreeSet::new();
+    let mut section = String::new();
+    for line in readme.lines() {
+        if let Some(heading) = line.strip_prefix("## ") {
+            // "## `role`", "## `accounts[]`", "## Top level"
+            section = heading.trim_matches('`').trim_end_matches("[]").to_owned();
+            if section.contains(' ') {
+                section.clear();
+            }
+        } else if let Some(cell) = line.strip_prefix("| `")
+            && let Some(key) = cell.split('`').next()
+        {
+            keys.insert(if section.is_empty() {
+                key.to_owned()
+            } else {
+                format!("{section}.{key}")
+            });
+        }
+    }
+    fn walk(value: &serde_yaml::Value, path: &str, out: &mut std::collections::BTreeSet<String>) {
+        match value {
+            serde_yaml::Value::Mapping(map) => {
+                for (k, v) in map {
+                    let k = k.as_str().unwrap();
+                    let child = if path.is_empty() { k.to_owned() } else { format!("{path}.{k}") };
+                    // Free-form maps: tags, policy documents, parameters.
+                    if !["tags", "policy", "parameters"].contains(&k) {
+                        walk(v, &child, out);
+                    }
+                    out.insert(child);
+                }
+            }
+            serde_yaml::Value::Sequence(items) => items.iter().for_each(|i| walk(i, path, out)),
+            _ => {}
+        }
+    }
+    let example: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(dir.join("example.yaml")).unwrap()).unwrap();
+    walk(&example, "", &mut keys);
+    keys
+}
+
+/// A valid value for each documented key, merged into a base inventory.
+/// A key without a sample here fails the test: document and test together.
+fn sample(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "version" | "source_account" | "role" | "deploy" | "profiles" | "accounts" | "accounts.id" => "",
+        "allow_source_account" => "allow_source_account: true",
+        "organization" | "organization.ous" => "organization: {ous: [r-ab12]}",
+        "organization.recursive" => "organization: {ous: [r-ab12], recursive: false}",
+        "organization.tags" => "organization: {ous: [r-ab12], tags: {env: prod}}",
+        "organization.exclude" => "organization: {ous: [r-ab12], exclude: [\"333333333333\"]}",
+        "role.name" => "role: {name: Admin}",
+        "role.stack_name" => "role: {stack_name: my-stack}",
+        "role.trusted_accounts" => "role: {trusted_accounts: [\"444444444444\"]}",
+        "role.policy" => "role: {policy: {Version: \"2012-10-17\", Statement: []}}",
+        "role.managed_policy_arns" => "role: {managed_policy_arns: [\"arn:aws:iam::aws:policy/ReadOnlyAccess\"]}",
+        "role.external_id" => "role: {external_id: abc-123}",
+        "role.max_session_duration" => "role: {max_session_duration: 7200}",
+        "role.template" => "role: {template: templates/role.yaml}",
+        "role.parameters" => "role: {template: templates/role.yaml, parameters: {A: b}}",
+        "role.output_key" => "role: {output_key: Arn}",
+        "role.tags" => "role: {tags: {owner: me}}",
+        "deploy.via" => "deploy: {via: bootstrap-role}",
+        "deploy.bootstrap_role" => "deploy: {bootstrap_role: Bootstrap}",
+        "deploy.bootstrap_external_id" => "deploy: {bootstrap_external_id: abc-123}",
+        "deploy.regions" => "deploy: {regions: [eu-west-1]}",
+        "deploy.concurrency" => "deploy: {concurrency: 4}",
+        "deploy.failure_tolerance" => "deploy: {failure_tolerance: 2}",
+        "profiles.source_profile" => "profiles: {source_profile: ops}",
+        "profiles.name" => "profiles: {name: \"x-{account_id}\"}",
+        "profiles.region" => "profiles: {region: eu-west-1}",
+        "profiles.role_session_name" => "profiles: {role_session_name: me-ops}",
+        "profiles.duration_seconds" => "profiles: {duration_seconds: 3600}",
+        "accounts.name" => "",
+        "accounts.regions" => "accounts: [{id: \"222222222222\", regions: [eu-west-1]}]",
+        "accounts.tags" => "accounts: [{id: \"222222222222\", tags: {team: web}}]",
+        _ => return None,
+    })
+}
+
+#[test]
+fn every_documented_key_is_accepted() {
+    let keys = documented_keys();
+    assert!(keys.len() > 30, "the README tables were not found: {keys:?}");
+    let mut failures = Vec::new();
+    for key in &keys {
+        let Some(extra) = sample(key) else {
+            failures.push(format!("{key}: documented, but this test has no sample value for it"));
+            continue;
+        };
+        let base = "version: 1\nsource_account: \"111111111111\"\n";
+        let accounts = if extra.starts_with("accounts:") {
+            ""
+        } else {
+            "accounts: [{id: \"222222222222\", name: dev}]\n"
+        };
+        let text = format!("{base}{accounts}{extra}\n");
+        if let Err(d) = inventory::parse(&text, Path::new("inv/test.yaml"), &read_file) {
+            failures.push(format!("{key}:\n{text}{}", inventory::render(&d)));
+        }
+    }
+    assert!(failures.is_empty(), "documented keys refused:\n{}", failures.join("\n"));
+}

@@ -147,3 +147,17 @@ pub fn write_targets_json(w: &mut dyn Write, targets: &[Target]) -> io::Result<(
     serde_json::to_writer_pretty(&mut *w, targets)?;
     writeln!(w)
 }
+
+/// Stack parameters as the AWS CLI's `--parameters file://…` takes them:
+/// `[{"ParameterKey": …, "ParameterValue": …}]`, sorted by key.
+pub fn write_parameters_json(
+    w: &mut dyn Write,
+    parameters: &std::collections::BTreeMap<String, String>,
+) -> io::Result<()> {
+    let list: Vec<serde_json::Value> = parameters
+        .iter()
+        .map(|(k, v)| serde_json::json!({"ParameterKey": k, "ParameterValue": v}))
+        .collect();
+    serde_json::to_writer_pretty(&mut *w, &list)?;
+    writeln!(w)
+}

@@ -12,7 +12,13 @@ use tests::{Moto, OuSpec, seed_org, write_inventory};
 
 fn main() {
     let accounts: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(200);
-    let moto = Moto::start();
+    let moto = match Moto::try_start() {
+        Ok(moto) => moto,
+        Err(e) => {
+            eprintln!("bench: {e}");
+            std::process::exit(1);
+        }
+    };
     let proxy = Proxy::start(moto.port);
     let rt = tests::runtime();
     let started = Instant::now();

@@ -14,7 +14,13 @@ const INVENTORY: &str = "inventory/demo.yaml";
 fn main() -> ExitCode {
     let print_ids = std::env::args().any(|a| a == "--print-ids");
     eprintln!("demo: starting moto (a local AWS emulator) ...");
-    let moto = Moto::start();
+    let moto = match Moto::try_start() {
+        Ok(moto) => moto,
+        Err(e) => {
+            eprintln!("demo: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let rt = tests::runtime();
     let org = rt.block_on(async {
         let config = moto.sdk_config().await;
@@ -158,7 +164,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
         Err(e) => {
-            eprintln!("demo: cannot run the AWS CLI ({e}); install it with `just setup` (pip install awscli)");
+            eprintln!("demo: cannot run the AWS CLI ({e}); install it with `just setup` (or: python3 -m pip install awscli)");
             return ExitCode::FAILURE;
         }
     };
