@@ -3,6 +3,7 @@
 
 mod apply;
 mod inventory_errors;
+mod names;
 mod plan;
 mod template;
 

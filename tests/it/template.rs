@@ -72,15 +72,23 @@ fn built_in_and_bootstrap_templates_pass_cfn_lint() {
 
     // The linter really looks: a template with a mistake has findings.
     let bad = files[0].with_file_name("bad.json");
-    let text = std::fs::read_to_string(&files[0]).unwrap().replace("AWS::IAM::Role", "AWS::IAM::Rol");
+    let text = std::fs::read_to_string(&files[0])
+        .unwrap()
+        .replace("AWS::IAM::Role", "AWS::IAM::Rol");
     std::fs::write(&bad, text).unwrap();
     let (code, findings) = lint(&[bad]);
-    assert!(code != 0 && findings.contains("AWS::IAM::Rol"), "cfn-lint did not flag a bad type: {findings}");
+    assert!(
+        code != 0 && findings.contains("AWS::IAM::Rol"),
+        "cfn-lint did not flag a bad type: {findings}"
+    );
 }
 
 #[test]
 fn template_prints_what_apply_deploys_and_own_parameters() {
-    let dir = tests::write_inventory("own-template", "").parent().unwrap().to_path_buf();
+    let dir = tests::write_inventory("own-template", "")
+        .parent()
+        .unwrap()
+        .to_path_buf();
     let body = "AWSTemplateFormatVersion: '2010-09-09'\nParameters:\n  Name: {Type: String}\nResources:\n  Role:\n    Type: AWS::IAM::Role\n    Properties:\n      RoleName: !Ref Name\n      AssumeRolePolicyDocument: {Version: '2012-10-17', Statement: [{Effect: Allow, Principal: {AWS: !Sub 'arn:${AWS::Partition}:iam::111111111111:root'}, Action: 'sts:AssumeRole'}]}\nOutputs:\n  RoleArn: {Value: !GetAtt Role.Arn}\n";
     std::fs::write(dir.join("role.yaml"), body).unwrap();
     let inv = dir.join("own.yaml");

@@ -51,7 +51,11 @@ impl Moto {
             Ok(out) => {
                 return Err(format!(
                     "moto is not installed for {python} ({}); install it with `just setup` (or: {python} -m pip install 'moto[server]==5.2.1')",
-                    String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or_default().trim()
+                    String::from_utf8_lossy(&out.stderr)
+                        .lines()
+                        .last()
+                        .unwrap_or_default()
+                        .trim()
                 ));
             }
             Err(e) => {
@@ -112,6 +116,16 @@ impl Moto {
             cfn::config::Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "static"),
         )
         .await
+    }
+
+    /// The management account's config in another region (another
+    /// partition, e.g. us-gov-west-1).
+    pub async fn sdk_config_in(&self, region: &str) -> SdkConfig {
+        self.sdk_config()
+            .await
+            .to_builder()
+            .region(Region::new(region.to_owned()))
+            .build()
     }
 
     /// Config acting inside `account` (moto honours AssumeRole's account).

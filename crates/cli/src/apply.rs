@@ -102,6 +102,26 @@ pub(crate) async fn apply(aws: &AwsArgs, inv: &Inventory, args: &ApplyArgs) -> a
         .iter()
         .map(|t| (t.account_id.clone(), t.regions.clone()))
         .collect();
+    // Profile names of discovered accounts are known only now: check them
+    // (and the user's config) before any account is touched, not after a
+    // long rollout.
+    if args.profiles.is_some() || args.profiles_into.is_some() {
+        let settings = ProfileSettings {
+            spec: &inv.profiles,
+            role_name: &inv.role.name,
+            external_id: inv.role.external_id.as_deref(),
+            region_order: &region_order,
+        };
+        let planned = planner::profiles::for_targets(&settings, &targets);
+        check_profiles(&planned)?;
+        if let Some(path) = &args.profiles_into {
+            let existing = files::read_or_empty(path).with_context(|| format!("cannot read {}", path.display()))?;
+            if let Err(e) = reporter::profiles::splice(&existing, &planned, "") {
+                report_splice_error(path, &e);
+                return Ok(exit::FAILURE);
+            }
+        }
+    }
     if !args.accounts.is_empty() {
         let unknown: Vec<&String> = args
             .accounts
@@ -247,14 +267,23 @@ fn profile_list(
         region_order,
     };
     let profiles = planner::profiles::profiles(&settings, &sources);
-    let problems = planner::profiles::problems(&profiles);
+    check_profiles(&profiles)?;
+    Ok(profiles)
+}
+
+/// Refuses profiles the AWS CLI cannot use or that two accounts share.
+fn check_profiles(profiles: &[Profile]) -> anyhow::Result<()> {
+    let problems: Vec<String> = planner::profiles::problems(profiles)
+        .into_iter()
+        .map(|p| p.message)
+        .collect();
     if !problems.is_empty() {
         bail!(
-            "cannot write profiles:\n  {}\n  help: put {{account_id}} in profiles.name, or give the accounts distinct names",
+            "cannot write profiles; nothing was changed:\n  {}",
             problems.join("\n  ")
         );
     }
-    Ok(profiles)
+    Ok(())
 }
 
 fn write_standalone(path: &Path, profiles: &[Profile], origin: &str) -> anyhow::Result<()> {
@@ -277,19 +306,8 @@ fn write_into(
     let existing = files::read_or_empty(path).with_context(|| format!("cannot read {}", path.display()))?;
     let new = match reporter::profiles::splice(&existing, profiles, origin) {
         Ok(new) => new,
-        Err(reporter::profiles::SpliceError::Conflicts(names)) => {
-            eprintln!(
-                "error: {} already has hand-written profiles named {} outside the rolecall block; nothing was written\n  help: rename or remove them, or change profiles.name",
-                path.display(),
-                names.join(", ")
-            );
-            return Ok(false);
-        }
-        Err(reporter::profiles::SpliceError::Damaged(why)) => {
-            eprintln!(
-                "error: the rolecall block in {} is damaged: {why}; nothing was written\n  help: fix or remove the markers by hand",
-                path.display()
-            );
+        Err(e) => {
+            report_splice_error(path, &e);
             return Ok(false);
         }
     };
@@ -314,6 +332,20 @@ fn write_into(
         path.display()
     );
     Ok(true)
+}
+
+fn report_splice_error(path: &Path, e: &reporter::profiles::SpliceError) {
+    match e {
+        reporter::profiles::SpliceError::Conflicts(names) => eprintln!(
+            "error: {} already has hand-written profiles named {} outside the rolecall block; nothing was written\n  help: rename or remove them, or change profiles.name",
+            path.display(),
+            names.join(", ")
+        ),
+        reporter::profiles::SpliceError::Damaged(why) => eprintln!(
+            "error: the rolecall block in {} is damaged: {why}; nothing was written\n  help: fix or remove the markers by hand",
+            path.display()
+        ),
+    }
 }
 
 pub(crate) fn profiles(args: &ProfilesArgs) -> anyhow::Result<u8> {

@@ -340,28 +340,13 @@ pub(crate) async fn resolve_targets(cloud: &SdkCloud, inv: &Inventory) -> anyhow
     for note in &resolution.notes {
         eprintln!("note: {note}");
     }
-    let problems = planner::targets::profile_problems(inv, &resolution.targets);
-    if !problems.is_empty() {
-        for p in &problems {
-            eprintln!("error: {}: profiles.name: {p}", inv.origin.display());
-        }
-        eprintln!(
-            "  help: put {{account_id}} in profiles.name, or name the accounts under `accounts:` so that every name is distinct"
-        );
-        return Ok(None);
-    }
     if resolution.targets.is_empty() {
         eprintln!("warning: no target accounts: the inventory lists none and discovery found none that match");
     }
     Ok(Some(resolution.targets))
 }
 
-pub(crate) fn settings(
-    cloud: &SdkCloud,
-    inv: &Inventory,
-    concurrency: Option<u16>,
-    verb: &str,
-) -> executor::Settings {
+pub(crate) fn settings(cloud: &SdkCloud, inv: &Inventory, concurrency: Option<u16>, verb: &str) -> executor::Settings {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());

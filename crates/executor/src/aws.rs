@@ -68,7 +68,10 @@ pub async fn load_config(conn: &Connection) -> SdkConfig {
     }
     let config = loader.load().await;
     if config.region().is_none() {
-        let region = conn.default_region.clone().unwrap_or_else(|| FALLBACK_REGION.to_owned());
+        let region = conn
+            .default_region
+            .clone()
+            .unwrap_or_else(|| FALLBACK_REGION.to_owned());
         return config.to_builder().region(Region::new(region)).build();
     }
     config

@@ -977,7 +977,11 @@ fn apply_runs_accounts_concurrently_without_a_barrier() {
 
 #[test]
 fn bootstrap_role_arns_are_in_the_callers_partition() {
-    for (region, partition) in [("us-gov-west-1", "aws-us-gov"), ("cn-north-1", "aws-cn"), ("us-east-1", "aws")] {
+    for (region, partition) in [
+        ("us-gov-west-1", "aws-us-gov"),
+        ("cn-north-1", "aws-cn"),
+        ("us-east-1", "aws"),
+    ] {
         // The fake asserts every AssumeRole ARN is in `partition`.
         let fake = Fake(Arc::new(State {
             partition: Some(partition),

@@ -456,6 +456,8 @@ impl EventSink for NoEvents {
 pub struct Profile {
     pub name: String,
     pub account_id: AccountId,
+    /// The account's real name (the profile name holds its safe form).
+    pub account_name: String,
     /// `None` when the account has no role ARN this run (a failure): the
     /// profile already in the file, if any, is kept as it is.
     pub role_arn: Option<String>,

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use model::{
     AccountEntry, AccountId, CustomTemplate, Deploy, DeployVia, Inventory, OrgDiscovery, ProfilesSpec, RoleSpec,
+    Target, TargetSource,
 };
 use serde::Deserialize;
 
@@ -507,27 +508,42 @@ impl Validator<'_> {
             }
         }
         // Profile names derive from names and ids checked above; with errors
-        // there they would only repeat them.
-        if let (Some(profiles), false) = (&profiles, self.sink.has_errors()) {
-            let targets: Vec<_> = accounts
+        // there they would only repeat them. Discovered accounts are checked
+        // where profiles are written (apply, profiles).
+        if let (Some(spec), false) = (&profiles, self.sink.has_errors()) {
+            let targets: Vec<Target> = accounts
                 .iter()
-                .map(|a| names::ProfileVars {
-                    account_id: a.id.as_str(),
-                    account_name: a.name.as_deref().unwrap_or(a.id.as_str()),
-                    regions: a.regions.as_deref().unwrap_or(&deploy.regions),
+                .map(|a| Target {
+                    account_id: a.id.clone(),
+                    account_name: a.name.clone().unwrap_or_else(|| a.id.to_string()),
+                    regions: a.regions.clone().unwrap_or_else(|| deploy.regions.clone()),
+                    source: TargetSource::Inventory,
+                    parent: None,
                 })
                 .collect();
             let role_name = role.as_ref().map_or(DEFAULT_ROLE_NAME, |r| r.name.as_str());
-
-            for problem in names::profile_name_clashes(&profiles.name, role_name, &targets) {
-                // Point at the account's name when that is what made the
-                // profile name invalid, else at the template.
-                let i = accounts.iter().position(|a| a.id.as_str() == problem.account_id);
+            let order = BTreeMap::new();
+            let settings = crate::profiles::ProfileSettings {
+                spec,
+                role_name,
+                external_id: None,
+                region_order: &order,
+            };
+            for problem in crate::profiles::problems(&crate::profiles::for_targets(&settings, &targets)) {
+                // Point at the account's name when it has one (renaming it is
+                // one fix), else at the template.
+                let i = accounts.iter().position(|a| a.id == problem.account_id);
                 let path = match i {
-                    Some(i) if problem.invalid && accounts[i].name.is_some() => format!("accounts[{i}].name"),
+                    Some(i) if accounts[i].name.is_some() && spec.name.contains("{account_name}") => {
+                        format!("accounts[{i}].name")
+                    }
                     _ => "profiles.name".to_owned(),
                 };
-                self.error(&path, problem.message, "profile names come from profiles.name; put {account_id} or {account_name} in it, and give every account a distinct name without whitespace or []\\;'\"#");
+                self.error(
+                    &path,
+                    problem.message,
+                    "profile names come from profiles.name with each variable made safe (see inventory/README.md)",
+                );
             }
         }
 
@@ -734,7 +750,11 @@ impl Validator<'_> {
     fn one_partition(&mut self, role: Option<&RoleSpec>, deploy: &Deploy, accounts: &[AccountEntry]) {
         let Some(first) = deploy.regions.first() else { return };
         let partition = Partition::of_region(first);
-        let regions = deploy.regions.iter().enumerate().map(|(j, r)| (format!("deploy.regions[{j}]"), r));
+        let regions = deploy
+            .regions
+            .iter()
+            .enumerate()
+            .map(|(j, r)| (format!("deploy.regions[{j}]"), r));
         let listed = accounts.iter().enumerate().flat_map(|(i, a)| {
             a.regions
                 .iter()
@@ -752,13 +772,21 @@ impl Validator<'_> {
                 );
             }
         }
-        for (i, arn) in role.map(|r| r.managed_policy_arns.as_slice()).unwrap_or_default().iter().enumerate() {
+        for (i, arn) in role
+            .map(|r| r.managed_policy_arns.as_slice())
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+        {
             if let Some(other) = Partition::of_arn(arn)
                 && other != partition
             {
                 self.error(
                     &format!("role.managed_policy_arns[{i}]"),
-                    format!("\"{arn}\" is in partition {}, but the stacks go to partition {} ({first})", other.name, partition.name),
+                    format!(
+                        "\"{arn}\" is in partition {}, but the stacks go to partition {} ({first})",
+                        other.name, partition.name
+                    ),
                     "write the policy by name for AWS managed policies, or use an ARN of the deployment's partition",
                 );
             }
@@ -824,7 +852,7 @@ impl Validator<'_> {
 
     fn profiles(&mut self, raw: RawProfiles) -> Option<ProfilesSpec> {
         let source_profile = raw.source_profile.unwrap_or_else(|| "default".to_owned());
-        if let Err(why) = names::check_profile_name(&source_profile) {
+        if let Err(why) = crate::profiles::check_name(&source_profile) {
             self.error(
                 "profiles.source_profile",
                 format!("\"{source_profile}\" cannot be an AWS CLI profile name: {why}"),
@@ -833,11 +861,11 @@ impl Validator<'_> {
         }
         let name = raw.name.unwrap_or_else(|| DEFAULT_PROFILE_NAME.to_owned());
         let mut ok = true;
-        if let Err(why) = names::check_name_template(&name) {
+        if let Err(why) = crate::profiles::check_template(&name) {
             self.error(
                 "profiles.name",
                 why,
-                "use only {account_name} {account_id} {role_name} {region}",
+                "write the name from {account_name} {account_id} {role_name} {region} and text without whitespace or []\\;'\"#",
             );
             ok = false;
         }

@@ -1,7 +1,6 @@
 //! Rules for the names rolecall writes or reads: regions, IAM roles, stacks,
-//! external ids, OU ids, and AWS CLI profile names built from a template.
-
-use std::collections::BTreeMap;
+//! external ids, OU ids and managed policies. Profile names live in
+//! `profiles.rs`.
 
 /// `us-east-1`, `eu-central-2`, `us-gov-west-1`, `cn-north-1`, `us-isob-east-1`.
 pub fn is_region(s: &str) -> bool {
@@ -90,7 +89,10 @@ pub fn check_managed_policy(s: &str) -> Result<(), String> {
     if s.is_empty() || s.starts_with('/') || s.ends_with('/') {
         return Err("is not an AWS managed policy name".to_owned());
     }
-    match s.chars().find(|c| !(c.is_ascii_alphanumeric() || "+=,.@-_/".contains(*c))) {
+    match s
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "+=,.@-_/".contains(*c)))
+    {
         Some(c) => Err(format!("is not an AWS managed policy name: {c:?} is not allowed")),
         None => Ok(()),
     }
@@ -104,152 +106,6 @@ pub fn is_ou_or_root(s: &str) -> bool {
         ["r", a] => (4..=32).contains(&a.len()) && lower_alnum(a),
         _ => false,
     }
-}
-
-/// Characters the AWS CLI cannot take in a profile name (it reads
-/// `[profile NAME]` headers and breaks on these).
-const PROFILE_FORBIDDEN: &str = "[];'\"\\#";
-
-pub fn check_profile_name(s: &str) -> Result<(), String> {
-    if s.is_empty() {
-        return Err("it is empty".to_owned());
-    }
-    match s
-        .chars()
-        .find(|c| c.is_whitespace() || c.is_control() || PROFILE_FORBIDDEN.contains(*c))
-    {
-        Some(c) => Err(format!("it contains {c:?} (whitespace and []\\;'\"# are not allowed)")),
-        None => Ok(()),
-    }
-}
-
-pub const PROFILE_VARIABLES: [&str; 4] = ["account_name", "account_id", "role_name", "region"];
-
-/// Checks `{variable}` use in a profile name template.
-pub fn check_name_template(template: &str) -> Result<(), String> {
-    let mut rest = template;
-    while let Some(open) = rest.find('{') {
-        let Some(len) = rest[open..].find('}') else {
-            return Err(format!("unclosed `{{` in \"{template}\""));
-        };
-        let var = &rest[open + 1..open + len];
-        if !PROFILE_VARIABLES.contains(&var) {
-            return Err(format!("unknown variable `{{{var}}}` in \"{template}\""));
-        }
-        rest = &rest[open + len + 1..];
-    }
-    if rest.contains('}') || template.is_empty() {
-        return Err(format!("\"{template}\" is not a valid name template"));
-    }
-    Ok(())
-}
-
-pub fn uses_region(template: &str) -> bool {
-    template.contains("{region}")
-}
-
-pub fn render_profile_name(
-    template: &str,
-    account_name: &str,
-    account_id: &str,
-    role_name: &str,
-    region: &str,
-) -> String {
-    template
-        .replace("{account_name}", account_name)
-        .replace("{account_id}", account_id)
-        .replace("{role_name}", role_name)
-        .replace("{region}", region)
-}
-
-/// The values one target gives to a profile name template.
-#[derive(Clone, Debug)]
-pub struct ProfileVars<'a> {
-    pub account_id: &'a str,
-    pub account_name: &'a str,
-    pub regions: &'a [String],
-}
-
-/// One generated profile name and what it points at.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ProfileName {
-    pub name: String,
-    pub account_id: String,
-    /// The region the name was rendered for (the first one when the
-    /// template has no `{region}`).
-    pub region: String,
-}
-
-/// Renders every profile name: one per account, or one per account and
-/// region when the template uses `{region}`.
-pub fn profile_names(template: &str, role_name: &str, targets: &[ProfileVars<'_>]) -> Vec<ProfileName> {
-    let mut out = Vec::new();
-    for t in targets {
-        let regions: &[String] = if uses_region(template) {
-            t.regions
-        } else {
-            &t.regions[..t.regions.len().min(1)]
-        };
-        for region in regions {
-            out.push(ProfileName {
-                name: render_profile_name(
-                    template,
-                    t.account_name,
-                    t.account_id,
-                    &role_name_in(role_name, region),
-                    region,
-                ),
-                account_id: t.account_id.to_owned(),
-                region: region.clone(),
-            });
-        }
-    }
-    out
-}
-
-/// A profile name the template would produce that cannot be used.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ProfileProblem {
-    pub account_id: String,
-    /// True for a name the AWS CLI rejects, false for a duplicate.
-    pub invalid: bool,
-    pub message: String,
-}
-
-/// Invalid or duplicate names the template would produce.
-pub fn profile_name_clashes(template: &str, role_name: &str, targets: &[ProfileVars<'_>]) -> Vec<ProfileProblem> {
-    if check_name_template(template).is_err() {
-        return Vec::new();
-    }
-    let names = profile_names(template, role_name, targets);
-    name_problems(names.iter().map(|p| (p.name.as_str(), p.account_id.as_str())))
-}
-
-/// Invalid or duplicate profile names among (name, account id) pairs, in order.
-pub fn name_problems<'a>(names: impl IntoIterator<Item = (&'a str, &'a str)>) -> Vec<ProfileProblem> {
-    let mut problems = Vec::new();
-    let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
-    for (name, account_id) in names {
-        if let Err(why) = check_profile_name(name) {
-            problems.push(ProfileProblem {
-                message: format!("profile name \"{name}\" for account {account_id} is not valid: {why}"),
-                account_id: account_id.to_owned(),
-                invalid: true,
-            });
-        } else if let Some(first) = seen.insert(name, account_id) {
-            let other = if first == account_id {
-                "another region of the same account".to_owned()
-            } else {
-                format!("account {first}")
-            };
-            problems.push(ProfileProblem {
-                message: format!("profile name \"{name}\" for account {account_id} is also generated for {other}"),
-                account_id: account_id.to_owned(),
-                invalid: false,
-            });
-        }
-    }
-    problems
 }
 
 #[cfg(test)]
@@ -296,48 +152,5 @@ mod tests {
         assert!(!is_ou_or_root("OU-ABCD-12345678"));
         assert!(check_external_id("x").is_err());
         assert!(check_external_id("secret-123").is_ok());
-    }
-
-    #[test]
-    fn name_templates() {
-        assert!(check_name_template("{account_name}-{region}").is_ok());
-        assert_eq!(
-            check_name_template("{acct}").unwrap_err(),
-            "unknown variable `{acct}` in \"{acct}\""
-        );
-        assert!(check_name_template("{account_name").is_err());
-        assert!(check_name_template("x}").is_err());
-        let regions = vec!["us-east-1".to_owned(), "eu-west-1".to_owned()];
-        let t = [ProfileVars {
-            account_id: "222222222222",
-            account_name: "dev",
-            regions: &regions,
-        }];
-        let names: Vec<_> = profile_names("{account_name}-{region}", "R", &t)
-            .into_iter()
-            .map(|p| p.name)
-            .collect();
-        assert_eq!(names, ["dev-us-east-1", "dev-eu-west-1"]);
-        assert_eq!(profile_names("{account_name}", "R", &t).len(), 1);
-        assert_eq!(
-            profile_name_clashes(
-                "{role_name}",
-                "R",
-                &[
-                    t[0].clone(),
-                    ProfileVars {
-                        account_id: "333333333333",
-                        ..t[0].clone()
-                    }
-                ]
-            )
-            .len(),
-            1
-        );
-        let spaced = [ProfileVars {
-            account_name: "my dev",
-            ..t[0].clone()
-        }];
-        assert!(profile_name_clashes("{account_name}", "R", &spaced)[0].invalid);
     }
 }

@@ -15,13 +15,55 @@ pub struct Partition {
 /// Region prefixes of the partitions other than `aws`, longest first so
 /// that `us-isob-` is not read as `us-iso-`.
 const PARTITIONS: [(&str, Partition); 7] = [
-    ("us-isob-", Partition { name: "aws-iso-b", organizations_region: "us-isob-east-1" }),
-    ("us-isof-", Partition { name: "aws-iso-f", organizations_region: "us-isof-south-1" }),
-    ("eu-isoe-", Partition { name: "aws-iso-e", organizations_region: "eu-isoe-west-1" }),
-    ("us-iso-", Partition { name: "aws-iso", organizations_region: "us-iso-east-1" }),
-    ("us-gov-", Partition { name: "aws-us-gov", organizations_region: "us-gov-west-1" }),
-    ("eusc-", Partition { name: "aws-eusc", organizations_region: "eusc-de-east-1" }),
-    ("cn-", Partition { name: "aws-cn", organizations_region: "cn-northwest-1" }),
+    (
+        "us-isob-",
+        Partition {
+            name: "aws-iso-b",
+            organizations_region: "us-isob-east-1",
+        },
+    ),
+    (
+        "us-isof-",
+        Partition {
+            name: "aws-iso-f",
+            organizations_region: "us-isof-south-1",
+        },
+    ),
+    (
+        "eu-isoe-",
+        Partition {
+            name: "aws-iso-e",
+            organizations_region: "eu-isoe-west-1",
+        },
+    ),
+    (
+        "us-iso-",
+        Partition {
+            name: "aws-iso",
+            organizations_region: "us-iso-east-1",
+        },
+    ),
+    (
+        "us-gov-",
+        Partition {
+            name: "aws-us-gov",
+            organizations_region: "us-gov-west-1",
+        },
+    ),
+    (
+        "eusc-",
+        Partition {
+            name: "aws-eusc",
+            organizations_region: "eusc-de-east-1",
+        },
+    ),
+    (
+        "cn-",
+        Partition {
+            name: "aws-cn",
+            organizations_region: "cn-northwest-1",
+        },
+    ),
 ];
 
 /// The commercial partition.

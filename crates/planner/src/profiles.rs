@@ -1,14 +1,109 @@
-//! Which AWS CLI profiles exist after an apply: one per account (or per
-//! account and region when the name template has `{region}`), pointing at
-//! the role ARN the stack reported.
+//! AWS CLI profile naming, the one home for it: the `profiles.name`
+//! template, safe names from real account names, which profiles exist (one
+//! per account, or per account and region with `{region}`), and which names
+//! are unusable or taken twice. Validation, `apply` and `profiles` all call
+//! this module; nothing else renders a profile name.
 
 use std::collections::BTreeMap;
 
-use model::{AccountId, Profile, ProfilesSpec};
+use model::{AccountId, Profile, ProfilesSpec, Target};
 
 use crate::names;
 
-/// One registry entry, as far as profiles need it.
+/// Variables a name template may use.
+pub const VARIABLES: [&str; 4] = ["account_name", "account_id", "role_name", "region"];
+
+/// Characters the AWS CLI cannot take in a profile name: it reads
+/// `[profile NAME]` headers, and `#`/`;` start comments there.
+const FORBIDDEN: &str = "[];'\"\\#";
+
+fn rejected(c: char) -> bool {
+    c.is_whitespace() || c.is_control() || FORBIDDEN.contains(c)
+}
+
+/// Whether the AWS CLI can use `s` as a profile name.
+pub fn check_name(s: &str) -> Result<(), String> {
+    if s.is_empty() {
+        return Err("it is empty".to_owned());
+    }
+    match s.chars().find(|c| rejected(*c)) {
+        Some(c) => Err(format!("it contains {c:?} (whitespace and []\\;'\"# are not allowed)")),
+        None => Ok(()),
+    }
+}
+
+/// A variable's value made fit for a profile name: every run of whitespace
+/// or characters the AWS CLI rejects becomes one `-`, and `-` is trimmed at
+/// the ends. `Log Archive` → `Log-Archive`, `Prod (EU) #2` → `Prod-(EU)-2`.
+/// Letters of any script, digits and other punctuation stay.
+pub fn safe(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut in_run = false;
+    for c in value.chars() {
+        if rejected(c) {
+            in_run = true;
+            continue;
+        }
+        if in_run && !out.is_empty() {
+            out.push('-');
+        }
+        in_run = false;
+        out.push(c);
+    }
+    out
+}
+
+/// Checks a `profiles.name` template: known `{variables}` only, balanced
+/// braces, and literal text the AWS CLI accepts (`x [{account_name}]` is
+/// wrong whatever the account is called).
+pub fn check_template(template: &str) -> Result<(), String> {
+    if template.is_empty() {
+        return Err("the name template is empty".to_owned());
+    }
+    let mut rest = template;
+    let mut literal = String::new();
+    while let Some(open) = rest.find('{') {
+        literal.push_str(&rest[..open]);
+        let Some(len) = rest[open..].find('}') else {
+            return Err(format!("unclosed `{{` in \"{template}\""));
+        };
+        let var = &rest[open + 1..open + len];
+        if !VARIABLES.contains(&var) {
+            return Err(format!(
+                "unknown variable `{{{var}}}` in \"{template}\" (use {})",
+                VARIABLES.map(|v| format!("{{{v}}}")).join(" ")
+            ));
+        }
+        rest = &rest[open + len + 1..];
+    }
+    literal.push_str(rest);
+    if literal.contains('}') {
+        return Err(format!("unmatched `}}` in \"{template}\""));
+    }
+    if let Some(c) = literal.chars().find(|c| rejected(*c)) {
+        return Err(format!(
+            "the text of \"{template}\" contains {c:?}, which the AWS CLI does not accept in a profile name (whitespace and []\\;'\"# are not allowed)"
+        ));
+    }
+    Ok(())
+}
+
+/// Whether the template makes one profile per region.
+pub fn per_region(template: &str) -> bool {
+    template.contains("{region}")
+}
+
+/// One profile name: the template with each variable's safe value.
+pub fn render(template: &str, account_name: &str, account_id: &str, role_name: &str, region: &str) -> String {
+    template
+        .replace("{account_name}", &safe(account_name))
+        .replace("{account_id}", account_id)
+        .replace("{role_name}", &safe(role_name))
+        .replace("{region}", region)
+}
+
+/// One account/region that gets (or had) the role: a registry entry, or a
+/// target before the rollout.
 #[derive(Clone, Debug)]
 pub struct ProfileSource<'a> {
     pub account_id: &'a AccountId,
@@ -29,9 +124,10 @@ pub struct ProfileSettings<'a> {
     pub region_order: &'a BTreeMap<AccountId, Vec<String>>,
 }
 
-/// Profiles sorted by name. Entries must be sorted by account, then region.
+/// Profiles sorted by name: one per account in its first region, or one
+/// per account and region when the template uses `{region}`.
 pub fn profiles(settings: &ProfileSettings<'_>, entries: &[ProfileSource<'_>]) -> Vec<Profile> {
-    let per_region = names::uses_region(&settings.spec.name);
+    let per_region = per_region(&settings.spec.name);
     let mut by_account: BTreeMap<&AccountId, Vec<&ProfileSource<'_>>> = BTreeMap::new();
     for e in entries {
         by_account.entry(e.account_id).or_default().push(e);
@@ -41,15 +137,13 @@ pub fn profiles(settings: &ProfileSettings<'_>, entries: &[ProfileSource<'_>]) -
         if let Some(order) = settings.region_order.get(account) {
             list.sort_by_key(|e| order.iter().position(|r| r == e.region).unwrap_or(usize::MAX));
         }
-        let chosen: Vec<&ProfileSource<'_>> = if per_region {
-            list
-        } else {
-            list.into_iter().take(1).collect()
-        };
-        for e in chosen {
+        if !per_region {
+            list.truncate(1);
+        }
+        for e in list {
             let role_name = names::role_name_in(settings.role_name, e.region);
             out.push(Profile {
-                name: names::render_profile_name(
+                name: render(
                     &settings.spec.name,
                     e.account_name,
                     account.as_str(),
@@ -57,6 +151,7 @@ pub fn profiles(settings: &ProfileSettings<'_>, entries: &[ProfileSource<'_>]) -
                     e.region,
                 ),
                 account_id: account.clone(),
+                account_name: e.account_name.to_owned(),
                 role_arn: e.role_arn.map(str::to_owned),
                 source_profile: settings.spec.source_profile.clone(),
                 region: settings.spec.region.clone().unwrap_or_else(|| e.region.to_owned()),
@@ -70,17 +165,109 @@ pub fn profiles(settings: &ProfileSettings<'_>, entries: &[ProfileSource<'_>]) -
     out
 }
 
-/// Names that are invalid or used twice, as messages.
-pub fn problems(profiles: &[Profile]) -> Vec<String> {
-    names::name_problems(profiles.iter().map(|p| (p.name.as_str(), p.account_id.as_str())))
-        .into_iter()
-        .map(|p| p.message)
-        .collect()
+/// The profiles targets will get, before any of them has a role ARN.
+pub fn for_targets(settings: &ProfileSettings<'_>, targets: &[Target]) -> Vec<Profile> {
+    let sources: Vec<ProfileSource<'_>> = targets
+        .iter()
+        .flat_map(|t| {
+            t.regions.iter().map(|region| ProfileSource {
+                account_id: &t.account_id,
+                account_name: &t.account_name,
+                region,
+                role_arn: None,
+            })
+        })
+        .collect();
+    profiles(settings, &sources)
+}
+
+/// A profile that cannot be written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    pub account_id: AccountId,
+    /// True for a name the AWS CLI rejects, false for one taken twice.
+    pub invalid: bool,
+    pub message: String,
+}
+
+/// Names the AWS CLI rejects, and names two accounts (or two regions of
+/// one account) would share. Each message names the accounts and the fix.
+pub fn problems(profiles: &[Profile]) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let mut seen: BTreeMap<&str, &Profile> = BTreeMap::new();
+    for p in profiles {
+        let who = format!("account {} ({})", p.account_id, p.account_name);
+        if let Err(why) = check_name(&p.name) {
+            problems.push(Problem {
+                account_id: p.account_id.clone(),
+                invalid: true,
+                message: format!("profile name \"{}\" for {who} is not valid: {why}; give the account a name with letters or digits, or put {{account_id}} in profiles.name", p.name),
+            });
+        } else if let Some(first) = seen.insert(&p.name, p) {
+            let message = if first.account_id == p.account_id {
+                format!(
+                    "profile name \"{}\" is generated for two regions of {who}; put {{region}} in profiles.name, or set profiles.region",
+                    p.name
+                )
+            } else {
+                format!(
+                    "profile name \"{}\" is generated for both account {} ({}) and {who}; put {{account_id}} in profiles.name (e.g. \"{{account_name}}-{{account_id}}\"), or give the accounts distinct names",
+                    p.name, first.account_id, first.account_name
+                )
+            };
+            problems.push(Problem {
+                account_id: p.account_id.clone(),
+                invalid: false,
+                message,
+            });
+        }
+    }
+    problems
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn safe_names() {
+        for (name, expect) in [
+            ("Log Archive", "Log-Archive"),
+            ("Audit", "Audit"),
+            ("  Shared   Services  ", "Shared-Services"),
+            ("Prod (EU) #2", "Prod-(EU)-2"),
+            ("team.platform", "team.platform"),
+            ("Zürich Ops", "Zürich-Ops"),
+            ("データ 本番", "データ-本番"),
+            ("a\tb\nc", "a-b-c"),
+            ("[sandbox]", "sandbox"),
+            ("x;y'z\"w\\v", "x-y-z-w-v"),
+            ("###", ""),
+        ] {
+            assert_eq!(safe(name), expect, "{name:?}");
+        }
+    }
+
+    #[test]
+    fn templates() {
+        assert!(check_template("{account_name}-{region}").is_ok());
+        assert!(check_template("org.{account_id}").is_ok());
+        assert_eq!(
+            check_template("{acct}").unwrap_err(),
+            "unknown variable `{acct}` in \"{acct}\" (use {account_name} {account_id} {role_name} {region})"
+        );
+        assert!(check_template("{account_name").is_err());
+        assert!(check_template("x}").is_err());
+        assert!(check_template("").is_err());
+        assert_eq!(
+            check_template("x [{account_name}]").unwrap_err(),
+            "the text of \"x [{account_name}]\" contains ' ', which the AWS CLI does not accept in a profile name (whitespace and []\\;'\"# are not allowed)"
+        );
+        assert_eq!(
+            render("ct-{account_name}", "Log Archive", "1", "R", "us-east-1"),
+            "ct-Log-Archive"
+        );
+    }
 
     fn spec(name: &str) -> ProfilesSpec {
         ProfilesSpec {
@@ -99,7 +286,7 @@ mod tests {
         let entries = [
             ProfileSource {
                 account_id: &b,
-                account_name: "b",
+                account_name: "Log Archive",
                 region: "us-east-1",
                 role_arn: None,
             },
@@ -127,17 +314,17 @@ mod tests {
         let got = profiles(&settings, &entries);
         let summary: Vec<String> = got
             .iter()
-            .map(|p| format!("{} {} {:?}", p.name, p.region, p.role_arn))
+            .map(|p| format!("{} {} {} {:?}", p.name, p.account_name, p.region, p.role_arn))
             .collect();
         assert_eq!(
             summary,
             [
-                "a us-east-1 Some(\"arn:aws:iam::222222222222:role/R-us-east-1\")",
-                "b us-east-1 None"
+                "Log-Archive Log Archive us-east-1 None",
+                "a a us-east-1 Some(\"arn:aws:iam::222222222222:role/R-us-east-1\")",
             ]
         );
         assert_eq!(
-            (got[0].external_id.as_deref(), got[0].duration_seconds),
+            (got[1].external_id.as_deref(), got[1].duration_seconds),
             (Some("ext"), Some(7200))
         );
         let s = spec("{account_name}-{region}-{role_name}");
@@ -151,21 +338,59 @@ mod tests {
         assert_eq!(
             names,
             [
+                "Log-Archive-us-east-1-R-us-east-1",
                 "a-eu-west-1-R-eu-west-1",
                 "a-us-east-1-R-us-east-1",
-                "b-us-east-1-R-us-east-1"
             ]
         );
-        let s = spec("x");
+    }
+
+    #[test]
+    fn collisions_name_both_accounts_and_the_fix() {
+        let a = AccountId::parse("222222222222").unwrap();
+        let b = AccountId::parse("033333333333").unwrap();
+        let c = AccountId::parse("044444444444").unwrap();
+        let entries = [
+            ProfileSource {
+                account_id: &a,
+                account_name: "Log Archive",
+                region: "us-east-1",
+                role_arn: None,
+            },
+            ProfileSource {
+                account_id: &b,
+                account_name: "Log-Archive",
+                region: "us-east-1",
+                role_arn: None,
+            },
+            ProfileSource {
+                account_id: &c,
+                account_name: "###",
+                region: "us-east-1",
+                role_arn: None,
+            },
+        ];
+        let order = BTreeMap::new();
+        let s = spec("{account_name}");
         let settings = ProfileSettings {
             spec: &s,
             role_name: "R",
             external_id: None,
             region_order: &order,
         };
+        let messages: Vec<String> = problems(&profiles(&settings, &entries))
+            .into_iter()
+            .map(|p| p.message)
+            .collect();
         assert_eq!(
-            problems(&profiles(&settings, &entries)),
-            ["profile name \"x\" for account 222222222222 is also generated for account 033333333333"]
+            messages,
+            [
+                "profile name \"\" for account 044444444444 (###) is not valid: it is empty; give the account a name with letters or digits, or put {account_id} in profiles.name",
+                "profile name \"Log-Archive\" is generated for both account 033333333333 (Log-Archive) and account 222222222222 (Log Archive); put {account_id} in profiles.name (e.g. \"{account_name}-{account_id}\"), or give the accounts distinct names",
+            ]
         );
+        let s = spec("{account_name}-{account_id}");
+        let settings = ProfileSettings { spec: &s, ..settings };
+        assert!(problems(&profiles(&settings, &entries)).is_empty());
     }
 }

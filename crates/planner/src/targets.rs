@@ -6,8 +6,6 @@ use std::collections::BTreeMap;
 
 use model::{DiscoveredAccount, Inventory, Target, TargetSource};
 
-use crate::names::{self, ProfileVars};
-
 /// The resolved targets (sorted by account id) and notes about accounts
 /// that were left out, for the user to read.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -74,21 +72,4 @@ pub fn resolve(inv: &Inventory, discovered: &[DiscoveredAccount]) -> Resolution 
         targets: by_id.into_values().collect(),
         notes,
     }
-}
-
-/// Profile names that would be invalid or duplicated for these targets
-/// (discovered account names are only known now).
-pub fn profile_problems(inv: &Inventory, targets: &[Target]) -> Vec<String> {
-    let vars: Vec<ProfileVars<'_>> = targets
-        .iter()
-        .map(|t| ProfileVars {
-            account_id: t.account_id.as_str(),
-            account_name: &t.account_name,
-            regions: &t.regions,
-        })
-        .collect();
-    names::profile_name_clashes(&inv.profiles.name, &inv.role.name, &vars)
-        .into_iter()
-        .map(|p| p.message)
-        .collect()
 }

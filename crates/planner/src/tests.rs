@@ -214,35 +214,74 @@ fn a_fixed_role_name_in_several_regions_collides() {
 fn profile_name_templates() {
     check_inventory(
         &format!("{HEAD}profiles:\n  name: \"{{account}}-x\"\naccounts:\n  - id: \"222222222222\"\n"),
-        expect![[r#"
-            error: inv/test.yaml:4:9: profiles.name: unknown variable `{account}` in "{account}-x"
-              help: use only {account_name} {account_id} {role_name} {region}
+        expect![[r##"
+            error: inv/test.yaml:4:9: profiles.name: unknown variable `{account}` in "{account}-x" (use {account_name} {account_id} {role_name} {region})
+              help: write the name from {account_name} {account_id} {role_name} {region} and text without whitespace or []\;'"#
             warning: inv/test.yaml:1:1: role.policy: no policy given: the role gets full access (Action "*" on Resource "*")
               help: set role.policy to the least privilege the role needs
             1 error in inv/test.yaml
-        "#]],
+        "##]],
+    );
+    // The literal text is wrong whatever the accounts are called: the error
+    // is on the profiles.name line.
+    check_inventory(
+        &format!(
+            "{HEAD}profiles:\n  name: \"x [{{account_name}}]\"\naccounts:\n  - {{id: \"222222222222\", name: a}}\n"
+        ),
+        expect![[r##"
+            error: inv/test.yaml:4:9: profiles.name: the text of "x [{account_name}]" contains ' ', which the AWS CLI does not accept in a profile name (whitespace and []\;'"# are not allowed)
+              help: write the name from {account_name} {account_id} {role_name} {region} and text without whitespace or []\;'"#
+            warning: inv/test.yaml:1:1: role.policy: no policy given: the role gets full access (Action "*" on Resource "*")
+              help: set role.policy to the least privilege the role needs
+            1 error in inv/test.yaml
+        "##]],
     );
     check_inventory(
         &format!(
             "{HEAD}profiles:\n  name: \"{{role_name}}\"\naccounts:\n  - {{id: \"222222222222\", name: a}}\n  - {{id: \"333333333333\", name: b}}\n"
         ),
-        expect![[r##"
-            error: inv/test.yaml:4:9: profiles.name: profile name "RolecallTarget" for account 333333333333 is also generated for account 222222222222
-              help: profile names come from profiles.name; put {account_id} or {account_name} in it, and give every account a distinct name without whitespace or []\;'"#
+        expect![[r#"
+            error: inv/test.yaml:4:9: profiles.name: profile name "RolecallTarget" is generated for both account 222222222222 (a) and account 333333333333 (b); put {account_id} in profiles.name (e.g. "{account_name}-{account_id}"), or give the accounts distinct names
+              help: profile names come from profiles.name with each variable made safe (see inventory/README.md)
             warning: inv/test.yaml:1:1: role.policy: no policy given: the role gets full access (Action "*" on Resource "*")
               help: set role.policy to the least privilege the role needs
             1 error in inv/test.yaml
-        "##]],
+        "#]],
+    );
+}
+
+#[test]
+fn real_account_names_get_safe_profile_names() {
+    // Control Tower's names, and names with parentheses, dots, non-ASCII.
+    let accounts = "accounts:\n  - {id: \"222222222222\", name: Log Archive}\n  - {id: \"333333333333\", name: Audit}\n  - {id: \"444444444444\", name: \"web [prod] (EU)\"}\n  - {id: \"555555555555\", name: Zürich.ops}\n";
+    check_inventory(
+        &format!("{HEAD}{accounts}"),
+        expect![[r#"
+        ok: accounts [222222222222, 333333333333, 444444444444, 555555555555]
+        warning: inv/test.yaml:1:1: role.policy: no policy given: the role gets full access (Action "*" on Resource "*")
+          help: set role.policy to the least privilege the role needs
+    "#]],
+    );
+    // Two names that are the same once safe: both accounts and the fix.
+    let clash =
+        "accounts:\n  - {id: \"222222222222\", name: Log Archive}\n  - {id: \"333333333333\", name: Log-Archive}\n";
+    check_inventory(
+        &format!("{HEAD}{clash}"),
+        expect![[r#"
+        error: inv/test.yaml:5:32: accounts[1].name: profile name "Log-Archive" is generated for both account 222222222222 (Log Archive) and account 333333333333 (Log-Archive); put {account_id} in profiles.name (e.g. "{account_name}-{account_id}"), or give the accounts distinct names
+          help: profile names come from profiles.name with each variable made safe (see inventory/README.md)
+        warning: inv/test.yaml:1:1: role.policy: no policy given: the role gets full access (Action "*" on Resource "*")
+          help: set role.policy to the least privilege the role needs
+        1 error in inv/test.yaml
+    "#]],
     );
     check_inventory(
-        &format!("{HEAD}accounts:\n  - {{id: \"222222222222\", name: \"web [prod]\"}}\n"),
-        expect![[r##"
-            error: inv/test.yaml:4:32: accounts[0].name: profile name "web [prod]" for account 222222222222 is not valid: it contains ' ' (whitespace and []\;'"# are not allowed)
-              help: profile names come from profiles.name; put {account_id} or {account_name} in it, and give every account a distinct name without whitespace or []\;'"#
+        &format!("{HEAD}profiles:\n  name: \"{{account_name}}-{{account_id}}\"\n{clash}"),
+        expect![[r#"
+            ok: accounts [222222222222, 333333333333]
             warning: inv/test.yaml:1:1: role.policy: no policy given: the role gets full access (Action "*" on Resource "*")
               help: set role.policy to the least privilege the role needs
-            1 error in inv/test.yaml
-        "##]],
+        "#]],
     );
 }
 
@@ -741,7 +780,11 @@ fn documented_keys() -> std::collections::BTreeSet<String> {
             serde_yaml::Value::Mapping(map) => {
                 for (k, v) in map {
                     let k = k.as_str().unwrap();
-                    let child = if path.is_empty() { k.to_owned() } else { format!("{path}.{k}") };
+                    let child = if path.is_empty() {
+                        k.to_owned()
+                    } else {
+                        format!("{path}.{k}")
+                    };
                     // Free-form maps: tags, policy documents, parameters.
                     if !["tags", "policy", "parameters"].contains(&k) {
                         walk(v, &child, out);

@@ -188,6 +188,7 @@ fn profile(name: &str, n: u64, arn: bool) -> Profile {
     Profile {
         name: name.into(),
         account_id: account(n),
+        account_name: name.into(),
         role_arn: arn.then(|| format!("arn:aws:iam::{n:012}:role/RolecallTarget")),
         source_profile: "default".into(),
         region: "us-east-1".into(),

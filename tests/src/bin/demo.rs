@@ -164,7 +164,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
         Err(e) => {
-            eprintln!("demo: cannot run the AWS CLI ({e}); install it with `just setup` (or: python3 -m pip install awscli)");
+            eprintln!(
+                "demo: cannot run the AWS CLI ({e}); install it with `just setup` (or: python3 -m pip install awscli)"
+            );
             return ExitCode::FAILURE;
         }
     };
