@@ -4,6 +4,7 @@
 mod apply;
 mod inventory_errors;
 mod names;
+mod own_template;
 mod plan;
 mod template;
 

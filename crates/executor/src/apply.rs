@@ -173,6 +173,7 @@ impl<S: AccountSession> Converge<'_, S> {
             template_body: self.desired.template_body.clone(),
             parameters: self.desired.parameters.clone(),
             tags: self.desired.stack_tags(),
+            auto_expand: self.desired.auto_expand,
         }
     }
 

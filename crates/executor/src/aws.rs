@@ -279,10 +279,16 @@ fn tags(request: &StackRequest) -> Vec<cfn::types::Tag> {
         .collect()
 }
 
-const CAPABILITIES: [cfn::types::Capability; 2] = [
-    cfn::types::Capability::CapabilityIam,
-    cfn::types::Capability::CapabilityNamedIam,
-];
+fn capabilities(request: &StackRequest) -> Vec<cfn::types::Capability> {
+    let mut out = vec![
+        cfn::types::Capability::CapabilityIam,
+        cfn::types::Capability::CapabilityNamedIam,
+    ];
+    if request.auto_expand {
+        out.push(cfn::types::Capability::CapabilityAutoExpand);
+    }
+    out
+}
 
 impl AccountSession for SdkSession {
     async fn describe_stack(&self, region: &str, stack_name: &str) -> Result<Observed, CloudError> {
@@ -316,7 +322,7 @@ impl AccountSession for SdkSession {
             .template_body(&request.template_body)
             .set_parameters(Some(parameters(request)))
             .set_tags(Some(tags(request)))
-            .set_capabilities(Some(CAPABILITIES.to_vec()))
+            .set_capabilities(Some(capabilities(request)))
             .send()
             .await
             .map_err(sdk_error)?;
@@ -337,7 +343,7 @@ impl AccountSession for SdkSession {
             .template_body(&request.template_body)
             .set_parameters(Some(parameters(request)))
             .set_tags(Some(tags(request)))
-            .set_capabilities(Some(CAPABILITIES.to_vec()))
+            .set_capabilities(Some(capabilities(request)))
             .description("rolecall apply")
             .send()
             .await

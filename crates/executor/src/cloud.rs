@@ -45,13 +45,16 @@ pub trait Cloud: Send + Sync {
 }
 
 /// What CreateStack and CreateChangeSet send. Capabilities are always
-/// CAPABILITY_IAM and CAPABILITY_NAMED_IAM: the stack holds an IAM role.
+/// CAPABILITY_IAM and CAPABILITY_NAMED_IAM (the stack holds an IAM role),
+/// plus CAPABILITY_AUTO_EXPAND for templates with a `Transform`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StackRequest {
     pub stack_name: String,
     pub template_body: String,
     pub parameters: BTreeMap<String, String>,
     pub tags: BTreeMap<String, String>,
+    /// Also CAPABILITY_AUTO_EXPAND (the template has a `Transform`).
+    pub auto_expand: bool,
 }
 
 /// A change set as DescribeChangeSet reports it.

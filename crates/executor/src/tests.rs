@@ -389,6 +389,7 @@ fn desired() -> Desired {
         tags: BTreeMap::new(),
         fingerprint: "f".repeat(64),
         output_key: "RoleArn".into(),
+        auto_expand: false,
     }
 }
 

@@ -165,6 +165,9 @@ pub struct Desired {
     pub tags: BTreeMap<String, String>,
     pub fingerprint: String,
     pub output_key: String,
+    /// The template declares a `Transform` (macros, SAM): CloudFormation
+    /// wants CAPABILITY_AUTO_EXPAND as well.
+    pub auto_expand: bool,
 }
 
 impl Desired {

@@ -83,7 +83,7 @@ pub fn decide(desired: &Desired, observed: &Observed) -> Decision {
 fn compare(desired: &Desired, stack: &StackInfo) -> Decision {
     let mut differences = Vec::new();
     let fingerprint_differs = stack.tags.get(TAG_FINGERPRINT) != Some(&desired.fingerprint);
-    let parameters_differ = stack.parameters != desired.parameters;
+    let parameters_differ = parameters_differ(desired, stack);
     if fingerprint_differs && !parameters_differ {
         differences.push(Difference::Template);
     }
@@ -115,10 +115,26 @@ fn compare(desired: &Desired, stack: &StackInfo) -> Decision {
         reason: format!(
             "{} differ{} from the inventory",
             what.join(", "),
-            if what.len() == 1 { "s" } else { "" }
+            if what == ["template"] { "s" } else { "" }
         ),
         differences,
     }
+}
+
+/// What DescribeStacks shows instead of a NoEcho parameter's value.
+const NO_ECHO: &str = "****";
+
+/// Only the parameters the inventory sets are compared: the others are at
+/// their template defaults (DescribeStacks lists those too), and NoEcho
+/// values are masked. The fingerprint tag covers both.
+fn parameters_differ(desired: &Desired, stack: &StackInfo) -> bool {
+    desired
+        .parameters
+        .iter()
+        .any(|(key, want)| match stack.parameters.get(key) {
+            Some(have) => have != want && have != NO_ECHO,
+            None => true,
+        })
 }
 
 fn reason_suffix(stack: &StackInfo) -> String {

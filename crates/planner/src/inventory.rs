@@ -690,6 +690,15 @@ impl Validator<'_> {
                 }
                 let full = self.base.join(&path);
                 match (self.read_file)(&full) {
+                    Ok(body) if crate::template::check_body(&body).is_err() => {
+                        let why = crate::template::check_body(&body).unwrap_err();
+                        self.error(
+                            "role.template",
+                            format!("template {} {why}", full.display()),
+                            "point role.template at a CloudFormation template (JSON or YAML) of at most 51,200 bytes",
+                        );
+                        None
+                    }
                     Ok(body) => Some(CustomTemplate {
                         path,
                         body,

@@ -17,12 +17,40 @@ pub fn desired(inv: &Inventory) -> Desired {
         None => (render_builtin(role), BTreeMap::new()),
     };
     Desired {
+        auto_expand: declares_transform(&template_body),
         stack_name: role.stack_name.clone(),
         fingerprint: fingerprint(&template_body, &parameters),
         template_body,
         parameters,
         tags: role.tags.clone(),
         output_key: role.output_key.clone(),
+    }
+}
+
+/// CloudFormation's limit for a template passed in the request body.
+pub const MAX_BODY_BYTES: usize = 51_200;
+
+/// Whether a template (JSON or YAML) has a top-level `Transform`.
+pub fn declares_transform(body: &str) -> bool {
+    serde_yaml::from_str::<serde_yaml::Value>(body)
+        .ok()
+        .and_then(|v| v.as_mapping().map(|m| m.contains_key("Transform")))
+        .unwrap_or(false)
+}
+
+/// Why a template of the user's cannot be deployed as it is, if it cannot.
+pub fn check_body(body: &str) -> Result<(), String> {
+    if body.len() > MAX_BODY_BYTES {
+        return Err(format!(
+            "is {} bytes; CloudFormation takes at most {MAX_BODY_BYTES} bytes in a request (larger templates must come from S3, which rolecall does not upload)",
+            body.len()
+        ));
+    }
+    let value: serde_yaml::Value = serde_yaml::from_str(body).map_err(|e| format!("is neither JSON nor YAML: {e}"))?;
+    match value.as_mapping() {
+        Some(m) if m.contains_key("Resources") => Ok(()),
+        Some(_) => Err("has no `Resources` section, so it is not a CloudFormation template".to_owned()),
+        None => Err("is not a CloudFormation template (expected a mapping with `Resources`)".to_owned()),
     }
 }
 

@@ -618,7 +618,7 @@ fn decisions() {
                 ("team", "app"),
             ],
         ),
-        expect!["update [Tags]: tags differs from the inventory"],
+        expect!["update [Tags]: tags differ from the inventory"],
     );
     for status in ["ROLLBACK_COMPLETE", "CREATE_FAILED", "DELETE_FAILED"] {
         let d = decide(&desired(&inv), &stack(status, &ours));
@@ -684,7 +684,64 @@ fn parameter_changes_are_named() {
     let d = decide(&want, &Observed::Present(info));
     assert_eq!(
         (d.action, d.reason.as_str()),
-        (Action::Update, "parameters differs from the inventory")
+        (Action::Update, "parameters differ from the inventory")
+    );
+}
+
+#[test]
+fn own_templates_settle_with_defaulted_and_no_echo_parameters() {
+    let text = format!(
+        "{HEAD}role:\n  template: templates/role.yaml\n  parameters: {{Env: prod, Secret: s3cr3t}}\naccounts:\n  - id: \"222222222222\"\n"
+    );
+    let (inv, _) = inventory::parse(&text, Path::new("inv/test.yaml"), &read_file).unwrap();
+    let want = desired(&inv);
+    let Observed::Present(mut info) = stack(
+        "UPDATE_COMPLETE",
+        &[
+            (TAG_MANAGED_BY, "rolecall"),
+            (TAG_FINGERPRINT, want.fingerprint.as_str()),
+        ],
+    ) else {
+        unreachable!()
+    };
+    // DescribeStacks lists the parameter left at its default, and masks
+    // the NoEcho one.
+    for (k, v) in [("Env", "prod"), ("Secret", "****"), ("Defaulted", "its-default")] {
+        info.parameters.insert(k.to_owned(), v.to_owned());
+    }
+    let d = decide(&want, &Observed::Present(info.clone()));
+    assert_eq!(d.action, Action::NoOp, "{}", d.reason);
+    // A parameter the inventory sets that is missing or different is an update.
+    info.parameters.remove("Env");
+    assert_eq!(decide(&want, &Observed::Present(info)).action, Action::Update);
+}
+
+#[test]
+fn own_templates_are_checked_and_transforms_expand() {
+    assert!(!crate::template::declares_transform("Resources: {}\n"));
+    assert!(crate::template::declares_transform(
+        "Transform: AWS::Serverless-2016-10-31\nResources: {}\n"
+    ));
+    assert!(crate::template::declares_transform(
+        "{\"Transform\": [\"AWS::LanguageExtensions\"], \"Resources\": {}}"
+    ));
+    for (body, why) in [
+        ("Resources: {}\n", None),
+        ("not: [valid", Some("is neither JSON nor YAML")),
+        ("- a list\n", Some("is not a CloudFormation template")),
+        ("Outputs: {}\n", Some("has no `Resources` section")),
+    ] {
+        let got = crate::template::check_body(body).err();
+        assert_eq!(got.is_some(), why.is_some(), "{body}: {got:?}");
+        if let (Some(got), Some(why)) = (got, why) {
+            assert!(got.starts_with(why), "{body}: {got}");
+        }
+    }
+    let big = format!("Resources: {{}}\nDescription: \"{}\"\n", "x".repeat(51_200));
+    assert!(
+        crate::template::check_body(&big)
+            .unwrap_err()
+            .starts_with(&format!("is {} bytes; CloudFormation takes at most 51200", big.len()))
     );
 }
 
