@@ -39,7 +39,7 @@ fn inventory(org: &SeededOrg, policy_action: &str, exclude: &[&str]) -> String {
 fn registry(path: &Path) -> Value {
     let json: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let schema: Value = serde_json::from_str(
-        &std::fs::read_to_string(tests::workspace_root().join("schemas/registry.v1.schema.json")).unwrap(),
+        &std::fs::read_to_string(tests::workspace_root().join("schemas/registry.v2.schema.json")).unwrap(),
     )
     .unwrap();
     let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
@@ -49,7 +49,7 @@ fn registry(path: &Path) -> Value {
         .collect();
     assert!(
         errors.is_empty(),
-        "registry does not match schemas/registry.v1.schema.json: {errors:#?}"
+        "registry does not match schemas/registry.v2.schema.json: {errors:#?}"
     );
     json
 }

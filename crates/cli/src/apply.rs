@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use model::{AccountId, Inventory, Profile, ProfilesSpec, Target};
+use model::{AccountId, Inventory, Profile, ProfilesSpec};
 use planner::profiles::{ProfileSettings, ProfileSource};
 use reporter::registry::{self, Registry};
 
-use crate::{AwsArgs, InventoryArg, exit, files};
+use crate::{AwsArgs, InventoryArg, exit, files, orphans};
 
 const DEFAULT_REGISTRY: &str = "rolecall-registry.json";
 
@@ -74,7 +74,7 @@ pub(crate) struct ProfilesArgs {
     diff: bool,
 }
 
-fn seconds(value: f64, flag: &str) -> anyhow::Result<Duration> {
+pub(crate) fn seconds(value: f64, flag: &str) -> anyhow::Result<Duration> {
     Duration::try_from_secs_f64(value)
         .ok()
         .filter(|d| !d.is_zero())
@@ -122,6 +122,7 @@ pub(crate) async fn apply(aws: &AwsArgs, inv: &Inventory, args: &ApplyArgs) -> a
             }
         }
     }
+    let all_targets = targets.clone();
     if !args.accounts.is_empty() {
         let unknown: Vec<&String> = args
             .accounts
@@ -137,20 +138,42 @@ pub(crate) async fn apply(aws: &AwsArgs, inv: &Inventory, args: &ApplyArgs) -> a
     }
     // Read before any stack changes: an unreadable registry must stop the
     // run here, not after it, when its results could no longer be recorded.
-    let carried = if args.accounts.is_empty() {
-        Vec::new()
-    } else {
-        carried_entries(&args.registry, &targets)?
-    };
+    let previous = orphans::previous_registry(&args.registry)?;
+    let previous_entries = previous.as_ref().map(|r| r.entries.clone()).unwrap_or_default();
     let settings = crate::settings(&cloud, inv, args.concurrency, "apply");
     let desired = planner::desired(inv);
+    // With --accounts the other accounts' entries stay as they were;
+    // otherwise entries that left the inventory are checked as orphans.
+    let (kept, orphan_targets) = if args.accounts.is_empty() {
+        (Vec::new(), orphans::targets(previous.as_ref(), &all_targets))
+    } else {
+        let kept = previous_entries
+            .iter()
+            .filter(|e| !targets.iter().any(|t| t.account_id.as_str() == e.account_id))
+            .cloned()
+            .collect();
+        (kept, Vec::new())
+    };
+    let (orphan_rows, orphan_outcomes) =
+        orphans::observe(&cloud, &settings, &desired, &orphan_targets, previous.as_ref()).await;
 
+    // Without --yes: observe once, show the plan, ask, and act on exactly
+    // what was shown.
+    let mut planned = None;
     if !args.yes {
         let progress = reporter::Progress::stderr("observing", false);
-        let plan = executor::plan(&cloud, &settings, &desired, &targets, &progress).await;
+        let decide = |o: &model::Observed| Some(planner::decide(&desired, o));
+        let (mut plan, observed) =
+            executor::observe(&cloud, &settings, &desired.stack_name, &targets, &progress, &decide).await;
         progress.finish();
+        plan.entries.extend(orphan_rows);
+        plan.sort();
         reporter::write_plan(&mut std::io::stdout().lock(), &plan)?;
-        if plan.has_changes() {
+        if plan
+            .entries
+            .iter()
+            .any(|e| e.action.changes() || e.action == model::Action::Wait)
+        {
             eprint!("\nApply these changes? Only 'yes' is accepted: ");
             let mut answer = String::new();
             std::io::stdin().lock().read_line(&mut answer)?;
@@ -159,6 +182,7 @@ pub(crate) async fn apply(aws: &AwsArgs, inv: &Inventory, args: &ApplyArgs) -> a
                 return Ok(exit::FAILURE);
             }
         }
+        planned = Some(observed);
     }
 
     let options = executor::ApplyOptions {
@@ -167,50 +191,44 @@ pub(crate) async fn apply(aws: &AwsArgs, inv: &Inventory, args: &ApplyArgs) -> a
         max_wait,
     };
     let progress = reporter::Progress::stderr("applying", true);
-    let outcomes = executor::apply(&cloud, &settings, &options, &desired, &targets, &progress).await;
+    let mut outcomes = executor::apply(
+        &cloud,
+        &settings,
+        &options,
+        &desired,
+        &targets,
+        planned.as_ref(),
+        &progress,
+    )
+    .await;
     progress.finish();
+    outcomes.extend(orphan_outcomes);
+    outcomes.sort_by(|a, b| (&a.account_id, &a.region).cmp(&(&b.account_id, &b.region)));
 
     // The registry records what happened, also when accounts failed.
-    let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
-    let meta = registry::Meta {
-        generated_at: &now,
-        source_account: &inv.source_account,
-        stack_name: &inv.role.stack_name,
-        role_name: &inv.role.name,
-    };
-    let registry = registry::build(&meta, &outcomes, carried);
-    files::write_atomic(&args.registry, &registry::to_json(&registry), 0o644)
-        .with_context(|| format!("cannot write the registry {}", args.registry.display()))?;
-    eprintln!(
-        "rolecall: wrote the ARN registry {} ({} entries)",
-        args.registry.display(),
-        registry.entries.len()
-    );
+    let registry = write_registry(&args.registry, inv, &outcomes, kept, &previous_entries)?;
 
     let mut code = if outcomes.iter().all(|o| o.status.succeeded()) {
         exit::OK
     } else {
         exit::FAILURE
     };
-    let profiles = profile_list(
-        &registry,
-        &inv.profiles,
-        &inv.role.name,
-        inv.role.external_id.as_deref(),
-        &region_order,
-    )?;
-    let origin = args.inventory.inventory.display().to_string();
     let mut out = std::io::stdout().lock();
-    if let Some(path) = &args.profiles {
-        write_standalone(path, &profiles, &origin)?;
-    }
-    if let Some(path) = &args.profiles_into {
-        // With --json, stdout is the summary document; the diff goes to stderr.
-        let mut stderr = std::io::stderr();
-        let diff_out: &mut dyn Write = if args.json { &mut stderr } else { &mut out };
-        if !write_into(path, &profiles, &origin, args.diff, diff_out)? {
-            code = exit::FAILURE;
-        }
+    let outputs = ProfileOutputs {
+        standalone: args.profiles.as_deref(),
+        into: args.profiles_into.as_deref(),
+        diff: args.diff,
+        json: args.json,
+    };
+    if !write_profile_outputs(
+        inv,
+        &registry,
+        &region_order,
+        &outputs,
+        &args.inventory.inventory,
+        &mut out,
+    )? {
+        code = exit::FAILURE;
     }
     if args.json {
         reporter::write_summary_json(&mut out, &outcomes)?;
@@ -221,18 +239,71 @@ pub(crate) async fn apply(aws: &AwsArgs, inv: &Inventory, args: &ApplyArgs) -> a
     Ok(code)
 }
 
-/// Entries of the existing registry for accounts this run does not visit.
-fn carried_entries(path: &Path, visited: &[Target]) -> anyhow::Result<Vec<registry::Entry>> {
-    let text = files::read_or_empty(path)?;
-    if text.is_empty() {
-        return Ok(Vec::new());
+/// Where `apply` and `destroy` write profiles.
+pub(crate) struct ProfileOutputs<'a> {
+    pub(crate) standalone: Option<&'a Path>,
+    pub(crate) into: Option<&'a Path>,
+    pub(crate) diff: bool,
+    /// stdout is a JSON document: a diff goes to stderr.
+    pub(crate) json: bool,
+}
+
+/// Writes the profiles of `registry` where asked. False when the managed
+/// block was refused (nothing written then).
+pub(crate) fn write_profile_outputs(
+    inv: &Inventory,
+    registry: &Registry,
+    region_order: &BTreeMap<AccountId, Vec<String>>,
+    outputs: &ProfileOutputs<'_>,
+    origin: &Path,
+    out: &mut dyn Write,
+) -> anyhow::Result<bool> {
+    if outputs.standalone.is_none() && outputs.into.is_none() {
+        return Ok(true);
     }
-    let old = registry::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    Ok(old
-        .entries
-        .into_iter()
-        .filter(|e| !visited.iter().any(|t| t.account_id.as_str() == e.account_id))
-        .collect())
+    let profiles = profile_list(
+        registry,
+        &inv.profiles,
+        &inv.role.name,
+        inv.role.external_id.as_deref(),
+        region_order,
+    )?;
+    let origin = origin.display().to_string();
+    if let Some(path) = outputs.standalone {
+        write_standalone(path, &profiles, &origin)?;
+    }
+    if let Some(path) = outputs.into {
+        let mut stderr = std::io::stderr();
+        let diff_out: &mut dyn Write = if outputs.json { &mut stderr } else { out };
+        return write_into(path, &profiles, &origin, outputs.diff, diff_out);
+    }
+    Ok(true)
+}
+
+/// Builds and writes the registry of this run; returns it.
+pub(crate) fn write_registry(
+    path: &Path,
+    inv: &Inventory,
+    outcomes: &[model::Outcome],
+    kept: Vec<registry::Entry>,
+    previous: &[registry::Entry],
+) -> anyhow::Result<Registry> {
+    let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    let meta = registry::Meta {
+        generated_at: &now,
+        source_account: &inv.source_account,
+        stack_name: &inv.role.stack_name,
+        role_name: &inv.role.name,
+    };
+    let registry = registry::build(&meta, outcomes, kept, previous);
+    files::write_atomic(path, &registry::to_json(&registry), 0o644)
+        .with_context(|| format!("cannot write the registry {}", path.display()))?;
+    eprintln!(
+        "rolecall: wrote the ARN registry {} ({} entries)",
+        path.display(),
+        registry.entries.len()
+    );
+    Ok(registry)
 }
 
 fn profile_list(
@@ -247,10 +318,13 @@ fn profile_list(
         .iter()
         .map(|e| AccountId::parse(&e.account_id))
         .collect();
+    // Profiles follow the inventory: orphans keep their registry entry but
+    // leave the profiles.
     let sources: Vec<ProfileSource<'_>> = registry
         .entries
         .iter()
         .zip(&ids)
+        .filter(|(e, _)| e.status != model::Status::Orphaned.as_str())
         .filter_map(|(e, id)| {
             Some(ProfileSource {
                 account_id: id.as_ref()?,

@@ -12,7 +12,9 @@ use executor::aws::{Connection, SdkCloud};
 use model::{Inventory, Target};
 
 mod apply;
+mod destroy;
 mod files;
+mod orphans;
 
 /// Exit codes, documented in README.md.
 pub(crate) mod exit {
@@ -79,9 +81,14 @@ enum Command {
         /// Accounts observed at once (default: deploy.concurrency)
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=512))]
         concurrency: Option<u16>,
+        /// The ARN registry of the last apply: its accounts that left the inventory are reported as orphaned
+        #[arg(long, value_name = "PATH", default_value = "rolecall-registry.json")]
+        registry: PathBuf,
     },
     /// Create or update the role stack everywhere, then write the ARN registry and profiles
     Apply(apply::ApplyArgs),
+    /// Delete rolecall's stacks (only those it created), then update the registry and profiles
+    Destroy(destroy::DestroyArgs),
     /// Regenerate the profiles file from an ARN registry, offline
     Profiles(apply::ProfilesArgs),
     /// Print a template for the bootstrap role, for accounts that lack one
@@ -194,6 +201,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             json,
             detailed_exitcode,
             concurrency,
+            registry,
         } => {
             let Some(inv) = load_inventory(&inventory.inventory)? else {
                 return Ok(exit::FAILURE);
@@ -203,11 +211,16 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 let Some(targets) = resolve_targets(&cloud, &inv).await? else {
                     return Ok(exit::FAILURE);
                 };
+                let previous = orphans::previous_registry(registry)?;
                 let settings = settings(&cloud, &inv, *concurrency, "plan");
                 let desired = planner::desired(&inv);
                 let progress = reporter::Progress::stderr("observing", false);
-                let plan = executor::plan(&cloud, &settings, &desired, &targets, &progress).await;
+                let mut plan = executor::plan(&cloud, &settings, &desired, &targets, &progress).await;
                 progress.finish();
+                let orphan_targets = orphans::targets(previous.as_ref(), &targets);
+                let (rows, _) = orphans::observe(&cloud, &settings, &desired, &orphan_targets, previous.as_ref()).await;
+                plan.entries.extend(rows);
+                plan.sort();
                 let mut out = std::io::stdout().lock();
                 if *json {
                     reporter::write_plan_json(&mut out, &plan)?;
@@ -229,6 +242,12 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 return Ok(exit::FAILURE);
             };
             runtime()?.block_on(apply::apply(&cli.aws, &inv, args))
+        }
+        Command::Destroy(args) => {
+            let Some(inv) = load_inventory(&args.inventory.inventory)? else {
+                return Ok(exit::FAILURE);
+            };
+            runtime()?.block_on(destroy::destroy(&cli.aws, &inv, args))
         }
         Command::Profiles(args) => apply::profiles(args),
         Command::Template { inventory, parameters } => {

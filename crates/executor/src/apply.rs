@@ -4,15 +4,14 @@
 //! a run killed half-way and started again observes where things stand and
 //! goes on from there.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use futures::stream::{self, StreamExt};
 use model::{Action, Desired, Event, EventSink, Observed, Outcome, ResourceChange, Stage, Status, Target};
 use tokio::time::Instant;
 
 use crate::cloud::{AccountSession, Cloud, CloudError, StackRequest};
-use crate::observe::{Settings, assume, plan_entry};
+use crate::fanout::{Done, Reach, fan_out};
+use crate::observe::{ObservedMap, Settings, plan_entry};
 
 /// How apply waits and when it stops starting accounts.
 #[derive(Clone, Debug)]
@@ -34,58 +33,37 @@ pub async fn apply<C: Cloud>(
     options: &ApplyOptions,
     desired: &Desired,
     targets: &[Target],
+    planned: Option<&ObservedMap>,
     events: &dyn EventSink,
 ) -> Vec<Outcome> {
-    events.event(Event::Started {
-        accounts: targets.len(),
-    });
-    let failed_accounts = AtomicUsize::new(0);
-    let failed = &failed_accounts;
-    let results: Vec<Vec<Outcome>> = stream::iter(targets)
-        .map(|target| async move {
-            if failed.load(Ordering::SeqCst) > options.failure_tolerance {
-                let reason = format!(
-                    "not attempted: more than {} account(s) failed (failure tolerance)",
-                    options.failure_tolerance
-                );
-                let outcomes = every_region(target, Status::NotAttempted, &reason, desired);
-                for o in &outcomes {
-                    events.event(Event::Finished { outcome: o.clone() });
-                }
-                return outcomes;
-            }
-            events.event(Event::AccountStarted {
-                account_id: target.account_id.clone(),
-            });
-            let outcomes = match assume(cloud, settings, target).await {
-                Ok(session) => {
-                    futures::future::join_all(
-                        target
-                            .regions
-                            .iter()
-                            .map(|region| converge(&session, options, desired, target, region, events)),
-                    )
+    let results: Vec<Vec<Outcome>> = fan_out(
+        cloud,
+        settings,
+        targets,
+        events,
+        Some(options.failure_tolerance),
+        |target, reach| async move {
+            let outcomes = match reach {
+                Reach::Session(session) => {
+                    futures::future::join_all(target.regions.iter().map(|region| {
+                        let seen = planned.map(|p| p.get(&(target.account_id.clone(), region.clone())).cloned());
+                        converge(&session, options, desired, target, region, seen, events)
+                    }))
                     .await
                 }
-                Err(error) => {
-                    events.event(Event::AccountFailed { error: error.clone() });
-                    every_region(target, Status::Failed, &error.message, desired)
-                }
+                Reach::Unreachable(error) => every_region(target, Status::Failed, &error.message, desired),
+                Reach::Skipped(reason) => every_region(target, Status::NotAttempted, &reason, desired),
             };
             for o in &outcomes {
                 events.event(Event::Finished { outcome: o.clone() });
             }
-            if outcomes.iter().any(|o| o.status == Status::Failed) {
-                failed.fetch_add(1, Ordering::SeqCst);
+            Done {
+                failed: outcomes.iter().any(|o| o.status == Status::Failed),
+                result: outcomes,
             }
-            events.event(Event::AccountFinished {
-                account_id: target.account_id.clone(),
-            });
-            outcomes
-        })
-        .buffer_unordered(settings.concurrency.max(1))
-        .collect()
-        .await;
+        },
+    )
+    .await;
     let mut outcomes: Vec<Outcome> = results.into_iter().flatten().collect();
     outcomes.sort_by(|a, b| (&a.account_id, &a.region).cmp(&(&b.account_id, &b.region)));
     outcomes
@@ -98,6 +76,7 @@ async fn converge<S: AccountSession>(
     desired: &Desired,
     target: &Target,
     region: &str,
+    seen: Option<Option<Observed>>,
     events: &dyn EventSink,
 ) -> Outcome {
     let run = Converge {
@@ -109,45 +88,68 @@ async fn converge<S: AccountSession>(
         events,
         deadline: Instant::now() + options.max_wait,
     };
-    match run.go().await {
-        Ok(o) => o,
-        Err(Failure {
-            observed,
-            action,
-            message,
-        }) => outcome(
+    let result = match seen {
+        None => run.go(None).await,
+        Some(Some(observed)) => run.go(Some(observed)).await,
+        Some(None) => Ok(outcome(
             target,
             region,
-            action,
-            Status::Failed,
-            observed.as_deref(),
-            Some(message),
+            None,
+            Status::NotAttempted,
+            None,
+            Some(
+                "not observed when the plan was made, so not in what was confirmed; nothing was done (run apply again)"
+                    .to_owned(),
+            ),
             desired,
-        ),
+        )),
+    };
+    match result {
+        Ok(o) => o,
+        Err(f) => f.into_outcome(target, region, desired),
     }
 }
 
-struct Failure {
+impl Failure {
+    pub(crate) fn into_outcome(self, target: &Target, region: &str, desired: &Desired) -> Outcome {
+        outcome(
+            target,
+            region,
+            self.action,
+            Status::Failed,
+            self.observed.as_deref(),
+            Some(self.message),
+            desired,
+        )
+    }
+}
+
+enum Created {
+    Done(Outcome),
+    AlreadyExists,
+}
+
+pub(crate) struct Failure {
     /// Boxed: a stack with its maps is large, and failures are rare.
     observed: Option<Box<Observed>>,
     action: Option<Action>,
     message: String,
 }
 
-struct Converge<'a, S> {
-    session: &'a S,
-    options: &'a ApplyOptions,
-    desired: &'a Desired,
-    target: &'a Target,
-    region: &'a str,
-    events: &'a dyn EventSink,
+pub(crate) struct Converge<'a, S> {
+    pub(crate) session: &'a S,
+    pub(crate) options: &'a ApplyOptions,
+    pub(crate) desired: &'a Desired,
+    pub(crate) target: &'a Target,
+    pub(crate) region: &'a str,
+    pub(crate) events: &'a dyn EventSink,
     /// One deadline per stack: waiting for another operation, deleting a
     /// failed stack and creating it again all share it.
-    deadline: Instant,
+    pub(crate) deadline: Instant,
 }
 
 impl<S: AccountSession> Converge<'_, S> {
-    fn stage(&self, stage: Stage) {
+    pub(crate) fn stage(&self, stage: Stage) {
         self.events.event(Event::Stage {
             account_id: self.target.account_id.clone(),
             region: self.region.to_owned(),
@@ -155,7 +157,7 @@ impl<S: AccountSession> Converge<'_, S> {
         });
     }
 
-    fn fail(&self, observed: Option<Observed>, action: Option<Action>, message: String) -> Failure {
+    pub(crate) fn fail(&self, observed: Option<Observed>, action: Option<Action>, message: String) -> Failure {
         Failure {
             observed: observed.map(Box::new),
             action,
@@ -177,17 +179,27 @@ impl<S: AccountSession> Converge<'_, S> {
         }
     }
 
-    async fn describe(&self, action: Option<Action>) -> Result<Observed, Failure> {
+    pub(crate) async fn describe(&self, action: Option<Action>) -> Result<Observed, Failure> {
         self.session
             .describe_stack(self.region, &self.desired.stack_name)
             .await
             .map_err(|e| self.cloud("reading stack", action, e))
     }
 
-    async fn go(&self) -> Result<Outcome, Failure> {
-        self.stage(Stage::Observing);
-        let mut observed = self.describe(None).await?;
+    /// `planned`: the stack as the confirmed plan showed it. Then every
+    /// write fails safe when the stack is no longer that (the outcome is
+    /// `changed-since-plan`), instead of doing what the user did not see.
+    async fn go(&self, planned: Option<Observed>) -> Result<Outcome, Failure> {
+        let confirmed = planned.is_some();
+        let mut observed = match planned {
+            Some(observed) => observed,
+            None => {
+                self.stage(Stage::Observing);
+                self.describe(None).await?
+            }
+        };
         let mut recovered = false;
+        let mut raced = false;
         loop {
             let entry = plan_entry(self.target, self.region, self.desired, &observed);
             let action = entry.action;
@@ -210,8 +222,26 @@ impl<S: AccountSession> Converge<'_, S> {
                     self.stage(Stage::Waiting);
                     observed = self.settle(Some(action)).await?;
                 }
-                Action::Create => return self.create().await,
-                Action::Update => return self.update(observed).await,
+                Action::Delete | Action::Orphaned => {
+                    let message = format!(
+                        "the planner chose `{action}` during apply; this is a bug in rolecall, please report it"
+                    );
+                    return Err(self.fail(Some(observed), Some(action), message));
+                }
+                Action::Create => match self.create(confirmed).await? {
+                    Created::Done(o) => return Ok(o),
+                    // Another run created it meanwhile (or a retry the SDK
+                    // could not match): observe again and decide, once.
+                    Created::AlreadyExists if !raced => {
+                        raced = true;
+                        observed = self.describe(Some(action)).await?;
+                    }
+                    Created::AlreadyExists => {
+                        let message = "CreateStack keeps answering AlreadyExists while DescribeStacks finds no stack; run apply again".to_owned();
+                        return Err(self.fail(Some(observed), Some(action), message));
+                    }
+                },
+                Action::Update => return self.update(observed, confirmed).await,
                 Action::Recover => {
                     if recovered {
                         let message = format!(
@@ -222,8 +252,14 @@ impl<S: AccountSession> Converge<'_, S> {
                     }
                     recovered = true;
                     self.stage(Stage::Deleting);
+                    // By stack id: if this failed stack was replaced since it
+                    // was observed, the new one is left alone.
+                    let id = match &observed {
+                        Observed::Present(s) if !s.stack_id.is_empty() => s.stack_id.clone(),
+                        _ => self.desired.stack_name.clone(),
+                    };
                     self.session
-                        .delete_stack(self.region, &self.desired.stack_name)
+                        .delete_stack(self.region, &id)
                         .await
                         .map_err(|e| self.cloud("deleting failed stack", Some(action), e))?;
                     observed = self.settle(Some(action)).await?;
@@ -241,16 +277,38 @@ impl<S: AccountSession> Converge<'_, S> {
         }
     }
 
-    async fn create(&self) -> Result<Outcome, Failure> {
+    fn changed_since_plan(&self, action: Action, what: String) -> Outcome {
+        outcome(
+            self.target,
+            self.region,
+            Some(action),
+            Status::ChangedSincePlan,
+            None,
+            Some(format!("{what}; nothing was done: run plan and apply again")),
+            self.desired,
+        )
+    }
+
+    async fn create(&self, confirmed: bool) -> Result<Created, Failure> {
         let action = Some(Action::Create);
         self.stage(Stage::Creating);
-        self.session
-            .create_stack(self.region, &self.request())
-            .await
-            .map_err(|e| self.cloud("CreateStack", action, e))?;
+        match self.session.create_stack(self.region, &self.request()).await {
+            Ok(_) => {}
+            Err(e) if e.code() == Some("AlreadyExistsException") && confirmed => {
+                let what = format!(
+                    "the plan showed no stack {}, but one exists now",
+                    self.desired.stack_name
+                );
+                return Ok(Created::Done(self.changed_since_plan(Action::Create, what)));
+            }
+            Err(e) if e.code() == Some("AlreadyExistsException") => return Ok(Created::AlreadyExists),
+            Err(e) => return Err(self.cloud("CreateStack", action, e)),
+        }
         let observed = self.settle(action).await?;
         match status_of(&observed) {
-            "CREATE_COMPLETE" => self.finish(Action::Create, Status::Created, &observed, Vec::new()),
+            "CREATE_COMPLETE" => self
+                .finish(Action::Create, Status::Created, &observed, Vec::new())
+                .map(Created::Done),
             other => {
                 let why = self.reasons().await;
                 Err(self.fail(Some(observed.clone()), action, format!("create ended in {other}{why}")))
@@ -258,7 +316,7 @@ impl<S: AccountSession> Converge<'_, S> {
         }
     }
 
-    async fn update(&self, before: Observed) -> Result<Outcome, Failure> {
+    async fn update(&self, before: Observed, confirmed: bool) -> Result<Outcome, Failure> {
         let action = Some(Action::Update);
         self.stage(Stage::Updating);
         let stack = self.desired.stack_name.clone();
@@ -281,6 +339,15 @@ impl<S: AccountSession> Converge<'_, S> {
             Ok(()) => {}
             Err(e) if no_changes(e.message()) => {
                 return self.finish(Action::Update, Status::Unchanged, &before, Vec::new());
+            }
+            // CloudFormation's own check: the stack is gone or busy now.
+            Err(e)
+                if confirmed
+                    && e.code() == Some("ValidationError")
+                    && (e.message().contains("does not exist") || e.message().contains("can not be updated")) =>
+            {
+                let what = format!("the stack changed since the plan ({})", e.message());
+                return Ok(self.changed_since_plan(Action::Update, what));
             }
             Err(e) => return Err(self.cloud("CreateChangeSet for", action, e)),
         }
@@ -356,7 +423,7 @@ impl<S: AccountSession> Converge<'_, S> {
 
     /// Polls DescribeStacks until no operation is in progress (or the stack
     /// is gone).
-    async fn settle(&self, action: Option<Action>) -> Result<Observed, Failure> {
+    pub(crate) async fn settle(&self, action: Option<Action>) -> Result<Observed, Failure> {
         loop {
             let observed = self.describe(action).await?;
             match &observed {
@@ -385,7 +452,7 @@ impl<S: AccountSession> Converge<'_, S> {
     }
 
     /// `: reason; reason` from the stack's failed events, or nothing.
-    async fn reasons(&self) -> String {
+    pub(crate) async fn reasons(&self) -> String {
         match self
             .session
             .failure_reasons(self.region, &self.desired.stack_name)
@@ -402,7 +469,7 @@ fn no_changes(message: &str) -> bool {
     message.contains("No updates are to be performed") || message.contains("didn't contain changes")
 }
 
-fn status_of(observed: &Observed) -> &str {
+pub(crate) fn status_of(observed: &Observed) -> &str {
     match observed {
         Observed::Present(s) => &s.status,
         Observed::Absent => "gone",
@@ -410,7 +477,7 @@ fn status_of(observed: &Observed) -> &str {
 }
 
 /// The same outcome in every region of an account that was not reached.
-fn every_region(target: &Target, status: Status, error: &str, desired: &Desired) -> Vec<Outcome> {
+pub(crate) fn every_region(target: &Target, status: Status, error: &str, desired: &Desired) -> Vec<Outcome> {
     target
         .regions
         .iter()
@@ -418,7 +485,7 @@ fn every_region(target: &Target, status: Status, error: &str, desired: &Desired)
         .collect()
 }
 
-fn outcome(
+pub(crate) fn outcome(
     target: &Target,
     region: &str,
     action: Option<Action>,

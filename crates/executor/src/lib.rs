@@ -9,13 +9,16 @@
 pub mod apply;
 pub mod aws;
 pub mod cloud;
+pub mod destroy;
 pub mod discover;
+pub mod fanout;
 pub mod observe;
 
 pub use apply::{ApplyOptions, apply};
 pub use cloud::{AccountSession, ChangeSetInfo, Cloud, CloudError, OrgAccount, StackRequest};
+pub use destroy::destroy;
 pub use discover::{DiscoveryError, discover};
-pub use observe::{Settings, plan};
+pub use observe::{ObservedMap, Settings, observe, plan};
 
 #[cfg(test)]
 mod tests;

@@ -2,10 +2,12 @@
 //! stack in every region, and let the planner decide. Accounts run
 //! concurrently up to a bound; one account's failure never stops another.
 
-use futures::stream::{self, StreamExt};
-use model::{AccountError, Desired, Event, EventSink, Plan, PlanEntry, Target};
+use std::collections::BTreeMap;
+
+use model::{AccountError, AccountId, Decision, Desired, Event, EventSink, Observed, Plan, PlanEntry, Target};
 
 use crate::cloud::{AccountSession, Cloud, CloudError};
+use crate::fanout::{Done, Reach, fan_out};
 
 /// How the executor reaches each account.
 #[derive(Clone, Debug)]
@@ -26,6 +28,13 @@ impl Settings {
     }
 }
 
+/// What was observed, by account and region: `apply` after a confirmed
+/// plan acts on exactly this.
+pub type ObservedMap = BTreeMap<(AccountId, String), Observed>;
+
+/// A decision for one observed stack; `None` leaves it out of the plan.
+pub type Decide<'a> = &'a (dyn Fn(&Observed) -> Option<Decision> + Sync);
+
 /// Observes every target and decides; returns the plan sorted by account
 /// and region.
 pub async fn plan<C: Cloud>(
@@ -35,36 +44,50 @@ pub async fn plan<C: Cloud>(
     targets: &[Target],
     events: &dyn EventSink,
 ) -> Plan {
-    events.event(Event::Started {
-        accounts: targets.len(),
-    });
-    let results: Vec<(Vec<PlanEntry>, Vec<AccountError>)> = stream::iter(targets)
-        .map(|target| async move {
-            events.event(Event::AccountStarted {
-                account_id: target.account_id.clone(),
-            });
-            let result = match assume(cloud, settings, target).await {
-                Ok(session) => observe_account(&session, desired, target, events).await,
-                Err(error) => (Vec::new(), vec![error]),
-            };
-            for error in &result.1 {
-                events.event(Event::AccountFailed { error: error.clone() });
+    let decide = |o: &Observed| Some(planner::decide(desired, o));
+    observe(cloud, settings, &desired.stack_name, targets, events, &decide)
+        .await
+        .0
+}
+
+/// The observe pipeline with any decision: the plan (sorted), and every
+/// stack as it was read.
+pub async fn observe<C: Cloud>(
+    cloud: &C,
+    settings: &Settings,
+    stack_name: &str,
+    targets: &[Target],
+    events: &dyn EventSink,
+    decide: Decide<'_>,
+) -> (Plan, ObservedMap) {
+    type AccountResult = (Vec<PlanEntry>, Vec<AccountError>, Vec<((AccountId, String), Observed)>);
+    let results: Vec<AccountResult> = fan_out(cloud, settings, targets, events, None, |target, reach| async move {
+        let result = match reach {
+            Reach::Session(session) => {
+                let result = observe_account(&session, stack_name, target, events, decide).await;
+                for error in &result.1 {
+                    events.event(Event::AccountFailed { error: error.clone() });
+                }
+                result
             }
-            events.event(Event::AccountFinished {
-                account_id: target.account_id.clone(),
-            });
-            result
-        })
-        .buffer_unordered(settings.concurrency.max(1))
-        .collect()
-        .await;
+            Reach::Unreachable(error) => (Vec::new(), vec![error], Vec::new()),
+            Reach::Skipped(_) => (Vec::new(), Vec::new(), Vec::new()),
+        };
+        Done {
+            failed: !result.1.is_empty(),
+            result,
+        }
+    })
+    .await;
     let mut plan = Plan::default();
-    for (entries, errors) in results {
+    let mut observed = ObservedMap::new();
+    for (entries, errors, seen) in results {
         plan.entries.extend(entries);
         plan.errors.extend(errors);
+        observed.extend(seen);
     }
     plan.sort();
-    plan
+    (plan, observed)
 }
 
 /// AssumeRole into the target's bootstrap role; a failure is that account's
@@ -85,39 +108,47 @@ pub async fn assume<C: Cloud>(cloud: &C, settings: &Settings, target: &Target) -
 }
 
 /// Reads the stack in each region of one account (regions concurrently).
-pub async fn observe_account<S: AccountSession>(
+async fn observe_account<S: AccountSession>(
     session: &S,
-    desired: &Desired,
+    stack_name: &str,
     target: &Target,
     events: &dyn EventSink,
-) -> (Vec<PlanEntry>, Vec<AccountError>) {
+    decide: Decide<'_>,
+) -> (Vec<PlanEntry>, Vec<AccountError>, Vec<((AccountId, String), Observed)>) {
     let observed = futures::future::join_all(
         target
             .regions
             .iter()
-            .map(|region| async move { (region, session.describe_stack(region, &desired.stack_name).await) }),
+            .map(|region| async move { (region, session.describe_stack(region, stack_name).await) }),
     )
     .await;
     let mut entries = Vec::new();
     let mut errors = Vec::new();
+    let mut seen = Vec::new();
     for (region, result) in observed {
         match result {
             Ok(observed) => {
-                let entry = plan_entry(target, region, desired, &observed);
-                events.event(Event::Planned { entry: entry.clone() });
-                entries.push(entry);
+                if let Some(decision) = decide(&observed) {
+                    let entry = entry(target, region, decision, &observed);
+                    events.event(Event::Planned { entry: entry.clone() });
+                    entries.push(entry);
+                }
+                seen.push(((target.account_id.clone(), region.clone()), observed));
             }
-            Err(e) => errors.push(region_error(target, region, &desired.stack_name, &e)),
+            Err(e) => errors.push(region_error(target, region, stack_name, &e)),
         }
     }
-    (entries, errors)
+    (entries, errors, seen)
 }
 
-pub fn plan_entry(target: &Target, region: &str, desired: &Desired, observed: &model::Observed) -> PlanEntry {
-    let decision = planner::decide(desired, observed);
+pub fn plan_entry(target: &Target, region: &str, desired: &Desired, observed: &Observed) -> PlanEntry {
+    entry(target, region, planner::decide(desired, observed), observed)
+}
+
+pub fn entry(target: &Target, region: &str, decision: Decision, observed: &Observed) -> PlanEntry {
     let stack = match observed {
-        model::Observed::Present(s) => Some(s),
-        model::Observed::Absent => None,
+        Observed::Present(s) => Some(s),
+        Observed::Absent => None,
     };
     PlanEntry {
         account_id: target.account_id.clone(),

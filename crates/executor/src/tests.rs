@@ -352,7 +352,13 @@ impl AccountSession for FakeSession {
         Ok(())
     }
 
-    async fn delete_stack(&self, region: &str, _: &str) -> Result<(), CloudError> {
+    async fn delete_stack(&self, region: &str, stack: &str) -> Result<(), CloudError> {
+        // Deletes go by stack id: a stack replaced since it was observed is
+        // another stack and must be left alone.
+        assert!(
+            stack.starts_with("arn:aws:cloudformation:"),
+            "DeleteStack by name: {stack}"
+        );
         let key = self.call(region, "DeleteStack");
         let script = self.script(&key);
         self.start(key, "DELETE_IN_PROGRESS", script.delete_result, None, None);
@@ -645,6 +651,7 @@ fn apply_to(state: State, n: usize, options: &ApplyOptions) -> (Arc<State>, Vec<
         options,
         &desired(),
         &targets,
+        None,
         &Recorder::default(),
     ));
     (fake.0, outcomes)
@@ -958,7 +965,7 @@ fn apply_runs_accounts_concurrently_without_a_barrier() {
     let events = Recorder::default();
     let mut s = settings(8);
     s.session_name = "rolecall-apply-test".into();
-    let outcomes = run(apply(&fake, &s, &options(), &desired(), &targets(40), &events));
+    let outcomes = run(apply(&fake, &s, &options(), &desired(), &targets(40), None, &events));
     assert_eq!(outcomes.len(), 80);
     assert!(outcomes.iter().all(|o| o.status == model::Status::Created));
     let max = fake.0.max_in_flight.load(Ordering::SeqCst);
@@ -1002,4 +1009,136 @@ struct NoEventsSink;
 
 impl EventSink for NoEventsSink {
     fn event(&self, _: Event) {}
+}
+
+/// Targets 1..=n in us-east-1 only.
+fn east(n: usize) -> Vec<Target> {
+    targets(n)
+        .into_iter()
+        .map(|mut t| {
+            t.regions.truncate(1);
+            t
+        })
+        .collect()
+}
+
+#[test]
+fn a_confirmed_plan_is_acted_on_and_fails_safe_when_a_stack_changed() {
+    // The plan saw no stack in accounts 1 and 2; meanwhile someone created
+    // one in account 1. Account 3 was not observed when the plan was made.
+    let fake = Fake(Arc::new(State::default().with_stack(
+        1,
+        "us-east-1",
+        "CREATE_COMPLETE",
+        ours(),
+    )));
+    let mut planned = crate::ObservedMap::new();
+    for n in [1, 2] {
+        planned.insert(
+            (AccountId::parse(&id(n)).unwrap(), "us-east-1".to_owned()),
+            Observed::Absent,
+        );
+    }
+    let outcomes = run(apply(
+        &fake,
+        &settings(1),
+        &options(),
+        &desired(),
+        &east(3),
+        Some(&planned),
+        &NoEventsSink,
+    ));
+    let got: Vec<String> = outcomes.iter().map(status).collect();
+    assert_eq!(
+        got,
+        [
+            "changed-since-plan the plan showed no stack rolecall-target-role, but one exists now; nothing was done: run plan and apply again",
+            "created ",
+            "not-attempted not observed when the plan was made, so not in what was confirmed; nothing was done (run apply again)",
+        ]
+    );
+    // Acting on the plan reads nothing first: no DescribeStacks before the write.
+    assert_eq!(fake.0.calls(1, "us-east-1"), ["CreateStack"]);
+    assert_eq!(fake.0.calls(2, "us-east-1")[0], "CreateStack");
+    assert!(fake.0.calls(3, "us-east-1").is_empty());
+
+    // An update whose stack is busy or gone by now: CloudFormation refuses
+    // the change set, and that is reported as changed since the plan.
+    let script = Script {
+        create_change_set_error: Some(service(
+            "ValidationError",
+            "Stack:arn:aws:cloudformation:us-east-1:000000000001:stack/rolecall-target-role/1 is in UPDATE_IN_PROGRESS state and can not be updated.",
+        )),
+        ..Script::default()
+    };
+    let fake = Fake(Arc::new(
+        State::default()
+            .with_stack(1, "us-east-1", "UPDATE_COMPLETE", old())
+            .script(1, "us-east-1", script),
+    ));
+    let Observed::Present(info) = Observed::Present(
+        fake.0.stacks.lock().unwrap()[&(id(1), "us-east-1".to_owned())]
+            .info
+            .clone(),
+    ) else {
+        unreachable!()
+    };
+    let planned = crate::ObservedMap::from([(
+        (AccountId::parse(&id(1)).unwrap(), "us-east-1".to_owned()),
+        Observed::Present(info),
+    )]);
+    let outcomes = run(apply(
+        &fake,
+        &settings(1),
+        &options(),
+        &desired(),
+        &east(1),
+        Some(&planned),
+        &NoEventsSink,
+    ));
+    assert!(
+        status(&outcomes[0]).starts_with("changed-since-plan the stack changed since the plan"),
+        "{}",
+        status(&outcomes[0])
+    );
+}
+
+#[test]
+fn destroy_deletes_only_rolecalls_stacks_by_id_and_waits() {
+    let fake = Fake(Arc::new(
+        State::default()
+            .with_stack(1, "us-east-1", "UPDATE_COMPLETE", ours())
+            .with_stack(
+                2,
+                "us-east-1",
+                "CREATE_COMPLETE",
+                [("team".to_owned(), "x".to_owned())].into(),
+            )
+            .with_stack(4, "us-east-1", "ROLLBACK_COMPLETE", ours()),
+    ));
+    let outcomes = run(crate::destroy(
+        &fake,
+        &settings(2),
+        &options(),
+        &desired(),
+        &east(4),
+        None,
+        &NoEventsSink,
+    ));
+    let got: Vec<String> = outcomes.iter().map(status).collect();
+    assert_eq!(
+        got,
+        [
+            "deleted ",
+            "blocked stack rolecall-target-role (CREATE_COMPLETE) was not created by rolecall (no rolecall:managed-by tag); rolecall never deletes it",
+            "unchanged ",
+            "deleted ",
+        ]
+    );
+    assert_eq!(fake.0.calls(1, "us-east-1")[..2], ["DescribeStacks", "DeleteStack"]);
+    assert!(
+        !fake.0.calls(2, "us-east-1").contains(&"DeleteStack"),
+        "a foreign stack is never deleted"
+    );
+    assert_eq!(fake.0.calls(3, "us-east-1"), ["DescribeStacks"]);
 }

@@ -208,16 +208,23 @@ pub enum Action {
     Wait,
     NoOp,
     Blocked,
+    /// `destroy`: delete rolecall's stack.
+    Delete,
+    /// The account (or region) left the inventory but its stack is still
+    /// there; only `destroy --orphans` removes it.
+    Orphaned,
 }
 
 impl Action {
-    pub const ALL: [Action; 6] = [
+    pub const ALL: [Action; 8] = [
         Action::Create,
         Action::Update,
         Action::Recover,
         Action::Wait,
         Action::NoOp,
         Action::Blocked,
+        Action::Delete,
+        Action::Orphaned,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -228,12 +235,14 @@ impl Action {
             Action::Wait => "wait",
             Action::NoOp => "no-op",
             Action::Blocked => "blocked",
+            Action::Delete => "delete",
+            Action::Orphaned => "orphaned",
         }
     }
 
     /// Whether applying this action writes to the account.
     pub fn changes(self) -> bool {
-        matches!(self, Action::Create | Action::Update | Action::Recover)
+        matches!(self, Action::Create | Action::Update | Action::Recover | Action::Delete)
     }
 }
 
@@ -305,11 +314,12 @@ impl Plan {
         self.entries.iter().filter(|e| e.action == action).count()
     }
 
-    /// True when applying would write somewhere (or has to wait for a stack).
+    /// True when applying would write somewhere (or has to wait for a
+    /// stack), or a stack outside the inventory is left over.
     pub fn has_changes(&self) -> bool {
         self.entries
             .iter()
-            .any(|e| e.action.changes() || e.action == Action::Wait)
+            .any(|e| e.action.changes() || matches!(e.action, Action::Wait | Action::Orphaned))
     }
 
     /// True when a human must look: unreachable accounts or blocked stacks.
@@ -328,6 +338,13 @@ pub enum Status {
     Failed,
     Blocked,
     NotAttempted,
+    /// Its account or region left the inventory; the stack is still there.
+    Orphaned,
+    /// `destroy` deleted the stack.
+    Deleted,
+    /// Apply after a confirmed plan: the stack was no longer what the plan
+    /// showed, so nothing was done to it.
+    ChangedSincePlan,
 }
 
 impl Status {
@@ -339,11 +356,19 @@ impl Status {
             Status::Failed => "failed",
             Status::Blocked => "blocked",
             Status::NotAttempted => "not-attempted",
+            Status::Orphaned => "orphaned",
+            Status::Deleted => "deleted",
+            Status::ChangedSincePlan => "changed-since-plan",
         }
     }
 
+    /// The run did what it was asked for this stack. An orphan is not a
+    /// failure of the run: it is reported, and left alone.
     pub fn succeeded(self) -> bool {
-        matches!(self, Status::Created | Status::Updated | Status::Unchanged)
+        matches!(
+            self,
+            Status::Created | Status::Updated | Status::Unchanged | Status::Orphaned | Status::Deleted
+        )
     }
 }
 

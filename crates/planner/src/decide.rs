@@ -31,7 +31,7 @@ pub fn decide(desired: &Desired, observed: &Observed) -> Decision {
         Observed::Present(stack) => stack,
     };
     let status = stack.status.as_str();
-    if stack.tags.get(TAG_MANAGED_BY).map(String::as_str) != Some(MANAGED_BY_VALUE) {
+    if !ours(stack) {
         return decision(
             Action::Blocked,
             format!(
@@ -78,6 +78,53 @@ pub fn decide(desired: &Desired, observed: &Observed) -> Decision {
             reason_suffix(stack)
         ),
     )
+}
+
+fn ours(stack: &StackInfo) -> bool {
+    stack.tags.get(TAG_MANAGED_BY).map(String::as_str) == Some(MANAGED_BY_VALUE)
+}
+
+/// `destroy`: rolecall deletes only stacks it created, and waits for an
+/// operation in progress before deciding.
+pub fn decide_destroy(stack_name: &str, observed: &Observed) -> Decision {
+    let stack = match observed {
+        Observed::Absent => return decision(Action::NoOp, format!("no stack {stack_name}: nothing to delete")),
+        Observed::Present(stack) => stack,
+    };
+    let status = stack.status.as_str();
+    if !ours(stack) {
+        return decision(
+            Action::Blocked,
+            format!(
+                "stack {stack_name} ({status}) was not created by rolecall (no {TAG_MANAGED_BY} tag); rolecall never deletes it"
+            ),
+        );
+    }
+    if in_progress(status) {
+        return decision(
+            Action::Wait,
+            format!("{status}: another operation is running; wait for it to finish, then decide again"),
+        );
+    }
+    decision(
+        Action::Delete,
+        format!("{status}: rolecall's stack; delete it and the role"),
+    )
+}
+
+/// A stack in an account/region that left the inventory: reported while it
+/// is rolecall's; gone or foreign stacks are none of rolecall's business.
+pub fn decide_orphan(stack_name: &str, observed: &Observed) -> Option<Decision> {
+    match observed {
+        Observed::Present(stack) if ours(stack) => Some(decision(
+            Action::Orphaned,
+            format!(
+                "{} ({}): its account or region left the inventory, and the stack is still there; `rolecall destroy --orphans` removes it",
+                stack_name, stack.status
+            ),
+        )),
+        _ => None,
+    }
 }
 
 fn compare(desired: &Desired, stack: &StackInfo) -> Decision {

@@ -12,7 +12,7 @@ pub mod table;
 
 pub use plan::{summary, write_parameters_json, write_plan, write_plan_json, write_targets, write_targets_json};
 pub use progress::Progress;
-pub use summary::{write_summary, write_summary_json};
+pub use summary::{write_destroy_summary, write_summary, write_summary_json};
 
 #[cfg(test)]
 mod tests;

@@ -16,6 +16,8 @@ pub struct Summary {
     pub wait: usize,
     pub no_op: usize,
     pub blocked: usize,
+    pub delete: usize,
+    pub orphaned: usize,
     pub errors: usize,
     pub accounts: usize,
     pub stacks: usize,
@@ -37,6 +39,8 @@ pub fn summary(plan: &Plan) -> Summary {
         wait: plan.count(Action::Wait),
         no_op: plan.count(Action::NoOp),
         blocked: plan.count(Action::Blocked),
+        delete: plan.count(Action::Delete),
+        orphaned: plan.count(Action::Orphaned),
         errors: plan.errors.len(),
         accounts: accounts.len(),
         stacks: plan.entries.len(),
@@ -66,9 +70,21 @@ pub fn write_plan(w: &mut dyn Write, plan: &Plan) -> io::Result<()> {
     table.write(w)?;
     let s = summary(plan);
     writeln!(w)?;
+    // Destroy plans and orphans only when there are any: the usual line
+    // stays as scripts know it.
+    let mut extra = String::new();
+    if s.delete > 0 {
+        extra.push_str(&format!(", {} to delete", s.delete));
+    }
+    if s.orphaned > 0 {
+        extra.push_str(&format!(
+            ", {} orphaned (left the inventory; `rolecall destroy --orphans` removes them)",
+            s.orphaned
+        ));
+    }
     writeln!(
         w,
-        "Plan: {} to create, {} to update, {} to recover, {} to wait for, {} unchanged, {} blocked, {} error{} ({} stack{} in {} account{})",
+        "Plan: {} to create, {} to update, {} to recover, {} to wait for, {} unchanged, {} blocked{extra}, {} error{} ({} stack{} in {} account{})",
         s.create,
         s.update,
         s.recover,

@@ -1,13 +1,19 @@
 //! The ARN registry: a versioned JSON document other tools read. Sorted by
 //! account then region, stable formatting; `role_arn` is the stack output,
-//! never computed. Its JSON Schema is schemas/registry.v1.schema.json.
+//! never computed. Its JSON Schema is schemas/registry.v2.schema.json.
+//!
+//! Version 2 (rolecall 0.2) adds the statuses `orphaned` and
+//! `changed-since-plan`, and a failed entry keeps the last known ARN.
+//! Version 1 files are still read.
 
 use std::collections::BTreeMap;
 
 use model::{AccountId, Outcome};
 use serde::{Deserialize, Serialize};
 
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
+/// Versions `parse` reads.
+pub const READS: [u32; 2] = [1, 2];
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -31,7 +37,8 @@ pub struct Entry {
     pub role_arn: Option<String>,
     pub outputs: BTreeMap<String, String>,
     pub fingerprint: Option<String>,
-    /// created, updated, unchanged, failed, blocked, not-attempted
+    /// created, updated, unchanged, failed, blocked, not-attempted,
+    /// orphaned, changed-since-plan
     pub status: String,
     pub error: Option<String>,
 }
@@ -59,16 +66,33 @@ pub fn entry(o: &Outcome) -> Entry {
     }
 }
 
-/// The registry of this run. `carried` are entries of an earlier registry
-/// for accounts this run did not visit (`apply --accounts`); entries of
-/// this run win.
-pub fn build(meta: &Meta<'_>, outcomes: &[Outcome], carried: Vec<Entry>) -> Registry {
-    let mut entries: BTreeMap<(String, String), Entry> = carried
+/// The registry of this run. `kept` are entries of the earlier registry
+/// this run leaves as they were (accounts `apply --accounts` did not visit).
+/// An account/region that did not succeed this run and has no ARN of its
+/// own keeps the last known `role_arn`, `stack_id`, outputs and
+/// fingerprint from `previous`: the role most likely still exists, and
+/// consumers must not lose it. Entries of this run win.
+pub fn build(meta: &Meta<'_>, outcomes: &[Outcome], kept: Vec<Entry>, previous: &[Entry]) -> Registry {
+    let last: BTreeMap<(&str, &str), &Entry> = previous
+        .iter()
+        .map(|e| ((e.account_id.as_str(), e.region.as_str()), e))
+        .collect();
+    let mut entries: BTreeMap<(String, String), Entry> = kept
         .into_iter()
         .map(|e| ((e.account_id.clone(), e.region.clone()), e))
         .collect();
     for o in outcomes {
-        entries.insert((o.account_id.to_string(), o.region.clone()), entry(o));
+        let mut e = entry(o);
+        if !o.status.succeeded()
+            && e.role_arn.is_none()
+            && let Some(old) = last.get(&(e.account_id.as_str(), e.region.as_str()))
+        {
+            e.role_arn = old.role_arn.clone();
+            e.stack_id = old.stack_id.clone();
+            e.outputs = old.outputs.clone();
+            e.fingerprint = old.fingerprint.clone();
+        }
+        entries.insert((e.account_id.clone(), e.region.clone()), e);
     }
     Registry {
         schema_version: SCHEMA_VERSION,
@@ -91,9 +115,9 @@ pub fn to_json(registry: &Registry) -> String {
 /// schema version.
 pub fn parse(text: &str) -> Result<Registry, String> {
     let registry: Registry = serde_json::from_str(text).map_err(|e| format!("not a rolecall registry: {e}"))?;
-    if registry.schema_version != SCHEMA_VERSION {
+    if !READS.contains(&registry.schema_version) {
         return Err(format!(
-            "schema_version {} is not supported (this rolecall reads {SCHEMA_VERSION})",
+            "schema_version {} is not supported (this rolecall reads 1 and 2)",
             registry.schema_version
         ));
     }

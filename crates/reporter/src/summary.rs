@@ -15,6 +15,9 @@ pub struct Counts {
     pub failed: usize,
     pub blocked: usize,
     pub not_attempted: usize,
+    pub orphaned: usize,
+    pub deleted: usize,
+    pub changed_since_plan: usize,
 }
 
 pub fn counts(outcomes: &[Outcome]) -> Counts {
@@ -27,6 +30,9 @@ pub fn counts(outcomes: &[Outcome]) -> Counts {
             Status::Failed => &mut c.failed,
             Status::Blocked => &mut c.blocked,
             Status::NotAttempted => &mut c.not_attempted,
+            Status::Orphaned => &mut c.orphaned,
+            Status::Deleted => &mut c.deleted,
+            Status::ChangedSincePlan => &mut c.changed_since_plan,
         } += 1;
     }
     c
@@ -34,6 +40,54 @@ pub fn counts(outcomes: &[Outcome]) -> Counts {
 
 /// Every account/region with what was done and the role ARN or the error.
 pub fn write_summary(w: &mut dyn Write, outcomes: &[Outcome]) -> io::Result<()> {
+    write_table(w, outcomes)?;
+    let c = counts(outcomes);
+    let mut extra = String::new();
+    for (n, what) in [
+        (
+            c.changed_since_plan,
+            "changed since the plan (nothing done; run apply again)",
+        ),
+        (
+            c.orphaned,
+            "orphaned (left the inventory; `rolecall destroy --orphans` removes them)",
+        ),
+    ] {
+        if n > 0 {
+            extra.push_str(&format!(", {n} {what}"));
+        }
+    }
+    writeln!(
+        w,
+        "\nApply: {} created, {} updated, {} unchanged, {} failed, {} blocked, {} not attempted{extra} ({} stacks)",
+        c.created,
+        c.updated,
+        c.unchanged,
+        c.failed,
+        c.blocked,
+        c.not_attempted,
+        outcomes.len()
+    )
+}
+
+/// The summary of `destroy`.
+pub fn write_destroy_summary(w: &mut dyn Write, outcomes: &[Outcome]) -> io::Result<()> {
+    write_table(w, outcomes)?;
+    let c = counts(outcomes);
+    writeln!(
+        w,
+        "\nDestroy: {} deleted, {} already gone, {} failed, {} blocked, {} not attempted, {} changed since the plan ({} stacks)",
+        c.deleted,
+        c.unchanged,
+        c.failed,
+        c.blocked,
+        c.not_attempted,
+        c.changed_since_plan,
+        outcomes.len()
+    )
+}
+
+fn write_table(w: &mut dyn Write, outcomes: &[Outcome]) -> io::Result<()> {
     let mut table = Table::new(&["ACCOUNT", "NAME", "REGION", "ACTION", "RESULT", "ROLE ARN / ERROR"]);
     for o in outcomes {
         let mut result = o.status.to_string();
@@ -54,19 +108,7 @@ pub fn write_summary(w: &mut dyn Write, outcomes: &[Outcome]) -> io::Result<()> 
             o.error.clone().or_else(|| o.role_arn.clone()).unwrap_or_default(),
         ]);
     }
-    table.write(w)?;
-    let c = counts(outcomes);
-    writeln!(
-        w,
-        "\nApply: {} created, {} updated, {} unchanged, {} failed, {} blocked, {} not attempted ({} stacks)",
-        c.created,
-        c.updated,
-        c.unchanged,
-        c.failed,
-        c.blocked,
-        c.not_attempted,
-        outcomes.len()
-    )
+    table.write(w)
 }
 
 #[derive(Serialize)]

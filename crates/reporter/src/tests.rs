@@ -128,6 +128,7 @@ fn registry_is_sorted_stable_and_keeps_carried_entries() {
             outcome(1, "us-east-1", Status::Failed),
         ],
         vec![],
+        &[],
     );
     assert_eq!(
         first.entries.iter().map(|e| e.account_id.as_str()).collect::<Vec<_>>(),
@@ -137,7 +138,7 @@ fn registry_is_sorted_stable_and_keeps_carried_entries() {
     assert_eq!(registry::parse(&json).unwrap(), first, "round trip");
     expect![[r#"
         {
-          "schema_version": 1,
+          "schema_version": 2,
           "generated_at": "2026-11-28T12:00:00Z",
           "source_account": "111111111111",
           "stack_name": "rolecall-target-role",
@@ -176,12 +177,42 @@ fn registry_is_sorted_stable_and_keeps_carried_entries() {
         &meta,
         &[outcome(1, "us-east-1", Status::Created)],
         first.entries.clone(),
+        &first.entries,
     );
     assert_eq!(
         second.entries.iter().map(|e| e.status.as_str()).collect::<Vec<_>>(),
         ["created", "created"]
     );
-    assert!(registry::parse("{\"schema_version\": 2}").is_err());
+    assert!(registry::parse("{\"schema_version\": 3}").is_err());
+    // A version 1 file is still read.
+    let v1 = json.replace("\"schema_version\": 2", "\"schema_version\": 1");
+    assert_eq!(registry::parse(&v1).unwrap().entries, first.entries);
+
+    // Account 2 fails the next run: its last known ARN, stack and outputs
+    // stay, with the failure.
+    let third = registry::build(
+        &meta,
+        &[outcome(2, "us-east-1", Status::Failed)],
+        vec![],
+        &second.entries,
+    );
+    let e = &third.entries[0];
+    assert_eq!(
+        (
+            e.status.as_str(),
+            e.role_arn.as_deref(),
+            e.stack_id.is_some(),
+            e.outputs.len(),
+            e.error.is_some()
+        ),
+        (
+            "failed",
+            Some("arn:aws:iam::000000000002:role/RolecallTarget"),
+            true,
+            1,
+            true
+        )
+    );
 }
 
 fn profile(name: &str, n: u64, arn: bool) -> Profile {

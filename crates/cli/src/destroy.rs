@@ -1,0 +1,179 @@
+//! `rolecall destroy`: removes rolecall's stacks (only those carrying its
+//! tag) from the inventory's targets, or with `--orphans` from the
+//! account/regions that left it; then updates the registry and profiles.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+
+use anyhow::bail;
+use clap::Args;
+use model::{AccountId, Inventory, Status};
+
+use crate::apply::{ProfileOutputs, write_profile_outputs, write_registry};
+use crate::{AwsArgs, InventoryArg, exit, orphans};
+
+#[derive(Args)]
+pub(crate) struct DestroyArgs {
+    #[command(flatten)]
+    pub(crate) inventory: InventoryArg,
+    /// Only the account/regions that left the inventory but still have rolecall's stack
+    #[arg(long)]
+    orphans: bool,
+    /// Only these accounts (comma-separated ids)
+    #[arg(long, value_name = "ID,...", value_delimiter = ',')]
+    accounts: Vec<String>,
+    /// Do not ask for confirmation (required when stdin is not a terminal)
+    #[arg(long)]
+    yes: bool,
+    /// Accounts worked on at once (default: deploy.concurrency)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=512))]
+    concurrency: Option<u16>,
+    /// The ARN registry to update
+    #[arg(long, value_name = "PATH", default_value = "rolecall-registry.json")]
+    registry: PathBuf,
+    /// Also rewrite a standalone profiles file
+    #[arg(long, value_name = "PATH")]
+    profiles: Option<PathBuf>,
+    /// Also rewrite the rolecall block inside an AWS config file
+    #[arg(long, value_name = "PATH")]
+    profiles_into: Option<PathBuf>,
+    /// The summary as JSON on stdout
+    #[arg(long)]
+    json: bool,
+    /// Seconds between two status reads while a stack is deleted
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
+    poll_interval: f64,
+    /// Longest wait for one stack, in seconds
+    #[arg(long, value_name = "SECONDS", default_value_t = 1800.0)]
+    max_wait: f64,
+}
+
+pub(crate) async fn destroy(aws: &AwsArgs, inv: &Inventory, args: &DestroyArgs) -> anyhow::Result<u8> {
+    let poll_interval = crate::apply::seconds(args.poll_interval, "--poll-interval")?;
+    let max_wait = crate::apply::seconds(args.max_wait, "--max-wait")?;
+    let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    if !args.yes && !interactive {
+        eprintln!(
+            "error: destroy deletes stacks and needs confirmation, but stdin is not a terminal\n  help: review the preview in a terminal, or pass --yes"
+        );
+        return Ok(exit::FAILURE);
+    }
+    let previous = orphans::previous_registry(&args.registry)?;
+    let cloud = crate::connect(aws, inv).await?;
+    let Some(all) = crate::resolve_targets(&cloud, inv).await? else {
+        return Ok(exit::FAILURE);
+    };
+    let region_order: BTreeMap<AccountId, Vec<String>> =
+        all.iter().map(|t| (t.account_id.clone(), t.regions.clone())).collect();
+    let mut targets = if args.orphans {
+        orphans::targets(previous.as_ref(), &all)
+    } else {
+        all.clone()
+    };
+    if !args.accounts.is_empty() {
+        let unknown: Vec<&String> = args
+            .accounts
+            .iter()
+            .filter(|a| !targets.iter().any(|t| t.account_id.as_str() == a.as_str()))
+            .collect();
+        if !unknown.is_empty() {
+            bail!("--accounts names {unknown:?}, which are not among the accounts this destroy would visit");
+        }
+        targets.retain(|t| args.accounts.iter().any(|a| a == t.account_id.as_str()));
+    }
+    let settings = crate::settings(&cloud, inv, args.concurrency, "destroy");
+    let desired = planner::desired(inv);
+
+    let mut planned = None;
+    if !args.yes {
+        let progress = reporter::Progress::stderr("observing", false);
+        let decide = |o: &model::Observed| Some(planner::decide::decide_destroy(&desired.stack_name, o));
+        let (plan, observed) =
+            executor::observe(&cloud, &settings, &desired.stack_name, &targets, &progress, &decide).await;
+        progress.finish();
+        reporter::write_plan(&mut std::io::stdout().lock(), &plan)?;
+        if plan.count(model::Action::Delete) == 0 {
+            eprintln!("nothing to delete");
+            return Ok(if plan.needs_attention() {
+                exit::FAILURE
+            } else {
+                exit::OK
+            });
+        }
+        eprint!("\nDelete these stacks and their roles? Only 'yes' is accepted: ");
+        let mut answer = String::new();
+        std::io::stdin().lock().read_line(&mut answer)?;
+        if answer.trim() != "yes" {
+            eprintln!("destroy cancelled; nothing was changed");
+            return Ok(exit::FAILURE);
+        }
+        planned = Some(observed);
+    }
+    let options = executor::ApplyOptions {
+        failure_tolerance: inv.deploy.failure_tolerance,
+        poll_interval,
+        max_wait,
+    };
+    let progress = reporter::Progress::stderr("deleting", true);
+    let outcomes = executor::destroy(
+        &cloud,
+        &settings,
+        &options,
+        &desired,
+        &targets,
+        planned.as_ref(),
+        &progress,
+    )
+    .await;
+    progress.finish();
+
+    // Deleted (or already gone) entries leave the registry; the others keep
+    // theirs, updated with what happened this run.
+    let previous_entries = previous.as_ref().map(|r| r.entries.clone()).unwrap_or_default();
+    let visited = |account: &str, region: &str| {
+        outcomes
+            .iter()
+            .any(|o| o.account_id.as_str() == account && o.region == region)
+    };
+    let kept: Vec<_> = previous_entries
+        .iter()
+        .filter(|e| !visited(&e.account_id, &e.region))
+        .cloned()
+        .collect();
+    let remaining: Vec<model::Outcome> = outcomes
+        .iter()
+        .filter(|o| !matches!(o.status, Status::Deleted | Status::Unchanged))
+        .cloned()
+        .collect();
+    let registry = write_registry(&args.registry, inv, &remaining, kept, &previous_entries)?;
+    let mut out = std::io::stdout().lock();
+    let outputs = ProfileOutputs {
+        standalone: args.profiles.as_deref(),
+        into: args.profiles_into.as_deref(),
+        diff: false,
+        json: args.json,
+    };
+    let mut code = if outcomes.iter().all(|o| o.status.succeeded()) {
+        exit::OK
+    } else {
+        exit::FAILURE
+    };
+    if !write_profile_outputs(
+        inv,
+        &registry,
+        &region_order,
+        &outputs,
+        &args.inventory.inventory,
+        &mut out,
+    )? {
+        code = exit::FAILURE;
+    }
+    if args.json {
+        reporter::write_summary_json(&mut out, &outcomes)?;
+    } else {
+        reporter::write_destroy_summary(&mut out, &outcomes)?;
+    }
+    out.flush()?;
+    Ok(code)
+}

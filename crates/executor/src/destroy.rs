@@ -1,0 +1,169 @@
+//! The destroy pipeline: per account (the shared fan-out), per region
+//! observe → decide (`planner::decide::decide_destroy`: only rolecall's own
+//! stacks) → DeleteStack → wait until it is gone.
+
+use model::{Action, Desired, Event, EventSink, Observed, Outcome, Stage, Status, Target};
+use tokio::time::Instant;
+
+use crate::apply::{ApplyOptions, Converge, Failure, every_region, outcome, status_of};
+use crate::cloud::{AccountSession, Cloud};
+use crate::fanout::{Done, Reach, fan_out};
+use crate::observe::{ObservedMap, Settings};
+
+/// Deletes rolecall's stack in every target account/region. With
+/// `planned`, acts on what the confirmed preview showed: a stack that is
+/// not the one previewed is left alone (`changed-since-plan`).
+pub async fn destroy<C: Cloud>(
+    cloud: &C,
+    settings: &Settings,
+    options: &ApplyOptions,
+    desired: &Desired,
+    targets: &[Target],
+    planned: Option<&ObservedMap>,
+    events: &dyn EventSink,
+) -> Vec<Outcome> {
+    let results: Vec<Vec<Outcome>> = fan_out(
+        cloud,
+        settings,
+        targets,
+        events,
+        Some(options.failure_tolerance),
+        |target, reach| async move {
+            let outcomes = match reach {
+                Reach::Session(session) => {
+                    futures::future::join_all(target.regions.iter().map(|region| {
+                        let run = Converge {
+                            session: &session,
+                            options,
+                            desired,
+                            target,
+                            region,
+                            events,
+                            deadline: Instant::now() + options.max_wait,
+                        };
+                        let seen = planned.map(|p| p.get(&(target.account_id.clone(), region.clone())).cloned());
+                        async move {
+                            match tear_down(&run, seen).await {
+                                Ok(o) => o,
+                                Err(f) => f.into_outcome(target, region, desired),
+                            }
+                        }
+                    }))
+                    .await
+                }
+                Reach::Unreachable(error) => every_region(target, Status::Failed, &error.message, desired),
+                Reach::Skipped(reason) => every_region(target, Status::NotAttempted, &reason, desired),
+            };
+            for o in &outcomes {
+                events.event(Event::Finished { outcome: o.clone() });
+            }
+            Done {
+                failed: outcomes.iter().any(|o| o.status == Status::Failed),
+                result: outcomes,
+            }
+        },
+    )
+    .await;
+    let mut outcomes: Vec<Outcome> = results.into_iter().flatten().collect();
+    outcomes.sort_by(|a, b| (&a.account_id, &a.region).cmp(&(&b.account_id, &b.region)));
+    outcomes
+}
+
+/// `seen`: `Some(..)` when a confirmed preview exists; `Some(None)` when the
+/// preview could not observe this region (then nothing is done).
+async fn tear_down<S: AccountSession>(
+    run: &Converge<'_, S>,
+    seen: Option<Option<Observed>>,
+) -> Result<Outcome, Failure> {
+    let stack_name = &run.desired.stack_name;
+    let finish = |action, status, observed: Option<&Observed>, error: Option<String>| {
+        outcome(
+            run.target,
+            run.region,
+            Some(action),
+            status,
+            observed,
+            error,
+            run.desired,
+        )
+    };
+    let confirmed = seen.is_some();
+    let mut observed = match seen {
+        Some(Some(observed)) => observed,
+        Some(None) => {
+            return Ok(finish(
+                Action::NoOp,
+                Status::NotAttempted,
+                None,
+                Some("not observed when the plan was made; nothing was done (run destroy again)".to_owned()),
+            ));
+        }
+        None => {
+            run.stage(Stage::Observing);
+            run.describe(None).await?
+        }
+    };
+    loop {
+        let decision = planner::decide::decide_destroy(stack_name, &observed);
+        let entry = crate::observe::entry(run.target, run.region, decision.clone(), &observed);
+        run.events.event(Event::Planned { entry });
+        match decision.action {
+            Action::NoOp => return Ok(finish(Action::NoOp, Status::Unchanged, None, None)),
+            Action::Blocked => {
+                return Ok(finish(
+                    Action::Blocked,
+                    Status::Blocked,
+                    Some(&observed),
+                    Some(decision.reason),
+                ));
+            }
+            Action::Wait => {
+                run.stage(Stage::Waiting);
+                observed = run.settle(Some(Action::Wait)).await?;
+            }
+            _ => break,
+        }
+    }
+    let Observed::Present(stack) = &observed else {
+        return Ok(finish(Action::NoOp, Status::Unchanged, None, None));
+    };
+    run.stage(Stage::Deleting);
+    // By stack id: a stack that was deleted and created again since it was
+    // observed is another stack, and this delete leaves it alone.
+    let id = if stack.stack_id.is_empty() {
+        stack_name
+    } else {
+        &stack.stack_id
+    };
+    run.session.delete_stack(run.region, id).await.map_err(|e| {
+        run.fail(
+            Some(observed.clone()),
+            Some(Action::Delete),
+            format!("DeleteStack {stack_name} failed: {e}"),
+        )
+    })?;
+    let after = run.settle(Some(Action::Delete)).await?;
+    match &after {
+        Observed::Absent => Ok(finish(Action::Delete, Status::Deleted, None, None)),
+        Observed::Present(now) if now.stack_id != stack.stack_id && confirmed => Ok(finish(
+            Action::Delete,
+            Status::ChangedSincePlan,
+            Some(&after),
+            Some(format!(
+                "the previewed stack is gone, but another stack {stack_name} ({}) is there now; it was left alone",
+                now.status
+            )),
+        )),
+        Observed::Present(_) => {
+            let why = run.reasons().await;
+            Err(run.fail(
+                Some(after.clone()),
+                Some(Action::Delete),
+                format!(
+                    "delete ended in {}{why}; fix it by hand (retain what cannot be deleted), then run destroy again",
+                    status_of(&after)
+                ),
+            ))
+        }
+    }
+}
