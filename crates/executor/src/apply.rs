@@ -125,7 +125,7 @@ impl Failure {
 }
 
 enum Created {
-    Done(Outcome),
+    Done(Box<Outcome>),
     AlreadyExists,
 }
 
@@ -229,7 +229,7 @@ impl<S: AccountSession> Converge<'_, S> {
                     return Err(self.fail(Some(observed), Some(action), message));
                 }
                 Action::Create => match self.create(confirmed).await? {
-                    Created::Done(o) => return Ok(o),
+                    Created::Done(o) => return Ok(*o),
                     // Another run created it meanwhile (or a retry the SDK
                     // could not match): observe again and decide, once.
                     Created::AlreadyExists if !raced => {
@@ -299,7 +299,7 @@ impl<S: AccountSession> Converge<'_, S> {
                     "the plan showed no stack {}, but one exists now",
                     self.desired.stack_name
                 );
-                return Ok(Created::Done(self.changed_since_plan(Action::Create, what)));
+                return Ok(Created::Done(Box::new(self.changed_since_plan(Action::Create, what))));
             }
             Err(e) if e.code() == Some("AlreadyExistsException") => return Ok(Created::AlreadyExists),
             Err(e) => return Err(self.cloud("CreateStack", action, e)),
@@ -308,7 +308,7 @@ impl<S: AccountSession> Converge<'_, S> {
         match status_of(&observed) {
             "CREATE_COMPLETE" => self
                 .finish(Action::Create, Status::Created, &observed, Vec::new())
-                .map(Created::Done),
+                .map(|o| Created::Done(Box::new(o))),
             other => {
                 let why = self.reasons().await;
                 Err(self.fail(Some(observed.clone()), action, format!("create ended in {other}{why}")))
