@@ -90,13 +90,17 @@ fn every_listed_mistake_is_reported_clearly() {
             "{HEAD}profiles:\n  name: \"x-{{role_name}}\"\naccounts:\n  - id: \"222222222222\"\n  - id: \"333333333333\"\n"
         ),
         &[
-            "profiles.name: profile name \"x-RolecallTarget\" for account 333333333333 is also generated for account 222222222222",
+            "profiles.name: profile name \"x-RolecallTarget\" is generated for both account 222222222222 (222222222222) and account 333333333333 (333333333333); put {account_id} in profiles.name",
         ],
     );
     check(
         "profile-invalid",
-        &format!("{HEAD}accounts:\n  - {{id: \"222222222222\", name: \"a;b\"}}\n"),
-        &["accounts[0].name: profile name \"a;b\" for account 222222222222 is not valid"],
+        // An account name is made safe (`a;b` → `a-b`); the template's own
+        // text cannot be, and the error is on its line.
+        &format!(
+            "{HEAD}profiles:\n  name: \"x [{{account_name}}]\"\naccounts:\n  - {{id: \"222222222222\", name: \"a;b\"}}\n"
+        ),
+        &["FILE:4:9: profiles.name: the text of \"x [{account_name}]\" contains ' '"],
     );
     check(
         "source-as-target",
