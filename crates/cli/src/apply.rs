@@ -123,19 +123,7 @@ pub(crate) async fn apply(aws: &AwsArgs, inv: &Inventory, args: &ApplyArgs) -> a
         }
     }
     let all_targets = targets.clone();
-    if !args.accounts.is_empty() {
-        let unknown: Vec<&String> = args
-            .accounts
-            .iter()
-            .filter(|a| !targets.iter().any(|t| t.account_id.as_str() == a.as_str()))
-            .collect();
-        if !unknown.is_empty() {
-            bail!(
-                "--accounts names {unknown:?}, which are not targets of this inventory (see `rolecall accounts -i ...`)"
-            );
-        }
-        targets.retain(|t| args.accounts.iter().any(|a| a == t.account_id.as_str()));
-    }
+    only_accounts(&mut targets, &args.accounts)?;
     // Read before any stack changes: an unreadable registry must stop the
     // run here, not after it, when its results could no longer be recorded.
     let previous = orphans::previous_registry(&args.registry)?;
@@ -169,18 +157,12 @@ pub(crate) async fn apply(aws: &AwsArgs, inv: &Inventory, args: &ApplyArgs) -> a
         plan.entries.extend(orphan_rows);
         plan.sort();
         reporter::write_plan(&mut std::io::stdout().lock(), &plan)?;
-        if plan
+        let changes = plan
             .entries
             .iter()
-            .any(|e| e.action.changes() || e.action == model::Action::Wait)
-        {
-            eprint!("\nApply these changes? Only 'yes' is accepted: ");
-            let mut answer = String::new();
-            std::io::stdin().lock().read_line(&mut answer)?;
-            if answer.trim() != "yes" {
-                eprintln!("apply cancelled; nothing was changed");
-                return Ok(exit::FAILURE);
-            }
+            .any(|e| e.action.changes() || e.action == model::Action::Wait);
+        if changes && !confirm("Apply these changes?", "apply")? {
+            return Ok(exit::FAILURE);
         }
         planned = Some(observed);
     }
@@ -237,6 +219,37 @@ pub(crate) async fn apply(aws: &AwsArgs, inv: &Inventory, args: &ApplyArgs) -> a
     }
     out.flush()?;
     Ok(code)
+}
+
+/// Narrows `targets` to `--accounts` (when given); an id that is not a
+/// target is an error before anything happens.
+pub(crate) fn only_accounts(targets: &mut Vec<model::Target>, accounts: &[String]) -> anyhow::Result<()> {
+    if accounts.is_empty() {
+        return Ok(());
+    }
+    let unknown: Vec<&String> = accounts
+        .iter()
+        .filter(|a| !targets.iter().any(|t| t.account_id.as_str() == a.as_str()))
+        .collect();
+    if !unknown.is_empty() {
+        bail!(
+            "--accounts names {unknown:?}, which are not accounts this command would visit (see `rolecall accounts -i ...`)"
+        );
+    }
+    targets.retain(|t| accounts.iter().any(|a| a == t.account_id.as_str()));
+    Ok(())
+}
+
+/// Asks on the terminal; only `yes` goes on.
+pub(crate) fn confirm(question: &str, verb: &str) -> anyhow::Result<bool> {
+    eprint!("\n{question} Only 'yes' is accepted: ");
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    let yes = answer.trim() == "yes";
+    if !yes {
+        eprintln!("{verb} cancelled; nothing was changed");
+    }
+    Ok(yes)
 }
 
 /// Where `apply` and `destroy` write profiles.

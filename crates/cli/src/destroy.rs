@@ -3,14 +3,13 @@
 //! account/regions that left it; then updates the registry and profiles.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
-use anyhow::bail;
 use clap::Args;
 use model::{AccountId, Inventory, Status};
 
-use crate::apply::{ProfileOutputs, write_profile_outputs, write_registry};
+use crate::apply::{ProfileOutputs, confirm, only_accounts, write_profile_outputs, write_registry};
 use crate::{AwsArgs, InventoryArg, exit, orphans};
 
 #[derive(Args)]
@@ -71,17 +70,7 @@ pub(crate) async fn destroy(aws: &AwsArgs, inv: &Inventory, args: &DestroyArgs) 
     } else {
         all.clone()
     };
-    if !args.accounts.is_empty() {
-        let unknown: Vec<&String> = args
-            .accounts
-            .iter()
-            .filter(|a| !targets.iter().any(|t| t.account_id.as_str() == a.as_str()))
-            .collect();
-        if !unknown.is_empty() {
-            bail!("--accounts names {unknown:?}, which are not among the accounts this destroy would visit");
-        }
-        targets.retain(|t| args.accounts.iter().any(|a| a == t.account_id.as_str()));
-    }
+    only_accounts(&mut targets, &args.accounts)?;
     let settings = crate::settings(&cloud, inv, args.concurrency, "destroy");
     let desired = planner::desired(inv);
 
@@ -101,11 +90,7 @@ pub(crate) async fn destroy(aws: &AwsArgs, inv: &Inventory, args: &DestroyArgs) 
                 exit::OK
             });
         }
-        eprint!("\nDelete these stacks and their roles? Only 'yes' is accepted: ");
-        let mut answer = String::new();
-        std::io::stdin().lock().read_line(&mut answer)?;
-        if answer.trim() != "yes" {
-            eprintln!("destroy cancelled; nothing was changed");
+        if !confirm("Delete these stacks and their roles?", "destroy")? {
             return Ok(exit::FAILURE);
         }
         planned = Some(observed);

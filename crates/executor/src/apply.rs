@@ -26,8 +26,41 @@ pub struct ApplyOptions {
 }
 
 /// Applies `desired` to every target. Returns one outcome per
-/// account/region, sorted by account then region.
+/// account/region, sorted by account then region. With `planned` (a
+/// confirmed plan), acts on exactly what was observed then.
 pub async fn apply<C: Cloud>(
+    cloud: &C,
+    settings: &Settings,
+    options: &ApplyOptions,
+    desired: &Desired,
+    targets: &[Target],
+    planned: Option<&ObservedMap>,
+    events: &dyn EventSink,
+) -> Vec<Outcome> {
+    run_stacks(Work::Apply, cloud, settings, options, desired, targets, planned, events).await
+}
+
+/// What the stack pipeline does to each stack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Work {
+    Apply,
+    Destroy,
+}
+
+impl Work {
+    fn verb(self) -> &'static str {
+        match self {
+            Work::Apply => "apply",
+            Work::Destroy => "destroy",
+        }
+    }
+}
+
+/// The stack pipeline of apply and destroy: the shared fan-out, then every
+/// region of a reached account at once, one outcome each.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn run_stacks<C: Cloud>(
+    work: Work,
     cloud: &C,
     settings: &Settings,
     options: &ApplyOptions,
@@ -47,7 +80,7 @@ pub async fn apply<C: Cloud>(
                 Reach::Session(session) => {
                     futures::future::join_all(target.regions.iter().map(|region| {
                         let seen = planned.map(|p| p.get(&(target.account_id.clone(), region.clone())).cloned());
-                        converge(&session, options, desired, target, region, seen, events)
+                        one_stack(work, &session, options, desired, target, region, seen, events)
                     }))
                     .await
                 }
@@ -69,8 +102,11 @@ pub async fn apply<C: Cloud>(
     outcomes
 }
 
-/// Drives one stack to the desired state.
-async fn converge<S: AccountSession>(
+/// One stack: `seen` is `None` without a confirmed plan, `Some(None)` when
+/// the plan could not observe it (then nothing is done).
+#[allow(clippy::too_many_arguments)]
+async fn one_stack<S: AccountSession>(
+    work: Work,
     session: &S,
     options: &ApplyOptions,
     desired: &Desired,
@@ -88,21 +124,21 @@ async fn converge<S: AccountSession>(
         events,
         deadline: Instant::now() + options.max_wait,
     };
-    let result = match seen {
-        None => run.go(None).await,
-        Some(Some(observed)) => run.go(Some(observed)).await,
-        Some(None) => Ok(outcome(
+    let result = match (seen, work) {
+        (Some(None), _) => Ok(outcome(
             target,
             region,
             None,
             Status::NotAttempted,
             None,
-            Some(
-                "not observed when the plan was made, so not in what was confirmed; nothing was done (run apply again)"
-                    .to_owned(),
-            ),
+            Some(format!(
+                "not observed when the plan was made, so not in what was confirmed; nothing was done (run {} again)",
+                work.verb()
+            )),
             desired,
         )),
+        (seen, Work::Apply) => run.go(seen.flatten()).await,
+        (seen, Work::Destroy) => crate::destroy::tear_down(&run, seen.flatten()).await,
     };
     match result {
         Ok(o) => o,

@@ -3,11 +3,9 @@
 //! stacks) → DeleteStack → wait until it is gone.
 
 use model::{Action, Desired, Event, EventSink, Observed, Outcome, Stage, Status, Target};
-use tokio::time::Instant;
 
-use crate::apply::{ApplyOptions, Converge, Failure, every_region, outcome, status_of};
+use crate::apply::{ApplyOptions, Converge, Failure, Work, outcome, run_stacks, status_of};
 use crate::cloud::{AccountSession, Cloud};
-use crate::fanout::{Done, Reach, fan_out};
 use crate::observe::{ObservedMap, Settings};
 
 /// Deletes rolecall's stack in every target account/region. With
@@ -22,58 +20,24 @@ pub async fn destroy<C: Cloud>(
     planned: Option<&ObservedMap>,
     events: &dyn EventSink,
 ) -> Vec<Outcome> {
-    let results: Vec<Vec<Outcome>> = fan_out(
+    run_stacks(
+        Work::Destroy,
         cloud,
         settings,
+        options,
+        desired,
         targets,
+        planned,
         events,
-        Some(options.failure_tolerance),
-        |target, reach| async move {
-            let outcomes = match reach {
-                Reach::Session(session) => {
-                    futures::future::join_all(target.regions.iter().map(|region| {
-                        let run = Converge {
-                            session: &session,
-                            options,
-                            desired,
-                            target,
-                            region,
-                            events,
-                            deadline: Instant::now() + options.max_wait,
-                        };
-                        let seen = planned.map(|p| p.get(&(target.account_id.clone(), region.clone())).cloned());
-                        async move {
-                            match tear_down(&run, seen).await {
-                                Ok(o) => o,
-                                Err(f) => f.into_outcome(target, region, desired),
-                            }
-                        }
-                    }))
-                    .await
-                }
-                Reach::Unreachable(error) => every_region(target, Status::Failed, &error.message, desired),
-                Reach::Skipped(reason) => every_region(target, Status::NotAttempted, &reason, desired),
-            };
-            for o in &outcomes {
-                events.event(Event::Finished { outcome: o.clone() });
-            }
-            Done {
-                failed: outcomes.iter().any(|o| o.status == Status::Failed),
-                result: outcomes,
-            }
-        },
     )
-    .await;
-    let mut outcomes: Vec<Outcome> = results.into_iter().flatten().collect();
-    outcomes.sort_by(|a, b| (&a.account_id, &a.region).cmp(&(&b.account_id, &b.region)));
-    outcomes
+    .await
 }
 
-/// `seen`: `Some(..)` when a confirmed preview exists; `Some(None)` when the
-/// preview could not observe this region (then nothing is done).
-async fn tear_down<S: AccountSession>(
+/// Deletes one stack. `planned`: the stack as the confirmed preview showed
+/// it, if there was one.
+pub(crate) async fn tear_down<S: AccountSession>(
     run: &Converge<'_, S>,
-    seen: Option<Option<Observed>>,
+    planned: Option<Observed>,
 ) -> Result<Outcome, Failure> {
     let stack_name = &run.desired.stack_name;
     let finish = |action, status, observed: Option<&Observed>, error: Option<String>| {
@@ -87,17 +51,9 @@ async fn tear_down<S: AccountSession>(
             run.desired,
         )
     };
-    let confirmed = seen.is_some();
-    let mut observed = match seen {
-        Some(Some(observed)) => observed,
-        Some(None) => {
-            return Ok(finish(
-                Action::NoOp,
-                Status::NotAttempted,
-                None,
-                Some("not observed when the plan was made; nothing was done (run destroy again)".to_owned()),
-            ));
-        }
+    let confirmed = planned.is_some();
+    let mut observed = match planned {
+        Some(observed) => observed,
         None => {
             run.stage(Stage::Observing);
             run.describe(None).await?
