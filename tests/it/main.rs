@@ -7,6 +7,7 @@ mod inventory_errors;
 mod names;
 mod own_template;
 mod plan;
+mod stacksets;
 mod template;
 
 use tests::{Moto, SeededOrg, seed_org, test_org};

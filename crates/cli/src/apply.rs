@@ -13,6 +13,7 @@ use planner::profiles::{ProfileSettings, ProfileSource};
 use reporter::registry::{self, Registry};
 
 use crate::{AwsArgs, InventoryArg, exit, files, orphans};
+use executor::aws::SdkCloud;
 
 const DEFAULT_REGISTRY: &str = "rolecall-registry.json";
 
@@ -22,7 +23,7 @@ pub(crate) struct ApplyArgs {
     pub(crate) inventory: InventoryArg,
     /// Accounts worked on at once (default: deploy.concurrency)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=512))]
-    concurrency: Option<u16>,
+    pub(crate) concurrency: Option<u16>,
     /// Start no new account after more than N accounts failed (default: deploy.failure_tolerance)
     #[arg(long, value_name = "N")]
     failure_tolerance: Option<usize>,
@@ -31,7 +32,7 @@ pub(crate) struct ApplyArgs {
     accounts: Vec<String>,
     /// Do not ask for confirmation (required when stdin is not a terminal)
     #[arg(long)]
-    yes: bool,
+    pub(crate) yes: bool,
     /// Where to write the ARN registry
     #[arg(long, value_name = "PATH", default_value = DEFAULT_REGISTRY)]
     registry: PathBuf,
@@ -47,6 +48,9 @@ pub(crate) struct ApplyArgs {
     /// The summary as JSON on stdout
     #[arg(long)]
     json: bool,
+    /// Also delete rolecall's stacks (or stack instances) of accounts/regions that left the inventory
+    #[arg(long)]
+    pub(crate) prune: bool,
     /// Seconds between two status reads while a stack operation runs
     #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
     poll_interval: f64,
@@ -130,65 +134,50 @@ pub(crate) async fn apply(aws: &AwsArgs, inv: &Inventory, args: &ApplyArgs) -> a
     let previous_entries = previous.as_ref().map(|r| r.entries.clone()).unwrap_or_default();
     let settings = crate::settings(&cloud, inv, args.concurrency, "apply");
     let desired = planner::desired(inv);
-    // With --accounts the other accounts' entries stay as they were;
-    // otherwise entries that left the inventory are checked as orphans.
-    let (kept, orphan_targets) = if args.accounts.is_empty() {
-        (Vec::new(), orphans::targets(previous.as_ref(), &all_targets))
-    } else {
-        let kept = previous_entries
-            .iter()
-            .filter(|e| !targets.iter().any(|t| t.account_id.as_str() == e.account_id))
-            .cloned()
-            .collect();
-        (kept, Vec::new())
-    };
-    let (orphan_rows, orphan_outcomes) =
-        orphans::observe(&cloud, &settings, &desired, &orphan_targets, previous.as_ref()).await;
-
-    // Without --yes: observe once, show the plan, ask, and act on exactly
-    // what was shown.
-    let mut planned = None;
-    if !args.yes {
-        let progress = reporter::Progress::stderr("observing", false);
-        let decide = |o: &model::Observed| Some(planner::decide(&desired, o));
-        let (mut plan, observed) =
-            executor::observe(&cloud, &settings, &desired.stack_name, &targets, &progress, &decide).await;
-        progress.finish();
-        plan.entries.extend(orphan_rows);
-        plan.sort();
-        reporter::write_plan(&mut std::io::stdout().lock(), &plan)?;
-        let changes = plan
-            .entries
-            .iter()
-            .any(|e| e.action.changes() || e.action == model::Action::Wait);
-        if changes && !confirm("Apply these changes?", "apply")? {
-            return Ok(exit::FAILURE);
-        }
-        planned = Some(observed);
-    }
-
     let options = executor::ApplyOptions {
         failure_tolerance: args.failure_tolerance.unwrap_or(inv.deploy.failure_tolerance),
         poll_interval,
         max_wait,
     };
-    let progress = reporter::Progress::stderr("applying", true);
-    let mut outcomes = executor::apply(
-        &cloud,
-        &settings,
-        &options,
-        &desired,
-        &targets,
-        planned.as_ref(),
-        &progress,
-    )
-    .await;
-    progress.finish();
-    outcomes.extend(orphan_outcomes);
+    let run = match inv.deploy.via {
+        model::DeployVia::Stacksets => {
+            if !args.accounts.is_empty() {
+                bail!("--accounts cannot narrow a stack set (its instances are deployed as one set); leave it out");
+            }
+            crate::stacksets::apply(&cloud, &settings, inv, &desired, &targets, args, &options).await?
+        }
+        model::DeployVia::BootstrapRole => {
+            bootstrap_apply(
+                &cloud,
+                &settings,
+                &desired,
+                &targets,
+                &all_targets,
+                previous.as_ref(),
+                args,
+                &options,
+            )
+            .await?
+        }
+    };
+    let Some((mut outcomes, kept)) = run else {
+        return Ok(exit::FAILURE);
+    };
     outcomes.sort_by(|a, b| (&a.account_id, &a.region).cmp(&(&b.account_id, &b.region)));
+    // Stacks deleted by --prune leave the registry.
+    let deleted = |o: &model::Outcome| o.status == model::Status::Deleted;
+    let recorded: Vec<model::Outcome> = outcomes.iter().filter(|o| !deleted(o)).cloned().collect();
+    let kept: Vec<registry::Entry> = kept
+        .into_iter()
+        .filter(|e| {
+            !outcomes
+                .iter()
+                .any(|o| deleted(o) && o.account_id.as_str() == e.account_id && o.region == e.region)
+        })
+        .collect();
 
     // The registry records what happened, also when accounts failed.
-    let registry = write_registry(&args.registry, inv, &outcomes, kept, &previous_entries)?;
+    let registry = write_registry(&args.registry, inv, &recorded, kept, &previous_entries)?;
 
     let mut code = if outcomes.iter().all(|o| o.status.succeeded()) {
         exit::OK
@@ -219,6 +208,88 @@ pub(crate) async fn apply(aws: &AwsArgs, inv: &Inventory, args: &ApplyArgs) -> a
     }
     out.flush()?;
     Ok(code)
+}
+
+/// The bootstrap-role path of apply: orphans, the confirmed plan, the
+/// rollout, and `--prune`. `None`: the user said no.
+#[allow(clippy::too_many_arguments)]
+async fn bootstrap_apply(
+    cloud: &SdkCloud,
+    settings: &executor::Settings,
+    desired: &model::Desired,
+    targets: &[model::Target],
+    all_targets: &[model::Target],
+    previous: Option<&Registry>,
+    args: &ApplyArgs,
+    options: &executor::ApplyOptions,
+) -> anyhow::Result<Option<(Vec<model::Outcome>, Vec<registry::Entry>)>> {
+    let previous_entries = previous.map(|r| r.entries.clone()).unwrap_or_default();
+    // With --accounts the other accounts' entries stay as they were;
+    // otherwise entries that left the inventory are checked as orphans.
+    let (kept, orphan_targets) = if args.accounts.is_empty() {
+        (Vec::new(), orphans::targets(previous, all_targets))
+    } else {
+        let kept = previous_entries
+            .iter()
+            .filter(|e| !targets.iter().any(|t| t.account_id.as_str() == e.account_id))
+            .cloned()
+            .collect();
+        (kept, Vec::new())
+    };
+    let (orphan_rows, orphan_outcomes) = orphans::observe(cloud, settings, desired, &orphan_targets, previous).await;
+
+    // Without --yes: observe once, show the plan, ask, and act on exactly
+    // what was shown.
+    let mut planned = None;
+    if !args.yes {
+        let progress = reporter::Progress::stderr("observing", false);
+        let decide = |o: &model::Observed| Some(planner::decide(desired, o));
+        let (mut plan, observed) =
+            executor::observe(cloud, settings, &desired.stack_name, targets, &progress, &decide).await;
+        progress.finish();
+        plan.entries.extend(orphan_rows);
+        plan.sort();
+        reporter::write_plan(&mut std::io::stdout().lock(), &plan)?;
+        let changes = plan
+            .entries
+            .iter()
+            .any(|e| e.action.changes() || e.action == model::Action::Wait);
+        if changes && !confirm("Apply these changes?", "apply")? {
+            return Ok(None);
+        }
+        planned = Some(observed);
+    }
+
+    let progress = reporter::Progress::stderr("applying", true);
+    let mut outcomes = executor::apply(cloud, settings, options, desired, targets, planned.as_ref(), &progress).await;
+    progress.finish();
+    if args.prune {
+        // Only the orphans whose stack is still there (rolecall's, as the
+        // orphan check found them).
+        let doomed: Vec<model::Target> = orphan_targets
+            .iter()
+            .filter_map(|t| {
+                let regions: Vec<String> = orphan_outcomes
+                    .iter()
+                    .filter(|o| o.account_id == t.account_id && o.stack_id.is_some())
+                    .map(|o| o.region.clone())
+                    .collect();
+                (!regions.is_empty()).then(|| model::Target { regions, ..t.clone() })
+            })
+            .collect();
+        let progress = reporter::Progress::stderr("pruning", true);
+        let pruned = executor::destroy(cloud, settings, options, desired, &doomed, None, &progress).await;
+        progress.finish();
+        outcomes.extend(orphan_outcomes.into_iter().filter(|o| {
+            !pruned
+                .iter()
+                .any(|p| p.account_id == o.account_id && p.region == o.region)
+        }));
+        outcomes.extend(pruned);
+    } else {
+        outcomes.extend(orphan_outcomes);
+    }
+    Ok(Some((outcomes, kept)))
 }
 
 /// Narrows `targets` to `--accounts` (when given); an id that is not a

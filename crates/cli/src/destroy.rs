@@ -73,6 +73,31 @@ pub(crate) async fn destroy(aws: &AwsArgs, inv: &Inventory, args: &DestroyArgs) 
     only_accounts(&mut targets, &args.accounts)?;
     let settings = crate::settings(&cloud, inv, args.concurrency, "destroy");
     let desired = planner::desired(inv);
+    let options = executor::ApplyOptions {
+        failure_tolerance: inv.deploy.failure_tolerance,
+        poll_interval,
+        max_wait,
+    };
+    if inv.deploy.via == model::DeployVia::Stacksets {
+        if !args.accounts.is_empty() {
+            anyhow::bail!("--accounts cannot narrow a stack set's destroy; leave it out (or use --orphans)");
+        }
+        let run = crate::stacksets::run(inv, &desired, &options, args.concurrency);
+        if !args.yes {
+            let (plan, _) = executor::stacksets::plan(&cloud, &run, &all).await?;
+            reporter::write_plan(&mut std::io::stdout().lock(), &plan)?;
+            if !confirm(
+                "Delete these stack instances (and the stack set once empty)?",
+                "destroy",
+            )? {
+                return Ok(exit::FAILURE);
+            }
+        }
+        let progress = reporter::Progress::stderr("deleting", true);
+        let outcomes = executor::stacksets::destroy(&cloud, &settings, &run, &all, args.orphans, &progress).await;
+        progress.finish();
+        return finish(inv, args, previous.as_ref(), &region_order, outcomes?);
+    }
 
     let mut planned = None;
     if !args.yes {
@@ -95,11 +120,6 @@ pub(crate) async fn destroy(aws: &AwsArgs, inv: &Inventory, args: &DestroyArgs) 
         }
         planned = Some(observed);
     }
-    let options = executor::ApplyOptions {
-        failure_tolerance: inv.deploy.failure_tolerance,
-        poll_interval,
-        max_wait,
-    };
     let progress = reporter::Progress::stderr("deleting", true);
     let outcomes = executor::destroy(
         &cloud,
@@ -112,10 +132,20 @@ pub(crate) async fn destroy(aws: &AwsArgs, inv: &Inventory, args: &DestroyArgs) 
     )
     .await;
     progress.finish();
+    finish(inv, args, previous.as_ref(), &region_order, outcomes)
+}
 
+/// The registry and profiles after a destroy, and the summary.
+fn finish(
+    inv: &Inventory,
+    args: &DestroyArgs,
+    previous: Option<&reporter::registry::Registry>,
+    region_order: &BTreeMap<AccountId, Vec<String>>,
+    outcomes: Vec<model::Outcome>,
+) -> anyhow::Result<u8> {
     // Deleted (or already gone) entries leave the registry; the others keep
     // theirs, updated with what happened this run.
-    let previous_entries = previous.as_ref().map(|r| r.entries.clone()).unwrap_or_default();
+    let previous_entries = previous.map(|r| r.entries.clone()).unwrap_or_default();
     let visited = |account: &str, region: &str| {
         outcomes
             .iter()
@@ -147,7 +177,7 @@ pub(crate) async fn destroy(aws: &AwsArgs, inv: &Inventory, args: &DestroyArgs) 
     if !write_profile_outputs(
         inv,
         &registry,
-        &region_order,
+        region_order,
         &outputs,
         &args.inventory.inventory,
         &mut out,

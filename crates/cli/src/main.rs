@@ -15,6 +15,7 @@ mod apply;
 mod destroy;
 mod files;
 mod orphans;
+mod stacksets;
 
 /// Exit codes, documented in README.md.
 pub(crate) mod exit {
@@ -214,13 +215,26 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 let previous = orphans::previous_registry(registry)?;
                 let settings = settings(&cloud, &inv, *concurrency, "plan");
                 let desired = planner::desired(&inv);
-                let progress = reporter::Progress::stderr("observing", false);
-                let mut plan = executor::plan(&cloud, &settings, &desired, &targets, &progress).await;
-                progress.finish();
-                let orphan_targets = orphans::targets(previous.as_ref(), &targets);
-                let (rows, _) = orphans::observe(&cloud, &settings, &desired, &orphan_targets, previous.as_ref()).await;
-                plan.entries.extend(rows);
-                plan.sort();
+                let plan = if inv.deploy.via == model::DeployVia::Stacksets {
+                    // The instances are the truth: orphans come from them.
+                    let options = executor::ApplyOptions {
+                        failure_tolerance: inv.deploy.failure_tolerance,
+                        poll_interval: std::time::Duration::from_secs(5),
+                        max_wait: std::time::Duration::from_secs(1800),
+                    };
+                    let run = stacksets::run(&inv, &desired, &options, *concurrency);
+                    stacksets::plan(&cloud, &run, &targets).await?
+                } else {
+                    let progress = reporter::Progress::stderr("observing", false);
+                    let mut plan = executor::plan(&cloud, &settings, &desired, &targets, &progress).await;
+                    progress.finish();
+                    let orphan_targets = orphans::targets(previous.as_ref(), &targets);
+                    let (rows, _) =
+                        orphans::observe(&cloud, &settings, &desired, &orphan_targets, previous.as_ref()).await;
+                    plan.entries.extend(rows);
+                    plan.sort();
+                    plan
+                };
                 let mut out = std::io::stdout().lock();
                 if *json {
                     reporter::write_plan_json(&mut out, &plan)?;

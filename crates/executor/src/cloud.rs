@@ -113,6 +113,16 @@ pub trait AccountSession: Send + Sync {
 
     fn delete_stack(&self, region: &str, stack_name: &str) -> impl Future<Output = Result<(), CloudError>> + Send;
 
+    /// The stack a stack-set instance made in this account: by its stack id
+    /// where AWS gave one, else by the name StackSets gives instance stacks
+    /// (`StackSet-<name>-<uuid>`).
+    fn find_instance_stack(
+        &self,
+        region: &str,
+        stack_set: &str,
+        stack_id: Option<&str>,
+    ) -> impl Future<Output = Result<Observed, CloudError>> + Send;
+
     /// Why the last operation failed: the reasons of the most recent failed
     /// resource events (newest first), for messages.
     fn failure_reasons(
@@ -176,4 +186,125 @@ impl CloudError {
             Some("InvalidClientTokenId" | "UnrecognizedClientException" | "OptInRequired" | "AuthFailure")
         )
     }
+}
+
+/// Where a stack-set operation goes: accounts (self-managed) or OUs
+/// (service-managed, optionally narrowed), and regions.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InstanceTargets {
+    pub accounts: Vec<String>,
+    pub ous: Vec<String>,
+    /// Service-managed: `INTERSECTION` (only these accounts of the OUs) or
+    /// `DIFFERENCE` (all but these).
+    pub account_filter: Option<(&'static str, Vec<String>)>,
+    pub regions: Vec<String>,
+}
+
+/// StackSetOperationPreferences.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OperationPrefs {
+    pub max_concurrent: usize,
+    pub failure_tolerance: usize,
+    pub region_parallel: bool,
+    pub soft_failure_tolerance: bool,
+}
+
+/// What CreateStackSet and UpdateStackSet send.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StackSetRequest {
+    pub stack: StackRequest,
+    pub spec: model::StackSetSpec,
+}
+
+/// DescribeStackSetOperation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OperationInfo {
+    /// `RUNNING`, `QUEUED`, `STOPPING`, `SUCCEEDED`, `FAILED`, `STOPPED`.
+    pub status: String,
+    pub reason: Option<String>,
+}
+
+/// One account/region of ListStackSetOperationResults.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OperationResult {
+    pub account: String,
+    pub region: String,
+    /// `SUCCEEDED`, `FAILED`, `CANCELLED`, `PENDING`, `RUNNING`.
+    pub status: String,
+    pub reason: Option<String>,
+}
+
+/// Calls on the stack set, in the caller's (administrator) account and
+/// region. `delegated` is CallAs DELEGATED_ADMIN.
+pub trait StackSets: Send + Sync {
+    /// `None` when there is no stack set of that name.
+    fn describe_stack_set(
+        &self,
+        name: &str,
+        delegated: bool,
+    ) -> impl Future<Output = Result<Option<model::StackSetInfo>, CloudError>> + Send;
+
+    fn list_stack_instances(
+        &self,
+        name: &str,
+        delegated: bool,
+    ) -> impl Future<Output = Result<Vec<model::InstanceInfo>, CloudError>> + Send;
+
+    fn create_stack_set(&self, request: &StackSetRequest) -> impl Future<Output = Result<(), CloudError>> + Send;
+
+    /// Returns the operation id. `operation_id` makes a retry idempotent.
+    fn update_stack_set(
+        &self,
+        request: &StackSetRequest,
+        targets: &InstanceTargets,
+        prefs: OperationPrefs,
+        operation_id: &str,
+    ) -> impl Future<Output = Result<String, CloudError>> + Send;
+
+    /// `kind`: create, update or delete instances. Returns the operation id.
+    fn instances(
+        &self,
+        kind: InstancesOp,
+        name: &str,
+        delegated: bool,
+        targets: &InstanceTargets,
+        prefs: OperationPrefs,
+        operation_id: &str,
+    ) -> impl Future<Output = Result<String, CloudError>> + Send;
+
+    fn delete_stack_set(&self, name: &str, delegated: bool) -> impl Future<Output = Result<(), CloudError>> + Send;
+
+    fn describe_operation(
+        &self,
+        name: &str,
+        delegated: bool,
+        operation_id: &str,
+    ) -> impl Future<Output = Result<OperationInfo, CloudError>> + Send;
+
+    /// One page of results and the token of the next.
+    fn operation_results(
+        &self,
+        name: &str,
+        delegated: bool,
+        operation_id: &str,
+        next: Option<String>,
+    ) -> impl Future<Output = Result<(Vec<OperationResult>, Option<String>), CloudError>> + Send;
+
+    /// Ids of operations not finished yet (RUNNING, QUEUED, STOPPING).
+    fn running_operations(
+        &self,
+        name: &str,
+        delegated: bool,
+    ) -> impl Future<Output = Result<Vec<String>, CloudError>> + Send;
+}
+
+/// Which stack-instance operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InstancesOp {
+    Create,
+    Update,
+    /// `retain_stacks`: leave the stacks in the accounts.
+    Delete {
+        retain_stacks: bool,
+    },
 }

@@ -13,9 +13,13 @@ pub mod destroy;
 pub mod discover;
 pub mod fanout;
 pub mod observe;
+pub mod stacksets;
 
 pub use apply::{ApplyOptions, apply};
-pub use cloud::{AccountSession, ChangeSetInfo, Cloud, CloudError, OrgAccount, StackRequest};
+pub use cloud::{
+    AccountSession, ChangeSetInfo, Cloud, CloudError, InstanceTargets, InstancesOp, OperationInfo, OperationPrefs,
+    OperationResult, OrgAccount, StackRequest, StackSetRequest, StackSets,
+};
 pub use destroy::destroy;
 pub use discover::{DiscoveryError, discover};
 pub use observe::{ObservedMap, Settings, observe, plan};

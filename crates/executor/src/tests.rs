@@ -88,6 +88,8 @@ struct State {
     assume_calls: Mutex<Vec<String>>,
     describe_calls: AtomicUsize,
     tag_calls: AtomicUsize,
+    /// The stack set side (see `stacksets` tests).
+    set: Mutex<SetState>,
     /// Accounts between AssumeRole and their last DescribeStacks.
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
@@ -363,6 +365,14 @@ impl AccountSession for FakeSession {
         let script = self.script(&key);
         self.start(key, "DELETE_IN_PROGRESS", script.delete_result, None, None);
         Ok(())
+    }
+
+    async fn find_instance_stack(&self, region: &str, _: &str, _: Option<&str>) -> Result<Observed, CloudError> {
+        let key = self.call(region, "FindInstanceStack");
+        Ok(match self.state.stacks.lock().unwrap().get(&key) {
+            Some(stack) => Observed::Present(stack.info.clone()),
+            None => Observed::Absent,
+        })
     }
 
     async fn failure_reasons(&self, region: &str, _: &str) -> Result<Vec<String>, CloudError> {
@@ -1141,4 +1151,473 @@ fn destroy_deletes_only_rolecalls_stacks_by_id_and_waits() {
         "a foreign stack is never deleted"
     );
     assert_eq!(fake.0.calls(3, "us-east-1"), ["DescribeStacks"]);
+}
+
+// ---------------------------------------------------------------------------
+// StackSets: what moto cannot show (its operations succeed at once, its
+// instances never go OUTDATED, its service-managed stacks are invisible,
+// and it never answers OperationInProgressException).
+
+use crate::cloud::{
+    InstanceTargets, InstancesOp, OperationInfo, OperationPrefs, OperationResult, StackSetRequest, StackSets,
+};
+use crate::stacksets::StackSetRun;
+
+#[derive(Default)]
+struct SetState {
+    set: Option<model::StackSetInfo>,
+    instances: Vec<model::InstanceInfo>,
+    /// operation id → (polls left while RUNNING, results).
+    ops: BTreeMap<String, (usize, Vec<OperationResult>)>,
+    /// Calls that answer OperationInProgressException first (a foreign
+    /// operation is then running for two polls).
+    busy: usize,
+    /// (account, region) → why its instance fails.
+    failing: BTreeMap<(String, String), String>,
+    /// OU → its accounts, for service-managed targets.
+    ous: BTreeMap<String, Vec<String>>,
+    calls: Vec<&'static str>,
+    targets: Vec<InstanceTargets>,
+    results_calls: usize,
+}
+
+impl Fake {
+    fn set(&self) -> std::sync::MutexGuard<'_, SetState> {
+        self.0.set.lock().unwrap()
+    }
+
+    /// Accounts × regions an operation covers.
+    fn pairs(&self, t: &InstanceTargets) -> Vec<(String, String)> {
+        let s = self.set();
+        let accounts: Vec<String> = if t.ous.is_empty() {
+            t.accounts.clone()
+        } else {
+            let all: Vec<String> = t
+                .ous
+                .iter()
+                .flat_map(|ou| s.ous.get(ou).cloned().unwrap_or_default())
+                .collect();
+            match &t.account_filter {
+                Some(("DIFFERENCE", out)) => all.into_iter().filter(|a| !out.contains(a)).collect(),
+                Some((_, only)) => all.into_iter().filter(|a| only.contains(a)).collect(),
+                None => all,
+            }
+        };
+        accounts
+            .iter()
+            .flat_map(|a| t.regions.iter().map(move |r| (a.clone(), r.clone())))
+            .collect()
+    }
+
+    /// Runs an operation over `t`: `change` is applied to each pair that
+    /// does not fail; results come back on later polls.
+    fn operate(
+        &self,
+        what: &'static str,
+        t: &InstanceTargets,
+        id: &str,
+        change: impl Fn(&mut SetState, &str, &str),
+    ) -> Result<String, CloudError> {
+        {
+            let mut s = self.set();
+            s.calls.push(what);
+            s.targets.push(t.clone());
+            if s.busy > 0 {
+                s.busy -= 1;
+                let foreign = format!("foreign-{}", s.busy);
+                s.ops.insert(foreign, (2, Vec::new()));
+                return Err(service(
+                    "OperationInProgressException",
+                    "Another Operation on StackSet rolecall-target-role is in progress",
+                ));
+            }
+        }
+        let pairs = self.pairs(t);
+        let mut s = self.set();
+        let mut results = Vec::new();
+        for (account, region) in pairs {
+            let failed = s.failing.get(&(account.clone(), region.clone())).cloned();
+            if failed.is_none() {
+                change(&mut s, &account, &region);
+            }
+            results.push(OperationResult {
+                account,
+                region,
+                status: if failed.is_some() { "FAILED" } else { "SUCCEEDED" }.into(),
+                reason: failed,
+            });
+        }
+        s.ops.insert(id.to_owned(), (1, results));
+        Ok(id.to_owned())
+    }
+}
+
+fn instance_of(account: &str, region: &str, status: &str) -> model::InstanceInfo {
+    model::InstanceInfo {
+        account_id: AccountId::parse(account).unwrap(),
+        region: region.into(),
+        status: status.into(),
+        detailed_status: Some("SUCCEEDED".into()),
+        reason: None,
+        stack_id: None,
+    }
+}
+
+impl StackSets for Fake {
+    async fn describe_stack_set(&self, _: &str, _: bool) -> Result<Option<model::StackSetInfo>, CloudError> {
+        let mut s = self.set();
+        s.calls.push("DescribeStackSet");
+        Ok(s.set.clone())
+    }
+
+    async fn list_stack_instances(&self, _: &str, _: bool) -> Result<Vec<model::InstanceInfo>, CloudError> {
+        let mut s = self.set();
+        s.calls.push("ListStackInstances");
+        Ok(s.instances.clone())
+    }
+
+    async fn create_stack_set(&self, request: &StackSetRequest) -> Result<(), CloudError> {
+        let mut s = self.set();
+        s.calls.push("CreateStackSet");
+        s.set = Some(model::StackSetInfo {
+            name: request.spec.name.clone(),
+            status: "ACTIVE".into(),
+            tags: request.stack.tags.clone(),
+        });
+        Ok(())
+    }
+
+    async fn update_stack_set(
+        &self,
+        request: &StackSetRequest,
+        t: &InstanceTargets,
+        _: OperationPrefs,
+        id: &str,
+    ) -> Result<String, CloudError> {
+        let id = self.operate("UpdateStackSet", t, id, |s, a, r| {
+            if let Some(i) = s
+                .instances
+                .iter_mut()
+                .find(|i| i.account_id.as_str() == a && i.region == r)
+            {
+                i.status = "CURRENT".into();
+            }
+        })?;
+        self.set().set.as_mut().unwrap().tags = request.stack.tags.clone();
+        Ok(id)
+    }
+
+    async fn instances(
+        &self,
+        kind: InstancesOp,
+        _: &str,
+        _: bool,
+        t: &InstanceTargets,
+        _: OperationPrefs,
+        id: &str,
+    ) -> Result<String, CloudError> {
+        let stacks = &self.0.stacks;
+        match kind {
+            InstancesOp::Create => self.operate("CreateStackInstances", t, id, |s, a, r| {
+                s.instances.push(instance_of(a, r, "CURRENT"));
+                let n: usize = a.parse().unwrap();
+                let mut state = State::default().with_stack(n, r, "CREATE_COMPLETE", BTreeMap::new());
+                let stack = state
+                    .stacks
+                    .get_mut()
+                    .unwrap()
+                    .remove(&(a.to_owned(), r.to_owned()))
+                    .unwrap();
+                stacks.lock().unwrap().insert((a.to_owned(), r.to_owned()), stack);
+            }),
+            InstancesOp::Update => self.operate("UpdateStackInstances", t, id, |s, a, r| {
+                if let Some(i) = s
+                    .instances
+                    .iter_mut()
+                    .find(|i| i.account_id.as_str() == a && i.region == r)
+                {
+                    i.status = "CURRENT".into();
+                }
+            }),
+            InstancesOp::Delete { .. } => self.operate("DeleteStackInstances", t, id, |s, a, r| {
+                s.instances.retain(|i| !(i.account_id.as_str() == a && i.region == r));
+                stacks.lock().unwrap().remove(&(a.to_owned(), r.to_owned()));
+            }),
+        }
+    }
+
+    async fn delete_stack_set(&self, _: &str, _: bool) -> Result<(), CloudError> {
+        let mut s = self.set();
+        s.calls.push("DeleteStackSet");
+        s.set = None;
+        Ok(())
+    }
+
+    async fn describe_operation(&self, _: &str, _: bool, id: &str) -> Result<OperationInfo, CloudError> {
+        let mut s = self.set();
+        s.calls.push("DescribeStackSetOperation");
+        let op = s.ops.get_mut(id).expect("a known operation");
+        if op.0 > 0 {
+            op.0 -= 1;
+            return Ok(OperationInfo {
+                status: "RUNNING".into(),
+                reason: None,
+            });
+        }
+        let failed = op.1.iter().any(|r| r.status == "FAILED");
+        Ok(OperationInfo {
+            status: if failed { "FAILED" } else { "SUCCEEDED" }.into(),
+            reason: failed.then(|| "One or more stack instances failed".into()),
+        })
+    }
+
+    /// Two results a page.
+    async fn operation_results(
+        &self,
+        _: &str,
+        _: bool,
+        id: &str,
+        next: Option<String>,
+    ) -> Result<(Vec<OperationResult>, Option<String>), CloudError> {
+        let mut s = self.set();
+        s.results_calls += 1;
+        let all = &s.ops[id].1;
+        let start: usize = next.map_or(0, |t| t.parse().unwrap());
+        let page = all.iter().skip(start).take(2).cloned().collect();
+        let more = (start + 2 < all.len()).then(|| (start + 2).to_string());
+        Ok((page, more))
+    }
+
+    async fn running_operations(&self, _: &str, _: bool) -> Result<Vec<String>, CloudError> {
+        let mut s = self.set();
+        s.calls.push("ListStackSetOperations");
+        Ok(s.ops
+            .iter()
+            .filter(|(_, op)| op.0 > 0)
+            .map(|(id, _)| id.clone())
+            .collect())
+    }
+}
+
+fn set_spec(service: bool) -> model::StackSetSpec {
+    model::StackSetSpec {
+        name: "rolecall-target-role".into(),
+        permission_model: if service {
+            model::PermissionModel::ServiceManaged
+        } else {
+            model::PermissionModel::SelfManaged
+        },
+        delegated_admin: false,
+        administration_role_arn: None,
+        execution_role_name: None,
+        auto_deployment: true,
+        retain_stacks_on_account_removal: false,
+        region_parallel: true,
+        soft_failure_tolerance: true,
+    }
+}
+
+fn stackset_apply(
+    fake: &Fake,
+    spec: &model::StackSetSpec,
+    targets: &[Target],
+    prune: bool,
+    ous: Vec<String>,
+    filter: Option<(&'static str, Vec<String>)>,
+) -> Vec<model::Outcome> {
+    let desired = desired();
+    let options = options();
+    let run = StackSetRun {
+        spec,
+        desired: &desired,
+        options: &options,
+        prefs: OperationPrefs {
+            max_concurrent: 16,
+            failure_tolerance: 5,
+            region_parallel: true,
+            soft_failure_tolerance: true,
+        },
+        ous,
+        account_filter: filter,
+    };
+    self::run(crate::stacksets::apply(
+        fake,
+        &settings(4),
+        &run,
+        targets,
+        prune,
+        &NoEventsSink,
+    ))
+    .unwrap()
+}
+
+fn summary(outcomes: &[model::Outcome]) -> Vec<String> {
+    outcomes
+        .iter()
+        .map(|o| {
+            format!(
+                "{} {} {} {}",
+                o.account_id,
+                o.region,
+                o.status,
+                o.role_arn.as_deref().or(o.error.as_deref()).unwrap_or("")
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_stack_set_rollout_then_no_operation_when_unchanged() {
+    let fake = Fake::default();
+    let spec = set_spec(false);
+    let out = stackset_apply(&fake, &spec, &targets(3), false, vec![], None);
+    assert_eq!(out.len(), 6);
+    assert!(
+        out.iter().all(|o| o.status == model::Status::Created),
+        "{:#?}",
+        summary(&out)
+    );
+    // Every ARN is read from the instance's stack in its account.
+    assert_eq!(
+        out[0].role_arn.as_deref(),
+        Some("arn:aws:iam::000000000001:role/RolecallTarget")
+    );
+    let calls = std::mem::take(&mut fake.set().calls);
+    assert_eq!(
+        calls,
+        [
+            "ListStackSetOperations",
+            "DescribeStackSet",
+            "CreateStackSet",
+            "CreateStackInstances",
+            "DescribeStackSetOperation",
+            "DescribeStackSetOperation"
+        ],
+        "one operation for accounts that share their regions"
+    );
+    let out = stackset_apply(&fake, &spec, &targets(3), false, vec![], None);
+    assert!(
+        out.iter()
+            .all(|o| o.status == model::Status::Unchanged && o.role_arn.is_some()),
+        "{:#?}",
+        summary(&out)
+    );
+    assert_eq!(
+        fake.set().calls,
+        ["ListStackSetOperations", "DescribeStackSet", "ListStackInstances"],
+        "an unchanged inventory starts no stack-set operation"
+    );
+}
+
+#[test]
+fn a_running_operation_is_waited_for_and_failures_name_account_region_and_reason() {
+    let fake = Fake::default();
+    let spec = set_spec(false);
+    stackset_apply(&fake, &spec, &targets(3), false, vec![], None);
+    {
+        let mut s = fake.set();
+        s.set
+            .as_mut()
+            .unwrap()
+            .tags
+            .insert(model::TAG_FINGERPRINT.into(), "old".into());
+        s.busy = 1;
+        s.failing.insert(
+            (id(2), "eu-west-1".into()),
+            "Resource handler returned message: \"Access denied\"".into(),
+        );
+        s.calls.clear();
+    }
+    let out = stackset_apply(&fake, &spec, &targets(3), false, vec![], None);
+    let got = summary(&out);
+    assert_eq!(
+        got[2],
+        "000000000002 eu-west-1 failed stack instance in account 000000000002 region eu-west-1: FAILED: Resource handler returned message: \"Access denied\""
+    );
+    assert_eq!(
+        out.iter().filter(|o| o.status == model::Status::Updated).count(),
+        5,
+        "{got:#?}"
+    );
+    let s = fake.set();
+    assert_eq!(
+        s.calls.iter().filter(|c| **c == "UpdateStackSet").count(),
+        2,
+        "retried after the running operation: {:?}",
+        s.calls
+    );
+    assert!(
+        s.results_calls >= 3,
+        "six results in pages of two: {} calls",
+        s.results_calls
+    );
+}
+
+#[test]
+fn outdated_instances_are_updated_and_orphans_pruned_only_when_asked() {
+    let fake = Fake::default();
+    let spec = set_spec(false);
+    stackset_apply(&fake, &spec, &targets(3), false, vec![], None);
+    {
+        let mut s = fake.set();
+        s.instances[0].status = "OUTDATED".into();
+        s.calls.clear();
+    }
+    // Account 3 leaves the inventory: orphaned, left alone.
+    let out = stackset_apply(&fake, &spec, &targets(2), false, vec![], None);
+    let statuses: Vec<String> = out
+        .iter()
+        .map(|o| format!("{} {} {}", o.account_id, o.region, o.status))
+        .collect();
+    assert!(
+        statuses.contains(&"000000000001 eu-west-1 updated".to_owned()),
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| s.ends_with("orphaned")).count(),
+        2,
+        "{statuses:?}"
+    );
+    assert!(!fake.set().calls.contains(&"DeleteStackInstances"));
+    let out = stackset_apply(&fake, &spec, &targets(2), true, vec![], None);
+    assert_eq!(
+        out.iter().filter(|o| o.status == model::Status::Deleted).count(),
+        2,
+        "{:#?}",
+        summary(&out)
+    );
+    assert_eq!(fake.set().instances.len(), 4);
+}
+
+#[test]
+fn service_managed_targets_ous_and_unreadable_outputs_get_no_arn() {
+    let fake = Fake(Arc::new(State {
+        denied: vec![id(2)],
+        ..State::default()
+    }));
+    fake.set().ous.insert("ou-a".into(), vec![id(1), id(2), id(3)]);
+    let spec = set_spec(true);
+    let out = stackset_apply(
+        &fake,
+        &spec,
+        &targets(2),
+        false,
+        vec!["ou-a".into()],
+        Some(("DIFFERENCE", vec![id(3)])),
+    );
+    let t = &fake.set().targets[0];
+    assert_eq!(
+        (t.ous.as_slice(), t.accounts.is_empty()),
+        (&["ou-a".to_owned()][..], true),
+        "{t:?}"
+    );
+    assert_eq!(t.account_filter, Some(("DIFFERENCE", vec![id(3)])));
+    let got = summary(&out);
+    assert_eq!(
+        got[2],
+        "000000000002 eu-west-1 created outputs not read (cannot assume arn:aws:iam::000000000002:role/OrganizationAccountAccessRole: AccessDenied: User is not authorized to perform: sts:AssumeRole; the bootstrap role is missing or does not trust the caller (invited accounts have no OrganizationAccountAccessRole): create it once with the template from `rolecall bootstrap-template`, or set deploy.bootstrap_role); no role ARN recorded",
+        "{got:#?}"
+    );
+    assert_eq!(out[2].role_arn, None, "never an invented ARN");
+    assert!(out[0].role_arn.is_some());
 }

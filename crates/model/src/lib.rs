@@ -86,9 +86,44 @@ pub enum DeployVia {
     Stacksets,
 }
 
+/// How a stack set reaches accounts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PermissionModel {
+    /// An administration role in the caller's account assumes an execution
+    /// role in each target; targets are accounts.
+    SelfManaged,
+    /// Organizations trusted access; targets are OUs, and accounts that join
+    /// them can get the stack automatically.
+    ServiceManaged,
+}
+
+/// `deploy.stackset`: the stack set and its operation preferences.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StackSetSpec {
+    pub name: String,
+    pub permission_model: PermissionModel,
+    /// `CallAs: DELEGATED_ADMIN` (service-managed from a delegated
+    /// administrator account) instead of `SELF`.
+    pub delegated_admin: bool,
+    /// Self-managed; `None`: AWS's default (AWSCloudFormationStackSetAdministrationRole).
+    pub administration_role_arn: Option<String>,
+    /// Self-managed; `None`: AWS's default (AWSCloudFormationStackSetExecutionRole).
+    pub execution_role_name: Option<String>,
+    /// Service-managed: new accounts in the OUs get the stack.
+    pub auto_deployment: bool,
+    pub retain_stacks_on_account_removal: bool,
+    /// Regions of one operation at once (PARALLEL) or one after another.
+    pub region_parallel: bool,
+    /// SOFT_FAILURE_TOLERANCE instead of STRICT_FAILURE_TOLERANCE.
+    pub soft_failure_tolerance: bool,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Deploy {
     pub via: DeployVia,
+    /// Set when `via` is stacksets.
+    pub stackset: Option<StackSetSpec>,
     pub bootstrap_role: String,
     pub bootstrap_external_id: Option<String>,
     pub regions: Vec<String>,
@@ -189,6 +224,37 @@ pub struct StackInfo {
     pub tags: BTreeMap<String, String>,
     pub parameters: BTreeMap<String, String>,
     pub outputs: BTreeMap<String, String>,
+}
+
+/// A stack set as DescribeStackSet reports it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct StackSetInfo {
+    pub name: String,
+    /// `ACTIVE` or `DELETED`.
+    pub status: String,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// One stack instance as ListStackInstances reports it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct InstanceInfo {
+    pub account_id: AccountId,
+    pub region: String,
+    /// `CURRENT`, `OUTDATED` or `INOPERABLE`.
+    pub status: String,
+    /// `SUCCEEDED`, `FAILED`, `PENDING`, `RUNNING`, `CANCELLED`, `INOPERABLE`.
+    pub detailed_status: Option<String>,
+    pub reason: Option<String>,
+    /// The instance's stack in the target account, when AWS knows it.
+    pub stack_id: Option<String>,
+}
+
+/// The planner's verdict for the stack set itself.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct StackSetDecision {
+    pub name: String,
+    pub action: Action,
+    pub reason: String,
 }
 
 /// What is there in one account/region.
@@ -299,6 +365,9 @@ pub struct AccountError {
 pub struct Plan {
     pub entries: Vec<PlanEntry>,
     pub errors: Vec<AccountError>,
+    /// `deploy.via: stacksets`: what happens to the stack set itself.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stack_set: Option<StackSetDecision>,
 }
 
 impl Plan {
@@ -317,14 +386,18 @@ impl Plan {
     /// True when applying would write somewhere (or has to wait for a
     /// stack), or a stack outside the inventory is left over.
     pub fn has_changes(&self) -> bool {
-        self.entries
-            .iter()
-            .any(|e| e.action.changes() || matches!(e.action, Action::Wait | Action::Orphaned))
+        self.stack_set.as_ref().is_some_and(|s| s.action.changes())
+            || self
+                .entries
+                .iter()
+                .any(|e| e.action.changes() || matches!(e.action, Action::Wait | Action::Orphaned))
     }
 
     /// True when a human must look: unreachable accounts or blocked stacks.
     pub fn needs_attention(&self) -> bool {
-        !self.errors.is_empty() || self.count(Action::Blocked) > 0
+        !self.errors.is_empty()
+            || self.count(Action::Blocked) > 0
+            || self.stack_set.as_ref().is_some_and(|s| s.action == Action::Blocked)
     }
 }
 

@@ -10,8 +10,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use model::{
-    AccountEntry, AccountId, CustomTemplate, Deploy, DeployVia, Inventory, OrgDiscovery, ProfilesSpec, RoleSpec,
-    Target, TargetSource,
+    AccountEntry, AccountId, CustomTemplate, Deploy, DeployVia, Inventory, OrgDiscovery, PermissionModel, ProfilesSpec,
+    RoleSpec, StackSetSpec, Target, TargetSource,
 };
 use serde::Deserialize;
 
@@ -144,6 +144,20 @@ const INVENTORY: Shape = Shape::Map(&[
             ("regions", Shape::Any),
             ("concurrency", Shape::Any),
             ("failure_tolerance", Shape::Any),
+            (
+                "stackset",
+                Shape::Map(&[
+                    ("name", Shape::Any),
+                    ("permission_model", Shape::Any),
+                    ("call_as", Shape::Any),
+                    ("administration_role_arn", Shape::Any),
+                    ("execution_role_name", Shape::Any),
+                    ("auto_deployment", Shape::Any),
+                    ("retain_stacks_on_account_removal", Shape::Any),
+                    ("region_concurrency", Shape::Any),
+                    ("concurrency_mode", Shape::Any),
+                ]),
+            ),
         ]),
     ),
     (
@@ -278,6 +292,21 @@ struct RawDeploy {
     regions: Option<Vec<String>>,
     concurrency: Option<usize>,
     failure_tolerance: Option<usize>,
+    stackset: Option<RawStackSet>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawStackSet {
+    name: Option<String>,
+    permission_model: Option<String>,
+    call_as: Option<String>,
+    administration_role_arn: Option<String>,
+    execution_role_name: Option<String>,
+    auto_deployment: Option<bool>,
+    retain_stacks_on_account_removal: Option<bool>,
+    region_concurrency: Option<String>,
+    concurrency_mode: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -473,6 +502,13 @@ impl Validator<'_> {
         {
             self.error(&format!("accounts[{i}].id"), format!("{source} is the source_account; deploying the role into the account that assumes it is usually a mistake"), "remove it from accounts, or set `allow_source_account: true` at the top level if you mean it");
         }
+        let mut deploy = deploy;
+        if let (Some(set), Some(role)) = (deploy.stackset.as_mut(), role.as_ref())
+            && set.name.is_empty()
+        {
+            set.name = role.stack_name.clone();
+        }
+        self.stackset_targets(&deploy, &accounts, organization.as_ref());
         self.one_partition(role.as_ref(), &deploy, &accounts);
         if let Some(role) = &role {
             self.one_role_per_account(role, &deploy, &accounts);
@@ -754,6 +790,46 @@ impl Validator<'_> {
         }
     }
 
+    /// Service-managed stack sets target OUs: the accounts come from
+    /// Organizations, narrowed by the listed accounts (INTERSECTION) or by
+    /// `organization.exclude` (DIFFERENCE), never both; tag filters and
+    /// per-account regions cannot be expressed.
+    fn stackset_targets(&mut self, deploy: &Deploy, accounts: &[AccountEntry], org: Option<&OrgDiscovery>) {
+        let Some(set) = &deploy.stackset else { return };
+        if set.permission_model != PermissionModel::ServiceManaged {
+            return;
+        }
+        let Some(org) = org else {
+            self.error(
+                "deploy.stackset.permission_model",
+                "a service-managed stack set deploys to OUs, but `organization.ous` is not given",
+                "add `organization: {ous: [...]}`, or use permission_model: self-managed to target listed accounts",
+            );
+            return;
+        };
+        if !accounts.is_empty() && !org.exclude.is_empty() {
+            self.error(
+                "organization.exclude",
+                "a service-managed stack set can narrow its OUs to the listed accounts or exclude accounts, not both (AccountFilterType is INTERSECTION or DIFFERENCE)",
+                "keep either `accounts` or `organization.exclude`",
+            );
+        }
+        if !org.tags.is_empty() {
+            self.error(
+                "organization.tags",
+                "a service-managed stack set targets whole OUs; a tag filter cannot be expressed",
+                "remove the tag filter, or use permission_model: self-managed",
+            );
+        }
+        if let Some(i) = accounts.iter().position(|a| a.regions.is_some()) {
+            self.error(
+                &format!("accounts[{i}].regions"),
+                "a service-managed stack set deploys to the same regions in every account",
+                "remove the per-account regions, or use permission_model: self-managed",
+            );
+        }
+    }
+
     /// Credentials of one partition (aws, aws-us-gov, aws-cn …) never work in
     /// another: one run stays in one partition, and so do the ARNs it names.
     fn one_partition(&mut self, role: Option<&RoleSpec>, deploy: &Deploy, accounts: &[AccountEntry]) {
@@ -805,14 +881,7 @@ impl Validator<'_> {
     fn deploy(&mut self, raw: RawDeploy) -> Deploy {
         let via = match raw.via.as_deref() {
             None | Some("bootstrap-role") => DeployVia::BootstrapRole,
-            Some("stacksets") => {
-                self.error(
-                    "deploy.via",
-                    "`stacksets` is not implemented in this version of rolecall",
-                    "use `via: bootstrap-role`",
-                );
-                DeployVia::Stacksets
-            }
+            Some("stacksets") => DeployVia::Stacksets,
             Some(other) => {
                 self.error(
                     "deploy.via",
@@ -849,13 +918,144 @@ impl Validator<'_> {
                 format!("use 1 to {MAX_CONCURRENCY}"),
             );
         }
+        let stackset = match (via, raw.stackset) {
+            (DeployVia::Stacksets, raw) => Some(self.stackset(raw.unwrap_or_default())),
+            (DeployVia::BootstrapRole, Some(_)) => {
+                self.error(
+                    "deploy.stackset",
+                    "`stackset` only applies with `via: stacksets`",
+                    "set `deploy.via: stacksets`, or remove `deploy.stackset`",
+                );
+                None
+            }
+            (DeployVia::BootstrapRole, None) => None,
+        };
         Deploy {
             via,
+            stackset,
             bootstrap_role,
             bootstrap_external_id: raw.bootstrap_external_id,
             regions,
             concurrency,
             failure_tolerance: raw.failure_tolerance.unwrap_or(0),
+        }
+    }
+
+    fn choice(&mut self, path: &str, value: Option<&str>, choices: [&str; 2]) -> bool {
+        match value {
+            None => false,
+            Some(v) if v == choices[0] => false,
+            Some(v) if v == choices[1] => true,
+            Some(v) => {
+                self.error(
+                    path,
+                    format!("\"{v}\" is not one of {} and {}", choices[0], choices[1]),
+                    format!("use `{}` or `{}`", choices[0], choices[1]),
+                );
+                false
+            }
+        }
+    }
+
+    /// `deploy.stackset`. The defaults are for many accounts: AWS's own
+    /// (one account at a time, no failure tolerated, regions one by one)
+    /// would take hours at 1,000 accounts.
+    fn stackset(&mut self, raw: RawStackSet) -> StackSetSpec {
+        let service = self.choice(
+            "deploy.stackset.permission_model",
+            raw.permission_model.as_deref(),
+            ["self-managed", "service-managed"],
+        );
+        let delegated_admin = self.choice(
+            "deploy.stackset.call_as",
+            raw.call_as.as_deref(),
+            ["self", "delegated-admin"],
+        );
+        let sequential = self.choice(
+            "deploy.stackset.region_concurrency",
+            raw.region_concurrency.as_deref(),
+            ["parallel", "sequential"],
+        );
+        let strict = self.choice(
+            "deploy.stackset.concurrency_mode",
+            raw.concurrency_mode.as_deref(),
+            ["soft", "strict"],
+        );
+        if let Some(name) = &raw.name
+            && let Err(why) = names::check_stack_name(name)
+        {
+            self.error(
+                "deploy.stackset.name",
+                format!("\"{name}\" is not a valid stack set name: {why}"),
+                "start with a letter; use up to 128 letters, digits and hyphens",
+            );
+        }
+        if let Some(arn) = &raw.administration_role_arn
+            && !(arn.starts_with("arn:") && arn.contains(":iam::") && arn.contains(":role/"))
+        {
+            self.error(
+                "deploy.stackset.administration_role_arn",
+                format!("\"{arn}\" is not an IAM role ARN"),
+                "write arn:aws:iam::<source account>:role/AWSCloudFormationStackSetAdministrationRole, or remove it for AWS's default",
+            );
+        }
+        if let Some(name) = &raw.execution_role_name
+            && let Err(why) = names::check_role_name(name)
+        {
+            self.error(
+                "deploy.stackset.execution_role_name",
+                format!("\"{name}\" is not a valid IAM role name: {why}"),
+                "give the role's name, e.g. AWSCloudFormationStackSetExecutionRole",
+            );
+        }
+        let only = |set: bool, key: &str, model: &str| set.then(|| (key.to_owned(), model.to_owned()));
+        let misplaced = if service {
+            [
+                only(
+                    raw.administration_role_arn.is_some(),
+                    "administration_role_arn",
+                    "self-managed",
+                ),
+                only(raw.execution_role_name.is_some(), "execution_role_name", "self-managed"),
+            ]
+        } else {
+            [
+                only(raw.auto_deployment.is_some(), "auto_deployment", "service-managed"),
+                only(
+                    raw.retain_stacks_on_account_removal.is_some(),
+                    "retain_stacks_on_account_removal",
+                    "service-managed",
+                ),
+            ]
+        };
+        for (key, model) in misplaced.into_iter().flatten() {
+            self.error(
+                &format!("deploy.stackset.{key}"),
+                format!("`{key}` only applies to {model} stack sets"),
+                format!("remove it, or set permission_model: {model}"),
+            );
+        }
+        if delegated_admin && !service {
+            self.error(
+                "deploy.stackset.call_as",
+                "`delegated-admin` only applies to service-managed stack sets",
+                "set permission_model: service-managed, or call_as: self",
+            );
+        }
+        StackSetSpec {
+            name: raw.name.unwrap_or_default(),
+            permission_model: if service {
+                PermissionModel::ServiceManaged
+            } else {
+                PermissionModel::SelfManaged
+            },
+            delegated_admin,
+            administration_role_arn: raw.administration_role_arn,
+            execution_role_name: raw.execution_role_name,
+            auto_deployment: raw.auto_deployment.unwrap_or(true),
+            retain_stacks_on_account_removal: raw.retain_stacks_on_account_removal.unwrap_or(false),
+            region_parallel: !sequential,
+            soft_failure_tolerance: !strict,
         }
     }
 

@@ -11,6 +11,7 @@ pub mod inventory;
 pub mod names;
 pub mod partition;
 pub mod profiles;
+pub mod stacksets;
 pub mod targets;
 pub mod template;
 mod yaml;

@@ -921,3 +921,180 @@ fn every_documented_key_is_accepted() {
     }
     assert!(failures.is_empty(), "documented keys refused:\n{}", failures.join("\n"));
 }
+
+// ---------------------------------------------------------------------------
+// StackSets.
+
+fn instance(account: &str, region: &str, status: &str, detailed: &str) -> model::InstanceInfo {
+    model::InstanceInfo {
+        account_id: model::AccountId::parse(account).unwrap(),
+        region: region.to_owned(),
+        status: status.to_owned(),
+        detailed_status: Some(detailed.to_owned()),
+        reason: (status == "OUTDATED").then(|| "User Initiated".to_owned()),
+        stack_id: None,
+    }
+}
+
+#[track_caller]
+fn check_stackset(set: Option<&[(&str, &str)]>, instances: &[model::InstanceInfo], expect: Expect) {
+    let (inv, _) = inventory::parse(
+        &format!("{HEAD}role:\n  name: \"R-{{region}}\"\n  policy: {{Version: \"2012-10-17\", Statement: []}}\ndeploy:\n  via: stacksets\n  regions: [us-east-1, eu-west-1]\naccounts:\n  - {{id: \"222222222222\", name: a}}\n  - {{id: \"333333333333\", name: b}}\n"),
+        Path::new("inv/test.yaml"),
+        &read_file,
+    )
+    .unwrap();
+    let want = desired(&inv);
+    let targets = targets::resolve(&inv, &[]).targets;
+    let info = set.map(|tags| model::StackSetInfo {
+        name: "s".into(),
+        status: "ACTIVE".into(),
+        tags: tags
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.to_string(),
+                    if *v == "FP" {
+                        want.fingerprint.clone()
+                    } else {
+                        v.to_string()
+                    },
+                )
+            })
+            .collect(),
+    });
+    let plan = crate::stacksets::decide(&want, "s", info.as_ref(), instances, &targets);
+    let set = plan.stack_set.as_ref().unwrap();
+    let mut out = format!("set {}: {}\n", set.action, set.reason);
+    for e in &plan.entries {
+        out.push_str(&format!("{} {} {}: {}\n", e.account_id, e.region, e.action, e.reason));
+    }
+    expect.assert_eq(&out);
+}
+
+#[test]
+fn stack_set_decisions() {
+    let ours = [(TAG_MANAGED_BY, "rolecall"), (TAG_FINGERPRINT, "FP")];
+    let all_current = [
+        instance("222222222222", "us-east-1", "CURRENT", "SUCCEEDED"),
+        instance("222222222222", "eu-west-1", "CURRENT", "SUCCEEDED"),
+        instance("333333333333", "us-east-1", "CURRENT", "SUCCEEDED"),
+        instance("333333333333", "eu-west-1", "CURRENT", "SUCCEEDED"),
+    ];
+    // Nothing yet: create the set and every instance.
+    check_stackset(
+        None,
+        &[],
+        expect![[r#"
+        set create: no stack set s
+        222222222222 eu-west-1 create: no stack instance
+        222222222222 us-east-1 create: no stack instance
+        333333333333 eu-west-1 create: no stack instance
+        333333333333 us-east-1 create: no stack instance
+    "#]],
+    );
+    // Unchanged: no-op everywhere, so apply starts no operation.
+    check_stackset(
+        Some(&ours),
+        &all_current,
+        expect![[r#"
+        set no-op: matches the inventory
+        222222222222 eu-west-1 no-op: CURRENT
+        222222222222 us-east-1 no-op: CURRENT
+        333333333333 eu-west-1 no-op: CURRENT
+        333333333333 us-east-1 no-op: CURRENT
+    "#]],
+    );
+    // A changed inventory updates the set and its instances; a missing
+    // instance is created, an outdated one updated, a running one waited
+    // for, an inoperable one blocked, one outside the inventory orphaned.
+    check_stackset(
+        Some(&[(TAG_MANAGED_BY, "rolecall"), (TAG_FINGERPRINT, "old")]),
+        &all_current[..3],
+        expect![[r#"
+            set update: template or parameters differ from the inventory
+            222222222222 eu-west-1 update: the stack set changes: template or parameters differ from the inventory
+            222222222222 us-east-1 update: the stack set changes: template or parameters differ from the inventory
+            333333333333 eu-west-1 create: no stack instance
+            333333333333 us-east-1 update: the stack set changes: template or parameters differ from the inventory
+        "#]],
+    );
+    check_stackset(
+        Some(&ours),
+        &[
+            instance("222222222222", "us-east-1", "OUTDATED", "FAILED"),
+            instance("222222222222", "eu-west-1", "OUTDATED", "RUNNING"),
+            instance("333333333333", "us-east-1", "INOPERABLE", "INOPERABLE"),
+            instance("444444444444", "us-east-1", "CURRENT", "SUCCEEDED"),
+        ],
+        expect![[r#"
+            set no-op: matches the inventory
+            222222222222 eu-west-1 wait: an operation is running on the instance; wait for it, then decide again
+            222222222222 us-east-1 update: OUTDATED: User Initiated
+            333333333333 eu-west-1 create: no stack instance
+            333333333333 us-east-1 blocked: INOPERABLE: fix the instance in the CloudFormation console (or delete it with retained stacks), then run again
+            444444444444 us-east-1 orphaned: the instance's account or region left the inventory; `apply --prune` or `destroy --orphans` removes it
+        "#]],
+    );
+    // Someone else's stack set of that name is never adopted.
+    check_stackset(
+        Some(&[("team", "x")]),
+        &all_current,
+        expect![[r#"
+        set blocked: stack set s was not created by rolecall (no rolecall:managed-by tag); rolecall does not adopt it: delete or rename it, or set deploy.stackset.name
+        222222222222 eu-west-1 blocked: the stack set is not rolecall's
+        222222222222 us-east-1 blocked: the stack set is not rolecall's
+        333333333333 eu-west-1 blocked: the stack set is not rolecall's
+        333333333333 us-east-1 blocked: the stack set is not rolecall's
+    "#]],
+    );
+}
+
+#[test]
+fn stackset_keys_are_checked() {
+    let base = format!("{HEAD}role:\n  name: \"R-{{region}}\"\n  policy: {{Version: \"2012-10-17\", Statement: []}}\n");
+    check_inventory(
+        &format!(
+            "{base}deploy:\n  via: stacksets\n  stackset: {{permission_model: service-managed, administration_role_arn: \"arn:aws:iam::111111111111:role/A\", region_concurrency: sideways}}\naccounts:\n  - id: \"222222222222\"\n"
+        ),
+        expect![[r#"
+            error: inv/test.yaml:8:32: deploy.stackset.permission_model: a service-managed stack set deploys to OUs, but `organization.ous` is not given
+              help: add `organization: {ous: [...]}`, or use permission_model: self-managed to target listed accounts
+            error: inv/test.yaml:8:74: deploy.stackset.administration_role_arn: `administration_role_arn` only applies to self-managed stack sets
+              help: remove it, or set permission_model: self-managed
+            error: inv/test.yaml:8:130: deploy.stackset.region_concurrency: "sideways" is not one of parallel and sequential
+              help: use `parallel` or `sequential`
+            3 errors in inv/test.yaml
+        "#]],
+    );
+    check_inventory(
+        &format!("{base}deploy:\n  stackset: {{name: x}}\naccounts:\n  - id: \"222222222222\"\n"),
+        expect![[r#"
+            error: inv/test.yaml:7:13: deploy.stackset: `stackset` only applies with `via: stacksets`
+              help: set `deploy.via: stacksets`, or remove `deploy.stackset`
+            1 error in inv/test.yaml
+        "#]],
+    );
+    check_inventory(
+        &format!(
+            "{base}deploy:\n  via: stacksets\n  stackset: {{permission_model: service-managed, auto_deployment: false}}\naccounts:\n  - id: \"222222222222\"\norganization:\n  ous: [r-ab12]\n  exclude: [\"333333333333\"]\n  tags: {{env: prod}}\n"
+        ),
+        expect![[r#"
+            error: inv/test.yaml:13:12: organization.exclude: a service-managed stack set can narrow its OUs to the listed accounts or exclude accounts, not both (AccountFilterType is INTERSECTION or DIFFERENCE)
+              help: keep either `accounts` or `organization.exclude`
+            error: inv/test.yaml:14:9: organization.tags: a service-managed stack set targets whole OUs; a tag filter cannot be expressed
+              help: remove the tag filter, or use permission_model: self-managed
+            2 errors in inv/test.yaml
+        "#]],
+    );
+    let (inv, _) = inventory::parse(
+        &format!("{base}deploy:\n  via: stacksets\naccounts:\n  - id: \"222222222222\"\n"),
+        Path::new("inv/test.yaml"),
+        &read_file,
+    )
+    .unwrap();
+    let set = inv.deploy.stackset.unwrap();
+    assert_eq!(set.name, "rolecall-target-role", "defaults to role.stack_name");
+    assert!(set.region_parallel && set.soft_failure_tolerance && set.auto_deployment);
+    assert_eq!(set.permission_model, model::PermissionModel::SelfManaged);
+}

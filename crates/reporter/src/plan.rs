@@ -48,6 +48,9 @@ pub fn summary(plan: &Plan) -> Summary {
 }
 
 pub fn write_plan(w: &mut dyn Write, plan: &Plan) -> io::Result<()> {
+    if let Some(set) = &plan.stack_set {
+        writeln!(w, "Stack set {}: {} ({})\n", set.name, set.action, set.reason)?;
+    }
     let mut table = Table::new(&["ACCOUNT", "NAME", "REGION", "ACTION", "REASON"]);
     let mut errors = plan.errors.iter().peekable();
     for entry in &plan.entries {

@@ -46,6 +46,7 @@ fn plan_table_interleaves_errors_and_counts() {
             region: None,
             message: "cannot assume …".into(),
         }],
+        stack_set: None,
     };
     expect![[r#"
         ACCOUNT       NAME    REGION     ACTION  REASON
@@ -57,6 +58,31 @@ fn plan_table_interleaves_errors_and_counts() {
         Plan: 1 to create, 1 to update, 0 to recover, 0 to wait for, 1 unchanged, 0 blocked, 1 error (3 stacks in 3 accounts)
     "#]]
     .assert_eq(&text(|w| crate::write_plan(w, &plan)));
+}
+
+#[test]
+fn a_stack_set_plan_says_what_happens_to_the_set() {
+    let plan = Plan {
+        entries: vec![
+            entry(1, "us-east-1", Action::NoOp, "CURRENT"),
+            entry(2, "us-east-1", Action::Create, "no stack instance"),
+        ],
+        errors: vec![],
+        stack_set: Some(model::StackSetDecision {
+            name: "rolecall-target-role".into(),
+            action: Action::NoOp,
+            reason: "matches the inventory".into(),
+        }),
+    };
+    expect![[r#"
+        Stack set rolecall-target-role: no-op (matches the inventory)
+
+        ACCOUNT       NAME    REGION     ACTION  REASON
+        000000000001  acct-1  us-east-1  no-op   CURRENT
+        000000000002  acct-2  us-east-1  create  no stack instance
+
+        Plan: 1 to create, 0 to update, 0 to recover, 0 to wait for, 1 unchanged, 0 blocked, 0 errors (2 stacks in 2 accounts)
+    "#]].assert_eq(&text(|w| crate::write_plan(w, &plan)));
 }
 
 fn outcome(n: u64, region: &str, status: Status) -> Outcome {
