@@ -19,6 +19,10 @@ test: setup
 demo: setup
     cargo run --quiet -p tests --bin rolecall-demo
 
+# the same demo through a self-managed CloudFormation stack set (deploy.via: stacksets)
+demo-stacksets: setup
+    cargo run --quiet -p tests --bin rolecall-demo -- --stacksets
+
 # measure plan (and apply) at scale against moto, release build; N accounts (default 200)
 bench accounts="200": setup
     cargo run --quiet --release -p tests --bin rolecall-bench -- {{accounts}}

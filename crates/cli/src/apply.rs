@@ -127,7 +127,11 @@ pub(crate) async fn apply(aws: &AwsArgs, inv: &Inventory, args: &ApplyArgs) -> a
         }
     }
     let all_targets = targets.clone();
-    only_accounts(&mut targets, &args.accounts)?;
+    only_accounts(
+        &mut targets,
+        &args.accounts,
+        "targets of this inventory (see `rolecall accounts -i ...`)",
+    )?;
     // Read before any stack changes: an unreadable registry must stop the
     // run here, not after it, when its results could no longer be recorded.
     let previous = orphans::previous_registry(&args.registry)?;
@@ -294,7 +298,8 @@ async fn bootstrap_apply(
 
 /// Narrows `targets` to `--accounts` (when given); an id that is not a
 /// target is an error before anything happens.
-pub(crate) fn only_accounts(targets: &mut Vec<model::Target>, accounts: &[String]) -> anyhow::Result<()> {
+/// `among` says what `targets` are, for the message.
+pub(crate) fn only_accounts(targets: &mut Vec<model::Target>, accounts: &[String], among: &str) -> anyhow::Result<()> {
     if accounts.is_empty() {
         return Ok(());
     }
@@ -303,9 +308,7 @@ pub(crate) fn only_accounts(targets: &mut Vec<model::Target>, accounts: &[String
         .filter(|a| !targets.iter().any(|t| t.account_id.as_str() == a.as_str()))
         .collect();
     if !unknown.is_empty() {
-        bail!(
-            "--accounts names {unknown:?}, which are not accounts this command would visit (see `rolecall accounts -i ...`)"
-        );
+        bail!("--accounts names {unknown:?}, which are not {among}");
     }
     targets.retain(|t| accounts.iter().any(|a| a == t.account_id.as_str()));
     Ok(())

@@ -70,7 +70,12 @@ pub(crate) async fn destroy(aws: &AwsArgs, inv: &Inventory, args: &DestroyArgs) 
     } else {
         all.clone()
     };
-    only_accounts(&mut targets, &args.accounts)?;
+    let among = if args.orphans {
+        "orphans (account/regions of the registry that left the inventory; see `rolecall plan`)"
+    } else {
+        "targets of this inventory (see `rolecall accounts -i ...`)"
+    };
+    only_accounts(&mut targets, &args.accounts, among)?;
     let settings = crate::settings(&cloud, inv, args.concurrency, "destroy");
     let desired = planner::desired(inv);
     let options = executor::ApplyOptions {

@@ -72,7 +72,7 @@ fn full_access_is_warned_about() {
 
 #[test]
 fn example_and_demo_inventories_are_valid() {
-    for file in ["example.yaml", "demo.yaml"] {
+    for file in ["example.yaml", "demo.yaml", "demo-stacksets.yaml"] {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../inventory").join(file);
         let text = std::fs::read_to_string(&path).unwrap();
         let read = |p: &Path| std::fs::read_to_string(p);
@@ -94,9 +94,9 @@ fn unknown_keys_are_all_reported_with_a_suggestion() {
             error: inv/test.yaml:7:5: accounts[0].regoins: unknown key `regoins` in `accounts[0]`
               help: did you mean `regions`? valid keys here: id, name, regions, tags
             error: inv/test.yaml:9:3: deploy.concurency: unknown key `concurency` in `deploy`
-              help: did you mean `concurrency`? valid keys here: via, bootstrap_role, bootstrap_external_id, regions, concurrency, failure_tolerance
+              help: did you mean `concurrency`? valid keys here: via, bootstrap_role, bootstrap_external_id, regions, concurrency, failure_tolerance, stackset
             error: inv/test.yaml:10:3: deploy.colour: unknown key `colour` in `deploy`
-              help: valid keys here: via, bootstrap_role, bootstrap_external_id, regions, concurrency, failure_tolerance
+              help: valid keys here: via, bootstrap_role, bootstrap_external_id, regions, concurrency, failure_tolerance, stackset
             4 errors in inv/test.yaml
         "#]],
     );
@@ -886,6 +886,23 @@ fn sample(key: &str) -> Option<&'static str> {
         "deploy.regions" => "deploy: {regions: [eu-west-1]}",
         "deploy.concurrency" => "deploy: {concurrency: 4}",
         "deploy.failure_tolerance" => "deploy: {failure_tolerance: 2}",
+        "deploy.stackset" => "deploy: {via: stacksets, stackset: {}}",
+        "deploy.stackset.name" => "deploy: {via: stacksets, stackset: {name: my-set}}",
+        "deploy.stackset.permission_model" | "deploy.stackset.auto_deployment" => {
+            "deploy: {via: stacksets, stackset: {permission_model: service-managed, auto_deployment: false}}\norganization: {ous: [r-ab12]}"
+        }
+        "deploy.stackset.call_as" => {
+            "deploy: {via: stacksets, stackset: {permission_model: service-managed, call_as: delegated-admin}}\norganization: {ous: [r-ab12]}"
+        }
+        "deploy.stackset.retain_stacks_on_account_removal" => {
+            "deploy: {via: stacksets, stackset: {permission_model: service-managed, retain_stacks_on_account_removal: true}}\norganization: {ous: [r-ab12]}"
+        }
+        "deploy.stackset.administration_role_arn" => {
+            "deploy: {via: stacksets, stackset: {administration_role_arn: \"arn:aws:iam::111111111111:role/Admin\"}}"
+        }
+        "deploy.stackset.execution_role_name" => "deploy: {via: stacksets, stackset: {execution_role_name: Exec}}",
+        "deploy.stackset.region_concurrency" => "deploy: {via: stacksets, stackset: {region_concurrency: sequential}}",
+        "deploy.stackset.concurrency_mode" => "deploy: {via: stacksets, stackset: {concurrency_mode: strict}}",
         "profiles.source_profile" => "profiles: {source_profile: ops}",
         "profiles.name" => "profiles: {name: \"x-{account_id}\"}",
         "profiles.region" => "profiles: {region: eu-west-1}",

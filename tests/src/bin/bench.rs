@@ -57,7 +57,7 @@ fn main() {
     let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
     println!("rolecall bench: {accounts} accounts, 1 region, concurrency 32, moto on 2 cores ({profile} build)");
     println!(
-        "{:<28} {:>9} {:>12}  calls per account",
+        "{:<30} {:>9} {:>12}  calls per account",
         "step", "wall (s)", "accounts/s"
     );
     // moto imports each service lazily on its first call (seconds): warm it
@@ -75,7 +75,7 @@ fn main() {
     let direct = tests::rolecall(&moto.url(), &["plan", "-i", file]);
     assert_eq!(direct.code, 0, "{}", direct.stderr);
     println!(
-        "{:<28} {:>9.2} {:>12.1}  (no proxy)",
+        "{:<30} {:>9.2} {:>12.1}  (no proxy)",
         "plan (empty org), direct",
         t.elapsed().as_secs_f64(),
         accounts as f64 / t.elapsed().as_secs_f64()
@@ -92,11 +92,27 @@ fn main() {
         "--registry",
         registry,
     ];
+    // The same accounts through a self-managed stack set: another role and
+    // stack name, so that the two paths do not collide in IAM.
+    let sets = write_inventory(
+        "bench-stacksets",
+        &format!(
+            "version: 1\nsource_account: \"{}\"\nrole:\n  name: RolecallSet\n  stack_name: rolecall-set\n  policy: {{Version: \"2012-10-17\", Statement: [{{Effect: Allow, Action: \"s3:*\", Resource: \"*\"}}]}}\ndeploy:\n  via: stacksets\n  concurrency: 32\norganization:\n  ous: [{}]\n",
+            tests::MANAGEMENT_ACCOUNT,
+            org.ou("Root")
+        ),
+    );
+    let sets = sets.to_str().expect("utf-8 path");
+    let mut apply_sets = apply.clone();
+    apply_sets[2] = sets;
     for (step, args, ok) in [
         ("plan (empty org)", vec!["plan", "-i", file], [0, 0]),
         ("apply (from empty)", apply.clone(), [0, 0]),
         ("apply again (no-op)", apply.clone(), [0, 0]),
         ("plan (all in place)", vec!["plan", "-i", file], [0, 0]),
+        ("stacksets apply (from empty)", apply_sets.clone(), [0, 0]),
+        ("stacksets apply again (no-op)", apply_sets.clone(), [0, 0]),
+        ("stacksets plan (in place)", vec!["plan", "-i", sets], [0, 0]),
     ] {
         let t = Instant::now();
         let run = tests::rolecall(&proxy.url(), &args);
@@ -104,7 +120,7 @@ fn main() {
         assert!(ok.contains(&run.code), "{step} exited {}: {}", run.code, run.stderr);
         let calls = proxy.take_calls();
         println!(
-            "{step:<28} {wall:>9.2} {:>12.1}  {}",
+            "{step:<30} {wall:>9.2} {:>12.1}  {}",
             accounts as f64 / wall,
             per_account(&calls, accounts)
         );

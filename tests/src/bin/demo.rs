@@ -1,5 +1,6 @@
 //! `just demo`: starts a local moto server, seeds a small organization,
-//! and runs rolecall's whole flow on inventory/demo.yaml, printing each
+//! and runs rolecall's whole flow on inventory/demo.yaml (with `--stacksets`:
+//! inventory/demo-stacksets.yaml, through a stack set), printing each
 //! command and its output: validate, accounts, plan, apply, apply again
 //! (nothing to do), the ARN registry and the profiles file, and one profile
 //! proven with the AWS CLI. Files go to target/demo/. moto is stopped on
@@ -9,10 +10,15 @@ use std::process::{ExitCode, Stdio};
 
 use tests::{Moto, base_command, binary, demo_org, seed_org, workspace_root};
 
-const INVENTORY: &str = "inventory/demo.yaml";
-
 fn main() -> ExitCode {
     let print_ids = std::env::args().any(|a| a == "--print-ids");
+    // `just demo-stacksets`: the same flow through a self-managed stack set.
+    let stacksets = std::env::args().any(|a| a == "--stacksets");
+    let inventory = if stacksets {
+        "inventory/demo-stacksets.yaml"
+    } else {
+        "inventory/demo.yaml"
+    };
     eprintln!("demo: starting moto (a local AWS emulator) ...");
     let moto = match Moto::try_start() {
         Ok(moto) => moto,
@@ -51,7 +57,7 @@ fn main() -> ExitCode {
 
     // The inventory names OU ids; they are repeatable because moto is
     // seeded, but a different moto version could change them.
-    let text = std::fs::read_to_string(workspace_root().join(INVENTORY)).expect("read inventory/demo.yaml");
+    let text = std::fs::read_to_string(workspace_root().join(inventory)).expect("read the demo inventory");
     let missing: Vec<&str> = text
         .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
         .filter(|w| (w.starts_with("ou-") || w.starts_with("r-")) && w.len() > 5)
@@ -59,13 +65,17 @@ fn main() -> ExitCode {
         .collect();
     if !missing.is_empty() {
         eprintln!(
-            "demo: {INVENTORY} names {missing:?}, which this moto did not create (another moto version?).\n  \
-             run `cargo run -p tests --bin rolecall-demo -- --print-ids` and update the ids in {INVENTORY}"
+            "demo: {inventory} names {missing:?}, which this moto did not create (another moto version?).\n  \
+             run `cargo run -p tests --bin rolecall-demo -- --print-ids` and update the ids in {inventory}"
         );
         return ExitCode::FAILURE;
     }
 
-    let out = workspace_root().join("target/demo");
+    let out = workspace_root().join(if stacksets {
+        "target/demo-stacksets"
+    } else {
+        "target/demo"
+    });
     let _ = std::fs::remove_dir_all(&out);
     std::fs::create_dir_all(&out).expect("create target/demo");
     let registry = out.join("rolecall-registry.json");
@@ -74,7 +84,7 @@ fn main() -> ExitCode {
     let apply: Vec<&str> = vec![
         "apply",
         "-i",
-        INVENTORY,
+        inventory,
         "--yes",
         "--poll-interval",
         "0.2",
@@ -86,26 +96,34 @@ fn main() -> ExitCode {
     let steps: Vec<(&str, Vec<&str>, &[i32])> = vec![
         (
             "check the inventory (no AWS calls)",
-            vec!["validate", "-i", INVENTORY],
+            vec!["validate", "-i", inventory],
             &[0],
         ),
         (
             "resolve the targets: listed accounts plus Organizations discovery",
-            vec!["accounts", "-i", INVENTORY],
+            vec!["accounts", "-i", inventory],
             &[0],
         ),
         (
             "plan: observe every account/region and decide (writes nothing)",
-            vec!["plan", "-i", INVENTORY, "--detailed-exitcode"],
+            vec!["plan", "-i", inventory, "--detailed-exitcode"],
             &[0, 2],
         ),
         (
-            "apply: create the role stack everywhere, write the ARN registry and the profiles",
+            if stacksets {
+                "apply: create the stack set and its instances, read every role ARN through the bootstrap role, write the registry and the profiles"
+            } else {
+                "apply: create the role stack everywhere, write the ARN registry and the profiles"
+            },
             apply.clone(),
             &[0],
         ),
         (
-            "apply again: nothing changed, so only reads and every stack `unchanged`",
+            if stacksets {
+                "apply again: nothing changed, so no stack-set operation at all, every instance `unchanged`"
+            } else {
+                "apply again: nothing changed, so only reads and every stack `unchanged`"
+            },
             apply,
             &[0],
         ),
