@@ -23,6 +23,10 @@ demo: setup
 demo-stacksets: setup
     cargo run --quiet -p tests --bin rolecall-demo -- --stacksets
 
+# the demo, then out-of-band changes that `rolecall drift` must find, exactly
+demo-drift: setup
+    cargo run --quiet -p tests --bin rolecall-demo -- --drift
+
 # measure plan (and apply) at scale against moto, release build; N accounts (default 200)
 bench accounts="200": setup
     cargo run --quiet --release -p tests --bin rolecall-bench -- {{accounts}}

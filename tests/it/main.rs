@@ -3,6 +3,7 @@
 
 mod apply;
 mod destroy;
+mod drift;
 mod inventory_errors;
 mod names;
 mod own_template;

@@ -612,3 +612,45 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .build()
         .expect("tokio runtime")
 }
+
+/// moto stores the inline policies of roles that CloudFormation creates as
+/// Python values and answers GetRolePolicy with their `repr`
+/// (`{'Version': …}`) where AWS answers URL-encoded JSON. rolecall follows
+/// AWS; tests and the demo that read live roles (`drift`) first rewrite
+/// such documents once as the JSON they stand for, changing nothing else.
+pub async fn fix_moto_inline_policies(moto: &Moto, accounts: &[String], role: &str) {
+    for account in accounts {
+        let client = aws_sdk_iam::Client::new(&moto.account_config(account).await);
+        let Ok(names) = client.list_role_policies().role_name(role).send().await else {
+            continue;
+        };
+        for name in names.policy_names() {
+            let doc = client
+                .get_role_policy()
+                .role_name(role)
+                .policy_name(name)
+                .send()
+                .await
+                .expect("get role policy")
+                .policy_document()
+                .to_owned();
+            if serde_json::from_str::<serde_json::Value>(&doc).is_ok() || doc.starts_with('%') {
+                continue;
+            }
+            let json = doc
+                .replace('\'', "\"")
+                .replace("True", "true")
+                .replace("False", "false")
+                .replace("None", "null");
+            serde_json::from_str::<serde_json::Value>(&json).expect("moto's policy repr converts to JSON");
+            client
+                .put_role_policy()
+                .role_name(role)
+                .policy_name(name)
+                .policy_document(json)
+                .send()
+                .await
+                .expect("put role policy");
+        }
+    }
+}

@@ -13,6 +13,7 @@ use model::{Inventory, Target};
 
 mod apply;
 mod destroy;
+mod drift;
 mod files;
 mod orphans;
 mod stacksets;
@@ -90,6 +91,8 @@ enum Command {
     Apply(apply::ApplyArgs),
     /// Delete rolecall's stacks (only those it created), then update the registry and profiles
     Destroy(destroy::DestroyArgs),
+    /// Check, read-only, that every account is still covered, healthy and as the inventory says
+    Drift(drift::DriftArgs),
     /// Regenerate the profiles file from an ARN registry, offline
     Profiles(apply::ProfilesArgs),
     /// Print a template for the bootstrap role, for accounts that lack one
@@ -263,6 +266,12 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             };
             runtime()?.block_on(destroy::destroy(&cli.aws, &inv, args))
         }
+        Command::Drift(args) => {
+            let Some(inv) = load_inventory(&args.inventory.inventory)? else {
+                return Ok(exit::FAILURE);
+            };
+            runtime()?.block_on(drift::drift(&cli.aws, &inv, args))
+        }
         Command::Profiles(args) => apply::profiles(args),
         Command::Template { inventory, parameters } => {
             let Some(inv) = load_inventory(&inventory.inventory)? else {
@@ -363,6 +372,15 @@ pub(crate) async fn connect(args: &AwsArgs, inv: &Inventory) -> anyhow::Result<S
 /// Inventory accounts plus discovered ones. Notes and problems go to stderr;
 /// `None` when the targets are unusable.
 pub(crate) async fn resolve_targets(cloud: &SdkCloud, inv: &Inventory) -> anyhow::Result<Option<Vec<Target>>> {
+    Ok(resolve_with_discovered(cloud, inv).await?.map(|(targets, _)| targets))
+}
+
+/// The targets, and every account discovery found (before tag filters and
+/// exclusions), for coverage checks.
+pub(crate) async fn resolve_with_discovered(
+    cloud: &SdkCloud,
+    inv: &Inventory,
+) -> anyhow::Result<Option<(Vec<Target>, Vec<model::DiscoveredAccount>)>> {
     let discovered = match &inv.organization {
         Some(org) => executor::discover(cloud, org).await.with_context(|| {
             "account discovery through AWS Organizations failed; the caller needs organizations:ListAccountsForParent, ListChildren and ListTagsForResource (run from the management account or a delegated administrator)"
@@ -376,7 +394,7 @@ pub(crate) async fn resolve_targets(cloud: &SdkCloud, inv: &Inventory) -> anyhow
     if resolution.targets.is_empty() {
         eprintln!("warning: no target accounts: the inventory lists none and discovery found none that match");
     }
-    Ok(Some(resolution.targets))
+    Ok(Some((resolution.targets, discovered)))
 }
 
 pub(crate) fn settings(cloud: &SdkCloud, inv: &Inventory, concurrency: Option<u16>, verb: &str) -> executor::Settings {

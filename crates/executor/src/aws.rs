@@ -11,6 +11,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_cloudformation as cfn;
 use aws_sdk_cloudformation::config::retry::{RetryPartition, TokenBucket};
 use aws_sdk_cloudformation::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_iam as iam;
 use aws_sdk_organizations as org;
 use aws_sdk_sts as sts;
 use aws_smithy_http_client::tls;
@@ -210,6 +211,20 @@ impl Cloud for SdkCloud {
             .parent_id(parent)
             .into_paginator()
             .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(sdk_error)?;
+            out.extend(page.accounts().iter().map(|a| OrgAccount {
+                id: a.id().unwrap_or_default().to_owned(),
+                name: a.name().unwrap_or_default().to_owned(),
+                status: a.status().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+            }));
+        }
+        Ok(out)
+    }
+
+    async fn list_organization_accounts(&self) -> Result<Vec<OrgAccount>, CloudError> {
+        let mut out = Vec::new();
+        let mut pages = self.org.list_accounts().into_paginator().send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(sdk_error)?;
             out.extend(page.accounts().iter().map(|a| OrgAccount {
@@ -774,6 +789,138 @@ impl AccountSession for SdkSession {
             }
         }
         Ok(Observed::Absent)
+    }
+
+    async fn get_live_role(&self, role_name: &str) -> Result<Option<model::LiveRole>, CloudError> {
+        let iam = iam::Client::from_conf(
+            iam::config::Builder::from(&self.base)
+                .credentials_provider(self.creds.clone())
+                .retry_partition(partition("iam", &self.account))
+                .build(),
+        );
+        let role = match iam.get_role().role_name(role_name).send().await {
+            Ok(out) => out,
+            Err(e) => {
+                let e = sdk_error(e);
+                return if e.code() == Some("NoSuchEntity") {
+                    Ok(None)
+                } else {
+                    Err(e)
+                };
+            }
+        };
+        let role = role
+            .role()
+            .ok_or_else(|| CloudError::Transport("GetRole returned no role".to_owned()))?;
+        let document = |text: &str| {
+            planner::drift::parse_document(text).map_err(|e| CloudError::Transport(format!("role {role_name}: {e}")))
+        };
+        let trust = document(role.assume_role_policy_document().unwrap_or("{}"))?;
+        let mut inline = BTreeMap::new();
+        let mut pages = iam.list_role_policies().role_name(role_name).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            for name in page.map_err(sdk_error)?.policy_names() {
+                let policy = iam
+                    .get_role_policy()
+                    .role_name(role_name)
+                    .policy_name(name)
+                    .send()
+                    .await
+                    .map_err(sdk_error)?;
+                inline.insert(name.clone(), document(policy.policy_document())?);
+            }
+        }
+        let mut managed = std::collections::BTreeSet::new();
+        let mut pages = iam
+            .list_attached_role_policies()
+            .role_name(role_name)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            for p in page.map_err(sdk_error)?.attached_policies() {
+                managed.extend(p.policy_arn().map(str::to_owned));
+            }
+        }
+        Ok(Some(model::LiveRole {
+            trust,
+            inline,
+            managed,
+            max_session_duration: role
+                .max_session_duration()
+                .and_then(|d| u32::try_from(d).ok())
+                .unwrap_or(3600),
+        }))
+    }
+
+    async fn detect_drift(
+        &self,
+        region: &str,
+        stack_name: &str,
+        poll_interval: Duration,
+    ) -> Result<crate::drift::CfnDrift, CloudError> {
+        let cfn = self.cfn(region);
+        let started = cfn
+            .detect_stack_drift()
+            .stack_name(stack_name)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        let id = started.stack_drift_detection_id().unwrap_or_default().to_owned();
+        loop {
+            let status = cfn
+                .describe_stack_drift_detection_status()
+                .stack_drift_detection_id(&id)
+                .send()
+                .await
+                .map_err(sdk_error)?;
+            match status.detection_status().map(|s| s.as_str()) {
+                Some("DETECTION_IN_PROGRESS") => tokio::time::sleep(poll_interval).await,
+                Some("DETECTION_FAILED") => {
+                    return Err(CloudError::Service {
+                        code: "DETECTION_FAILED".to_owned(),
+                        message: status.detection_status_reason().unwrap_or_default().to_owned(),
+                    });
+                }
+                _ if status.stack_drift_status().map(|s| s.as_str()) == Some("IN_SYNC") => {
+                    return Ok(crate::drift::CfnDrift::InSync);
+                }
+                _ => break,
+            }
+        }
+        let mut details = Vec::new();
+        let mut pages = cfn
+            .describe_stack_resource_drifts()
+            .stack_name(stack_name)
+            .set_stack_resource_drift_status_filters(Some(vec![
+                cfn::types::StackResourceDriftStatus::Modified,
+                cfn::types::StackResourceDriftStatus::Deleted,
+            ]))
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            for r in page.map_err(sdk_error)?.stack_resource_drifts() {
+                let resource = r.logical_resource_id().unwrap_or("resource");
+                if r.property_differences().is_empty() {
+                    details.push(model::DriftDetail {
+                        path: format!("CloudFormation:{resource}"),
+                        expected: "as in the template".to_owned(),
+                        actual: r
+                            .stack_resource_drift_status()
+                            .map(|s| s.as_str())
+                            .unwrap_or("DRIFTED")
+                            .to_owned(),
+                    });
+                }
+                for d in r.property_differences() {
+                    details.push(model::DriftDetail {
+                        path: format!("CloudFormation:{resource}{}", d.property_path().unwrap_or_default()),
+                        expected: d.expected_value().unwrap_or_default().to_owned(),
+                        actual: d.actual_value().unwrap_or_default().to_owned(),
+                    });
+                }
+            }
+        }
+        Ok(crate::drift::CfnDrift::Drifted(details))
     }
 
     async fn failure_reasons(&self, region: &str, stack_name: &str) -> Result<Vec<String>, CloudError> {

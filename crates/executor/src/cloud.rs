@@ -42,6 +42,9 @@ pub trait Cloud: Send + Sync {
         &self,
         account: &AccountId,
     ) -> impl Future<Output = Result<Vec<(String, String)>, CloudError>> + Send;
+
+    /// Every account of the organization, with its status (ListAccounts).
+    fn list_organization_accounts(&self) -> impl Future<Output = Result<Vec<OrgAccount>, CloudError>> + Send;
 }
 
 /// What CreateStack and CreateChangeSet send. Capabilities are always
@@ -122,6 +125,22 @@ pub trait AccountSession: Send + Sync {
         stack_set: &str,
         stack_id: Option<&str>,
     ) -> impl Future<Output = Result<Observed, CloudError>> + Send;
+
+    /// The IAM role by name (IAM is global to the account); `None` when
+    /// there is no such role.
+    fn get_live_role(
+        &self,
+        role_name: &str,
+    ) -> impl Future<Output = Result<Option<model::LiveRole>, CloudError>> + Send;
+
+    /// CloudFormation's drift detection of one stack: start it, poll it,
+    /// and read the resources that drifted.
+    fn detect_drift(
+        &self,
+        region: &str,
+        stack_name: &str,
+        poll_interval: std::time::Duration,
+    ) -> impl Future<Output = Result<crate::drift::CfnDrift, CloudError>> + Send;
 
     /// Why the last operation failed: the reasons of the most recent failed
     /// resource events (newest first), for messages.

@@ -11,6 +11,7 @@ pub mod aws;
 pub mod cloud;
 pub mod destroy;
 pub mod discover;
+pub mod drift;
 pub mod fanout;
 pub mod observe;
 pub mod stacksets;

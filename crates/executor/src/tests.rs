@@ -67,6 +67,13 @@ struct FakeStack {
     then_tags: Option<BTreeMap<String, String>>,
 }
 
+/// DetectStackDrift in the fake.
+#[derive(Clone, Debug)]
+enum Detection {
+    Answer(Result<crate::drift::CfnDrift, CloudError>),
+    Hangs,
+}
+
 #[derive(Default)]
 struct State {
     /// The partition every assumed role ARN must be in (default `aws`).
@@ -90,6 +97,12 @@ struct State {
     tag_calls: AtomicUsize,
     /// The stack set side (see `stacksets` tests).
     set: Mutex<SetState>,
+    /// (account, role name) → the live role (see `drift` tests).
+    roles: Mutex<BTreeMap<(String, String), model::LiveRole>>,
+    /// (account, region) → how DetectStackDrift behaves there.
+    detections: Mutex<BTreeMap<(String, String), Detection>>,
+    detecting: AtomicUsize,
+    max_detecting: AtomicUsize,
     /// Accounts between AssumeRole and their last DescribeStacks.
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
@@ -196,6 +209,10 @@ impl Cloud for Fake {
             Some(t) => Ok(t.1.clone()),
             None => Err(service("ParentNotFoundException", &format!("{parent} not found"))),
         }
+    }
+
+    async fn list_organization_accounts(&self) -> Result<Vec<OrgAccount>, CloudError> {
+        Ok(self.0.tree.values().flat_map(|t| t.1.clone()).collect())
     }
 
     async fn list_account_tags(&self, account: &AccountId) -> Result<Vec<(String, String)>, CloudError> {
@@ -373,6 +390,37 @@ impl AccountSession for FakeSession {
             Some(stack) => Observed::Present(stack.info.clone()),
             None => Observed::Absent,
         })
+    }
+
+    async fn get_live_role(&self, name: &str) -> Result<Option<model::LiveRole>, CloudError> {
+        self.call("global", "GetRole");
+        Ok(self
+            .state
+            .roles
+            .lock()
+            .unwrap()
+            .get(&(self.account.clone(), name.to_owned()))
+            .cloned())
+    }
+
+    async fn detect_drift(&self, region: &str, _: &str, poll: Duration) -> Result<crate::drift::CfnDrift, CloudError> {
+        let key = self.call(region, "DetectStackDrift");
+        let s = &self.state;
+        let now = s.detecting.fetch_add(1, Ordering::SeqCst) + 1;
+        s.max_detecting.fetch_max(now, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        s.detecting.fetch_sub(1, Ordering::SeqCst);
+        let script = s.detections.lock().unwrap().get(&key).cloned();
+        match script {
+            None => Ok(crate::drift::CfnDrift::InSync),
+            Some(Detection::Hangs) => {
+                // Polls forever: only the caller's timeout ends it.
+                loop {
+                    tokio::time::sleep(poll).await;
+                }
+            }
+            Some(Detection::Answer(result)) => result,
+        }
     }
 
     async fn failure_reasons(&self, region: &str, _: &str) -> Result<Vec<String>, CloudError> {
@@ -1620,4 +1668,203 @@ fn service_managed_targets_ous_and_unreadable_outputs_get_no_arn() {
     );
     assert_eq!(out[2].role_arn, None, "never an invented ARN");
     assert!(out[0].role_arn.is_some());
+}
+
+// ---------------------------------------------------------------------------
+// drift: verdicts per target, and CloudFormation's drift detection, which
+// moto does not implement (HTTP 500).
+
+use crate::drift::{CfnDrift, DriftOptions};
+
+fn trust_of(accounts: &[&str]) -> serde_json::Value {
+    let statements: Vec<serde_json::Value> = accounts
+        .iter()
+        .map(|a| serde_json::json!({"Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{a}:root")}, "Action": "sts:AssumeRole"}))
+        .collect();
+    serde_json::json!({"Version": "2012-10-17", "Statement": statements})
+}
+
+fn wanted_role() -> planner::drift::ExpectedRole {
+    planner::drift::ExpectedRole {
+        name: "RolecallTarget".into(),
+        trust: trust_of(&["111111111111"]),
+        inline: BTreeMap::from([(
+            "rolecall-policy".to_owned(),
+            serde_json::json!({"Version": "2012-10-17", "Statement": []}),
+        )]),
+        managed: Default::default(),
+        max_session_duration: 3600,
+    }
+}
+
+fn live(trust: serde_json::Value) -> model::LiveRole {
+    let want = wanted_role();
+    model::LiveRole {
+        trust,
+        inline: want.inline,
+        managed: want.managed,
+        max_session_duration: 3600,
+    }
+}
+
+fn drift_options(cfn_drift: bool) -> DriftOptions {
+    DriftOptions {
+        cfn_drift,
+        detections_at_once: 2,
+        detection_timeout: Duration::from_millis(300),
+        poll_interval: Duration::from_millis(5),
+    }
+}
+
+fn run_drift(state: State, n: usize, options: &DriftOptions) -> (Arc<State>, crate::drift::DriftCheck) {
+    let fake = Fake(Arc::new(state));
+    let want = |_: &str| Some(wanted_role());
+    let check = run(crate::drift::drift(
+        &fake,
+        &settings(4),
+        &desired(),
+        &east(n),
+        &want,
+        options,
+        &NoEventsSink,
+    ));
+    (fake.0, check)
+}
+
+fn verdicts(check: &crate::drift::DriftCheck) -> Vec<String> {
+    check
+        .findings
+        .iter()
+        .map(|f| {
+            let details: Vec<String> = f
+                .details
+                .iter()
+                .map(|d| format!("{}: {} -> {}", d.path, d.expected, d.actual))
+                .collect();
+            format!(
+                "{} {} {}{}",
+                f.account_id,
+                f.kind,
+                f.reason,
+                if details.is_empty() {
+                    String::new()
+                } else {
+                    format!(" [{}]", details.join("; "))
+                }
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn drift_gives_one_verdict_per_target_and_never_writes() {
+    let state = State {
+        denied: vec![id(6)],
+        ..State::default()
+    }
+    .with_stack(1, "us-east-1", "UPDATE_COMPLETE", ours())
+    .with_stack(2, "us-east-1", "UPDATE_COMPLETE", old())
+    .with_stack(4, "us-east-1", "UPDATE_ROLLBACK_FAILED", ours())
+    .with_stack(5, "us-east-1", "CREATE_COMPLETE", ours())
+    .with_stack(7, "us-east-1", "CREATE_COMPLETE", ours());
+    {
+        let mut roles = state.roles.lock().unwrap();
+        roles.insert((id(1), "RolecallTarget".into()), live(trust_of(&["111111111111"])));
+        roles.insert(
+            (id(5), "RolecallTarget".into()),
+            live(trust_of(&["111111111111", "999999999999"])),
+        );
+    }
+    let (state, check) = run_drift(state, 7, &drift_options(false));
+    let got = verdicts(&check);
+    expect_test::expect![[r#"
+        [
+            "000000000001 IN_SYNC UPDATE_COMPLETE matches the inventory",
+            "000000000002 STALE the stack's rolecall:fingerprint differs from the inventory's: the inventory changed and nobody applied, or someone changed the stack",
+            "000000000003 MISSING no stack rolecall-target-role",
+            "000000000004 UNHEALTHY UPDATE_ROLLBACK_FAILED",
+            "000000000005 DRIFTED role RolecallTarget differs from the inventory (1 difference) [AssumeRolePolicyDocument.Statement: absent -> {\"Action\":[\"sts:AssumeRole\"],\"Effect\":\"Allow\",\"Principal\":{\"AWS\":[\"arn:aws:iam::999999999999:root\"]}}]",
+            "000000000006 ERROR cannot assume arn:aws:iam::000000000006:role/OrganizationAccountAccessRole: AccessDenied: User is not authorized to perform: sts:AssumeRole; the bootstrap role is missing or does not trust the caller (invited accounts have no OrganizationAccountAccessRole): create it once with the template from `rolecall bootstrap-template`, or set deploy.bootstrap_role",
+            "000000000007 DRIFTED role RolecallTarget differs from the inventory (1 difference) [role: RolecallTarget -> missing (deleted or renamed outside CloudFormation)]",
+        ]
+    "#]].assert_debug_eq(&got);
+    let calls = state.calls.lock().unwrap();
+    assert!(
+        calls.iter().all(|c| ["DescribeStacks", "GetRole"].contains(&c.2)),
+        "drift only reads: {calls:?}"
+    );
+}
+
+#[test]
+fn cfn_drift_is_rate_limited_bounded_in_time_and_unavailable_is_said_once() {
+    let drifted = CfnDrift::Drifted(vec![model::DriftDetail {
+        path: "CloudFormation:Role/MaxSessionDuration".into(),
+        expected: "3600".into(),
+        actual: "7200".into(),
+    }]);
+    let mut state = State::default();
+    for n in 1..=6 {
+        state = state.with_stack(n, "us-east-1", "CREATE_COMPLETE", ours());
+        state
+            .roles
+            .lock()
+            .unwrap()
+            .insert((id(n), "RolecallTarget".into()), live(trust_of(&["111111111111"])));
+    }
+    {
+        let mut d = state.detections.lock().unwrap();
+        d.insert((id(1), "us-east-1".into()), Detection::Answer(Ok(drifted)));
+        d.insert((id(2), "us-east-1".into()), Detection::Hangs);
+        d.insert(
+            (id(3), "us-east-1".into()),
+            Detection::Answer(Err(service("Throttling", "Rate exceeded"))),
+        );
+    }
+    let (state, check) = run_drift(state, 6, &drift_options(true));
+    let got = verdicts(&check);
+    assert_eq!(
+        got[0],
+        "000000000001 DRIFTED role RolecallTarget differs from the inventory (1 difference) [CloudFormation:Role/MaxSessionDuration: 3600 -> 7200]"
+    );
+    assert_eq!(
+        got[1],
+        "000000000002 ERROR CloudFormation drift detection did not finish within 300ms"
+    );
+    assert_eq!(
+        got[2],
+        "000000000003 ERROR CloudFormation drift detection failed: Throttling: Rate exceeded"
+    );
+    assert!(got[3..].iter().all(|g| g.contains("IN_SYNC")), "{got:#?}");
+    assert!(
+        state.max_detecting.load(Ordering::SeqCst) <= 2,
+        "at most 2 detections at once"
+    );
+    assert!(check.notes.is_empty());
+
+    // An endpoint without drift detection: said once, not an error per target.
+    let mut state = State::default();
+    for n in 1..=4 {
+        state = state.with_stack(n, "us-east-1", "CREATE_COMPLETE", ours());
+        state
+            .roles
+            .lock()
+            .unwrap()
+            .insert((id(n), "RolecallTarget".into()), live(trust_of(&["111111111111"])));
+        state.detections.lock().unwrap().insert(
+            (id(n), "us-east-1".into()),
+            Detection::Answer(Err(CloudError::Transport(
+                "unhandled error (HTTP 500: <html>not implemented</html>)".into(),
+            ))),
+        );
+    }
+    let (_, check) = run_drift(state, 4, &drift_options(true));
+    assert!(
+        check.findings.iter().all(|f| f.kind == model::DriftKind::InSync),
+        "{:#?}",
+        verdicts(&check)
+    );
+    assert_eq!(
+        check.notes,
+        ["CloudFormation drift detection unavailable here; the live-role comparison was used"]
+    );
 }

@@ -568,3 +568,87 @@ pub struct Profile {
     pub external_id: Option<String>,
     pub duration_seconds: Option<u32>,
 }
+
+/// The verdict of `drift` for one target account/region (or account).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum DriftKind {
+    InSync,
+    /// The live role differs from what the inventory wants.
+    Drifted,
+    /// The stack's fingerprint is not the inventory's.
+    Stale,
+    /// A target without rolecall's stack.
+    Missing,
+    /// The stack is not settled and healthy.
+    Unhealthy,
+    /// An ACTIVE account the inventory does not cover.
+    Uncovered,
+    /// An inventory account that is not ACTIVE, or rolecall's stack in an
+    /// account/region that left the inventory.
+    Orphaned,
+    /// It could not be read; the check is incomplete.
+    Error,
+}
+
+impl DriftKind {
+    pub const ALL: [DriftKind; 8] = [
+        DriftKind::InSync,
+        DriftKind::Drifted,
+        DriftKind::Stale,
+        DriftKind::Missing,
+        DriftKind::Unhealthy,
+        DriftKind::Uncovered,
+        DriftKind::Orphaned,
+        DriftKind::Error,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DriftKind::InSync => "IN_SYNC",
+            DriftKind::Drifted => "DRIFTED",
+            DriftKind::Stale => "STALE",
+            DriftKind::Missing => "MISSING",
+            DriftKind::Unhealthy => "UNHEALTHY",
+            DriftKind::Uncovered => "UNCOVERED",
+            DriftKind::Orphaned => "ORPHANED",
+            DriftKind::Error => "ERROR",
+        }
+    }
+}
+
+impl fmt::Display for DriftKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One difference: where, what the inventory wants, what is there.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DriftDetail {
+    pub path: String,
+    pub expected: String,
+    pub actual: String,
+}
+
+/// One row of a drift report.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DriftFinding {
+    pub account_id: AccountId,
+    pub account_name: String,
+    /// `None` for account-level findings (uncovered, closed, unreachable).
+    pub region: Option<String>,
+    pub kind: DriftKind,
+    pub reason: String,
+    pub details: Vec<DriftDetail>,
+}
+
+/// The live IAM role as GetRole, ListRolePolicies/GetRolePolicy and
+/// ListAttachedRolePolicies show it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LiveRole {
+    pub trust: serde_json::Value,
+    pub inline: BTreeMap<String, serde_json::Value>,
+    pub managed: std::collections::BTreeSet<String>,
+    pub max_session_duration: u32,
+}

@@ -7,6 +7,7 @@
 
 pub mod decide;
 pub mod diagnostic;
+pub mod drift;
 pub mod inventory;
 pub mod names;
 pub mod partition;

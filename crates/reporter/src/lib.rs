@@ -3,6 +3,7 @@
 //! `impl Write` or returns text (progress goes to stderr); decides nothing
 //! and never calls AWS.
 
+pub mod drift;
 pub mod plan;
 pub mod profiles;
 pub mod progress;

@@ -408,3 +408,81 @@ fn standalone_file_and_optional_settings() {
     "#]]
     .assert_eq(&profiles::diff("a\nb\n", "a\nc\n", "config"));
 }
+
+fn findings() -> Vec<model::DriftFinding> {
+    let f = |n: u64, region: Option<&str>, kind, reason: &str, details: Vec<model::DriftDetail>| model::DriftFinding {
+        account_id: account(n),
+        account_name: format!("acct-{n}"),
+        region: region.map(str::to_owned),
+        kind,
+        reason: reason.into(),
+        details,
+    };
+    use model::DriftKind::*;
+    vec![
+        f(
+            1,
+            Some("us-east-1"),
+            InSync,
+            "UPDATE_COMPLETE matches the inventory",
+            vec![],
+        ),
+        f(
+            2,
+            Some("us-east-1"),
+            Drifted,
+            "role R differs from the inventory (1 difference)",
+            vec![model::DriftDetail {
+                path: "Policies.extra".into(),
+                expected: "absent".into(),
+                actual: "{\"Statement\":[]}".into(),
+            }],
+        ),
+        f(
+            3,
+            None,
+            Uncovered,
+            "ACTIVE in the organization, not in the inventory",
+            vec![],
+        ),
+    ]
+}
+
+#[test]
+fn drift_reports_as_table_and_markdown() {
+    let notes = vec!["CloudFormation drift detection unavailable here; the live-role comparison was used".to_owned()];
+    expect![[r#"
+        ACCOUNT       NAME    REGION     RESULT     REASON
+        000000000001  acct-1  us-east-1  IN_SYNC    UPDATE_COMPLETE matches the inventory
+        000000000002  acct-2  us-east-1  DRIFTED    role R differs from the inventory (1 difference)
+                                                      Policies.extra: expected absent, actual {"Statement":[]}
+        000000000003  acct-3  -          UNCOVERED  ACTIVE in the organization, not in the inventory
+        note: CloudFormation drift detection unavailable here; the live-role comparison was used
+
+        Drift: 1 in sync, 1 drifted, 0 stale, 0 missing, 0 unhealthy, 1 uncovered, 0 orphaned, 0 errors (3 checked)
+    "#]]
+    .assert_eq(&text(|w| crate::drift::write_table(w, &findings(), &notes)));
+    expect![[r#"
+        **rolecall drift: 2 findings in 3 targets** (1 DRIFTED, 1 UNCOVERED; 1 in sync).
+
+        > CloudFormation drift detection unavailable here; the live-role comparison was used
+
+        ## DRIFTED (1)
+
+        - `000000000002` (acct-2) us-east-1: role R differs from the inventory (1 difference)
+          - `Policies.extra`: expected `absent`, actual `{"Statement":[]}`
+
+        ## UNCOVERED (1)
+
+        - `000000000003` (acct-3): ACTIVE in the organization, not in the inventory
+    "#]]
+    .assert_eq(&text(|w| crate::drift::write_markdown(w, &findings(), &notes)));
+    let json: serde_json::Value = serde_json::from_str(&text(|w| {
+        crate::drift::write_json(w, "2026-11-29T12:00:00Z", &findings(), &notes)
+    }))
+    .unwrap();
+    assert_eq!(
+        (json["counts"]["DRIFTED"].as_u64(), json["complete"].as_bool()),
+        (Some(1), Some(true))
+    );
+}

@@ -14,6 +14,8 @@ fn main() -> ExitCode {
     let print_ids = std::env::args().any(|a| a == "--print-ids");
     // `just demo-stacksets`: the same flow through a self-managed stack set.
     let stacksets = std::env::args().any(|a| a == "--stacksets");
+    // `just demo-drift`: then tamper out of band and run `rolecall drift`.
+    let drift = std::env::args().any(|a| a == "--drift");
     let inventory = if stacksets {
         "inventory/demo-stacksets.yaml"
     } else {
@@ -197,9 +199,128 @@ fn main() -> ExitCode {
         "(the profile assumed the rolecall role in web-prod, account {})",
         web.id
     );
+    if drift && !drift_demo(&moto, &rt, &org, inventory, &registry_arg) {
+        return ExitCode::FAILURE;
+    }
     drop(moto);
     println!("\ndemo: done; moto stopped. Files are in {}", display(&out));
     ExitCode::SUCCESS
+}
+
+/// Tampers with four things out of band, then shows that `rolecall drift`
+/// finds exactly those, and nothing else.
+fn drift_demo(
+    moto: &Moto,
+    rt: &tokio::runtime::Runtime,
+    org: &tests::SeededOrg,
+    inventory: &str,
+    registry: &str,
+) -> bool {
+    let id = |name: &str| org.account(name).id.clone();
+    let role = "PlatformAdmin-us-east-1";
+    println!("\n# drift: first, everything is in sync");
+    let ids: Vec<String> = org.accounts.iter().map(|a| a.id.clone()).collect();
+    // moto answers GetRolePolicy for CloudFormation-made inline policies
+    // with a Python repr, not JSON as AWS does: normalise them once.
+    rt.block_on(tests::fix_moto_inline_policies(moto, &ids, role));
+    rt.block_on(tests::fix_moto_inline_policies(moto, &ids, "PlatformAdmin-eu-west-1"));
+    let args = ["drift", "-i", inventory, "--registry", registry, "--detailed-exitcode"];
+    if !demo_step(moto, &args, &[0]) {
+        return false;
+    }
+    println!(
+        "\n# now, out of band: web-prod's role trusts another account, api-prod's role gets an inline policy,\n# data-prod's stack is deleted (us-east-1), and a new account appears in the NonProd OU"
+    );
+    let new_account = rt.block_on(async {
+        let iam_in = |account: String| async move { aws_sdk_iam::Client::new(&moto.account_config(&account).await) };
+        let trust = format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{}:root"}},"Action":"sts:AssumeRole"}},{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::666666666666:root"}},"Action":"sts:AssumeRole"}}]}}"#,
+            tests::MANAGEMENT_ACCOUNT
+        );
+        iam_in(id("web-prod")).await.update_assume_role_policy().role_name(role).policy_document(trust).send().await.expect("tamper trust");
+        iam_in(id("api-prod"))
+            .await
+            .put_role_policy()
+            .role_name(role)
+            .policy_name("added-by-hand")
+            .policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:*","Resource":"*"}]}"#)
+            .send()
+            .await
+            .expect("put policy");
+        aws_sdk_cloudformation::Client::new(&moto.account_config(&id("data-prod")).await)
+            .delete_stack()
+            .stack_name("rolecall-platform-admin")
+            .send()
+            .await
+            .expect("delete stack");
+        let o = aws_sdk_organizations::Client::new(&moto.sdk_config().await);
+        let created = o.create_account().account_name("new-team").email("new-team@example.com").send().await.expect("create account");
+        let new_id = created.create_account_status().and_then(|s| s.account_id()).expect("account id").to_owned();
+        o.move_account()
+            .account_id(&new_id)
+            .source_parent_id(org.ou("Root"))
+            .destination_parent_id(org.ou("Root/Workloads/NonProd"))
+            .send()
+            .await
+            .expect("move account");
+        new_id
+    });
+    println!("\n# drift finds exactly those (exit code 2: findings)");
+    if !demo_step(moto, &args, &[2]) {
+        return false;
+    }
+    let mut json_args = args.to_vec();
+    json_args.push("--json");
+    let run = tests::rolecall(&moto.url(), &json_args);
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).expect("drift --json");
+    let mut found: Vec<String> = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["kind"] != "IN_SYNC")
+        .map(|f| {
+            format!(
+                "{} {} {}",
+                f["account_name"].as_str().unwrap_or(""),
+                f["region"].as_str().unwrap_or("-"),
+                f["kind"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    found.sort();
+    let mut want = vec![
+        "web-prod us-east-1 DRIFTED".to_owned(),
+        "api-prod us-east-1 DRIFTED".to_owned(),
+        "data-prod us-east-1 MISSING".to_owned(),
+        "new-team us-east-1 MISSING".to_owned(),
+        "new-team eu-west-1 MISSING".to_owned(),
+    ];
+    want.sort();
+    if found != want {
+        eprintln!("demo: drift found {found:?}, expected exactly {want:?} (new account {new_account})");
+        return false;
+    }
+    println!("\n# the same as Markdown, for a CI job summary or a ticket");
+    let mut md = args.to_vec();
+    md.push("--markdown");
+    demo_step(moto, &md, &[2])
+}
+
+fn demo_step(moto: &Moto, args: &[&str], ok: &[i32]) -> bool {
+    println!("$ rolecall {}", args.join(" "));
+    let status = base_command(binary(), &moto.url())
+        .args(args)
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::inherit())
+        .status()
+        .expect("run rolecall");
+    let code = status.code().unwrap_or(-1);
+    println!("(exit code {code})");
+    if !ok.contains(&code) {
+        eprintln!("demo: `rolecall {}` exited {code}", args.join(" "));
+        return false;
+    }
+    true
 }
 
 fn display(path: &std::path::Path) -> String {

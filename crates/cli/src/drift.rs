@@ -1,0 +1,139 @@
+//! `rolecall drift`: the scheduled, read-only check that every account is
+//! still covered, healthy and exactly as the inventory says.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use executor::Cloud;
+use model::{DriftKind, Inventory};
+use planner::drift::OrgMember;
+
+use crate::{AwsArgs, InventoryArg, exit, orphans};
+
+#[derive(Args)]
+pub(crate) struct DriftArgs {
+    #[command(flatten)]
+    pub(crate) inventory: InventoryArg,
+    /// Check coverage against the whole organization (ListAccounts), not only the inventory's OUs
+    #[arg(long)]
+    org: bool,
+    /// Also run CloudFormation drift detection on every healthy stack (slower; rate-limited)
+    #[arg(long)]
+    cfn_drift: bool,
+    /// A JSON report on stdout (schemas/drift.v1.schema.json)
+    #[arg(long, conflicts_with = "markdown")]
+    json: bool,
+    /// A Markdown report on stdout, for a CI job summary or a ticket
+    #[arg(long)]
+    markdown: bool,
+    /// Exit 0 when all is in sync, 2 on any finding, 1 when errors kept the check from being complete
+    #[arg(long)]
+    detailed_exitcode: bool,
+    /// Accounts checked at once (default: deploy.concurrency)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=512))]
+    concurrency: Option<u16>,
+    /// Only these accounts (comma-separated ids)
+    #[arg(long, value_name = "ID,...", value_delimiter = ',')]
+    accounts: Vec<String>,
+    /// The ARN registry of the last apply: rolecall stacks in accounts that left the inventory are ORPHANED
+    #[arg(long, value_name = "PATH", default_value = "rolecall-registry.json")]
+    registry: PathBuf,
+    /// Longest wait for one CloudFormation drift detection, in seconds
+    #[arg(long, value_name = "SECONDS", default_value_t = 300.0)]
+    detection_timeout: f64,
+}
+
+pub(crate) async fn drift(aws: &AwsArgs, inv: &Inventory, args: &DriftArgs) -> anyhow::Result<u8> {
+    let detection_timeout = crate::apply::seconds(args.detection_timeout, "--detection-timeout")?;
+    let previous = orphans::previous_registry(&args.registry)?;
+    let cloud = crate::connect(aws, inv).await?;
+    let Some((mut targets, discovered)) = crate::resolve_with_discovered(&cloud, inv).await? else {
+        return Ok(exit::FAILURE);
+    };
+    let members = if args.org {
+        let accounts = cloud.list_organization_accounts().await.context(
+            "listing the organization's accounts failed; --org needs organizations:ListAccounts (run from the management account or a delegated administrator)",
+        )?;
+        Some(
+            accounts
+                .into_iter()
+                .filter_map(|a| {
+                    Some(OrgMember {
+                        id: model::AccountId::parse(&a.id)?,
+                        name: a.name,
+                        status: a.status,
+                    })
+                })
+                .collect::<Vec<_>>(),
+        )
+    } else {
+        None
+    };
+    let mut findings = planner::drift::coverage(inv, &targets, &discovered, members.as_deref());
+    // Targets that are not ACTIVE any more are reported, not checked.
+    targets.retain(|t| {
+        !findings
+            .iter()
+            .any(|f| f.account_id == t.account_id && f.kind == DriftKind::Orphaned)
+    });
+    crate::apply::only_accounts(
+        &mut targets,
+        &args.accounts,
+        "targets of this inventory (see `rolecall accounts -i ...`)",
+    )?;
+    if !args.accounts.is_empty() {
+        findings.retain(|f| args.accounts.iter().any(|a| a == f.account_id.as_str()));
+    }
+
+    let settings = crate::settings(&cloud, inv, args.concurrency, "drift");
+    let desired = planner::desired(inv);
+    let (orphan_rows, _) = if args.accounts.is_empty() {
+        let orphan_targets = orphans::targets(previous.as_ref(), &targets);
+        orphans::observe(&cloud, &settings, &desired, &orphan_targets, previous.as_ref()).await
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    findings.extend(orphan_rows.into_iter().map(|r| model::DriftFinding {
+        account_id: r.account_id,
+        account_name: r.account_name,
+        region: Some(r.region),
+        kind: DriftKind::Orphaned,
+        reason: r.reason,
+        details: Vec::new(),
+    }));
+
+    let partition = settings.partition;
+    let expected = |region: &str| planner::drift::expected_role(inv, region, partition);
+    let options = executor::drift::DriftOptions {
+        cfn_drift: args.cfn_drift,
+        detections_at_once: 8,
+        detection_timeout,
+        poll_interval: std::time::Duration::from_secs(2),
+    };
+    let progress = reporter::Progress::stderr("checking", false);
+    let check = executor::drift::drift(&cloud, &settings, &desired, &targets, &expected, &options, &progress).await;
+    progress.finish();
+    findings.extend(check.findings);
+    executor::drift::sort(&mut findings);
+
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+        reporter::drift::write_json(&mut out, &now, &findings, &check.notes)?;
+    } else if args.markdown {
+        reporter::drift::write_markdown(&mut out, &findings, &check.notes)?;
+    } else {
+        reporter::drift::write_table(&mut out, &findings, &check.notes)?;
+    }
+    std::io::Write::flush(&mut out)?;
+    let incomplete = findings.iter().any(|f| f.kind == DriftKind::Error);
+    let found = findings.iter().any(|f| f.kind != DriftKind::InSync);
+    Ok(if incomplete {
+        exit::FAILURE
+    } else if args.detailed_exitcode && found {
+        exit::CHANGES
+    } else {
+        exit::OK
+    })
+}

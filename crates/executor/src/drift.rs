@@ -1,0 +1,227 @@
+//! The drift pipeline: read-only. Per account (the shared fan-out), per
+//! region: the stack (missing, unhealthy, stale?), then the live IAM role
+//! compared with what the inventory wants (`planner::drift`), and, when
+//! asked, CloudFormation's own drift detection, rate-limited across
+//! accounts. Nothing here writes, except DetectStackDrift's own detection
+//! run with `--cfn-drift` (which changes no resource).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use model::{Desired, DriftDetail, DriftFinding, DriftKind, EventSink, Observed, Target};
+use planner::drift::ExpectedRole;
+use tokio::sync::Semaphore;
+
+use crate::cloud::{AccountSession, Cloud, CloudError};
+use crate::fanout::{Done, Reach, fan_out};
+use crate::observe::Settings;
+
+/// How drift runs CloudFormation's drift detection.
+#[derive(Clone, Debug)]
+pub struct DriftOptions {
+    /// Also run DetectStackDrift on every healthy stack.
+    pub cfn_drift: bool,
+    /// Detections running at once, across all accounts (CloudFormation
+    /// throttles DetectStackDrift per account and region).
+    pub detections_at_once: usize,
+    /// Longest wait for one detection.
+    pub detection_timeout: Duration,
+    pub poll_interval: Duration,
+}
+
+/// CloudFormation's drift detection of one stack.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CfnDrift {
+    InSync,
+    /// Resources that differ, as details.
+    Drifted(Vec<DriftDetail>),
+}
+
+/// The result: one finding per target account/region, and notes (said
+/// once, e.g. that drift detection is not available at this endpoint).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DriftCheck {
+    pub findings: Vec<DriftFinding>,
+    pub notes: Vec<String>,
+}
+
+/// What the inventory expects of the role in a region (`None`: an own
+/// template, whose role is only checked to exist).
+pub type Expect<'a> = &'a (dyn Fn(&str) -> Option<ExpectedRole> + Sync);
+
+pub async fn drift<C: Cloud>(
+    cloud: &C,
+    settings: &Settings,
+    desired: &Desired,
+    targets: &[Target],
+    expected: Expect<'_>,
+    options: &DriftOptions,
+    events: &dyn EventSink,
+) -> DriftCheck {
+    let permits = Semaphore::new(options.detections_at_once.max(1));
+    let unavailable = AtomicBool::new(false);
+    let shared = (&permits, &unavailable);
+    let results: Vec<Vec<DriftFinding>> = fan_out(cloud, settings, targets, events, None, |target, reach| async move {
+        let findings = match reach {
+            Reach::Session(session) => {
+                futures::future::join_all(
+                    target
+                        .regions
+                        .iter()
+                        .map(|region| check(&session, desired, target, region, expected, options, shared)),
+                )
+                .await
+            }
+            Reach::Unreachable(error) => vec![finding(target, None, DriftKind::Error, error.message, Vec::new())],
+            Reach::Skipped(why) => vec![finding(target, None, DriftKind::Error, why, Vec::new())],
+        };
+        Done {
+            failed: findings.iter().any(|f| f.kind == DriftKind::Error),
+            result: findings,
+        }
+    })
+    .await;
+    let mut findings: Vec<DriftFinding> = results.into_iter().flatten().collect();
+    sort(&mut findings);
+    let mut notes = Vec::new();
+    if unavailable.load(Ordering::SeqCst) {
+        notes.push("CloudFormation drift detection unavailable here; the live-role comparison was used".to_owned());
+    }
+    DriftCheck { findings, notes }
+}
+
+/// By account, then region (account-level findings first).
+pub fn sort(findings: &mut [DriftFinding]) {
+    findings.sort_by(|a, b| (&a.account_id, &a.region).cmp(&(&b.account_id, &b.region)));
+}
+
+pub fn finding(
+    target: &Target,
+    region: Option<&str>,
+    kind: DriftKind,
+    reason: String,
+    details: Vec<DriftDetail>,
+) -> DriftFinding {
+    DriftFinding {
+        account_id: target.account_id.clone(),
+        account_name: target.account_name.clone(),
+        region: region.map(str::to_owned),
+        kind,
+        reason,
+        details,
+    }
+}
+
+async fn check<S: AccountSession>(
+    session: &S,
+    desired: &Desired,
+    target: &Target,
+    region: &str,
+    expected: Expect<'_>,
+    options: &DriftOptions,
+    (permits, unavailable): (&Semaphore, &AtomicBool),
+) -> DriftFinding {
+    let here = |kind, reason: String, details| finding(target, Some(region), kind, reason, details);
+    let observed = match session.describe_stack(region, &desired.stack_name).await {
+        Ok(o) => o,
+        Err(e) => {
+            return here(
+                DriftKind::Error,
+                format!("cannot read stack {}: {e}", desired.stack_name),
+                Vec::new(),
+            );
+        }
+    };
+    if let Some((kind, reason)) = planner::drift::stack_state(desired, &observed) {
+        return here(kind, reason, Vec::new());
+    }
+    let Observed::Present(stack) = &observed else {
+        unreachable!("stack_state reports an absent stack")
+    };
+    let want = expected(region);
+    // The role the stack made: its output, else the name the inventory gives.
+    let role_name = stack
+        .outputs
+        .get(&desired.output_key)
+        .and_then(|arn| arn.rsplit('/').next())
+        .map(str::to_owned)
+        .or_else(|| want.as_ref().map(|w| w.name.clone()));
+    let Some(role_name) = role_name else {
+        return here(
+            DriftKind::Drifted,
+            format!("the stack has no output {}", desired.output_key),
+            Vec::new(),
+        );
+    };
+    let live = match session.get_live_role(&role_name).await {
+        Ok(live) => live,
+        Err(e) => {
+            return here(
+                DriftKind::Error,
+                format!("cannot read role {role_name}: {e}"),
+                Vec::new(),
+            );
+        }
+    };
+    let mut details = match &want {
+        Some(want) => planner::drift::compare_role(want, live.as_ref()),
+        None if live.is_none() => vec![DriftDetail {
+            path: "role".to_owned(),
+            expected: role_name.clone(),
+            actual: "missing (deleted or renamed outside CloudFormation)".to_owned(),
+        }],
+        None => Vec::new(),
+    };
+    let mut incomplete = None;
+    if options.cfn_drift && !unavailable.load(Ordering::SeqCst) {
+        let _permit = permits.acquire().await.expect("the semaphore is never closed");
+        let detected = tokio::time::timeout(
+            options.detection_timeout,
+            session.detect_drift(region, &desired.stack_name, options.poll_interval),
+        )
+        .await;
+        match detected {
+            Ok(Ok(CfnDrift::InSync)) => {}
+            Ok(Ok(CfnDrift::Drifted(more))) => details.extend(more),
+            Ok(Err(e)) if not_available(&e) => unavailable.store(true, Ordering::SeqCst),
+            Ok(Err(e)) => incomplete = Some(format!("CloudFormation drift detection failed: {e}")),
+            Err(_) => {
+                incomplete = Some(format!(
+                    "CloudFormation drift detection did not finish within {:?}",
+                    options.detection_timeout
+                ));
+            }
+        }
+    }
+    match (incomplete, details.is_empty()) {
+        (Some(why), _) => here(DriftKind::Error, why, details),
+        (None, true) => here(
+            DriftKind::InSync,
+            format!("{} matches the inventory", stack.status),
+            details,
+        ),
+        (None, false) => here(
+            DriftKind::Drifted,
+            format!(
+                "role {role_name} differs from the inventory ({} difference{})",
+                details.len(),
+                if details.len() == 1 { "" } else { "s" }
+            ),
+            details,
+        ),
+    }
+}
+
+/// An endpoint without drift detection (moto answers 500 with HTML; AWS
+/// partitions or proxies without it answer like this too).
+fn not_available(e: &CloudError) -> bool {
+    match e {
+        CloudError::Transport(m) => m.contains("500") || m.contains("not implemented") || m.contains("NotImplemented"),
+        CloudError::Service { code, .. } => {
+            matches!(
+                code.as_str(),
+                "NotImplemented" | "InternalFailure" | "UnknownOperationException"
+            )
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! The drift report: a table with counts, a JSON document (its schema is
+//! schemas/drift.v1.schema.json), or Markdown for a CI job summary or a
+//! ticket.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+
+use model::{DriftFinding, DriftKind};
+use serde::Serialize;
+
+use crate::table::Table;
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Findings by kind, every kind present (zero included).
+pub fn counts(findings: &[DriftFinding]) -> BTreeMap<DriftKind, usize> {
+    let mut counts: BTreeMap<DriftKind, usize> = DriftKind::ALL.iter().map(|k| (*k, 0)).collect();
+    for f in findings {
+        *counts.entry(f.kind).or_default() += 1;
+    }
+    counts
+}
+
+fn summary_line(findings: &[DriftFinding]) -> String {
+    let counts = counts(findings);
+    let parts: Vec<String> = counts
+        .iter()
+        .map(|(k, n)| match k {
+            DriftKind::Error => format!("{n} error{}", if *n == 1 { "" } else { "s" }),
+            k => format!("{n} {}", k.as_str().to_lowercase().replace('_', " ")),
+        })
+        .collect();
+    format!("Drift: {} ({} checked)", parts.join(", "), findings.len())
+}
+
+pub fn write_table(w: &mut dyn Write, findings: &[DriftFinding], notes: &[String]) -> io::Result<()> {
+    let mut table = Table::new(&["ACCOUNT", "NAME", "REGION", "RESULT", "REASON"]);
+    for f in findings {
+        table.row(vec![
+            f.account_id.to_string(),
+            f.account_name.clone(),
+            f.region.clone().unwrap_or_else(|| "-".to_owned()),
+            f.kind.to_string(),
+            f.reason.clone(),
+        ]);
+        for d in &f.details {
+            table.row(vec![
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+                format!("  {}: expected {}, actual {}", d.path, d.expected, d.actual),
+            ]);
+        }
+    }
+    table.write(w)?;
+    for note in notes {
+        writeln!(w, "note: {note}")?;
+    }
+    writeln!(w, "\n{}", summary_line(findings))
+}
+
+#[derive(Serialize)]
+struct Report<'a> {
+    schema_version: u32,
+    generated_at: &'a str,
+    complete: bool,
+    counts: BTreeMap<DriftKind, usize>,
+    notes: &'a [String],
+    findings: &'a [DriftFinding],
+}
+
+pub fn write_json(
+    w: &mut dyn Write,
+    generated_at: &str,
+    findings: &[DriftFinding],
+    notes: &[String],
+) -> io::Result<()> {
+    let report = Report {
+        schema_version: SCHEMA_VERSION,
+        generated_at,
+        complete: !findings.iter().any(|f| f.kind == DriftKind::Error),
+        counts: counts(findings),
+        notes,
+        findings,
+    };
+    serde_json::to_writer_pretty(&mut *w, &report)?;
+    writeln!(w)
+}
+
+/// A summary line, then one section per finding kind (in-sync targets are
+/// only counted).
+pub fn write_markdown(w: &mut dyn Write, findings: &[DriftFinding], notes: &[String]) -> io::Result<()> {
+    let counts = counts(findings);
+    let found: usize = counts
+        .iter()
+        .filter(|(k, _)| **k != DriftKind::InSync)
+        .map(|(_, n)| n)
+        .sum();
+    if found == 0 {
+        writeln!(w, "**rolecall drift: all {} targets in sync.**", findings.len())?;
+    } else {
+        let parts: Vec<String> = counts
+            .iter()
+            .filter(|(k, n)| **k != DriftKind::InSync && **n > 0)
+            .map(|(k, n)| format!("{n} {k}"))
+            .collect();
+        writeln!(
+            w,
+            "**rolecall drift: {found} finding{} in {} targets** ({}; {} in sync).",
+            if found == 1 { "" } else { "s" },
+            findings.len(),
+            parts.join(", "),
+            counts[&DriftKind::InSync]
+        )?;
+    }
+    for note in notes {
+        writeln!(w, "\n> {note}")?;
+    }
+    for kind in DriftKind::ALL.iter().filter(|k| **k != DriftKind::InSync) {
+        let of_kind: Vec<&DriftFinding> = findings.iter().filter(|f| f.kind == *kind).collect();
+        if of_kind.is_empty() {
+            continue;
+        }
+        writeln!(w, "\n## {kind} ({})\n", of_kind.len())?;
+        for f in of_kind {
+            let region = f.region.as_deref().map(|r| format!(" {r}")).unwrap_or_default();
+            writeln!(
+                w,
+                "- `{}` ({}){region}: {}",
+                f.account_id,
+                f.account_name,
+                md(&f.reason)
+            )?;
+            for d in &f.details {
+                writeln!(
+                    w,
+                    "  - `{}`: expected `{}`, actual `{}`",
+                    d.path,
+                    d.expected.replace('`', "'"),
+                    d.actual.replace('`', "'")
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Markdown-safe text for one line.
+fn md(s: &str) -> String {
+    s.replace('\n', " ").replace('|', "\\|")
+}
