@@ -125,6 +125,25 @@ fn main() {
             per_account(&calls, accounts)
         );
     }
+    // drift reads each account's live role: moto answers GetRolePolicy of
+    // CloudFormation-made policies with a Python repr, fixed up first.
+    let ids: Vec<String> = org.accounts.iter().map(|a| a.id.clone()).collect();
+    rt.block_on(tests::fix_moto_inline_policies(&moto, &ids, "RolecallTarget"));
+    proxy.take_calls();
+    for (step, extra) in [("drift (all in sync)", None), ("drift --cfn-drift (moto: 500)", Some("--cfn-drift"))] {
+        let mut args = vec!["drift", "-i", file, "--registry", registry, "--detailed-exitcode"];
+        args.extend(extra);
+        let t = Instant::now();
+        let run = tests::rolecall(&proxy.url(), &args);
+        let wall = t.elapsed().as_secs_f64();
+        assert_eq!(run.code, 0, "{step}: {}", run.stdout);
+        let calls = proxy.take_calls();
+        println!(
+            "{step:<30} {wall:>9.2} {:>12.1}  {}",
+            accounts as f64 / wall,
+            per_account(&calls, accounts)
+        );
+    }
     let _ = std::fs::remove_file(registry);
 }
 
