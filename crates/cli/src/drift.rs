@@ -51,9 +51,11 @@ pub(crate) async fn drift(aws: &AwsArgs, inv: &Inventory, args: &DriftArgs) -> a
     let Some((mut targets, discovered)) = crate::resolve_with_discovered(&cloud, inv).await? else {
         return Ok(exit::FAILURE);
     };
-    let members = if args.org {
+    // The organization's statuses tell which targets are no longer ACTIVE;
+    // with --org they also scope the search for uncovered accounts.
+    let members = if args.org || inv.organization.is_some() {
         let accounts = cloud.list_organization_accounts().await.context(
-            "listing the organization's accounts failed; --org needs organizations:ListAccounts (run from the management account or a delegated administrator)",
+            "listing the organization's accounts failed; drift needs organizations:ListAccounts with --org or organization discovery (run from the management account or a delegated administrator)",
         )?;
         Some(
             accounts
@@ -70,7 +72,7 @@ pub(crate) async fn drift(aws: &AwsArgs, inv: &Inventory, args: &DriftArgs) -> a
     } else {
         None
     };
-    let mut findings = planner::drift::coverage(inv, &targets, &discovered, members.as_deref());
+    let mut findings = planner::drift::coverage(inv, &targets, &discovered, members.as_deref(), args.org);
     // Targets that are not ACTIVE any more are reported, not checked.
     targets.retain(|t| {
         !findings

@@ -60,7 +60,13 @@ pub async fn drift<C: Cloud>(
 ) -> DriftCheck {
     let permits = Semaphore::new(options.detections_at_once.max(1));
     let unavailable = AtomicBool::new(false);
-    let shared = (&permits, &unavailable);
+    let probe = tokio::sync::Mutex::new(false);
+    let shared = Detections {
+        permits: &permits,
+        unavailable: &unavailable,
+        probed: &probe,
+    };
+    let shared = &shared;
     let results: Vec<Vec<DriftFinding>> = fan_out(cloud, settings, targets, events, None, |target, reach| async move {
         let findings = match reach {
             Reach::Session(session) => {
@@ -95,6 +101,17 @@ pub fn sort(findings: &mut [DriftFinding]) {
     findings.sort_by(|a, b| (&a.account_id, &a.region).cmp(&(&b.account_id, &b.region)));
 }
 
+/// What all drift detections of a run share: the rate limit, and whether
+/// the endpoint has drift detection at all. The first detection probes
+/// alone; if the endpoint lacks it, no other target tries (and pays the
+/// SDK's retries of a 500).
+struct Detections<'a> {
+    permits: &'a Semaphore,
+    unavailable: &'a AtomicBool,
+    /// Held by the first detection; `true` once one has finished.
+    probed: &'a tokio::sync::Mutex<bool>,
+}
+
 pub fn finding(
     target: &Target,
     region: Option<&str>,
@@ -119,7 +136,7 @@ async fn check<S: AccountSession>(
     region: &str,
     expected: Expect<'_>,
     options: &DriftOptions,
-    (permits, unavailable): (&Semaphore, &AtomicBool),
+    shared: &Detections<'_>,
 ) -> DriftFinding {
     let here = |kind, reason: String, details| finding(target, Some(region), kind, reason, details);
     let observed = match session.describe_stack(region, &desired.stack_name).await {
@@ -173,19 +190,27 @@ async fn check<S: AccountSession>(
         None => Vec::new(),
     };
     let mut incomplete = None;
-    if options.cfn_drift && !unavailable.load(Ordering::SeqCst) {
-        let _permit = permits.acquire().await.expect("the semaphore is never closed");
-        let detected = tokio::time::timeout(
-            options.detection_timeout,
-            session.detect_drift(region, &desired.stack_name, options.poll_interval),
-        )
-        .await;
+    if options.cfn_drift {
+        let detected = {
+            // The first detection of the run probes while holding `probed`;
+            // the others wait for its answer, then run up to the limit.
+            let mut probed = shared.probed.lock().await;
+            if *probed {
+                drop(probed);
+                detect(session, desired, region, options, shared).await
+            } else {
+                let result = detect(session, desired, region, options, shared).await;
+                *probed = true;
+                result
+            }
+        };
         match detected {
-            Ok(Ok(CfnDrift::InSync)) => {}
-            Ok(Ok(CfnDrift::Drifted(more))) => details.extend(more),
-            Ok(Err(e)) if not_available(&e) => unavailable.store(true, Ordering::SeqCst),
-            Ok(Err(e)) => incomplete = Some(format!("CloudFormation drift detection failed: {e}")),
-            Err(_) => {
+            None => {}
+            Some(Ok(Ok(CfnDrift::InSync))) => {}
+            Some(Ok(Ok(CfnDrift::Drifted(more)))) => details.extend(more),
+            Some(Ok(Err(e))) if not_available(&e) => {}
+            Some(Ok(Err(e))) => incomplete = Some(format!("CloudFormation drift detection failed: {e}")),
+            Some(Err(_)) => {
                 incomplete = Some(format!(
                     "CloudFormation drift detection did not finish within {:?}",
                     options.detection_timeout
@@ -210,6 +235,33 @@ async fn check<S: AccountSession>(
             details,
         ),
     }
+}
+
+/// One detection within the rate limit; `None` when the endpoint is known
+/// to lack drift detection.
+async fn detect<S: AccountSession>(
+    session: &S,
+    desired: &Desired,
+    region: &str,
+    options: &DriftOptions,
+    shared: &Detections<'_>,
+) -> Option<Result<Result<CfnDrift, CloudError>, tokio::time::error::Elapsed>> {
+    if shared.unavailable.load(Ordering::SeqCst) {
+        return None;
+    }
+    let _permit = shared.permits.acquire().await.expect("the semaphore is never closed");
+    if shared.unavailable.load(Ordering::SeqCst) {
+        return None;
+    }
+    let result = tokio::time::timeout(
+        options.detection_timeout,
+        session.detect_drift(region, &desired.stack_name, options.poll_interval),
+    )
+    .await;
+    if matches!(&result, Ok(Err(e)) if not_available(e)) {
+        shared.unavailable.store(true, Ordering::SeqCst);
+    }
+    Some(result)
 }
 
 /// An endpoint without drift detection (moto answers 500 with HTML; AWS

@@ -410,13 +410,15 @@ pub struct OrgMember {
 
 /// Coverage: ACTIVE accounts the inventory leaves out (`UNCOVERED`), and
 /// targets that are not ACTIVE any more (`ORPHANED`; they are not checked
-/// further). `members`: the whole organization (`--org`), else `None`;
-/// `discovered`: what the inventory's OUs hold.
+/// further). `members`: every account of the organization with its status,
+/// when known; `whole_org` (`--org`): look for uncovered accounts in all of
+/// it, else only in `discovered`, what the inventory's OUs hold.
 pub fn coverage(
     inv: &Inventory,
     targets: &[model::Target],
     discovered: &[model::DiscoveredAccount],
     members: Option<&[OrgMember]>,
+    whole_org: bool,
 ) -> Vec<model::DriftFinding> {
     let excluded = |id: &model::AccountId| {
         inv.organization.as_ref().is_some_and(|o| o.exclude.contains(id))
@@ -433,7 +435,7 @@ pub fn coverage(
     };
     let mut out = Vec::new();
     let mut seen = BTreeSet::new();
-    let active: Vec<(&model::AccountId, &str, &str)> = match members {
+    let active: Vec<(&model::AccountId, &str, &str)> = match members.filter(|_| whole_org) {
         Some(members) => members
             .iter()
             .filter(|m| m.status == "ACTIVE")

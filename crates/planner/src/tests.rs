@@ -1115,3 +1115,55 @@ fn stackset_keys_are_checked() {
     assert!(set.region_parallel && set.soft_failure_tolerance && set.auto_deployment);
     assert_eq!(set.permission_model, model::PermissionModel::SelfManaged);
 }
+
+#[test]
+fn drift_coverage() {
+    let (inv, _) = inventory::parse(
+        &format!("{HEAD}role:\n  policy: {{Version: \"2012-10-17\", Statement: []}}\naccounts:\n  - {{id: \"222222222222\", name: listed}}\n  - {{id: \"333333333333\", name: closed}}\n  - {{id: \"444444444444\", name: gone}}\norganization:\n  ous: [r-ab12]\n  tags: {{team: web}}\n  exclude: [\"555555555555\"]\n"),
+        Path::new("inv/test.yaml"),
+        &read_file,
+    )
+    .unwrap();
+    let discovered = [
+        discovered("222222222222", "listed", &[]),
+        discovered("666666666666", "untagged", &[]),
+        discovered("555555555555", "excluded", &[]),
+    ];
+    let targets = targets::resolve(&inv, &discovered).targets;
+    let member = |id: &str, name: &str, status: &str| crate::drift::OrgMember {
+        id: model::AccountId::parse(id).unwrap(),
+        name: name.into(),
+        status: status.into(),
+    };
+    let members = [
+        member("111111111111", "management", "ACTIVE"),
+        member("222222222222", "listed", "ACTIVE"),
+        member("333333333333", "closed", "SUSPENDED"),
+        member("555555555555", "excluded", "ACTIVE"),
+        member("666666666666", "untagged", "ACTIVE"),
+        member("777777777777", "elsewhere", "ACTIVE"),
+    ];
+    let show = |whole_org| -> Vec<String> {
+        crate::drift::coverage(&inv, &targets, &discovered, Some(&members), whole_org)
+            .iter()
+            .map(|f| format!("{} {} {}", f.account_name, f.kind, f.reason))
+            .collect()
+    };
+    expect![[r#"
+        [
+            "untagged UNCOVERED ACTIVE in the inventory's OUs, but not a target of the inventory (nor excluded)",
+            "closed ORPHANED the inventory targets it, but the organization says SUSPENDED",
+            "gone ORPHANED the inventory targets it, but it is not in the organization (closed, or left)",
+        ]
+    "#]]
+    .assert_debug_eq(&show(false));
+    expect![[r#"
+        [
+            "untagged UNCOVERED ACTIVE in the organization, but not a target of the inventory (nor excluded)",
+            "elsewhere UNCOVERED ACTIVE in the organization, but not a target of the inventory (nor excluded)",
+            "closed ORPHANED the inventory targets it, but the organization says SUSPENDED",
+            "gone ORPHANED the inventory targets it, but it is not in the organization (closed, or left)",
+        ]
+    "#]]
+    .assert_debug_eq(&show(true));
+}

@@ -130,7 +130,10 @@ fn main() {
     let ids: Vec<String> = org.accounts.iter().map(|a| a.id.clone()).collect();
     rt.block_on(tests::fix_moto_inline_policies(&moto, &ids, "RolecallTarget"));
     proxy.take_calls();
-    for (step, extra) in [("drift (all in sync)", None), ("drift --cfn-drift (moto: 500)", Some("--cfn-drift"))] {
+    for (step, extra) in [
+        ("drift (all in sync)", None),
+        ("drift --cfn-drift (moto: 500)", Some("--cfn-drift")),
+    ] {
         let mut args = vec!["drift", "-i", file, "--registry", registry, "--detailed-exitcode"];
         args.extend(extra);
         let t = Instant::now();
