@@ -1227,6 +1227,8 @@ struct SetState {
     calls: Vec<&'static str>,
     targets: Vec<InstanceTargets>,
     results_calls: usize,
+    /// What CreateStackSet was asked for.
+    created: Option<model::StackSetSpec>,
 }
 
 impl Fake {
@@ -1327,6 +1329,7 @@ impl StackSets for Fake {
     async fn create_stack_set(&self, request: &StackSetRequest) -> Result<(), CloudError> {
         let mut s = self.set();
         s.calls.push("CreateStackSet");
+        s.created = Some(request.spec.clone());
         s.set = Some(model::StackSetInfo {
             name: request.spec.name.clone(),
             status: "ACTIVE".into(),
