@@ -69,6 +69,7 @@ pub(crate) async fn run_stacks<C: Cloud>(
     planned: Option<&ObservedMap>,
     events: &dyn EventSink,
 ) -> Vec<Outcome> {
+    let session_name = settings.session_name.as_str();
     let results: Vec<Vec<Outcome>> = fan_out(
         cloud,
         settings,
@@ -80,7 +81,17 @@ pub(crate) async fn run_stacks<C: Cloud>(
                 Reach::Session(session) => {
                     futures::future::join_all(target.regions.iter().map(|region| {
                         let seen = planned.map(|p| p.get(&(target.account_id.clone(), region.clone())).cloned());
-                        one_stack(work, &session, options, desired, target, region, seen, events)
+                        one_stack(
+                            work,
+                            &session,
+                            session_name,
+                            options,
+                            desired,
+                            target,
+                            region,
+                            seen,
+                            events,
+                        )
                     }))
                     .await
                 }
@@ -108,6 +119,7 @@ pub(crate) async fn run_stacks<C: Cloud>(
 async fn one_stack<S: AccountSession>(
     work: Work,
     session: &S,
+    session_name: &str,
     options: &ApplyOptions,
     desired: &Desired,
     target: &Target,
@@ -117,6 +129,7 @@ async fn one_stack<S: AccountSession>(
 ) -> Outcome {
     let run = Converge {
         session,
+        session_name,
         options,
         desired,
         target,
@@ -174,6 +187,8 @@ pub(crate) struct Failure {
 
 pub(crate) struct Converge<'a, S> {
     pub(crate) session: &'a S,
+    /// The run's session name, for ClientRequestTokens.
+    pub(crate) session_name: &'a str,
     pub(crate) options: &'a ApplyOptions,
     pub(crate) desired: &'a Desired,
     pub(crate) target: &'a Target,
@@ -191,6 +206,21 @@ impl<S: AccountSession> Converge<'_, S> {
             region: self.region.to_owned(),
             stage,
         });
+    }
+
+    /// ClientRequestToken of one write: unique to the run, account, region
+    /// and operation, so that CloudFormation recognises an SDK retry of a
+    /// request it already received (and tags that operation's events).
+    pub(crate) fn token(&self, operation: &str) -> String {
+        let mut token: String = format!(
+            "{}-{operation}-{}-{}",
+            self.session_name, self.target.account_id, self.region
+        )
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' })
+        .collect();
+        token.truncate(128);
+        token
     }
 
     pub(crate) fn fail(&self, observed: Option<Observed>, action: Option<Action>, message: String) -> Failure {
@@ -295,7 +325,7 @@ impl<S: AccountSession> Converge<'_, S> {
                         _ => self.desired.stack_name.clone(),
                     };
                     self.session
-                        .delete_stack(self.region, &id)
+                        .delete_stack(self.region, &id, &self.token("delete"))
                         .await
                         .map_err(|e| self.cloud("deleting failed stack", Some(action), e))?;
                     observed = self.settle(Some(action)).await?;
@@ -328,7 +358,11 @@ impl<S: AccountSession> Converge<'_, S> {
     async fn create(&self, confirmed: bool) -> Result<Created, Failure> {
         let action = Some(Action::Create);
         self.stage(Stage::Creating);
-        match self.session.create_stack(self.region, &self.request()).await {
+        match self
+            .session
+            .create_stack(self.region, &self.request(), &self.token("create"))
+            .await
+        {
             Ok(_) => {}
             Err(e) if e.code() == Some("AlreadyExistsException") && confirmed => {
                 let what = format!(
@@ -415,7 +449,7 @@ impl<S: AccountSession> Converge<'_, S> {
         // the new template and tags (and the fingerprint), so the next run
         // is a no-op instead of the same update again.
         self.session
-            .execute_change_set(self.region, &stack, &name)
+            .execute_change_set(self.region, &stack, &name, &self.token("update"))
             .await
             .map_err(|e| self.cloud("ExecuteChangeSet for", action, e))?;
         let observed = self.settle(action).await?;

@@ -647,7 +647,7 @@ impl AccountSession for SdkSession {
         Ok(Observed::Present(stack_info(stack)))
     }
 
-    async fn create_stack(&self, region: &str, request: &StackRequest) -> Result<String, CloudError> {
+    async fn create_stack(&self, region: &str, request: &StackRequest, token: &str) -> Result<String, CloudError> {
         let out = self
             .cfn(region)
             .create_stack()
@@ -656,6 +656,7 @@ impl AccountSession for SdkSession {
             .set_parameters(Some(parameters(request)))
             .set_tags(Some(tags(request)))
             .set_capabilities(Some(capabilities(request)))
+            .client_request_token(token)
             .send()
             .await
             .map_err(sdk_error)?;
@@ -715,11 +716,18 @@ impl AccountSession for SdkSession {
         })
     }
 
-    async fn execute_change_set(&self, region: &str, stack_name: &str, change_set: &str) -> Result<(), CloudError> {
+    async fn execute_change_set(
+        &self,
+        region: &str,
+        stack_name: &str,
+        change_set: &str,
+        token: &str,
+    ) -> Result<(), CloudError> {
         self.cfn(region)
             .execute_change_set()
             .stack_name(stack_name)
             .change_set_name(change_set)
+            .client_request_token(token)
             .send()
             .await
             .map_err(sdk_error)?;
@@ -737,10 +745,11 @@ impl AccountSession for SdkSession {
         Ok(())
     }
 
-    async fn delete_stack(&self, region: &str, stack_name: &str) -> Result<(), CloudError> {
+    async fn delete_stack(&self, region: &str, stack_name: &str, token: &str) -> Result<(), CloudError> {
         self.cfn(region)
             .delete_stack()
             .stack_name(stack_name)
+            .client_request_token(token)
             .send()
             .await
             .map_err(sdk_error)?;

@@ -78,11 +78,13 @@ pub trait AccountSession: Send + Sync {
         stack_name: &str,
     ) -> impl Future<Output = Result<Observed, CloudError>> + Send;
 
-    /// Returns the new stack's id.
+    /// Returns the new stack's id. `token` (ClientRequestToken) makes an
+    /// SDK retry of a request that did reach CloudFormation idempotent.
     fn create_stack(
         &self,
         region: &str,
         request: &StackRequest,
+        token: &str,
     ) -> impl Future<Output = Result<String, CloudError>> + Send;
 
     /// An UPDATE change set for an existing stack.
@@ -105,6 +107,7 @@ pub trait AccountSession: Send + Sync {
         region: &str,
         stack_name: &str,
         change_set: &str,
+        token: &str,
     ) -> impl Future<Output = Result<(), CloudError>> + Send;
 
     fn delete_change_set(
@@ -114,7 +117,12 @@ pub trait AccountSession: Send + Sync {
         change_set: &str,
     ) -> impl Future<Output = Result<(), CloudError>> + Send;
 
-    fn delete_stack(&self, region: &str, stack_name: &str) -> impl Future<Output = Result<(), CloudError>> + Send;
+    fn delete_stack(
+        &self,
+        region: &str,
+        stack_name: &str,
+        token: &str,
+    ) -> impl Future<Output = Result<(), CloudError>> + Send;
 
     /// The stack a stack-set instance made in this account: by its stack id
     /// where AWS gave one, else by the name StackSets gives instance stacks

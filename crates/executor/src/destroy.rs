@@ -91,13 +91,16 @@ pub(crate) async fn tear_down<S: AccountSession>(
     } else {
         &stack.stack_id
     };
-    run.session.delete_stack(run.region, id).await.map_err(|e| {
-        run.fail(
-            Some(observed.clone()),
-            Some(Action::Delete),
-            format!("DeleteStack {stack_name} failed: {e}"),
-        )
-    })?;
+    run.session
+        .delete_stack(run.region, id, &run.token("delete"))
+        .await
+        .map_err(|e| {
+            run.fail(
+                Some(observed.clone()),
+                Some(Action::Delete),
+                format!("DeleteStack {stack_name} failed: {e}"),
+            )
+        })?;
     let after = run.settle(Some(Action::Delete)).await?;
     match &after {
         Observed::Absent => Ok(finish(Action::Delete, Status::Deleted, None, None)),

@@ -97,6 +97,8 @@ struct State {
     tag_calls: AtomicUsize,
     /// The stack set side (see `stacksets` tests).
     set: Mutex<SetState>,
+    /// Every ClientRequestToken sent.
+    tokens: Mutex<Vec<String>>,
     /// (account, role name) → the live role (see `drift` tests).
     roles: Mutex<BTreeMap<(String, String), model::LiveRole>>,
     /// (account, region) → how DetectStackDrift behaves there.
@@ -263,6 +265,28 @@ impl FakeSession {
     }
 }
 
+impl FakeSession {
+    /// Every write carries a ClientRequestToken naming the run, the
+    /// operation, the account and the region, within CloudFormation's
+    /// limits (1-128 of letters, digits and `-`).
+    fn token(&self, key: &(String, String), operation: &str, token: &str) {
+        assert!(
+            token.len() <= 128 && !token.is_empty() && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'),
+            "malformed ClientRequestToken {token:?}"
+        );
+        assert!(
+            token.starts_with("rolecall-")
+                && token.contains(operation)
+                && token.contains(&key.0)
+                && token.ends_with(&key.1),
+            "the token names the run, {operation}, {} and {}: {token}",
+            key.0,
+            key.1
+        );
+        self.state.tokens.lock().unwrap().push(token.to_owned());
+    }
+}
+
 impl AccountSession for FakeSession {
     async fn describe_stack(&self, region: &str, _: &str) -> Result<Observed, CloudError> {
         let key = self.call(region, "DescribeStacks");
@@ -294,8 +318,9 @@ impl AccountSession for FakeSession {
         Ok(Observed::Present(stack.info.clone()))
     }
 
-    async fn create_stack(&self, region: &str, request: &StackRequest) -> Result<String, CloudError> {
+    async fn create_stack(&self, region: &str, request: &StackRequest, token: &str) -> Result<String, CloudError> {
         let key = self.call(region, "CreateStack");
+        self.token(&key, "create", token);
         if self.state.stacks.lock().unwrap().contains_key(&key) {
             return Err(service("AlreadyExistsException", "Stack already exists"));
         }
@@ -348,7 +373,8 @@ impl AccountSession for FakeSession {
             .ok_or_else(|| service("ChangeSetNotFound", name))
     }
 
-    async fn execute_change_set(&self, region: &str, _: &str, name: &str) -> Result<(), CloudError> {
+    async fn execute_change_set(&self, region: &str, _: &str, name: &str, token: &str) -> Result<(), CloudError> {
+        self.token(&(self.account.clone(), region.to_owned()), "update", token);
         let key = self.call(region, "ExecuteChangeSet");
         self.state
             .change_sets
@@ -371,7 +397,8 @@ impl AccountSession for FakeSession {
         Ok(())
     }
 
-    async fn delete_stack(&self, region: &str, stack: &str) -> Result<(), CloudError> {
+    async fn delete_stack(&self, region: &str, stack: &str, token: &str) -> Result<(), CloudError> {
+        self.token(&(self.account.clone(), region.to_owned()), "delete", token);
         // Deletes go by stack id: a stack replaced since it was observed is
         // another stack and must be left alone.
         assert!(
@@ -814,6 +841,16 @@ fn recover_deletes_the_failed_stack_then_creates() {
     assert_eq!(calls.iter().filter(|c| **c == "DeleteStack").count(), 1);
     assert_eq!(calls.iter().filter(|c| **c == "CreateStack").count(), 1);
     assert!(calls.iter().position(|c| *c == "DeleteStack") < calls.iter().position(|c| *c == "CreateStack"));
+    // Each write has its own ClientRequestToken (checked for shape by the
+    // fake): a retry of one is recognised, two writes are never confused.
+    let tokens = state.tokens.lock().unwrap().clone();
+    assert_eq!(
+        tokens,
+        [
+            "rolecall-plan-test-delete-000000000001-us-east-1",
+            "rolecall-plan-test-create-000000000001-us-east-1"
+        ]
+    );
 
     let script = Script {
         delete_result: "DELETE_FAILED",
