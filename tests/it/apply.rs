@@ -14,6 +14,8 @@ use serde_json::Value;
 use tests::proxy::{Proxy, is_read};
 use tests::{MANAGEMENT_ACCOUNT, Moto, SeededOrg, ou, seed_org, test_org};
 
+use crate::registry;
+
 const TRUSTED_EXTRA: &str = "099999999999";
 const HAND_WRITTEN: &str = "# my own settings\n[default]\nregion = eu-central-1\noutput = json\n\n[profile personal]\nregion = us-west-2\nsource_profile = default\n";
 
@@ -34,24 +36,6 @@ fn inventory(org: &SeededOrg, policy_action: &str, exclude: &[&str]) -> String {
         org.ou("Root"),
         exclude.join(", ")
     )
-}
-
-fn registry(path: &Path) -> Value {
-    let json: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let schema: Value = serde_json::from_str(
-        &std::fs::read_to_string(tests::workspace_root().join("schemas/registry.v2.schema.json")).unwrap(),
-    )
-    .unwrap();
-    let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
-    let errors: Vec<String> = validator
-        .iter_errors(&json)
-        .map(|e| format!("{} at {}", e, e.instance_path()))
-        .collect();
-    assert!(
-        errors.is_empty(),
-        "registry does not match schemas/registry.v2.schema.json: {errors:#?}"
-    );
-    json
 }
 
 fn statuses(registry: &Value) -> BTreeMap<String, usize> {

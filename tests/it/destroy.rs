@@ -6,7 +6,7 @@ use tests::proxy::Proxy;
 use tests::{MANAGEMENT_ACCOUNT, Moto, ou, seed_org};
 
 fn entries(path: &std::path::Path) -> Vec<serde_json::Value> {
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let json = crate::registry(path);
     assert_eq!(json["schema_version"], 2);
     json["entries"].as_array().unwrap().clone()
 }

@@ -21,17 +21,7 @@ fn inventory(org: &tests::SeededOrg, action: &str) -> String {
 fn report(run: &tests::Run) -> Value {
     let json: Value =
         serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}\n{}", run.stdout, run.stderr));
-    let schema: Value = serde_json::from_str(
-        &std::fs::read_to_string(tests::workspace_root().join("schemas/drift.v1.schema.json")).unwrap(),
-    )
-    .unwrap();
-    let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
-    let errors: Vec<String> = validator
-        .iter_errors(&json)
-        .map(|e| format!("{e} at {}", e.instance_path()))
-        .collect();
-    assert!(errors.is_empty(), "drift report does not match its schema: {errors:#?}");
-    json
+    crate::valid(json, "drift.v1.schema.json")
 }
 
 /// (account name, kind, details joined) for every finding that is not in sync.

@@ -43,3 +43,28 @@ pub fn sorted(mut v: Vec<String>) -> Vec<String> {
 pub fn ids(accounts: &[&tests::SeededAccount]) -> Vec<String> {
     sorted(accounts.iter().map(|a| a.id.clone()).collect())
 }
+
+/// `json`, after checking it against `schemas/<schema>` (a failure lists
+/// every violation with its place).
+#[track_caller]
+pub fn valid(json: serde_json::Value, schema: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(tests::workspace_root().join("schemas").join(schema)).unwrap();
+    let schema_json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let validator = jsonschema::validator_for(&schema_json).expect("the schema compiles");
+    let errors: Vec<String> = validator
+        .iter_errors(&json)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "does not match schemas/{schema}: {errors:#?}\n{json:#}"
+    );
+    json
+}
+
+/// The ARN registry at `path`, checked against its schema.
+#[track_caller]
+pub fn registry(path: &std::path::Path) -> serde_json::Value {
+    let json = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    valid(json, "registry.v2.schema.json")
+}

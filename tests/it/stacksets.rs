@@ -16,20 +16,7 @@ use aws_sdk_cloudformation as cfn;
 use tests::proxy::{Proxy, is_read};
 use tests::{MANAGEMENT_ACCOUNT, Moto, ou, seed_org};
 
-fn registry(path: &std::path::Path) -> serde_json::Value {
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let schema: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(tests::workspace_root().join("schemas/registry.v2.schema.json")).unwrap(),
-    )
-    .unwrap();
-    let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
-    let errors: Vec<String> = validator
-        .iter_errors(&json)
-        .map(|e| format!("{e} at {}", e.instance_path()))
-        .collect();
-    assert!(errors.is_empty(), "registry does not match its schema: {errors:#?}");
-    json
-}
+use crate::registry;
 
 fn statuses(json: &serde_json::Value) -> BTreeMap<String, usize> {
     let mut out = BTreeMap::new();

@@ -92,23 +92,11 @@ pub async fn apply<C: Cloud + StackSets>(
     events: &dyn EventSink,
 ) -> Result<Vec<Outcome>, StackSetError> {
     let name = &run.spec.name;
-    let ops = Operations {
-        cloud,
-        run,
-        session: &settings.session_name,
-        counter: std::sync::atomic::AtomicUsize::new(0),
-    };
-    // Never start against a running operation: wait for it first.
-    ops.wait_running().await?;
-    let (plan, _) = plan(cloud, run, targets).await?;
+    let (ops, plan, _, names) = begin(cloud, settings, run, targets).await?;
     for entry in &plan.entries {
         events.event(Event::Planned { entry: entry.clone() });
     }
     let set = plan.stack_set.as_ref().expect("a stack-set plan decides the set");
-    let names: BTreeMap<AccountId, String> = targets
-        .iter()
-        .map(|t| (t.account_id.clone(), t.account_name.clone()))
-        .collect();
     let mut outcomes: BTreeMap<Key, Outcome> = BTreeMap::new();
     let mut pending: BTreeMap<Action, Vec<Key>> = BTreeMap::new();
     for e in &plan.entries {
@@ -247,18 +235,7 @@ pub async fn destroy<C: StackSets>(
     events: &dyn EventSink,
 ) -> Result<Vec<Outcome>, StackSetError> {
     let name = &run.spec.name;
-    let ops = Operations {
-        cloud,
-        run,
-        session: &settings.session_name,
-        counter: std::sync::atomic::AtomicUsize::new(0),
-    };
-    ops.wait_running().await?;
-    let (plan, instances) = plan(cloud, run, targets).await?;
-    let names: BTreeMap<AccountId, String> = targets
-        .iter()
-        .map(|t| (t.account_id.clone(), t.account_name.clone()))
-        .collect();
+    let (ops, plan, instances, names) = begin(cloud, settings, run, targets).await?;
     let Some(set) = &plan.stack_set else {
         return Ok(Vec::new());
     };
@@ -347,6 +324,29 @@ pub async fn destroy<C: StackSets>(
         events.event(Event::Finished { outcome: o.clone() });
     }
     Ok(outcomes)
+}
+
+/// Where apply and destroy start: no operation running on the stack set
+/// (one is waited for), the plan, and the targets' names.
+async fn begin<'a, C: StackSets>(
+    cloud: &'a C,
+    settings: &'a Settings,
+    run: &'a StackSetRun<'a>,
+    targets: &[Target],
+) -> Result<(Operations<'a, C>, Plan, Vec<InstanceInfo>, BTreeMap<AccountId, String>), StackSetError> {
+    let ops = Operations {
+        cloud,
+        run,
+        session: &settings.session_name,
+        counter: std::sync::atomic::AtomicUsize::new(0),
+    };
+    ops.wait_running().await?;
+    let (plan, instances) = plan(cloud, run, targets).await?;
+    let names = targets
+        .iter()
+        .map(|t| (t.account_id.clone(), t.account_name.clone()))
+        .collect();
+    Ok((ops, plan, instances, names))
 }
 
 fn outcome(
