@@ -148,3 +148,59 @@ fn orphans_are_reported_kept_and_removed_only_by_destroy() {
     let plan = tests::rolecall(&proxy.url(), &["plan", "-i", inv_s, "--registry", reg_s]);
     assert!(plan.stdout.contains("2 to create"), "{}", plan.stdout);
 }
+
+/// `apply --prune` on the bootstrap-role path: the orphan's stack goes, in
+/// the same run that applies the rest.
+#[test]
+fn apply_prune_removes_orphans_on_the_bootstrap_path() {
+    let moto = Moto::start();
+    let proxy = Proxy::start(moto.port);
+    let org = tests::runtime().block_on(async {
+        let tree = vec![ou("Apps", &[("app-1", &[]), ("app-2", &[])], vec![])];
+        seed_org(&moto.sdk_config().await, &[], &tree).await
+    });
+    let gone = org.account("app-2").id.clone();
+    let dir = tests::write_inventory("prune", "").parent().unwrap().to_path_buf();
+    let inv = dir.join("inventory.yaml");
+    let write = |exclude: &str| {
+        std::fs::write(
+            &inv,
+            format!(
+                "version: 1\nsource_account: \"{MANAGEMENT_ACCOUNT}\"\nrole:\n  policy: {{Version: \"2012-10-17\", Statement: []}}\norganization:\n  ous: [{}]\n  exclude: [{exclude}]\n",
+                org.ou("Root")
+            ),
+        )
+        .unwrap()
+    };
+    write("");
+    let registry = dir.join("registry.json");
+    let (inv_s, reg_s) = (inv.to_str().unwrap(), registry.to_str().unwrap());
+    let apply = |extra: &[&str]| {
+        let mut args = vec![
+            "apply",
+            "-i",
+            inv_s,
+            "--yes",
+            "--poll-interval",
+            "0.05",
+            "--registry",
+            reg_s,
+        ];
+        args.extend_from_slice(extra);
+        tests::rolecall(&proxy.url(), &args)
+    };
+    apply(&[]).expect_code(0);
+    write(&format!("\"{gone}\""));
+    proxy.take_calls();
+    let run = apply(&["--prune"]);
+    run.expect_code(0);
+    assert_eq!(proxy.take_calls().get("cloudformation:DeleteStack"), Some(&1));
+    let left = entries(&registry);
+    assert_eq!(left.len(), 1, "{left:#?}");
+    assert!(left.iter().all(|e| e["account_id"] != gone.as_str()));
+    tests::rolecall(
+        &proxy.url(),
+        &["plan", "-i", inv_s, "--registry", reg_s, "--detailed-exitcode"],
+    )
+    .expect_code(0);
+}
