@@ -8,7 +8,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use model::{Desired, DriftDetail, DriftFinding, DriftKind, EventSink, Observed, Target};
+use model::{Desired, DriftDetail, DriftFinding, DriftKind, EventSink, Target};
 use planner::drift::ExpectedRole;
 use tokio::sync::Semaphore;
 
@@ -149,11 +149,9 @@ async fn check<S: AccountSession>(
             );
         }
     };
-    if let Some((kind, reason)) = planner::drift::stack_state(desired, &observed) {
-        return here(kind, reason, Vec::new());
-    }
-    let Observed::Present(stack) = &observed else {
-        unreachable!("stack_state reports an absent stack")
+    let stack = match planner::drift::stack_state(desired, &observed) {
+        Ok(stack) => stack,
+        Err((kind, reason)) => return here(kind, reason, Vec::new()),
     };
     let want = expected(region);
     // The role the stack made: its output, else the name the inventory gives.

@@ -1,5 +1,7 @@
 //! The decision for one stack: what observed state plus desired state means.
 
+use std::collections::BTreeMap;
+
 use model::{
     Action, Decision, Desired, Difference, MANAGED_BY_VALUE, Observed, StackInfo, TAG_FINGERPRINT, TAG_MANAGED_BY,
 };
@@ -80,8 +82,22 @@ pub fn decide(desired: &Desired, observed: &Observed) -> Decision {
     )
 }
 
-fn ours(stack: &StackInfo) -> bool {
-    stack.tags.get(TAG_MANAGED_BY).map(String::as_str) == Some(MANAGED_BY_VALUE)
+/// The stack carries rolecall's managed-by tag.
+pub(crate) fn ours(stack: &StackInfo) -> bool {
+    managed(&stack.tags)
+}
+
+/// Tags (of a stack or a stack set) that say rolecall made it.
+pub(crate) fn managed(tags: &BTreeMap<String, String>) -> bool {
+    tags.get(TAG_MANAGED_BY).map(String::as_str) == Some(MANAGED_BY_VALUE)
+}
+
+/// The tags that are the user's: without rolecall's and AWS's own.
+pub(crate) fn user_tags(tags: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    tags.iter()
+        .filter(|(k, _)| !k.starts_with("rolecall:") && !k.starts_with("aws:"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 /// `destroy`: rolecall deletes only stacks it created, and waits for an
@@ -137,13 +153,7 @@ fn compare(desired: &Desired, stack: &StackInfo) -> Decision {
     if parameters_differ {
         differences.push(Difference::Parameters);
     }
-    let user_tags: std::collections::BTreeMap<_, _> = stack
-        .tags
-        .iter()
-        .filter(|(k, _)| !k.starts_with("rolecall:") && !k.starts_with("aws:"))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    if user_tags != desired.tags {
+    if user_tags(&stack.tags) != desired.tags {
         differences.push(Difference::Tags);
     }
     if differences.is_empty() {

@@ -8,8 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use model::{
-    Desired, DriftDetail, DriftKind, Inventory, LiveRole, MANAGED_BY_VALUE, Observed, StackInfo, TAG_FINGERPRINT,
-    TAG_MANAGED_BY,
+    Desired, DriftDetail, DriftKind, Inventory, LiveRole, Observed, StackInfo, TAG_FINGERPRINT, TAG_MANAGED_BY,
 };
 use serde_json::{Value, json};
 
@@ -72,15 +71,15 @@ pub fn expected_role(inv: &Inventory, region: &str, partition: Partition) -> Opt
     })
 }
 
-/// The stack's own state: `None` when it is healthy and current (then the
-/// live role decides), else the finding and why.
-pub fn stack_state(desired: &Desired, observed: &Observed) -> Option<(DriftKind, String)> {
+/// The stack's own state: the stack when it is healthy and current (then
+/// the live role decides), else the finding and why.
+pub fn stack_state<'a>(desired: &Desired, observed: &'a Observed) -> Result<&'a StackInfo, (DriftKind, String)> {
     let stack = match observed {
-        Observed::Absent => return Some((DriftKind::Missing, format!("no stack {}", desired.stack_name))),
+        Observed::Absent => return Err((DriftKind::Missing, format!("no stack {}", desired.stack_name))),
         Observed::Present(s) => s,
     };
-    if stack.tags.get(TAG_MANAGED_BY).map(String::as_str) != Some(MANAGED_BY_VALUE) {
-        return Some((
+    if !crate::decide::ours(stack) {
+        return Err((
             DriftKind::Missing,
             format!(
                 "stack {} exists but was not created by rolecall (no {TAG_MANAGED_BY} tag)",
@@ -92,15 +91,15 @@ pub fn stack_state(desired: &Desired, observed: &Observed) -> Option<(DriftKind,
         stack.status.as_str(),
         "CREATE_COMPLETE" | "UPDATE_COMPLETE" | "UPDATE_ROLLBACK_COMPLETE" | "IMPORT_COMPLETE"
     ) {
-        return Some((DriftKind::Unhealthy, status_with_reason(stack)));
+        return Err((DriftKind::Unhealthy, status_with_reason(stack)));
     }
     if stack.tags.get(TAG_FINGERPRINT) != Some(&desired.fingerprint) {
-        return Some((
+        return Err((
             DriftKind::Stale,
             "the stack's rolecall:fingerprint differs from the inventory's: the inventory changed and nobody applied, or someone changed the stack".to_owned(),
         ));
     }
-    None
+    Ok(stack)
 }
 
 fn status_with_reason(stack: &StackInfo) -> String {

@@ -8,9 +8,11 @@
 use std::collections::BTreeSet;
 
 use model::{
-    Action, Desired, InstanceInfo, MANAGED_BY_VALUE, Plan, PlanEntry, StackSetDecision, StackSetInfo, TAG_FINGERPRINT,
-    TAG_MANAGED_BY, Target,
+    Action, Desired, InstanceInfo, Plan, PlanEntry, StackSetDecision, StackSetInfo, TAG_FINGERPRINT, TAG_MANAGED_BY,
+    Target,
 };
+
+use crate::decide::{managed, user_tags};
 
 /// The plan for a stack set: its own action, and one row per target
 /// account/region (plus orphaned instances).
@@ -27,7 +29,7 @@ pub fn decide(
         .collect();
     let (set_action, set_reason) = match set {
         None => (Action::Create, format!("no stack set {name}")),
-        Some(s) if s.tags.get(TAG_MANAGED_BY).map(String::as_str) != Some(MANAGED_BY_VALUE) => (
+        Some(s) if !managed(&s.tags) => (
             Action::Blocked,
             format!(
                 "stack set {name} was not created by rolecall (no {TAG_MANAGED_BY} tag); rolecall does not adopt it: delete or rename it, or set deploy.stackset.name"
@@ -112,11 +114,4 @@ fn instance_action(i: &InstanceInfo) -> (Action, String) {
             ),
         ),
     }
-}
-
-fn user_tags(tags: &std::collections::BTreeMap<String, String>) -> std::collections::BTreeMap<String, String> {
-    tags.iter()
-        .filter(|(k, _)| !k.starts_with("rolecall:") && !k.starts_with("aws:"))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect()
 }
