@@ -183,35 +183,47 @@ pub(crate) async fn apply(aws: &AwsArgs, inv: &Inventory, args: &ApplyArgs) -> a
     // The registry records what happened, also when accounts failed.
     let registry = write_registry(&args.registry, inv, &recorded, kept, &previous_entries)?;
 
-    let mut code = if outcomes.iter().all(|o| o.status.succeeded()) {
-        exit::OK
-    } else {
-        exit::FAILURE
-    };
-    let mut out = std::io::stdout().lock();
     let outputs = ProfileOutputs {
         standalone: args.profiles.as_deref(),
         into: args.profiles_into.as_deref(),
         diff: args.diff,
         json: args.json,
+        origin: &args.inventory.inventory,
     };
-    if !write_profile_outputs(
+    finish_run(
         inv,
         &registry,
         &region_order,
         &outputs,
-        &args.inventory.inventory,
-        &mut out,
-    )? {
-        code = exit::FAILURE;
-    }
-    if args.json {
-        reporter::write_summary_json(&mut out, &outcomes)?;
+        &outcomes,
+        reporter::write_summary,
+    )
+}
+
+/// The end of `apply` and `destroy`: the profiles where asked, then the
+/// summary (JSON with --json, else `text`). Exit 0 only when every stack
+/// succeeded and the profiles could be written.
+pub(crate) fn finish_run(
+    inv: &Inventory,
+    registry: &Registry,
+    region_order: &BTreeMap<AccountId, Vec<String>>,
+    outputs: &ProfileOutputs<'_>,
+    outcomes: &[model::Outcome],
+    text: fn(&mut dyn Write, &[model::Outcome]) -> std::io::Result<()>,
+) -> anyhow::Result<u8> {
+    let mut out = std::io::stdout().lock();
+    let written = write_profile_outputs(inv, registry, region_order, outputs, &mut out)?;
+    if outputs.json {
+        reporter::write_summary_json(&mut out, outcomes)?;
     } else {
-        reporter::write_summary(&mut out, &outcomes)?;
+        text(&mut out, outcomes)?;
     }
     out.flush()?;
-    Ok(code)
+    Ok(if written && outcomes.iter().all(|o| o.status.succeeded()) {
+        exit::OK
+    } else {
+        exit::FAILURE
+    })
 }
 
 /// The bootstrap-role path of apply: orphans, the confirmed plan, the
@@ -333,6 +345,8 @@ pub(crate) struct ProfileOutputs<'a> {
     pub(crate) diff: bool,
     /// stdout is a JSON document: a diff goes to stderr.
     pub(crate) json: bool,
+    /// What the profiles were generated from, for their header.
+    pub(crate) origin: &'a Path,
 }
 
 /// Writes the profiles of `registry` where asked. False when the managed
@@ -342,7 +356,6 @@ pub(crate) fn write_profile_outputs(
     registry: &Registry,
     region_order: &BTreeMap<AccountId, Vec<String>>,
     outputs: &ProfileOutputs<'_>,
-    origin: &Path,
     out: &mut dyn Write,
 ) -> anyhow::Result<bool> {
     if outputs.standalone.is_none() && outputs.into.is_none() {
@@ -355,7 +368,7 @@ pub(crate) fn write_profile_outputs(
         inv.role.external_id.as_deref(),
         region_order,
     )?;
-    let origin = origin.display().to_string();
+    let origin = outputs.origin.display().to_string();
     if let Some(path) = outputs.standalone {
         write_standalone(path, &profiles, &origin)?;
     }

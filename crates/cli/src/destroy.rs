@@ -3,13 +3,13 @@
 //! account/regions that left it; then updates the registry and profiles.
 
 use std::collections::BTreeMap;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use clap::Args;
 use model::{AccountId, Inventory, Status};
 
-use crate::apply::{ProfileOutputs, confirm, only_accounts, write_profile_outputs, write_registry};
+use crate::apply::{ProfileOutputs, confirm, finish_run, only_accounts, write_registry};
 use crate::{AwsArgs, InventoryArg, exit, orphans};
 
 #[derive(Args)]
@@ -167,33 +167,19 @@ fn finish(
         .cloned()
         .collect();
     let registry = write_registry(&args.registry, inv, &remaining, kept, &previous_entries)?;
-    let mut out = std::io::stdout().lock();
     let outputs = ProfileOutputs {
         standalone: args.profiles.as_deref(),
         into: args.profiles_into.as_deref(),
         diff: false,
         json: args.json,
+        origin: &args.inventory.inventory,
     };
-    let mut code = if outcomes.iter().all(|o| o.status.succeeded()) {
-        exit::OK
-    } else {
-        exit::FAILURE
-    };
-    if !write_profile_outputs(
+    finish_run(
         inv,
         &registry,
         region_order,
         &outputs,
-        &args.inventory.inventory,
-        &mut out,
-    )? {
-        code = exit::FAILURE;
-    }
-    if args.json {
-        reporter::write_summary_json(&mut out, &outcomes)?;
-    } else {
-        reporter::write_destroy_summary(&mut out, &outcomes)?;
-    }
-    out.flush()?;
-    Ok(code)
+        &outcomes,
+        reporter::write_destroy_summary,
+    )
 }
