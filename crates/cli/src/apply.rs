@@ -477,15 +477,15 @@ fn write_into(
     diff: bool,
     out: &mut dyn Write,
 ) -> anyhow::Result<bool> {
-    let existing = files::read_or_empty(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let new = match reporter::profiles::splice(&existing, profiles, origin) {
-        Ok(new) => new,
-        Err(e) => {
-            report_splice_error(path, &e);
-            return Ok(false);
-        }
-    };
     if diff {
+        let existing = files::read_or_empty(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let new = match reporter::profiles::splice(&existing, profiles, origin) {
+            Ok(new) => new,
+            Err(e) => {
+                report_splice_error(path, &e);
+                return Ok(false);
+            }
+        };
         if new == existing {
             writeln!(out, "{}: no change", path.display())?;
         } else {
@@ -497,8 +497,22 @@ fn write_into(
         }
         return Ok(true);
     }
-    if new != existing {
-        files::write_atomic(path, &new, 0o600).with_context(|| format!("cannot write {}", path.display()))?;
+    // Spliced under the folder's lock, on the text as it is at that moment.
+    let mut refused = None;
+    files::update(path, 0o600, |existing| {
+        Ok::<_, std::io::Error>(match reporter::profiles::splice(existing, profiles, origin) {
+            Ok(new) if new == existing => None,
+            Ok(new) => Some(new),
+            Err(e) => {
+                refused = Some(e);
+                None
+            }
+        })
+    })
+    .with_context(|| format!("cannot write {}", path.display()))?;
+    if let Some(e) = refused {
+        report_splice_error(path, &e);
+        return Ok(false);
     }
     eprintln!(
         "rolecall: {} profiles in the rolecall block of {}",

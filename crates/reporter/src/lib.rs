@@ -17,3 +17,5 @@ pub use summary::{write_destroy_summary, write_summary, write_summary_json};
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod profiles_props;
