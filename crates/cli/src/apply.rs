@@ -78,16 +78,30 @@ pub(crate) struct ProfilesArgs {
     diff: bool,
 }
 
-pub(crate) fn seconds(value: f64, flag: &str) -> anyhow::Result<Duration> {
-    Duration::try_from_secs_f64(value)
-        .ok()
-        .filter(|d| !d.is_zero())
-        .with_context(|| format!("{flag} must be a positive number of seconds"))
+/// `--poll-interval` and `--max-wait`, bounded: no overflow on huge values,
+/// and no poll loop that AWS would throttle (below 1 s only against an
+/// emulator, `--endpoint-url`).
+pub(crate) fn waits(poll_interval: f64, max_wait: f64, emulator: bool) -> anyhow::Result<(Duration, Duration)> {
+    const DAY: f64 = 86_400.0;
+    let least = if emulator { 0.01 } else { 1.0 };
+    if !(least..=300.0).contains(&poll_interval) {
+        bail!(
+            "--poll-interval {poll_interval} is out of range: give {least}–300 seconds{}",
+            if emulator {
+                ""
+            } else {
+                " (AWS throttles faster polling; below 1 s is allowed only with --endpoint-url)"
+            }
+        );
+    }
+    if !(1.0..=DAY).contains(&max_wait) || max_wait < poll_interval {
+        bail!("--max-wait {max_wait} is out of range: give 1–86400 seconds (a day), and at least --poll-interval");
+    }
+    Ok((Duration::from_secs_f64(poll_interval), Duration::from_secs_f64(max_wait)))
 }
 
 pub(crate) async fn apply(aws: &AwsArgs, inv: &Inventory, args: &ApplyArgs) -> anyhow::Result<u8> {
-    let poll_interval = seconds(args.poll_interval, "--poll-interval")?;
-    let max_wait = seconds(args.max_wait, "--max-wait")?;
+    let (poll_interval, max_wait) = waits(args.poll_interval, args.max_wait, aws.endpoint_url.is_some())?;
     let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     if !args.yes && !interactive {
         eprintln!(
@@ -581,4 +595,28 @@ pub(crate) fn profiles(args: &ProfilesArgs) -> anyhow::Result<u8> {
         return Ok(exit::FAILURE);
     }
     Ok(exit::OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::waits;
+
+    #[test]
+    fn waits_are_bounded() {
+        assert!(waits(5.0, 1800.0, false).is_ok());
+        assert!(waits(0.05, 10.0, true).is_ok());
+        for (poll, max, emulator) in [
+            (0.05, 10.0, false),
+            (0.0, 10.0, true),
+            (-1.0, 10.0, true),
+            (f64::NAN, 10.0, true),
+            (5.0, 1e300, false),
+            (5.0, f64::INFINITY, false),
+            (1e20, 1e20, false),
+            (10.0, 5.0, false),
+        ] {
+            let err = waits(poll, max, emulator).unwrap_err().to_string();
+            assert!(err.contains("out of range"), "{poll} {max}: {err}");
+        }
+    }
 }

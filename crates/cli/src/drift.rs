@@ -45,7 +45,13 @@ pub(crate) struct DriftArgs {
 }
 
 pub(crate) async fn drift(aws: &AwsArgs, inv: &Inventory, args: &DriftArgs) -> anyhow::Result<u8> {
-    let detection_timeout = crate::apply::seconds(args.detection_timeout, "--detection-timeout")?;
+    if !(1.0..=86_400.0).contains(&args.detection_timeout) {
+        anyhow::bail!(
+            "--detection-timeout {} is out of range: give 1–86400 seconds",
+            args.detection_timeout
+        );
+    }
+    let detection_timeout = std::time::Duration::from_secs_f64(args.detection_timeout);
     let previous = orphans::previous_registry(&args.registry)?;
     let cloud = crate::connect(aws, inv).await?;
     let Some((mut targets, discovered)) = crate::resolve_with_discovered(&cloud, inv).await? else {

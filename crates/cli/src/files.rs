@@ -234,7 +234,10 @@ mod tests {
         })
         .unwrap();
         assert_eq!(seen.len(), 2, "the edit was made again on the new text");
-        assert_eq!(fs::read_to_string(&file).unwrap(), "[profile a]\n[profile b]\n# block\n");
+        assert_eq!(
+            fs::read_to_string(&file).unwrap(),
+            "[profile a]\n[profile b]\n# block\n"
+        );
         fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -3,11 +3,15 @@
 //! from it, so all share one HTTP connection pool.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::error::CredentialsError;
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider, future};
 use aws_sdk_cloudformation as cfn;
 use aws_sdk_cloudformation::config::retry::{RetryPartition, TokenBucket};
 use aws_sdk_cloudformation::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
@@ -22,6 +26,7 @@ use crate::cloud::{
     AccountSession, ChangeSetInfo, Cloud, CloudError, InstanceTargets, InstancesOp, OperationInfo, OperationPrefs,
     OperationResult, OrgAccount, StackRequest, StackSetRequest, StackSets,
 };
+use crate::limit::{self, RateLimit};
 
 /// Where and as whom to connect. `None` everywhere means the standard AWS
 /// chain (env, profile, SSO, instance role) decides.
@@ -42,11 +47,8 @@ const FALLBACK_REGION: &str = "us-east-1";
 /// default features are off), timeouts (the SDK has none by default), and
 /// standard retries with backoff for throttling.
 pub async fn load_config(conn: &Connection) -> SdkConfig {
-    let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring))
-        .build_https();
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .http_client(http)
+        .http_client(http_client())
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(5))
@@ -81,6 +83,12 @@ pub async fn load_config(conn: &Connection) -> SdkConfig {
     config
 }
 
+fn http_client() -> cfn::config::SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring))
+        .build_https()
+}
+
 /// Each account gets its own retry token bucket: the SDK's default bucket is
 /// shared process-wide per service and region, so a few throttled accounts
 /// would use up the retries of all the others.
@@ -93,7 +101,10 @@ fn partition(kind: &str, key: &str) -> RetryPartition {
 pub struct SdkCloud {
     base: SdkConfig,
     sts: sts::Client,
+    /// Every AssumeRole of the run (first ones and renewals) goes through it.
+    sts_limit: Arc<RateLimit>,
     org: org::Client,
+    org_limit: RateLimit,
     /// CloudFormation in the caller's account and region: StackSets.
     admin: cfn::Client,
 }
@@ -117,7 +128,14 @@ impl SdkCloud {
                 .build(),
         );
         let admin = cfn::Client::new(&base);
-        SdkCloud { base, sts, org, admin }
+        SdkCloud {
+            base,
+            sts,
+            sts_limit: Arc::new(RateLimit::per_second(limit::STS_PER_SECOND, limit::STS_PER_SECOND)),
+            org,
+            org_limit: RateLimit::per_second(limit::ORGANIZATIONS_PER_SECOND, limit::ORGANIZATIONS_PER_SECOND),
+            admin,
+        }
     }
 
     fn partition_of(base: &SdkConfig) -> Partition {
@@ -159,29 +177,19 @@ impl Cloud for SdkCloud {
         session_name: &str,
         external_id: Option<&str>,
     ) -> Result<SdkSession, CloudError> {
-        let out = self
-            .sts
-            .assume_role()
-            .role_arn(role_arn)
-            .role_session_name(session_name)
-            .set_external_id(external_id.map(str::to_owned))
-            .send()
-            .await
-            .map_err(sdk_error)?;
-        let c = out
-            .credentials()
-            .ok_or_else(|| CloudError::Transport("AssumeRole returned no credentials".to_owned()))?;
-        let expiry = std::time::SystemTime::try_from(*c.expiration()).ok();
-        let creds = cfn::config::Credentials::new(
-            c.access_key_id(),
-            c.secret_access_key(),
-            Some(c.session_token().to_owned()),
-            expiry,
-            "rolecall-assume-role",
-        );
+        let role = AssumedRole {
+            sts: self.sts.clone(),
+            limit: self.sts_limit.clone(),
+            role_arn: role_arn.to_owned(),
+            session_name: session_name.to_owned(),
+            external_id: external_id.map(str::to_owned),
+            current: tokio::sync::Mutex::new(None),
+        };
+        // Assumed now, so that an unreachable account fails here, once.
+        role.fresh().await?;
         Ok(SdkSession {
             base: self.base.clone(),
-            creds,
+            creds: SharedCredentialsProvider::new(role),
             account: account.to_string(),
             clients: std::sync::Mutex::new(BTreeMap::new()),
         })
@@ -196,7 +204,7 @@ impl Cloud for SdkCloud {
             .child_type(org::types::ChildType::OrganizationalUnit)
             .into_paginator()
             .send();
-        while let Some(page) = pages.next().await {
+        while let Some(page) = limited(&self.org_limit, pages.next()).await {
             let page = page.map_err(sdk_error)?;
             out.extend(page.children().iter().filter_map(|c| c.id().map(str::to_owned)));
         }
@@ -211,7 +219,7 @@ impl Cloud for SdkCloud {
             .parent_id(parent)
             .into_paginator()
             .send();
-        while let Some(page) = pages.next().await {
+        while let Some(page) = limited(&self.org_limit, pages.next()).await {
             let page = page.map_err(sdk_error)?;
             out.extend(page.accounts().iter().map(|a| OrgAccount {
                 id: a.id().unwrap_or_default().to_owned(),
@@ -225,7 +233,7 @@ impl Cloud for SdkCloud {
     async fn list_organization_accounts(&self) -> Result<Vec<OrgAccount>, CloudError> {
         let mut out = Vec::new();
         let mut pages = self.org.list_accounts().into_paginator().send();
-        while let Some(page) = pages.next().await {
+        while let Some(page) = limited(&self.org_limit, pages.next()).await {
             let page = page.map_err(sdk_error)?;
             out.extend(page.accounts().iter().map(|a| OrgAccount {
                 id: a.id().unwrap_or_default().to_owned(),
@@ -244,12 +252,18 @@ impl Cloud for SdkCloud {
             .resource_id(account.as_str())
             .into_paginator()
             .send();
-        while let Some(page) = pages.next().await {
+        while let Some(page) = limited(&self.org_limit, pages.next()).await {
             let page = page.map_err(sdk_error)?;
             out.extend(page.tags().iter().map(|t| (t.key().to_owned(), t.value().to_owned())));
         }
         Ok(out)
     }
+}
+
+/// A call (or a page) of a rate-limited service.
+async fn limited<T>(limit: &RateLimit, call: impl std::future::Future<Output = T>) -> T {
+    limit.acquire().await;
+    call.await
 }
 
 fn call_as(delegated: bool) -> cfn::types::CallAs {
@@ -564,10 +578,79 @@ impl StackSets for SdkCloud {
     }
 }
 
+/// An account's bootstrap-role session, renewed before it expires: a
+/// stack operation may outlast the hour an AssumeRole session lasts. Every
+/// client of the account shares it, so a renewal is one AssumeRole, and it
+/// goes through the run's STS rate limit. (aws-config's AssumeRoleProvider
+/// would build its own STS client per account, outside that limit.)
+#[derive(Debug)]
+struct AssumedRole {
+    sts: sts::Client,
+    limit: Arc<RateLimit>,
+    role_arn: String,
+    session_name: String,
+    external_id: Option<String>,
+    current: tokio::sync::Mutex<Option<Credentials>>,
+}
+
+/// Renewed when less than this is left. The SDK's identity cache asks
+/// again 10–15 s before the expiry it was given.
+const RENEW_BEFORE: Duration = Duration::from_secs(300);
+
+fn needs_renewal(creds: Option<&Credentials>, now: std::time::SystemTime) -> bool {
+    match creds.map(Credentials::expiry) {
+        None => true,
+        Some(None) => false,
+        Some(Some(expiry)) => expiry.duration_since(now).map_or(true, |left| left < RENEW_BEFORE),
+    }
+}
+
+impl AssumedRole {
+    async fn fresh(&self) -> Result<Credentials, CloudError> {
+        let mut current = self.current.lock().await;
+        if needs_renewal(current.as_ref(), std::time::SystemTime::now()) {
+            *current = Some(self.assume().await?);
+        }
+        Ok(current.clone().expect("set above"))
+    }
+
+    async fn assume(&self) -> Result<Credentials, CloudError> {
+        self.limit.acquire().await;
+        let out = self
+            .sts
+            .assume_role()
+            .role_arn(&self.role_arn)
+            .role_session_name(&self.session_name)
+            .set_external_id(self.external_id.clone())
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        let c = out
+            .credentials()
+            .ok_or_else(|| CloudError::Transport("AssumeRole returned no credentials".to_owned()))?;
+        Ok(Credentials::new(
+            c.access_key_id(),
+            c.secret_access_key(),
+            Some(c.session_token().to_owned()),
+            std::time::SystemTime::try_from(*c.expiration()).ok(),
+            "rolecall-assume-role",
+        ))
+    }
+}
+
+impl ProvideCredentials for AssumedRole {
+    fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        future::ProvideCredentials::new(async move { self.fresh().await.map_err(CredentialsError::provider_error) })
+    }
+}
+
 /// Credentials for one account; builds a CloudFormation client per region.
 pub struct SdkSession {
     base: SdkConfig,
-    creds: cfn::config::Credentials,
+    creds: SharedCredentialsProvider,
     account: String,
     /// One client per region, built on first use (they share the pool).
     clients: std::sync::Mutex<BTreeMap<String, cfn::Client>>,
@@ -970,5 +1053,90 @@ fn stack_info(stack: &cfn::types::Stack) -> StackInfo {
                 .map(|p| (p.parameter_key(), p.parameter_value())),
         ),
         outputs: pairs(&mut stack.outputs().iter().map(|o| (o.output_key(), o.output_value()))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    /// A one-operation STS on loopback: AssumeRole answers whose first
+    /// credentials expire in a minute and later ones in an hour.
+    fn stub_sts(calls: Arc<AtomicUsize>) -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { continue };
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut length = 0;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap();
+                    }
+                }
+                let mut body = vec![0; length];
+                reader.read_exact(&mut body).unwrap();
+                let n = calls.fetch_add(1, Ordering::SeqCst) + 1;
+                let lasts = if n == 1 { 60 } else { 3600 };
+                let expiry = cfn::primitives::DateTime::from(std::time::SystemTime::now() + Duration::from_secs(lasts))
+                    .fmt(cfn::primitives::DateTimeFormat::DateTime)
+                    .unwrap();
+                let xml = format!(
+                    "<AssumeRoleResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><AssumeRoleResult><Credentials><AccessKeyId>ASIAKEY{n}</AccessKeyId><SecretAccessKey>secret{n}</SecretAccessKey><SessionToken>token{n}</SessionToken><Expiration>{expiry}</Expiration></Credentials><AssumedRoleUser><Arn>arn:aws:sts::111111111111:assumed-role/R/s</Arn><AssumedRoleId>AROA:s</AssumedRoleId></AssumedRoleUser></AssumeRoleResult><ResponseMetadata><RequestId>r{n}</RequestId></ResponseMetadata></AssumeRoleResponse>"
+                );
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{xml}",
+                    xml.len()
+                );
+            }
+        });
+        url
+    }
+
+    #[tokio::test]
+    async fn an_account_session_is_renewed_before_it_expires() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let base = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(http_client())
+            .region(Region::new("us-east-1"))
+            .endpoint_url(stub_sts(calls.clone()))
+            .credentials_provider(Credentials::new("AKIDCALLER", "callersecret", None, None, "test"))
+            .load()
+            .await;
+        let cloud = SdkCloud::new(base);
+        let account = AccountId::parse("111111111111").unwrap();
+        let session = cloud
+            .assume_role(&account, "arn:aws:iam::111111111111:role/Boot", "s", None)
+            .await
+            .unwrap();
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        // The first session has a minute left: the next use renews it.
+        let creds = session.creds.provide_credentials().await.unwrap();
+        assert_eq!(creds.access_key_id(), "ASIAKEY2");
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        // An hour left: kept.
+        let creds = session.creds.provide_credentials().await.unwrap();
+        assert_eq!(creds.access_key_id(), "ASIAKEY2");
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn renewal_window() {
+        let now = std::time::SystemTime::now();
+        let lasting = |secs| Credentials::new("a", "b", None, Some(now + Duration::from_secs(secs)), "t");
+        assert!(needs_renewal(None, now));
+        assert!(needs_renewal(Some(&lasting(299)), now));
+        assert!(!needs_renewal(Some(&lasting(301)), now));
+        let expired = Credentials::new("a", "b", None, Some(now - Duration::from_secs(1)), "t");
+        assert!(needs_renewal(Some(&expired), now));
     }
 }

@@ -205,13 +205,26 @@ impl CloudError {
         )
     }
 
+    /// The credentials used have expired (the caller's own, or a session
+    /// that could not be renewed). Checked before `is_region_not_enabled`:
+    /// an expired token is not a disabled region.
+    pub fn is_expired_credentials(&self) -> bool {
+        matches!(
+            self.code(),
+            Some("ExpiredToken" | "ExpiredTokenException" | "RequestExpired" | "TokenRefreshRequired")
+        ) || self
+            .message()
+            .contains("security token included in the request is expired")
+    }
+
     /// The credentials are not valid where they were used: typically a
     /// region that is not enabled for the account.
     pub fn is_region_not_enabled(&self) -> bool {
-        matches!(
-            self.code(),
-            Some("InvalidClientTokenId" | "UnrecognizedClientException" | "OptInRequired" | "AuthFailure")
-        )
+        !self.is_expired_credentials()
+            && matches!(
+                self.code(),
+                Some("InvalidClientTokenId" | "UnrecognizedClientException" | "OptInRequired" | "AuthFailure")
+            )
     }
 }
 

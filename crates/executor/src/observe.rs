@@ -98,7 +98,9 @@ pub async fn assume<C: Cloud>(cloud: &C, settings: &Settings, target: &Target) -
         .assume_role(&target.account_id, &arn, &settings.session_name, settings.bootstrap_external_id.as_deref())
         .await
         .map_err(|e| {
-            let help = if e.is_access_denied() {
+            let help = if e.is_expired_credentials() {
+                "the caller's credentials expired: renew them (e.g. `aws sso login`) and run again"
+            } else if e.is_access_denied() {
                 "the bootstrap role is missing or does not trust the caller (invited accounts have no OrganizationAccountAccessRole): create it once with the template from `rolecall bootstrap-template`, or set deploy.bootstrap_role"
             } else {
                 "check the network, the endpoint and the caller's credentials"
@@ -163,7 +165,11 @@ pub fn entry(target: &Target, region: &str, decision: Decision, observed: &Obser
 }
 
 fn region_error(target: &Target, region: &str, stack_name: &str, e: &CloudError) -> AccountError {
-    let message = if e.is_region_not_enabled() {
+    let message = if e.is_expired_credentials() {
+        format!(
+            "cannot read stack {stack_name}: {e}; the credentials expired: renew the caller's own (e.g. `aws sso login`) and run again"
+        )
+    } else if e.is_region_not_enabled() {
         format!(
             "cannot read stack {stack_name}: {e}; is region {region} enabled for this account? Enable it, or remove it from the account's regions"
         )

@@ -562,6 +562,10 @@ fn an_unreachable_account_or_region_fails_alone() {
             "The security token included in the request is invalid",
         ),
     );
+    state.region_errors.insert(
+        (id(4), "us-east-1".into()),
+        service("ExpiredToken", "The security token included in the request is expired"),
+    );
     let state = state.with_stack(
         1,
         "us-east-1",
@@ -571,7 +575,13 @@ fn an_unreachable_account_or_region_fails_alone() {
     let fake = Fake(Arc::new(state));
     let events = Recorder::default();
     let plan = run(plan(&fake, &settings(16), &desired(), &targets(4), &events));
-    assert_eq!(plan.errors.len(), 2, "{:#?}", plan.errors);
+    assert_eq!(plan.errors.len(), 3, "{:#?}", plan.errors);
+    let expired = &plan.errors[2];
+    assert!(
+        expired.message.contains("the credentials expired") && !expired.message.contains("enabled"),
+        "{}",
+        expired.message
+    );
     let denied = &plan.errors[0];
     assert_eq!(
         (denied.account_id.as_str(), denied.region.as_deref()),
@@ -599,8 +609,8 @@ fn an_unreachable_account_or_region_fails_alone() {
         "{}",
         region.message
     );
-    // Everything else was planned: 4 accounts × 2 regions − 2 (denied) − 1 (region).
-    assert_eq!(plan.entries.len(), 5);
+    // Everything else was planned: 4 accounts × 2 regions − 2 (denied) − 2 (regions).
+    assert_eq!(plan.entries.len(), 4);
     assert_eq!(
         plan.entries
             .iter()
@@ -618,7 +628,7 @@ fn an_unreachable_account_or_region_fails_alone() {
             .iter()
             .filter(|e| matches!(e, Event::AccountFailed { .. }))
             .count(),
-        2
+        3
     );
 }
 

@@ -16,6 +16,6 @@ pub use progress::Progress;
 pub use summary::{write_destroy_summary, write_summary, write_summary_json};
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod profiles_props;
+#[cfg(test)]
+mod tests;
