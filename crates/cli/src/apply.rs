@@ -97,7 +97,10 @@ pub(crate) fn waits(poll_interval: f64, max_wait: f64, emulator: bool) -> anyhow
     if !(1.0..=DAY).contains(&max_wait) || max_wait < poll_interval {
         bail!("--max-wait {max_wait} is out of range: give 1–86400 seconds (a day), and at least --poll-interval");
     }
-    Ok((Duration::from_secs_f64(poll_interval), Duration::from_secs_f64(max_wait)))
+    Ok((
+        Duration::from_secs_f64(poll_interval),
+        Duration::from_secs_f64(max_wait),
+    ))
 }
 
 pub(crate) async fn apply(aws: &AwsArgs, inv: &Inventory, args: &ApplyArgs) -> anyhow::Result<u8> {

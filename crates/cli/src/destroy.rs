@@ -49,8 +49,7 @@ pub(crate) struct DestroyArgs {
 }
 
 pub(crate) async fn destroy(aws: &AwsArgs, inv: &Inventory, args: &DestroyArgs) -> anyhow::Result<u8> {
-    let (poll_interval, max_wait) =
-        crate::apply::waits(args.poll_interval, args.max_wait, aws.endpoint_url.is_some())?;
+    let (poll_interval, max_wait) = crate::apply::waits(args.poll_interval, args.max_wait, aws.endpoint_url.is_some())?;
     let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     if !args.yes && !interactive {
         eprintln!(

@@ -27,6 +27,8 @@ pub(crate) mod exit {
     pub const CHANGES: u8 = 2;
     /// The command line itself is wrong (clap would say 2, which means "changes").
     pub const USAGE: u8 = 64;
+    /// Ctrl-C or SIGTERM: what was known was written, then the run stopped.
+    pub const INTERRUPTED: u8 = 130;
 }
 
 #[derive(Parser)]
@@ -136,7 +138,11 @@ fn main() -> ExitCode {
         }
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::from(exit::FAILURE)
+            ExitCode::from(if interrupt().is_set() {
+                exit::INTERRUPTED
+            } else {
+                exit::FAILURE
+            })
         }
     }
 }
@@ -186,7 +192,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             let Some(inv) = load_inventory(&inventory.inventory)? else {
                 return Ok(exit::FAILURE);
             };
-            runtime()?.block_on(async {
+            block_on(async {
                 let cloud = connect(&cli.aws, &inv).await?;
                 let Some(targets) = resolve_targets(&cloud, &inv).await? else {
                     return Ok(exit::FAILURE);
@@ -210,7 +216,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             let Some(inv) = load_inventory(&inventory.inventory)? else {
                 return Ok(exit::FAILURE);
             };
-            runtime()?.block_on(async {
+            block_on(async {
                 let cloud = connect(&cli.aws, &inv).await?;
                 let Some(targets) = resolve_targets(&cloud, &inv).await? else {
                     return Ok(exit::FAILURE);
@@ -258,19 +264,19 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             let Some(inv) = load_inventory(&args.inventory.inventory)? else {
                 return Ok(exit::FAILURE);
             };
-            runtime()?.block_on(apply::apply(&cli.aws, &inv, args))
+            block_on(apply::apply(&cli.aws, &inv, args))
         }
         Command::Destroy(args) => {
             let Some(inv) = load_inventory(&args.inventory.inventory)? else {
                 return Ok(exit::FAILURE);
             };
-            runtime()?.block_on(destroy::destroy(&cli.aws, &inv, args))
+            block_on(destroy::destroy(&cli.aws, &inv, args))
         }
         Command::Drift(args) => {
             let Some(inv) = load_inventory(&args.inventory.inventory)? else {
                 return Ok(exit::FAILURE);
             };
-            runtime()?.block_on(drift::drift(&cli.aws, &inv, args))
+            block_on(drift::drift(&cli.aws, &inv, args))
         }
         Command::Profiles(args) => apply::profiles(args),
         Command::Template { inventory, parameters } => {
@@ -311,11 +317,48 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     }
 }
 
-pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
+/// Ctrl-C and SIGTERM of this process, as the pipelines see them.
+pub(crate) fn interrupt() -> &'static executor::interrupt::Interrupt {
+    static INTERRUPT: std::sync::OnceLock<executor::interrupt::Interrupt> = std::sync::OnceLock::new();
+    INTERRUPT.get_or_init(Default::default)
+}
+
+/// Runs a command on a runtime that listens for Ctrl-C and SIGTERM. The
+/// first one stops new work: the command writes what is known, prints its
+/// summary and exits 130. The second exits at once.
+pub(crate) fn block_on(work: impl std::future::Future<Output = anyhow::Result<u8>>) -> anyhow::Result<u8> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .context("cannot start the async runtime")
+        .context("cannot start the async runtime")?;
+    let code = runtime.block_on(async {
+        tokio::spawn(listen_for_signals());
+        work.await
+    })?;
+    Ok(if interrupt().is_set() { exit::INTERRUPTED } else { code })
+}
+
+async fn listen_for_signals() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+        return;
+    };
+    tokio::select! {
+        _ = int.recv() => {}
+        _ = term.recv() => {}
+    }
+    eprintln!(
+        "\nrolecall: interrupted: no new account or write starts; finishing the calls in flight, then writing the registry, profiles and summary (interrupt again to exit now)"
+    );
+    interrupt().trigger();
+    tokio::select! {
+        _ = int.recv() => {}
+        _ = term.recv() => {}
+    }
+    eprintln!(
+        "rolecall: interrupted again: exiting now; CloudFormation goes on with what was started, and the next run picks it up"
+    );
+    std::process::exit(exit::INTERRUPTED.into());
 }
 
 /// Reads and validates the inventory. Problems go to stderr; `None` means
@@ -407,5 +450,6 @@ pub(crate) fn settings(cloud: &SdkCloud, inv: &Inventory, concurrency: Option<u1
         concurrency: concurrency.map_or(inv.deploy.concurrency, usize::from),
         session_name: format!("rolecall-{verb}-{secs}-{}", std::process::id()),
         partition: cloud.partition(),
+        interrupt: interrupt().clone(),
     }
 }

@@ -70,6 +70,7 @@ pub(crate) async fn run_stacks<C: Cloud>(
     events: &dyn EventSink,
 ) -> Vec<Outcome> {
     let session_name = settings.session_name.as_str();
+    let interrupt = &settings.interrupt;
     let results: Vec<Vec<Outcome>> = fan_out(
         cloud,
         settings,
@@ -84,7 +85,7 @@ pub(crate) async fn run_stacks<C: Cloud>(
                         one_stack(
                             work,
                             &session,
-                            session_name,
+                            (session_name, interrupt),
                             options,
                             desired,
                             target,
@@ -119,7 +120,7 @@ pub(crate) async fn run_stacks<C: Cloud>(
 async fn one_stack<S: AccountSession>(
     work: Work,
     session: &S,
-    session_name: &str,
+    (session_name, interrupt): (&str, &crate::interrupt::Interrupt),
     options: &ApplyOptions,
     desired: &Desired,
     target: &Target,
@@ -130,6 +131,7 @@ async fn one_stack<S: AccountSession>(
     let run = Converge {
         session,
         session_name,
+        interrupt,
         options,
         desired,
         target,
@@ -189,6 +191,7 @@ pub(crate) struct Converge<'a, S> {
     pub(crate) session: &'a S,
     /// The run's session name, for ClientRequestTokens.
     pub(crate) session_name: &'a str,
+    pub(crate) interrupt: &'a crate::interrupt::Interrupt,
     pub(crate) options: &'a ApplyOptions,
     pub(crate) desired: &'a Desired,
     pub(crate) target: &'a Target,
@@ -270,6 +273,9 @@ impl<S: AccountSession> Converge<'_, S> {
             let entry = plan_entry(self.target, self.region, self.desired, &observed);
             let action = entry.action;
             self.events.event(Event::Planned { entry: entry.clone() });
+            if self.interrupt.is_set() && matches!(action, Action::Create | Action::Update | Action::Recover) {
+                return Ok(self.interrupted(action, &observed));
+            }
             match action {
                 Action::NoOp => return self.finish(Action::NoOp, Status::Unchanged, &observed, Vec::new()),
                 Action::Blocked => {
@@ -341,6 +347,19 @@ impl<S: AccountSession> Converge<'_, S> {
                 }
             }
         }
+    }
+
+    /// Interrupted before a write: nothing was done.
+    pub(crate) fn interrupted(&self, action: Action, observed: &Observed) -> Outcome {
+        outcome(
+            self.target,
+            self.region,
+            Some(action),
+            Status::NotAttempted,
+            Some(observed),
+            Some(format!("interrupted before `{action}`; nothing was done: run again")),
+            self.desired,
+        )
     }
 
     fn changed_since_plan(&self, action: Action, what: String) -> Outcome {
@@ -517,7 +536,14 @@ impl<S: AccountSession> Converge<'_, S> {
             );
             return Err(self.fail(None, action, message));
         }
-        tokio::time::sleep(self.options.poll_interval.min(self.deadline - now)).await;
+        if self
+            .interrupt
+            .sleep(self.options.poll_interval.min(self.deadline - now))
+            .await
+        {
+            let message = format!("interrupted while waiting for {what}; {}", crate::interrupt::GOES_ON);
+            return Err(self.fail(None, action, message));
+        }
         Ok(())
     }
 

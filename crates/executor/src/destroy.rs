@@ -83,6 +83,9 @@ pub(crate) async fn tear_down<S: AccountSession>(
     let Observed::Present(stack) = &observed else {
         return Ok(finish(Action::NoOp, Status::Unchanged, None, None));
     };
+    if run.interrupt.is_set() {
+        return Ok(run.interrupted(Action::Delete, &observed));
+    }
     run.stage(Stage::Deleting);
     // By stack id: a stack that was deleted and created again since it was
     // observed is another stack, and this delete leaves it alone.

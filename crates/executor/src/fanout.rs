@@ -54,6 +54,14 @@ where
     let work = &work;
     stream::iter(targets)
         .map(|target| async move {
+            if settings.interrupt.is_set() {
+                return work(
+                    target,
+                    Reach::Skipped("not attempted: the run was interrupted".to_owned()),
+                )
+                .await
+                .result;
+            }
             if let Some(tolerance) = failure_tolerance
                 && failed.load(Ordering::SeqCst) > tolerance
             {

@@ -13,6 +13,7 @@ pub mod destroy;
 pub mod discover;
 pub mod drift;
 pub mod fanout;
+pub mod interrupt;
 pub mod limit;
 pub mod observe;
 pub mod stacksets;

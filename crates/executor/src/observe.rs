@@ -20,6 +20,8 @@ pub struct Settings {
     pub session_name: String,
     /// The caller's partition: every ARN rolecall builds is in it.
     pub partition: planner::partition::Partition,
+    /// Set on Ctrl-C / SIGTERM: no new account, no new write, waits end.
+    pub interrupt: crate::interrupt::Interrupt,
 }
 
 impl Settings {

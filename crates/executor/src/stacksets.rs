@@ -338,6 +338,7 @@ async fn begin<'a, C: StackSets>(
         cloud,
         run,
         session: &settings.session_name,
+        interrupt: &settings.interrupt,
         counter: std::sync::atomic::AtomicUsize::new(0),
     };
     ops.wait_running().await?;
@@ -377,6 +378,7 @@ struct Operations<'a, C> {
     cloud: &'a C,
     run: &'a StackSetRun<'a>,
     session: &'a str,
+    interrupt: &'a crate::interrupt::Interrupt,
     counter: std::sync::atomic::AtomicUsize,
 }
 
@@ -445,6 +447,13 @@ impl<C: StackSets> Operations<'_, C> {
         F: Fn(String) -> Fut,
         Fut: std::future::Future<Output = Result<String, CloudError>>,
     {
+        if self.interrupt.is_set() {
+            return Err(StackSetError {
+                name: self.run.spec.name.clone(),
+                what,
+                source: CloudError::Transport("not started: the run was interrupted".to_owned()),
+            });
+        }
         let id = self.next_id();
         let deadline = Instant::now() + self.run.options.max_wait;
         loop {
@@ -516,7 +525,17 @@ impl<C: StackSets> Operations<'_, C> {
                     )),
                 });
             }
-            tokio::time::sleep(delay.min(deadline - now)).await;
+            if self.interrupt.sleep(delay.min(deadline - now)).await {
+                return Err(StackSetError {
+                    name: spec.name.clone(),
+                    what: "waiting for the operation",
+                    source: CloudError::Transport(format!(
+                        "interrupted while operation {id} was {}; {}",
+                        info.status,
+                        crate::interrupt::GOES_ON
+                    )),
+                });
+            }
             delay = (delay * 2).min(Duration::from_secs(30).max(options.poll_interval));
         }
     }

@@ -491,6 +491,7 @@ fn settings(concurrency: usize) -> Settings {
         concurrency,
         session_name: "rolecall-plan-test".into(),
         partition: planner::partition::AWS,
+        interrupt: Default::default(),
     }
 }
 
@@ -1102,6 +1103,7 @@ fn bootstrap_role_arns_are_in_the_callers_partition() {
         }));
         let settings = Settings {
             partition: planner::partition::Partition::of_region(region),
+            interrupt: Default::default(),
             ..settings(4)
         };
         let plan = run(plan(&fake, &settings, &desired(), &targets(3), &NoEventsSink));

@@ -1,0 +1,301 @@
+//! Interruptions and crashes against moto, through the counting proxy:
+//! Ctrl-C / SIGTERM once (stop starting work, write what is known, exit
+//! 130), twice (exit at once), and kill -9 or an abort at each point of a
+//! run (observing, creating, updating, writing the registry, writing the
+//! profiles). After each, the next run converges, and the registry and the
+//! user's config are the old file or the new one, never anything between.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tests::proxy::Proxy;
+use tests::{MANAGEMENT_ACCOUNT, SeededOrg};
+
+use crate::{org_fixture, registry};
+
+const STACKS: usize = 42; // 21 accounts × 2 regions
+const HAND_WRITTEN: &str = "[default]\nregion = eu-central-1\n\n[profile mine]\nsource_profile = default\n";
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("rolecall-crash-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+struct Setup {
+    inv: PathBuf,
+    reg: PathBuf,
+    config: PathBuf,
+}
+
+impl Setup {
+    fn new(org: &SeededOrg, name: &str) -> Setup {
+        let dir = scratch(name);
+        let setup = Setup {
+            inv: dir.join("inventory.yaml"),
+            reg: dir.join("registry.json"),
+            config: dir.join("config"),
+        };
+        setup.policy(org, "s3:*");
+        std::fs::write(&setup.config, HAND_WRITTEN).unwrap();
+        setup
+    }
+
+    fn policy(&self, org: &SeededOrg, action: &str) {
+        let text = format!(
+            "version: 1\nsource_account: \"{MANAGEMENT_ACCOUNT}\"\nrole:\n  name: \"Rolecall-{{region}}\"\n  policy: {{Version: \"2012-10-17\", Statement: [{{Effect: Allow, Action: \"{action}\", Resource: \"*\"}}]}}\ndeploy:\n  regions: [us-east-1, eu-west-1]\nprofiles:\n  name: \"{{account_name}}-{{region}}\"\norganization:\n  ous: [{}]\n",
+            org.ou("Root")
+        );
+        std::fs::write(&self.inv, text).unwrap();
+    }
+
+    fn args(&self, concurrency: &str) -> Vec<String> {
+        [
+            "apply",
+            "-i",
+            self.inv.to_str().unwrap(),
+            "--yes",
+            "--concurrency",
+            concurrency,
+            "--poll-interval",
+            "0.05",
+            "--registry",
+            self.reg.to_str().unwrap(),
+            "--profiles-into",
+            self.config.to_str().unwrap(),
+        ]
+        .map(str::to_owned)
+        .to_vec()
+    }
+
+    fn spawn(&self, proxy: &Proxy, concurrency: &str, env: &[(&str, &str)]) -> Child {
+        let mut cmd = tests::base_command(tests::binary(), &proxy.url());
+        cmd.args(self.args(concurrency))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.spawn().unwrap()
+    }
+
+    fn run(&self, proxy: &Proxy) -> tests::Run {
+        let args = self.args("8");
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        tests::rolecall(&proxy.url(), &args)
+    }
+
+    /// Runs again and checks that everything converged: every stack in the
+    /// registry, with an ARN, and a profile for each.
+    fn converges(&self, proxy: &Proxy) -> BTreeMap<String, usize> {
+        proxy.delay(Duration::ZERO);
+        let run = self.run(proxy);
+        run.expect_code(0);
+        let reg = registry(&self.reg);
+        let entries = reg["entries"].as_array().unwrap();
+        assert_eq!(entries.len(), STACKS);
+        assert!(entries.iter().all(|e| e["role_arn"].is_string()), "{reg:#}");
+        let config = std::fs::read_to_string(&self.config).unwrap();
+        assert!(config.starts_with(HAND_WRITTEN), "the user's part stays:\n{config}");
+        assert_eq!(config.matches("role_arn = ").count(), STACKS, "{config}");
+        no_temp_files(self.reg.parent().unwrap());
+        statuses(&reg)
+    }
+}
+
+fn statuses(registry: &Value) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for e in registry["entries"].as_array().unwrap() {
+        *counts.entry(e["status"].as_str().unwrap().to_owned()).or_default() += 1;
+    }
+    counts
+}
+
+fn no_temp_files(dir: &Path) {
+    let temps: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(temps.is_empty(), "temp files left: {temps:?}");
+}
+
+/// Waits until the proxy saw `count` calls of `operation` from `child`.
+#[track_caller]
+fn wait_for(child: &mut Child, proxy: &Proxy, operation: &str, count: usize) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while proxy.calls_of(operation) < count {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut stderr = String::new();
+            std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+            panic!("rolecall ended ({status}) before {count} × {operation}:\n{stderr}");
+        }
+        assert!(Instant::now() < deadline, "never saw {count} × {operation}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn signal(child: &Child, name: &str) {
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn one_interrupt_stops_new_work_writes_what_is_known_and_exits_130() {
+    let (moto, org) = org_fixture();
+    let proxy = Proxy::start(moto.port);
+    let setup = Setup::new(&org, "sigint");
+    proxy.delay(Duration::from_millis(40));
+    let mut child = setup.spawn(&proxy, "2", &[]);
+    wait_for(&mut child, &proxy, "CreateStack", 4);
+    signal(&child, "INT");
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted: no new account"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let creates = proxy.calls_of("CreateStack");
+    assert!(creates < STACKS, "stopped early ({creates} creates)");
+
+    // The registry has every target: what was done, and why the rest was not.
+    let reg = registry(&setup.reg);
+    let counts = statuses(&reg);
+    assert_eq!(counts.values().sum::<usize>(), STACKS, "{counts:?}");
+    assert!(counts.get("created").copied().unwrap_or(0) >= 2, "{counts:?}");
+    assert!(counts.get("not-attempted").copied().unwrap_or(0) >= 10, "{counts:?}");
+    for e in reg["entries"].as_array().unwrap() {
+        if e["status"] == "failed" || e["status"] == "not-attempted" {
+            assert!(e["error"].as_str().unwrap().contains("interrupted"), "{e:#}");
+        }
+    }
+    // The profiles of what was created are written.
+    let config = std::fs::read_to_string(&setup.config).unwrap();
+    assert!(config.starts_with(HAND_WRITTEN));
+    assert_eq!(
+        config.matches("role_arn = ").count(),
+        counts.get("created").copied().unwrap_or(0)
+    );
+    // The summary was printed.
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("created"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // No call after the process ended; the next run converges.
+    let counts = setup.converges(&proxy);
+    assert_eq!(counts.values().sum::<usize>(), STACKS);
+}
+
+#[test]
+fn a_second_interrupt_exits_at_once() {
+    let (moto, org) = org_fixture();
+    let proxy = Proxy::start(moto.port);
+    let setup = Setup::new(&org, "twice");
+    // Every call takes 3 s: the first interrupt would wait for them.
+    proxy.delay(Duration::from_secs(3));
+    let mut child = setup.spawn(&proxy, "4", &[]);
+    wait_for(&mut child, &proxy, "AssumeRole", 2);
+    signal(&child, "TERM");
+    std::thread::sleep(Duration::from_millis(300));
+    let second = Instant::now();
+    signal(&child, "INT");
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(second.elapsed() < Duration::from_millis(1500), "{:?}", second.elapsed());
+    assert!(stderr.contains("interrupted again: exiting now"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&setup.config).unwrap(), HAND_WRITTEN);
+    setup.converges(&proxy);
+}
+
+#[test]
+fn kill_9_at_every_point_then_the_next_run_converges() {
+    let (moto, org) = org_fixture();
+    let proxy = Proxy::start(moto.port);
+    let setup = Setup::new(&org, "kill9");
+    let kill_when = |operation: &str, count: usize| {
+        proxy.delay(Duration::from_millis(40));
+        proxy.take_calls();
+        let mut child = setup.spawn(&proxy, "2", &[]);
+        wait_for(&mut child, &proxy, operation, count);
+        child.kill().unwrap();
+        child.wait().unwrap();
+    };
+
+    // While observing: before any write.
+    kill_when("DescribeStacks", 3);
+    assert_eq!(proxy.calls_of("CreateStack"), 0);
+    assert!(!setup.reg.exists());
+    assert_eq!(std::fs::read_to_string(&setup.config).unwrap(), HAND_WRITTEN);
+    // Mid-create.
+    kill_when("CreateStack", 5);
+    assert!(!setup.reg.exists());
+    let counts = setup.converges(&proxy);
+    assert_eq!(counts.values().sum::<usize>(), STACKS);
+
+    // Mid-update: a new policy, killed after a few change sets ran.
+    setup.policy(&org, "s3:Get*");
+    kill_when("ExecuteChangeSet", 3);
+    let counts = setup.converges(&proxy);
+    assert_eq!(
+        counts.get("updated").copied().unwrap_or(0) + counts.get("unchanged").copied().unwrap_or(0),
+        STACKS,
+        "{counts:?}"
+    );
+    assert!(
+        counts.get("updated").copied().unwrap_or(0) >= STACKS - 3 - 2,
+        "{counts:?}"
+    );
+
+    // While writing the registry, then the profiles: the process dies
+    // between its temp file and the rename. The old file stays whole.
+    setup.policy(&org, "s3:List*");
+    for file in ["registry.json", "config"] {
+        if file == "config" {
+            // The profiles are unchanged by now; without the block, the
+            // run must write it.
+            std::fs::write(&setup.config, HAND_WRITTEN).unwrap();
+        }
+        let (old_reg, old_config) = (
+            std::fs::read(&setup.reg).unwrap(),
+            std::fs::read(&setup.config).unwrap(),
+        );
+        proxy.delay(Duration::ZERO);
+        let child = setup.spawn(&proxy, "8", &[("ROLECALL_FAILPOINT", &format!("write:{file}"))]);
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            None,
+            "killed by a signal (abort)\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if file == "registry.json" {
+            assert_eq!(std::fs::read(&setup.reg).unwrap(), old_reg, "the old registry, whole");
+        } else {
+            assert_ne!(
+                std::fs::read(&setup.reg).unwrap(),
+                old_reg,
+                "the registry was written first"
+            );
+        }
+        assert_eq!(
+            std::fs::read(&setup.config).unwrap(),
+            old_config,
+            "the old config, whole"
+        );
+        let temps = std::fs::read_dir(setup.reg.parent().unwrap())
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".tmp"))
+            .count();
+        assert_eq!(temps, 1, "the crash left its temp file");
+        // The next run is not blocked by it, and removes it.
+        setup.converges(&proxy);
+    }
+}
