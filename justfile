@@ -31,6 +31,10 @@ demo-drift: setup
 bench accounts="200": setup
     cargo run --quiet --release -p tests --bin rolecall-bench -- {{accounts}}
 
+# N accounts (default 1000) x 2 regions through throttling, 5xx, dropped connections and latency; release build, not in CI (`just test` runs 200)
+chaos accounts="1000" seed="1": setup
+    cargo run --quiet --release -p tests --bin rolecall-chaos -- {{accounts}} {{seed}}
+
 # formatting and lints, as CI wants them
 lint:
     cargo fmt --all -- --check && cargo clippy --workspace --all-targets -- -D warnings

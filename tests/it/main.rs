@@ -2,6 +2,7 @@
 //! runs the real `rolecall` binary and checks what it prints and returns.
 
 mod apply;
+mod chaos;
 mod crash;
 mod destroy;
 mod drift;
@@ -49,13 +50,7 @@ pub fn ids(accounts: &[&tests::SeededAccount]) -> Vec<String> {
 /// every violation with its place).
 #[track_caller]
 pub fn valid(json: serde_json::Value, schema: &str) -> serde_json::Value {
-    let text = std::fs::read_to_string(tests::workspace_root().join("schemas").join(schema)).unwrap();
-    let schema_json: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let validator = jsonschema::validator_for(&schema_json).expect("the schema compiles");
-    let errors: Vec<String> = validator
-        .iter_errors(&json)
-        .map(|e| format!("{e} at {}", e.instance_path()))
-        .collect();
+    let errors = tests::schema_errors(&json, schema);
     assert!(
         errors.is_empty(),
         "does not match schemas/{schema}: {errors:#?}\n{json:#}"

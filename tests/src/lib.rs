@@ -17,6 +17,7 @@ use aws_sdk_organizations as org;
 use aws_sdk_sts as sts;
 use aws_smithy_http_client::tls;
 
+pub mod chaos;
 pub mod proxy;
 
 /// Any static key works with moto; this one maps to account 123456789012,
@@ -602,6 +603,28 @@ pub fn write_inventory(name: &str, text: &str) -> PathBuf {
     let path = dir.join(format!("{name}.yaml"));
     std::fs::write(&path, text).expect("write inventory");
     path
+}
+
+/// One OU `Members` of `n` accounts `member-0001`… tagged `env: <tag>`.
+pub fn member_org(n: usize, tag: &'static str) -> Vec<OuSpec> {
+    vec![OuSpec {
+        name: "Members",
+        accounts: (1..=n)
+            .map(|i| (format!("member-{i:04}"), vec![("env", tag)]))
+            .collect(),
+        children: vec![],
+    }]
+}
+
+/// Where `json` breaks `schemas/<schema>`: every violation with its place.
+pub fn schema_errors(json: &serde_json::Value, schema: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(workspace_root().join("schemas").join(schema)).expect("read schema");
+    let schema_json: serde_json::Value = serde_json::from_str(&text).expect("schema is JSON");
+    let validator = jsonschema::validator_for(&schema_json).expect("the schema compiles");
+    validator
+        .iter_errors(json)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect()
 }
 
 /// A tokio runtime for the tests' own SDK calls.

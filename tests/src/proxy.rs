@@ -1,6 +1,11 @@
 //! A small HTTP proxy of our own between rolecall and moto: it counts calls
-//! by service and operation, and can answer some calls itself with the
-//! throttling error AWS would send (moto never throttles).
+//! by service and operation, and injects the faults AWS has and moto does
+//! not: throttling (query-protocol XML, or `TooManyRequestsException` JSON
+//! for JSON services such as Organizations), 500 InternalFailure, 503,
+//! connections dropped before or after the call reached the service, and
+//! latency. Faults are chosen per service, action and account by a seeded
+//! hash of the call's place in its sequence, so a failing run replays
+//! with the same seed, whatever the interleaving.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -9,6 +14,62 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
+
+/// What goes wrong with one call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Fault {
+    /// 400 Throttling / TooManyRequestsException; the call does not reach moto.
+    Throttle,
+    /// 500 InternalFailure; the call does not reach moto.
+    InternalError,
+    /// 503 ServiceUnavailable; the call does not reach moto.
+    Unavailable,
+    /// The connection closes before the call is forwarded.
+    DropBefore,
+    /// The call reaches moto, then the connection closes without its
+    /// answer: the client must retry a call that already happened.
+    DropAfter,
+}
+
+/// Which calls a fault hits, and how often.
+#[derive(Clone, Debug)]
+pub struct Rule {
+    /// `cloudformation`, `sts`, `organizations`, `iam` (the signing name);
+    /// `None`: any.
+    pub service: Option<String>,
+    pub action: Option<String>,
+    /// The account the call acts in (learnt from AssumeRole); `None`: any.
+    pub account: Option<String>,
+    pub fault: Fault,
+    /// Share of matching calls hit, 0.0–1.0 (ignored with `first`).
+    pub share: f64,
+    /// Hit the first N matching calls of each service/action/account.
+    pub first: Option<usize>,
+}
+
+impl Rule {
+    pub fn share(fault: Fault, share: f64) -> Rule {
+        Rule {
+            service: None,
+            action: None,
+            account: None,
+            fault,
+            share,
+            first: None,
+        }
+    }
+}
+
+/// A fault plan: rules tried in order (the first that hits wins), a
+/// seed, and latency added to every call (a fixed part plus a seeded
+/// jitter up to `jitter`).
+#[derive(Clone, Debug, Default)]
+pub struct Faults {
+    pub seed: u64,
+    pub rules: Vec<Rule>,
+    pub latency: Duration,
+    pub jitter: Duration,
+}
 
 #[derive(Default)]
 struct Shared {
@@ -19,6 +80,14 @@ struct Shared {
     throttled: usize,
     /// Added to every call before it is forwarded (a slow cloud).
     delay: Duration,
+    faults: Faults,
+    /// Calls so far by (service, action, account): a call's place in it
+    /// picks its fault.
+    sequence: BTreeMap<(String, String, String), u64>,
+    /// Faults injected, by kind.
+    injected: BTreeMap<Fault, usize>,
+    /// Access key id → account, from AssumeRole answers.
+    keys: BTreeMap<String, String>,
 }
 
 /// Listens on a free loopback port and forwards to `upstream`; stops when
@@ -84,6 +153,18 @@ impl Proxy {
     pub fn throttled(&self) -> usize {
         self.shared.lock().unwrap().throttled
     }
+
+    /// Injects faults from now on (replacing any earlier plan).
+    pub fn faults(&self, faults: Faults) {
+        let mut s = self.shared.lock().unwrap();
+        s.faults = faults;
+        s.sequence.clear();
+    }
+
+    /// Faults injected so far, by kind, then forgets them.
+    pub fn take_injected(&self) -> BTreeMap<Fault, usize> {
+        std::mem::take(&mut self.shared.lock().unwrap().injected)
+    }
 }
 
 impl Drop for Proxy {
@@ -131,7 +212,8 @@ fn serve(client: TcpStream, upstream_port: u16, shared: &Mutex<Shared>) -> std::
             .and_then(|a| a.split('/').nth(3).map(str::to_owned))
             .unwrap_or_else(|| "unknown".to_owned());
         let json = header("content-type").is_some_and(|c| c.contains("json"));
-        let (throttle, delay) = {
+        let account = account_of(&service, &operation, &body, header("authorization"), shared);
+        let (throttle, fault, delay) = {
             let mut s = shared.lock().unwrap();
             *s.calls.entry(format!("{service}:{operation}")).or_default() += 1;
             let throttle = match s.throttle.get_mut(&operation) {
@@ -142,19 +224,135 @@ fn serve(client: TcpStream, upstream_port: u16, shared: &Mutex<Shared>) -> std::
                 }
                 _ => false,
             };
-            (throttle, s.delay)
+            let key = (service.clone(), operation.clone(), account);
+            let n = {
+                let n = s.sequence.entry(key.clone()).or_default();
+                *n += 1;
+                *n - 1
+            };
+            let fault = if throttle { None } else { pick(&s.faults, &key, n) };
+            if let Some(f) = fault {
+                *s.injected.entry(f).or_default() += 1;
+            }
+            let jitter = s.faults.jitter.as_micros() as u64;
+            let jitter = if jitter == 0 {
+                0
+            } else {
+                mix(s.faults.seed ^ 0x6a09e667, &key, n) % jitter
+            };
+            (
+                throttle,
+                fault,
+                s.delay + s.faults.latency + Duration::from_micros(jitter),
+            )
         };
         thread::sleep(delay);
-        let response = if throttle {
-            throttling_response(json)
-        } else {
-            forward(upstream_port, &head, &body)?
+        let response = match (throttle, fault) {
+            (true, _) | (_, Some(Fault::Throttle)) => throttling_response(json),
+            (_, Some(Fault::InternalError)) => error_response(json, 500, "InternalFailure", "Internal Server Error"),
+            (_, Some(Fault::Unavailable)) => error_response(json, 503, "ServiceUnavailable", "Service Unavailable"),
+            (_, Some(Fault::DropBefore)) => return Ok(()),
+            (_, Some(Fault::DropAfter)) => {
+                let response = forward(upstream_port, &head, &body)?;
+                learn_keys(&operation, &body, &response, shared);
+                return Ok(());
+            }
+            (false, None) => {
+                let response = forward(upstream_port, &head, &body)?;
+                learn_keys(&operation, &body, &response, shared);
+                response
+            }
         };
         client.write_all(&response)?;
         client.flush()?;
     }
     // moto closes after each response; so do we (one request per connection).
     Ok(())
+}
+
+/// The fault for the `n`-th call of `key`, if any.
+fn pick(faults: &Faults, key: &(String, String, String), n: u64) -> Option<Fault> {
+    let (service, action, account) = key;
+    faults.rules.iter().enumerate().find_map(|(i, rule)| {
+        let matches = rule.service.as_ref().is_none_or(|s| s == service)
+            && rule.action.as_ref().is_none_or(|a| a == action)
+            && rule.account.as_ref().is_none_or(|a| a == account);
+        if !matches {
+            return None;
+        }
+        let hit = match rule.first {
+            Some(first) => n < first as u64,
+            None => (mix(faults.seed.wrapping_add(i as u64), key, n) as f64 / u64::MAX as f64) < rule.share,
+        };
+        hit.then_some(rule.fault)
+    })
+}
+
+/// A seeded hash of a call's place (SplitMix64 over FNV-1a of the key).
+fn mix(seed: u64, key: &(String, String, String), n: u64) -> u64 {
+    let mut h: u64 = 0xcbf29ce484222325 ^ seed;
+    for part in [&key.0, &key.1, &key.2] {
+        for b in part.bytes().chain([0xff]) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x100000001b3);
+        }
+    }
+    let mut z = h ^ n.wrapping_mul(0x9e3779b97f4a7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
+    z ^ (z >> 31)
+}
+
+/// The account a call acts in: AssumeRole's target, or the account whose
+/// assumed keys signed it; the caller's own calls are `source`.
+fn account_of(
+    service: &str,
+    operation: &str,
+    body: &[u8],
+    authorization: Option<String>,
+    shared: &Mutex<Shared>,
+) -> String {
+    if service == "sts" && operation == "AssumeRole" {
+        if let Some(account) = role_account(body) {
+            return account;
+        }
+    }
+    let key = authorization
+        .as_deref()
+        .and_then(|a| a.split("Credential=").nth(1))
+        .and_then(|c| c.split('/').next())
+        .unwrap_or_default()
+        .to_owned();
+    shared
+        .lock()
+        .unwrap()
+        .keys
+        .get(&key)
+        .cloned()
+        .unwrap_or_else(|| "source".to_owned())
+}
+
+/// The account id in AssumeRole's (URL-encoded) RoleArn.
+fn role_account(body: &[u8]) -> Option<String> {
+    let body = String::from_utf8_lossy(body);
+    let arn = body.split('&').find_map(|kv| kv.strip_prefix("RoleArn="))?;
+    let arn = arn.replace("%3A", ":").replace("%3a", ":");
+    arn.split(':').nth(4).map(str::to_owned)
+}
+
+/// Remembers which account the keys of an AssumeRole answer act in.
+fn learn_keys(operation: &str, body: &[u8], response: &[u8], shared: &Mutex<Shared>) {
+    if operation != "AssumeRole" {
+        return;
+    }
+    let response = String::from_utf8_lossy(response);
+    let key = response
+        .split("<AccessKeyId>")
+        .nth(1)
+        .and_then(|r| r.split("</AccessKeyId>").next());
+    if let (Some(key), Some(account)) = (key, role_account(body)) {
+        shared.lock().unwrap().keys.insert(key.to_owned(), account);
+    }
 }
 
 fn operation(target: Option<String>, body: &[u8]) -> String {
@@ -186,6 +384,32 @@ fn forward(port: u16, head: &[String], body: &[u8]) -> std::io::Result<Vec<u8>> 
     let mut response = Vec::new();
     upstream.read_to_end(&mut response)?;
     Ok(response)
+}
+
+fn error_response(json: bool, status: u16, code: &str, message: &str) -> Vec<u8> {
+    let (content_type, body) = if json {
+        (
+            "application/x-amz-json-1.1",
+            format!(r#"{{"__type":"{code}","message":"{message}"}}"#),
+        )
+    } else {
+        (
+            "text/xml",
+            format!(
+                "<ErrorResponse><Error><Type>Receiver</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>rolecall-proxy</RequestId></ErrorResponse>"
+            ),
+        )
+    };
+    let reason = if status == 503 {
+        "Service Unavailable"
+    } else {
+        "Internal Server Error"
+    };
+    format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nx-amzn-RequestId: rolecall-proxy\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
 }
 
 fn throttling_response(json: bool) -> Vec<u8> {

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use tests::proxy::Proxy;
-use tests::{Moto, OuSpec, seed_org, write_inventory};
+use tests::{Moto, member_org, seed_org, write_inventory};
 
 fn main() {
     let accounts: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(200);
@@ -22,22 +22,7 @@ fn main() {
     let proxy = Proxy::start(moto.port);
     let rt = tests::runtime();
     let started = Instant::now();
-    let names: Vec<String> = (1..=accounts).map(|i| format!("member-{i:04}")).collect();
-    let specs: Vec<(String, Vec<(&'static str, &'static str)>)> =
-        names.iter().map(|n| (n.clone(), vec![("env", "bench")])).collect();
-    let org = rt.block_on(async {
-        let config = moto.sdk_config().await;
-        seed_org(
-            &config,
-            &[],
-            &[OuSpec {
-                name: "Members",
-                accounts: specs,
-                children: vec![],
-            }],
-        )
-        .await
-    });
+    let org = rt.block_on(async { seed_org(&moto.sdk_config().await, &[], &member_org(accounts, "bench")).await });
     eprintln!(
         "bench: seeded {} accounts in {:.1}s",
         org.accounts.len(),
