@@ -312,10 +312,11 @@ fn account_of(
     authorization: Option<String>,
     shared: &Mutex<Shared>,
 ) -> String {
-    if service == "sts" && operation == "AssumeRole" {
-        if let Some(account) = role_account(body) {
-            return account;
-        }
+    if service == "sts"
+        && operation == "AssumeRole"
+        && let Some(account) = role_account(body)
+    {
+        return account;
     }
     let key = authorization
         .as_deref()
