@@ -120,7 +120,11 @@ fn every_listed_mistake_is_reported_clearly() {
         &format!("{HEAD}role:\n  template: nowhere.yaml\naccounts:\n  - id: \"222222222222\"\n"),
         &["role.template: cannot read template", "nowhere.yaml"],
     );
-    check("not-yaml", "version: 1\naccounts: [\n", &["FILE:3:1: not valid YAML"]);
+    check(
+        "not-yaml",
+        "version: 1\naccounts: [\n",
+        &["FILE:3:1: accounts: not valid YAML"],
+    );
     check(
         "wrong-type",
         &format!("{HEAD}deploy:\n  concurrency: many\naccounts:\n  - id: \"222222222222\"\n"),

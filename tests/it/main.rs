@@ -3,6 +3,7 @@
 
 mod apply;
 mod chaos;
+mod corpus;
 mod crash;
 mod destroy;
 mod drift;

@@ -364,8 +364,8 @@ async fn listen_for_signals() {
 /// Reads and validates the inventory. Problems go to stderr; `None` means
 /// the file is not usable (exit 1).
 pub(crate) fn load_inventory(path: &Path) -> anyhow::Result<Option<Inventory>> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
+    let bytes = match read_limited(path, MAX_INVENTORY_BYTES) {
+        Ok(bytes) => bytes,
         Err(e) => {
             eprintln!(
                 "error: cannot read inventory {}: {e}\n  help: pass the path of an inventory file with -i (see inventory/example.yaml)",
@@ -374,8 +374,13 @@ pub(crate) fn load_inventory(path: &Path) -> anyhow::Result<Option<Inventory>> {
             return Ok(None);
         }
     };
-    let read = |p: &Path| std::fs::read_to_string(p);
-    match planner::inventory::parse(&text, path, &read) {
+    // Templates are refused above 51,200 bytes; reading a bigger file whole
+    // only to say so would be waste (or worse, a device or a pipe).
+    let read = |p: &Path| {
+        read_limited(p, planner::template::MAX_BODY_BYTES as u64 * 4)
+            .and_then(|b| String::from_utf8(b).map_err(|_| std::io::Error::other("not UTF-8 text")))
+    };
+    match planner::inventory::parse_bytes(&bytes, path, &read) {
         Ok((inv, warnings)) => {
             eprint!("{}", planner::inventory::render(&warnings));
             Ok(Some(inv))
@@ -385,6 +390,34 @@ pub(crate) fn load_inventory(path: &Path) -> anyhow::Result<Option<Inventory>> {
             Ok(None)
         }
     }
+}
+
+/// An inventory of 50,000 accounts is about 3 MB.
+const MAX_INVENTORY_BYTES: u64 = 16 << 20;
+
+/// A regular file's bytes, refused when it is a directory or larger than
+/// `limit` (checked before reading).
+fn read_limited(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    let meta = file.metadata()?;
+    if meta.is_dir() {
+        return Err(std::io::Error::other("it is a directory, not a file"));
+    }
+    if meta.len() > limit {
+        return Err(std::io::Error::other(format!(
+            "it is {} bytes, more than the {limit} bytes rolecall reads",
+            meta.len()
+        )));
+    }
+    let mut bytes = Vec::new();
+    file.take(limit + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(std::io::Error::other(format!(
+            "it is more than the {limit} bytes rolecall reads"
+        )));
+    }
+    Ok(bytes)
 }
 
 /// The cloud of the caller. Refuses a caller whose partition is not the

@@ -26,12 +26,63 @@ pub type ReadFile<'a> = &'a dyn Fn(&Path) -> std::io::Result<String>;
 
 /// Parses and validates an inventory. On success returns it with warnings;
 /// otherwise every problem found (errors first).
+/// The inventory from the file's bytes: UTF-8, with or without a byte
+/// order mark. Other encodings are refused with the line where the text
+/// stops being UTF-8.
+pub fn parse_bytes(
+    bytes: &[u8],
+    origin: &Path,
+    read_file: ReadFile<'_>,
+) -> Result<(Inventory, Vec<Diagnostic>), Vec<Diagnostic>> {
+    let mut sink = Sink::new(origin);
+    if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
+        sink.error(
+            (1, 1),
+            "",
+            "the file is UTF-16 text (it starts with a UTF-16 byte order mark)",
+            "save it as UTF-8",
+        );
+        return Err(sink.finish());
+    }
+    let bytes = bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(bytes);
+    match std::str::from_utf8(bytes) {
+        Ok(text) => parse(text, origin, read_file),
+        Err(e) => {
+            let good = &bytes[..e.valid_up_to()];
+            let line = good.iter().filter(|b| **b == b'\n').count() + 1;
+            let column = good.iter().rev().take_while(|b| **b != b'\n').count() + 1;
+            sink.error(
+                (line, column),
+                "",
+                format!(
+                    "not UTF-8 text: byte 0x{:02X} here (Latin-1 or another encoding?)",
+                    bytes[e.valid_up_to()]
+                ),
+                "save the file as UTF-8",
+            );
+            Err(sink.finish())
+        }
+    }
+}
+
 pub fn parse(
     text: &str,
     origin: &Path,
     read_file: ReadFile<'_>,
 ) -> Result<(Inventory, Vec<Diagnostic>), Vec<Diagnostic>> {
     let mut sink = Sink::new(origin);
+    if let Some((at, c)) = control_character(text) {
+        sink.error(
+            at,
+            "",
+            format!(
+                "control character U+{:04X} in the file; an inventory is YAML text",
+                c as u32
+            ),
+            "remove it (is this a binary file, or saved in another encoding than UTF-8?)",
+        );
+        return Err(sink.finish());
+    }
     let root = match yaml::parse(text) {
         Ok(Some(root)) => root,
         Ok(None) => {
@@ -46,7 +97,7 @@ pub fn parse(
         Err(e) => {
             sink.error(
                 (e.line, e.column),
-                "",
+                &key_path_at(text, e.line),
                 format!("not valid YAML: {}", e.message),
                 "fix the YAML syntax at that position",
             );
@@ -62,12 +113,23 @@ pub fn parse(
         );
         return Err(sink.finish());
     }
+    check_keys(&root, "", &mut sink);
     check_shape(&root, &INVENTORY, "", &mut sink);
     if sink.has_errors() {
         return Err(sink.finish());
     }
     let raw: RawInventory = match serde_yaml::from_str(text) {
         Ok(raw) => raw,
+        Err(e) if e.to_string().contains("repetition limit exceeded") => {
+            let (at, path) = first_alias(&root, "").unwrap_or(((0, 0), String::new()));
+            sink.error(
+                at,
+                &path,
+                "YAML aliases here expand to too many values (an alias bomb?)",
+                "write the values out, or use fewer nested aliases",
+            );
+            return Err(sink.finish());
+        }
         Err(e) => {
             let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
             sink.error(
@@ -91,6 +153,77 @@ pub fn parse(
         Some(inv) if !sink.has_errors() => Ok((inv, sink.finish())),
         _ => Err(sink.finish()),
     }
+}
+
+/// A template path stays inside the inventory's folder: relative, and
+/// never above it. What an inventory refers to is reviewed with it.
+fn inside_folder(path: &Path) -> Result<(), &'static str> {
+    use std::path::Component;
+    let mut depth: usize = 0;
+    for part in path.components() {
+        match part {
+            Component::Prefix(_) | Component::RootDir => return Err("is absolute"),
+            Component::ParentDir if depth == 0 => return Err("leaves the inventory's folder"),
+            Component::ParentDir => depth -= 1,
+            Component::Normal(_) => depth += 1,
+            Component::CurDir => {}
+        }
+    }
+    if depth == 0 {
+        return Err("names no file");
+    }
+    Ok(())
+}
+
+/// The key a line of text that is not valid YAML stands under, guessed from
+/// indentation (the tree could not be built): `role.policy` for a broken
+/// policy. Empty at the top level or when nothing looks like a key.
+fn key_path_at(text: &str, line: usize) -> String {
+    let mut stack: Vec<(usize, &str)> = Vec::new();
+    for l in text.lines().take(line) {
+        let indent = l.len() - l.trim_start_matches([' ', '-']).len();
+        let rest = l.trim_start_matches([' ', '-']);
+        let Some((key, _)) = rest.split_once(':') else { continue };
+        if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            continue;
+        }
+        while stack.last().is_some_and(|(i, _)| *i >= indent) {
+            stack.pop();
+        }
+        stack.push((indent, key));
+    }
+    stack.iter().map(|(_, k)| *k).collect::<Vec<_>>().join(".")
+}
+
+/// Where the first alias (`*name`) of the file stands, and its key path.
+fn first_alias(node: &Node, path: &str) -> Option<((usize, usize), String)> {
+    match &node.kind {
+        Kind::Alias => Some((node.at(), path.to_owned())),
+        Kind::Map(entries) => entries.iter().find_map(|(k, v)| {
+            let child = join(path, k.as_str().unwrap_or("?"));
+            first_alias(v, &child)
+        }),
+        Kind::Seq(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| first_alias(v, &format!("{path}[{i}]"))),
+        Kind::Scalar { .. } => None,
+    }
+}
+
+/// The first character an inventory must not hold: a control character
+/// other than tab, newline and carriage return (binary data, NUL bytes).
+fn control_character(text: &str) -> Option<((usize, usize), char)> {
+    for (i, line) in text.split('\n').enumerate() {
+        if let Some((col, c)) = line
+            .chars()
+            .enumerate()
+            .find(|(_, c)| c.is_control() && !matches!(c, '\t' | '\r'))
+        {
+            return Some(((i + 1, col + 1), c));
+        }
+    }
+    None
 }
 
 /// serde_yaml appends " at line L column C" to its messages; the position is
@@ -229,6 +362,44 @@ fn check_shape(node: &Node, shape: &Shape, path: &str, sink: &mut Sink) {
             );
         }
         _ => {}
+    }
+}
+
+/// Every mapping, known keys or not: keys are plain strings, each given
+/// once (YAML forbids duplicates, and which one would win is a guess).
+fn check_keys(node: &Node, path: &str, sink: &mut Sink) {
+    match &node.kind {
+        Kind::Map(entries) => {
+            let mut seen: Vec<(&str, usize)> = Vec::new();
+            for (k, v) in entries {
+                let Some(name) = k.as_str() else {
+                    sink.error(
+                        k.at(),
+                        path,
+                        "a key here is not a plain string (a list, a mapping or an alias)",
+                        "write every key as plain text, e.g. `name: value`",
+                    );
+                    continue;
+                };
+                let child = join(path, name);
+                match seen.iter().find(|(n, _)| *n == name) {
+                    Some((_, line)) => sink.error(
+                        k.at(),
+                        &child,
+                        format!("duplicate key `{name}` (first given on line {line})"),
+                        "give each key once; merge the two",
+                    ),
+                    None => seen.push((name, k.line)),
+                }
+                check_keys(v, &child, sink);
+            }
+        }
+        Kind::Seq(items) => {
+            for (i, v) in items.iter().enumerate() {
+                check_keys(v, &format!("{path}[{i}]"), sink);
+            }
+        }
+        Kind::Scalar { .. } | Kind::Alias => {}
     }
 }
 
@@ -725,7 +896,13 @@ impl Validator<'_> {
                     }
                 }
                 let full = self.base.join(&path);
-                match (self.read_file)(&full) {
+                let read = match inside_folder(&path) {
+                    Ok(()) => (self.read_file)(&full),
+                    Err(why) => Err(std::io::Error::other(format!(
+                        "{why}: keep the template in the inventory's folder or below it, and give its path relative to the inventory"
+                    ))),
+                };
+                match read {
                     Ok(body) if crate::template::check_body(&body).is_err() => {
                         let why = crate::template::check_body(&body).unwrap_err();
                         self.error(

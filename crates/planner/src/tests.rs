@@ -383,7 +383,7 @@ fn syntax_type_and_empty_files() {
     check_inventory(
         "version: 1\naccounts: [\n",
         expect![[r#"
-            error: inv/test.yaml:3:1: not valid YAML: while parsing a node, did not find expected node content
+            error: inv/test.yaml:3:1: accounts: not valid YAML: while parsing a node, did not find expected node content
               help: fix the YAML syntax at that position
             1 error in inv/test.yaml
         "#]],
@@ -1166,4 +1166,25 @@ fn drift_coverage() {
         ]
     "#]]
     .assert_debug_eq(&show(true));
+}
+
+#[test]
+fn template_paths_stay_in_the_inventory_folder() {
+    let read = |p: &Path| -> std::io::Result<String> { panic!("{} must not be read", p.display()) };
+    for (path, why) in [
+        ("../shared/role.yaml", "leaves the inventory's folder"),
+        ("a/../../role.yaml", "leaves the inventory's folder"),
+        ("/etc/passwd", "is absolute"),
+        (".", "names no file"),
+    ] {
+        let text = format!(
+            "version: 1\nsource_account: \"111111111111\"\nrole:\n  template: {path}\naccounts:\n  - id: \"222222222222\"\n"
+        );
+        let errors = crate::inventory::parse(&text, Path::new("inv/test.yaml"), &read).unwrap_err();
+        let rendered = crate::inventory::render(&errors);
+        assert!(
+            rendered.contains("inv/test.yaml:4:13: role.template") && rendered.contains(why),
+            "{rendered}"
+        );
+    }
 }
