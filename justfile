@@ -35,6 +35,13 @@ bench accounts="200": setup
 chaos accounts="1000" seed="1": setup
     cargo run --quiet --release -p tests --bin rolecall-chaos -- {{accounts}} {{seed}}
 
+# fuzz the inventory parser and the managed-block rewriter for SECONDS each (nightly toolchain and cargo-fuzz; not in CI)
+fuzz seconds="120":
+    @cargo fuzz --version >/dev/null 2>&1 || cargo install cargo-fuzz --locked
+    mkdir -p fuzz/corpus/inventory fuzz/corpus/managed_block
+    cargo +nightly fuzz run inventory fuzz/corpus/inventory tests/corpus inventory -- -max_total_time={{seconds}} -timeout=10 -rss_limit_mb=2048
+    cargo +nightly fuzz run managed_block fuzz/corpus/managed_block -- -max_total_time={{seconds}} -timeout=10
+
 # formatting and lints, as CI wants them
 lint:
     cargo fmt --all -- --check && cargo clippy --workspace --all-targets -- -D warnings

@@ -299,3 +299,59 @@ fn kill_9_at_every_point_then_the_next_run_converges() {
         setup.converges(&proxy);
     }
 }
+
+#[test]
+fn two_runs_at_once_do_not_break_each_other() {
+    let (moto, org) = org_fixture();
+    let proxy = Proxy::start(moto.port);
+    let setup = Setup::new(&org, "concurrent");
+    setup.converges(&proxy);
+    // Both runs update every stack, at once, each with its own registry.
+    setup.policy(&org, "s3:Get*");
+    proxy.delay(Duration::from_millis(20));
+    let mut other = Setup::new(&org, "concurrent-2");
+    other.inv = setup.inv.clone();
+    let (a, b) = (setup.spawn(&proxy, "4", &[]), other.spawn(&proxy, "4", &[]));
+    for (run, out) in [
+        ("first", a.wait_with_output().unwrap()),
+        ("second", b.wait_with_output().unwrap()),
+    ] {
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{run} run:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(proxy.calls_of("DeleteStack"), 0);
+    // Whichever run did the update, the other saw it done or did it too;
+    // nothing is left to do and no change set is left behind.
+    let counts = setup.converges(&proxy);
+    assert_eq!(counts.get("unchanged").copied(), Some(STACKS), "{counts:?}");
+    let leftovers = tests::runtime().block_on(async {
+        let mut n = 0;
+        for a in &org.accounts {
+            let config = moto.account_config(&a.id).await;
+            for region in ["us-east-1", "eu-west-1"] {
+                let cfn = aws_sdk_cloudformation::Client::from_conf(
+                    aws_sdk_cloudformation::config::Builder::from(&config)
+                        .region(aws_sdk_cloudformation::config::Region::new(region))
+                        .build(),
+                );
+                let sets = cfn
+                    .list_change_sets()
+                    .stack_name("rolecall-target-role")
+                    .send()
+                    .await
+                    .unwrap();
+                n += sets
+                    .summaries()
+                    .iter()
+                    .filter(|s| s.execution_status().map(|e| e.as_str()) == Some("AVAILABLE"))
+                    .count();
+            }
+        }
+        n
+    });
+    assert_eq!(leftovers, 0, "change sets left to execute");
+}

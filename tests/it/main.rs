@@ -11,6 +11,7 @@ mod inventory_errors;
 mod names;
 mod own_template;
 mod plan;
+mod secrets;
 mod stacksets;
 mod template;
 

@@ -88,6 +88,8 @@ struct Shared {
     injected: BTreeMap<Fault, usize>,
     /// Access key id → account, from AssumeRole answers.
     keys: BTreeMap<String, String>,
+    /// Secret access keys and session tokens the service handed out.
+    secrets: Vec<String>,
 }
 
 /// Listens on a free loopback port and forwards to `upstream`; stops when
@@ -159,6 +161,12 @@ impl Proxy {
         let mut s = self.shared.lock().unwrap();
         s.faults = faults;
         s.sequence.clear();
+    }
+
+    /// Every secret access key and session token that AssumeRole answers
+    /// carried through the proxy.
+    pub fn secrets(&self) -> Vec<String> {
+        self.shared.lock().unwrap().secrets.clone()
     }
 
     /// Faults injected so far, by kind, then forgets them.
@@ -351,8 +359,16 @@ fn learn_keys(operation: &str, body: &[u8], response: &[u8], shared: &Mutex<Shar
         .split("<AccessKeyId>")
         .nth(1)
         .and_then(|r| r.split("</AccessKeyId>").next());
+    let mut s = shared.lock().unwrap();
+    for tag in ["SecretAccessKey", "SessionToken"] {
+        let open = format!("<{tag}>");
+        let close = format!("</{tag}>");
+        if let Some(value) = response.split(&open).nth(1).and_then(|r| r.split(&close).next()) {
+            s.secrets.push(value.to_owned());
+        }
+    }
     if let (Some(key), Some(account)) = (key, role_account(body)) {
-        shared.lock().unwrap().keys.insert(key.to_owned(), account);
+        s.keys.insert(key.to_owned(), account);
     }
 }
 

@@ -147,14 +147,40 @@ fn main() -> ExitCode {
     }
 }
 
+/// The AWS SDK's own log targets, capped whatever ROLECALL_LOG asks: at
+/// trace they print canonical requests and, with LOG_SENSITIVE_BODIES set,
+/// response bodies (AssumeRole's carry secret keys and session tokens).
+const SDK_LOG_CAPS: &[&str] = &[
+    "aws_sigv4=debug",
+    "aws_smithy_runtime=debug",
+    "aws_smithy_runtime_api=debug",
+    "aws_smithy_http_client=debug",
+    "aws_smithy_types=debug",
+    "aws_config=debug",
+    "aws_credential_types=debug",
+    "aws_sdk_sts=debug",
+    "aws_sdk_cloudformation=debug",
+    "aws_sdk_organizations=debug",
+    "aws_sdk_iam=debug",
+    "hyper=info",
+    "hyper_util=info",
+    "h2=info",
+    "rustls=info",
+];
+
 fn init_tracing(verbose: u8) {
     let level = match verbose {
         0 => "warn",
         1 => "rolecall=info,executor=info,warn",
         _ => "rolecall=debug,executor=debug,planner=debug,info",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("ROLECALL_LOG")
+    let mut filter = tracing_subscriber::EnvFilter::try_from_env("ROLECALL_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    for cap in SDK_LOG_CAPS {
+        if let Ok(directive) = cap.parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

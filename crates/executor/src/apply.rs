@@ -9,6 +9,7 @@ use std::time::Duration;
 use model::{Action, Desired, Event, EventSink, Observed, Outcome, ResourceChange, Stage, Status, Target};
 use tokio::time::Instant;
 
+use crate::changesets;
 use crate::cloud::{AccountSession, Cloud, CloudError, StackRequest};
 use crate::fanout::{Done, Reach, fan_out};
 use crate::observe::{ObservedMap, Settings, plan_entry};
@@ -175,6 +176,12 @@ impl Failure {
     }
 }
 
+enum Updated {
+    Done(Outcome),
+    /// Another live run has a change set on the stack.
+    Busy(String),
+}
+
 enum Created {
     Done(Box<Outcome>),
     AlreadyExists,
@@ -249,8 +256,7 @@ impl<S: AccountSession> Converge<'_, S> {
     }
 
     pub(crate) async fn describe(&self, action: Option<Action>) -> Result<Observed, Failure> {
-        self.session
-            .describe_stack(self.region, &self.desired.stack_name)
+        crate::observe::read_stack(self.session, self.region, &self.desired.stack_name)
             .await
             .map_err(|e| self.cloud("reading stack", action, e))
     }
@@ -313,7 +319,17 @@ impl<S: AccountSession> Converge<'_, S> {
                         return Err(self.fail(Some(observed), Some(action), message));
                     }
                 },
-                Action::Update => return self.update(observed, confirmed).await,
+                Action::Update => match self.update(observed, confirmed).await? {
+                    Updated::Done(o) => return Ok(o),
+                    // Another run is about to update this stack: wait, then
+                    // observe and decide again (it may have done our work).
+                    Updated::Busy(what) => {
+                        self.stage(Stage::Waiting);
+                        self.sleep(Some(action), &format!("another rolecall run, {what}"))
+                            .await?;
+                        observed = self.describe(Some(action)).await?;
+                    }
+                },
                 Action::Recover => {
                     if recovered {
                         let message = format!(
@@ -405,29 +421,65 @@ impl<S: AccountSession> Converge<'_, S> {
         }
     }
 
-    async fn update(&self, before: Observed, confirmed: bool) -> Result<Outcome, Failure> {
+    async fn update(&self, before: Observed, confirmed: bool) -> Result<Updated, Failure> {
         let action = Some(Action::Update);
         self.stage(Stage::Updating);
         let stack = self.desired.stack_name.clone();
-        // Named after what it deploys, so a run killed after creating it
-        // finds it again (and replaces it) instead of piling up change sets.
-        let name = format!(
-            "rolecall-{}",
-            &self.desired.fingerprint[..16.min(self.desired.fingerprint.len())]
-        );
+        let host = changesets::this_host();
+        let run = changesets::Run {
+            session: self.session_name,
+            host: &host,
+        };
+        // Unique to the run: two runs at once never touch each other's.
+        let name = run.change_set_name(&self.desired.fingerprint);
+        let description = run.description();
+        // What other runs left: crashed runs' change sets go, live runs'
+        // are waited for. A bootstrap role without ListChangeSets (made by
+        // an older rolecall) only loses that cleanup.
+        match self.session.list_change_sets(self.region, &stack).await {
+            Ok(sets) => {
+                let mut busy = None;
+                for other in changesets::others(&sets, &run, std::time::SystemTime::now(), &changesets::pid_alive) {
+                    match other {
+                        changesets::Other::Stale { name } => {
+                            tracing::info!(account = %self.target.account_id, region = self.region, change_set = %name, "deleting an abandoned change set");
+                            let _ = self.session.delete_change_set(self.region, &stack, &name).await;
+                        }
+                        changesets::Other::InFlight { name, owner } => {
+                            busy = Some(format!("{owner} (change set {name})"))
+                        }
+                    }
+                }
+                if let Some(what) = busy {
+                    return Ok(Updated::Busy(what));
+                }
+            }
+            Err(e) => {
+                tracing::warn!(account = %self.target.account_id, region = self.region, "cannot list the change sets of {stack}: {e}")
+            }
+        }
         let request = self.request();
-        let mut created = self.session.create_change_set(self.region, &request, &name).await;
+        let mut created = self
+            .session
+            .create_change_set(self.region, &request, &name, &description)
+            .await;
+        // This run's own, from a retry the SDK made: replaced.
         if matches!(&created, Err(e) if e.code() == Some("AlreadyExistsException")) {
             self.session
                 .delete_change_set(self.region, &stack, &name)
                 .await
                 .map_err(|e| self.cloud("deleting the old change set of", action, e))?;
-            created = self.session.create_change_set(self.region, &request, &name).await;
+            created = self
+                .session
+                .create_change_set(self.region, &request, &name, &description)
+                .await;
         }
         match created {
             Ok(()) => {}
             Err(e) if no_changes(e.message()) => {
-                return self.finish(Action::Update, Status::Unchanged, &before, Vec::new());
+                return self
+                    .finish(Action::Update, Status::Unchanged, &before, Vec::new())
+                    .map(Updated::Done);
             }
             // CloudFormation's own check: the stack is gone or busy now.
             Err(e)
@@ -436,7 +488,7 @@ impl<S: AccountSession> Converge<'_, S> {
                     && (e.message().contains("does not exist") || e.message().contains("can not be updated")) =>
             {
                 let what = format!("the stack changed since the plan ({})", e.message());
-                return Ok(self.changed_since_plan(Action::Update, what));
+                return Ok(Updated::Done(self.changed_since_plan(Action::Update, what)));
             }
             Err(e) => return Err(self.cloud("CreateChangeSet for", action, e)),
         }
@@ -456,7 +508,9 @@ impl<S: AccountSession> Converge<'_, S> {
             // Best effort: a failed change set is useless either way.
             let _ = self.session.delete_change_set(self.region, &stack, &name).await;
             if no_changes(&reason) {
-                return self.finish(Action::Update, Status::Unchanged, &before, Vec::new());
+                return self
+                    .finish(Action::Update, Status::Unchanged, &before, Vec::new())
+                    .map(Updated::Done);
             }
             return Err(self.fail(
                 Some(before),
@@ -473,7 +527,9 @@ impl<S: AccountSession> Converge<'_, S> {
             .map_err(|e| self.cloud("ExecuteChangeSet for", action, e))?;
         let observed = self.settle(action).await?;
         match status_of(&observed) {
-            "UPDATE_COMPLETE" => self.finish(Action::Update, Status::Updated, &observed, info.changes),
+            "UPDATE_COMPLETE" => self
+                .finish(Action::Update, Status::Updated, &observed, info.changes)
+                .map(Updated::Done),
             other => {
                 let why = self.reasons().await;
                 Err(self.fail(Some(observed.clone()), action, format!("update ended in {other}{why}")))

@@ -23,8 +23,8 @@ use model::{AccountId, Observed, ResourceChange, StackInfo};
 use planner::partition::Partition;
 
 use crate::cloud::{
-    AccountSession, ChangeSetInfo, Cloud, CloudError, InstanceTargets, InstancesOp, OperationInfo, OperationPrefs,
-    OperationResult, OrgAccount, StackRequest, StackSetRequest, StackSets,
+    AccountSession, ChangeSetInfo, ChangeSetSummary, Cloud, CloudError, InstanceTargets, InstancesOp, OperationInfo,
+    OperationPrefs, OperationResult, OrgAccount, StackRequest, StackSetRequest, StackSets,
 };
 use crate::limit::{self, RateLimit};
 
@@ -751,6 +751,7 @@ impl AccountSession for SdkSession {
         region: &str,
         request: &StackRequest,
         change_set: &str,
+        description: &str,
     ) -> Result<(), CloudError> {
         self.cfn(region)
             .create_change_set()
@@ -761,11 +762,48 @@ impl AccountSession for SdkSession {
             .set_parameters(Some(parameters(request)))
             .set_tags(Some(tags(request)))
             .set_capabilities(Some(capabilities(request)))
-            .description("rolecall apply")
+            .description(description)
             .send()
             .await
             .map_err(sdk_error)?;
         Ok(())
+    }
+
+    async fn get_template(&self, region: &str, stack: &str) -> Result<String, CloudError> {
+        let out = self
+            .cfn(region)
+            .get_template()
+            .stack_name(stack)
+            .template_stage(cfn::types::TemplateStage::Original)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(out.template_body().unwrap_or_default().to_owned())
+    }
+
+    async fn list_change_sets(&self, region: &str, stack_name: &str) -> Result<Vec<ChangeSetSummary>, CloudError> {
+        let mut out = Vec::new();
+        let mut pages = self
+            .cfn(region)
+            .list_change_sets()
+            .stack_name(stack_name)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            for c in page.map_err(sdk_error)?.summaries() {
+                out.push(ChangeSetSummary {
+                    name: c.change_set_name().unwrap_or_default().to_owned(),
+                    stack_name: c.stack_name().unwrap_or_default().to_owned(),
+                    status: c.status().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+                    execution_status: c.execution_status().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+                    description: c.description().map(str::to_owned),
+                    created: c.creation_time().and_then(|t| std::time::SystemTime::try_from(*t).ok()),
+                });
+            }
+        }
+        // moto lists the change sets of every stack.
+        out.retain(|c| c.stack_name.is_empty() || c.stack_name == stack_name);
+        Ok(out)
     }
 
     async fn describe_change_set(
@@ -774,29 +812,37 @@ impl AccountSession for SdkSession {
         stack_name: &str,
         change_set: &str,
     ) -> Result<ChangeSetInfo, CloudError> {
-        let out = self
-            .cfn(region)
-            .describe_change_set()
-            .stack_name(stack_name)
-            .change_set_name(change_set)
-            .send()
-            .await
-            .map_err(sdk_error)?;
-        Ok(ChangeSetInfo {
-            status: out.status().map(|s| s.as_str().to_owned()).unwrap_or_default(),
-            status_reason: out.status_reason().map(str::to_owned),
-            changes: out
-                .changes()
-                .iter()
-                .filter_map(|c| c.resource_change())
-                .map(|r| ResourceChange {
-                    action: r.action().map(|a| a.as_str().to_owned()).unwrap_or_default(),
-                    logical_id: r.logical_resource_id().unwrap_or_default().to_owned(),
-                    resource_type: r.resource_type().unwrap_or_default().to_owned(),
-                    replacement: r.replacement().map(|x| x.as_str().to_owned()),
-                })
-                .collect(),
-        })
+        // The list of changes comes in pages; status and reason are on each.
+        let mut info = ChangeSetInfo::default();
+        let mut next = None;
+        loop {
+            let out = self
+                .cfn(region)
+                .describe_change_set()
+                .stack_name(stack_name)
+                .change_set_name(change_set)
+                .set_next_token(next)
+                .send()
+                .await
+                .map_err(sdk_error)?;
+            info.status = out.status().map(|s| s.as_str().to_owned()).unwrap_or_default();
+            info.status_reason = out.status_reason().map(str::to_owned);
+            info.changes.extend(
+                out.changes()
+                    .iter()
+                    .filter_map(|c| c.resource_change())
+                    .map(|r| ResourceChange {
+                        action: r.action().map(|a| a.as_str().to_owned()).unwrap_or_default(),
+                        logical_id: r.logical_resource_id().unwrap_or_default().to_owned(),
+                        resource_type: r.resource_type().unwrap_or_default().to_owned(),
+                        replacement: r.replacement().map(|x| x.as_str().to_owned()),
+                    }),
+            );
+            match out.next_token() {
+                Some(token) if !token.is_empty() => next = Some(token.to_owned()),
+                _ => return Ok(info),
+            }
+        }
     }
 
     async fn execute_change_set(
@@ -1016,23 +1062,32 @@ impl AccountSession for SdkSession {
     }
 
     async fn failure_reasons(&self, region: &str, stack_name: &str) -> Result<Vec<String>, CloudError> {
-        let out = self
+        // Newest first, back to the event that started the operation: a
+        // stack with a long history has many pages, and only the last
+        // operation's failures explain this run. At most 20 pages.
+        let mut reasons = crate::events::Reasons::default();
+        let mut pages = self
             .cfn(region)
             .describe_stack_events()
             .stack_name(stack_name)
-            .send()
-            .await
-            .map_err(sdk_error)?;
-        Ok(out
-            .stack_events()
-            .iter()
-            .filter(|e| e.resource_status().is_some_and(|s| s.as_str().ends_with("_FAILED")))
-            .filter_map(|e| {
-                let reason = e.resource_status_reason()?;
-                Some(format!("{}: {reason}", e.logical_resource_id().unwrap_or("stack")))
-            })
-            .take(3)
-            .collect())
+            .into_paginator()
+            .send();
+        let mut read = 0;
+        while !reasons.complete && read < 20 {
+            let Some(page) = pages.next().await else { break };
+            read += 1;
+            let page = page.map_err(sdk_error)?;
+            reasons.page(
+                stack_name,
+                page.stack_events().iter().map(|e| crate::events::StackEvent {
+                    logical_id: e.logical_resource_id().unwrap_or("stack").to_owned(),
+                    resource_type: e.resource_type().unwrap_or_default().to_owned(),
+                    status: e.resource_status().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+                    reason: e.resource_status_reason().map(str::to_owned),
+                }),
+            );
+        }
+        Ok(reasons.finish())
     }
 }
 
@@ -1053,6 +1108,7 @@ fn stack_info(stack: &cfn::types::Stack) -> StackInfo {
                 .map(|p| (p.parameter_key(), p.parameter_value())),
         ),
         outputs: pairs(&mut stack.outputs().iter().map(|o| (o.output_key(), o.output_value()))),
+        deployed_template: None,
     }
 }
 

@@ -69,6 +69,20 @@ pub struct ChangeSetInfo {
     pub changes: Vec<ResourceChange>,
 }
 
+/// One change set of a stack as ListChangeSets reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChangeSetSummary {
+    pub name: String,
+    pub stack_name: String,
+    /// `CREATE_PENDING`, `CREATE_IN_PROGRESS`, `CREATE_COMPLETE`, `FAILED` …
+    pub status: String,
+    /// `UNAVAILABLE`, `AVAILABLE`, `EXECUTE_IN_PROGRESS`, `EXECUTE_COMPLETE` …
+    pub execution_status: String,
+    /// rolecall writes its owner here: `rolecall run <session> on <host>`.
+    pub description: Option<String>,
+    pub created: Option<std::time::SystemTime>,
+}
+
 /// Calls made inside one target account, with its assumed credentials.
 pub trait AccountSession: Send + Sync {
     /// The stack by name; `Observed::Absent` when there is none.
@@ -87,13 +101,25 @@ pub trait AccountSession: Send + Sync {
         token: &str,
     ) -> impl Future<Output = Result<String, CloudError>> + Send;
 
-    /// An UPDATE change set for an existing stack.
+    /// The template the stack runs (GetTemplate, stage Original).
+    fn get_template(&self, region: &str, stack: &str) -> impl Future<Output = Result<String, CloudError>> + Send;
+
+    /// An UPDATE change set for an existing stack; `description` says
+    /// which run made it.
     fn create_change_set(
         &self,
         region: &str,
         request: &StackRequest,
         change_set: &str,
+        description: &str,
     ) -> impl Future<Output = Result<(), CloudError>> + Send;
+
+    /// The change sets of a stack, every page.
+    fn list_change_sets(
+        &self,
+        region: &str,
+        stack_name: &str,
+    ) -> impl Future<Output = Result<Vec<ChangeSetSummary>, CloudError>> + Send;
 
     fn describe_change_set(
         &self,

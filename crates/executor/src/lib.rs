@@ -8,10 +8,12 @@
 
 pub mod apply;
 pub mod aws;
+mod changesets;
 pub mod cloud;
 pub mod destroy;
 pub mod discover;
 pub mod drift;
+mod events;
 pub mod fanout;
 pub mod interrupt;
 pub mod limit;

@@ -111,6 +111,29 @@ pub async fn assume<C: Cloud>(cloud: &C, settings: &Settings, target: &Target) -
         })
 }
 
+/// DescribeStacks, and GetTemplate where the tags alone prove nothing: a
+/// stack of rolecall's whose last update rolled back. A template that
+/// cannot be read stays `None`, and the planner plans an update.
+pub(crate) async fn read_stack<S: AccountSession>(
+    session: &S,
+    region: &str,
+    stack_name: &str,
+) -> Result<Observed, CloudError> {
+    let mut observed = session.describe_stack(region, stack_name).await?;
+    if let Observed::Present(stack) = &mut observed
+        && stack.status == planner::decide::ROLLED_BACK
+        && planner::decide::ours(stack)
+    {
+        let id = if stack.stack_id.is_empty() {
+            stack_name
+        } else {
+            &stack.stack_id
+        };
+        stack.deployed_template = session.get_template(region, id).await.ok();
+    }
+    Ok(observed)
+}
+
 /// Reads the stack in each region of one account (regions concurrently).
 async fn observe_account<S: AccountSession>(
     session: &S,
@@ -123,7 +146,7 @@ async fn observe_account<S: AccountSession>(
         target
             .regions
             .iter()
-            .map(|region| async move { (region, session.describe_stack(region, stack_name).await) }),
+            .map(|region| async move { (region, read_stack(session, region, stack_name).await) }),
     )
     .await;
     let mut entries = Vec::new();

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use model::{AccountId, Action, Desired, Event, EventSink, Observed, OrgDiscovery, StackInfo, Target, TargetSource};
 
-use crate::cloud::{AccountSession, ChangeSetInfo, Cloud, CloudError, OrgAccount, StackRequest};
+use crate::cloud::{AccountSession, ChangeSetInfo, ChangeSetSummary, Cloud, CloudError, OrgAccount, StackRequest};
 use crate::{ApplyOptions, Settings, apply, discover, plan};
 
 /// How the fake CloudFormation behaves in one account/region.
@@ -74,6 +74,9 @@ enum Detection {
     Hangs,
 }
 
+/// (account, region, change set name).
+type SetKey = (String, String, String);
+
 #[derive(Default)]
 struct State {
     /// The partition every assumed role ARN must be in (default `aws`).
@@ -86,7 +89,11 @@ struct State {
     stacks: Mutex<BTreeMap<(String, String), FakeStack>>,
     scripts: BTreeMap<(String, String), Script>,
     /// Change sets by (account, region, name).
-    change_sets: Mutex<BTreeMap<(String, String, String), ChangeSetInfo>>,
+    change_sets: Mutex<BTreeMap<SetKey, ChangeSetInfo>>,
+    /// GetTemplate's answer by (account, region); none: an error.
+    templates: BTreeMap<(String, String), String>,
+    /// Their description (owner) and creation time, where known.
+    change_set_owners: Mutex<BTreeMap<SetKey, (Option<String>, std::time::SystemTime)>>,
     /// Every call: (account, region, operation).
     calls: Mutex<Vec<(String, String, &'static str)>>,
     /// parent → (child OUs, accounts).
@@ -346,7 +353,47 @@ impl AccountSession for FakeSession {
         Ok(stack_id)
     }
 
-    async fn create_change_set(&self, region: &str, request: &StackRequest, name: &str) -> Result<(), CloudError> {
+    async fn get_template(&self, region: &str, _: &str) -> Result<String, CloudError> {
+        let key = self.call(region, "GetTemplate");
+        self.state
+            .templates
+            .get(&key)
+            .cloned()
+            .ok_or_else(|| service("ValidationError", "Stack does not exist"))
+    }
+
+    async fn list_change_sets(&self, region: &str, stack: &str) -> Result<Vec<ChangeSetSummary>, CloudError> {
+        let key = self.call(region, "ListChangeSets");
+        let sets = self.state.change_sets.lock().unwrap();
+        let owners = self.state.change_set_owners.lock().unwrap();
+        Ok(sets
+            .iter()
+            .filter(|((a, r, _), _)| (a, r) == (&key.0, &key.1))
+            .map(|(k, info)| {
+                let (description, created) = owners.get(k).cloned().unwrap_or((None, std::time::SystemTime::now()));
+                ChangeSetSummary {
+                    name: k.2.clone(),
+                    stack_name: stack.to_owned(),
+                    status: if info.status.is_empty() {
+                        "CREATE_COMPLETE".to_owned()
+                    } else {
+                        info.status.clone()
+                    },
+                    execution_status: "AVAILABLE".to_owned(),
+                    description,
+                    created: Some(created),
+                }
+            })
+            .collect())
+    }
+
+    async fn create_change_set(
+        &self,
+        region: &str,
+        request: &StackRequest,
+        name: &str,
+        description: &str,
+    ) -> Result<(), CloudError> {
         let key = self.call(region, "CreateChangeSet");
         let script = self.script(&key);
         if let Some(e) = script.create_change_set_error {
@@ -361,6 +408,10 @@ impl AccountSession for FakeSession {
             ));
         }
         assert!(request.tags.contains_key(model::TAG_FINGERPRINT));
+        self.state.change_set_owners.lock().unwrap().insert(
+            set_key.clone(),
+            (Some(description.to_owned()), std::time::SystemTime::now()),
+        );
         sets.insert(set_key, script.change_set);
         Ok(())
     }
@@ -894,9 +945,10 @@ fn update_goes_through_a_change_set() {
     assert_eq!(o.fingerprint.as_deref(), Some(desired().fingerprint.as_str()));
     let calls = state.calls(1, "us-east-1");
     assert_eq!(
-        &calls[..4],
+        &calls[..5],
         [
             "DescribeStacks",
+            "ListChangeSets",
             "CreateChangeSet",
             "DescribeChangeSet",
             "ExecuteChangeSet"
@@ -950,25 +1002,102 @@ fn no_changes_is_success_and_the_empty_change_set_is_deleted() {
 }
 
 #[test]
-fn a_leftover_change_set_of_a_killed_run_is_replaced() {
+fn change_sets_of_crashed_runs_go_and_a_live_runs_is_waited_for() {
+    let leftover = |state: &State, name: &str, owner: &str, age_secs: u64| {
+        let key = (id(1), "us-east-1".to_owned(), name.to_owned());
+        state
+            .change_sets
+            .lock()
+            .unwrap()
+            .insert(key.clone(), ChangeSetInfo::default());
+        state.change_set_owners.lock().unwrap().insert(
+            key,
+            (
+                Some(owner.to_owned()),
+                std::time::SystemTime::now() - Duration::from_secs(age_secs),
+            ),
+        );
+    };
+    // Left by a run that crashed an hour ago, and by a killed run of this
+    // host (its pid is gone): both deleted, then this run's own is made.
     let state = State::default().with_stack(1, "us-east-1", "CREATE_COMPLETE", old());
-    let name = format!("rolecall-{}", &desired().fingerprint[..16]);
-    state
-        .change_sets
-        .lock()
-        .unwrap()
-        .insert((id(1), "us-east-1".into(), name), ChangeSetInfo::default());
+    leftover(
+        &state,
+        "rolecall-old-apply-1-1",
+        "rolecall run rolecall-apply-1-1 on elsewhere",
+        3600,
+    );
+    let dead = format!(
+        "rolecall run rolecall-apply-1-{} on {}",
+        u32::MAX - 1,
+        crate::changesets::this_host()
+    );
+    leftover(&state, "rolecall-dead-apply-1-4294967294", &dead, 5);
     let (state, outcomes) = apply_to(state, 1, &options());
     assert_eq!(status(&outcomes[0]), "updated ");
     assert_eq!(
-        &state.calls(1, "us-east-1")[..4],
+        &state.calls(1, "us-east-1")[..5],
         [
             "DescribeStacks",
-            "CreateChangeSet",
+            "ListChangeSets",
+            "DeleteChangeSet",
             "DeleteChangeSet",
             "CreateChangeSet"
         ]
     );
+    assert!(state.change_sets.lock().unwrap().is_empty());
+
+    // A run on another machine made one a second ago: this run waits for
+    // it instead of deleting it, and says what it waited for.
+    let state = State::default().with_stack(1, "us-east-1", "CREATE_COMPLETE", old());
+    leftover(
+        &state,
+        "rolecall-live-apply-2-2",
+        "rolecall run rolecall-apply-2-2 on ci-7",
+        1,
+    );
+    let short = ApplyOptions {
+        max_wait: Duration::from_millis(100),
+        ..options()
+    };
+    let (state, outcomes) = apply_to(state, 1, &short);
+    assert!(
+        status(&outcomes[0]).contains("waiting for another rolecall run, rolecall run rolecall-apply-2-2 on ci-7 (change set rolecall-live-apply-2-2)"),
+        "{}",
+        status(&outcomes[0])
+    );
+    assert!(!state.calls(1, "us-east-1").contains(&"DeleteChangeSet"));
+    assert!(!state.calls(1, "us-east-1").contains(&"CreateChangeSet"));
+    assert_eq!(
+        state.change_sets.lock().unwrap().len(),
+        1,
+        "the other run's change set is untouched"
+    );
+}
+
+#[test]
+fn a_rolled_back_stack_is_checked_against_its_deployed_template() {
+    // The tags say "as the inventory", the status says the last update
+    // rolled back: GetTemplate decides.
+    let rolled_back = |template: Option<String>| {
+        let mut state = State::default().with_stack(1, "us-east-1", "UPDATE_ROLLBACK_COMPLETE", ours());
+        if let Some(t) = template {
+            state.templates.insert((id(1), "us-east-1".to_owned()), t);
+        }
+        state
+    };
+    let (state, outcomes) = apply_to(rolled_back(Some(desired().template_body)), 1, &options());
+    assert_eq!(status(&outcomes[0]), "unchanged ");
+    assert_eq!(state.calls(1, "us-east-1"), ["DescribeStacks", "GetTemplate"]);
+
+    for deployed in [Some("{\"Resources\": {}}".to_owned()), None] {
+        let (state, outcomes) = apply_to(rolled_back(deployed), 1, &options());
+        assert_eq!(status(&outcomes[0]), "updated ");
+        assert_eq!(
+            &state.calls(1, "us-east-1")[..4],
+            ["DescribeStacks", "GetTemplate", "ListChangeSets", "CreateChangeSet"]
+        );
+    }
 }
 
 #[test]

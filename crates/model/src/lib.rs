@@ -224,6 +224,10 @@ pub struct StackInfo {
     pub tags: BTreeMap<String, String>,
     pub parameters: BTreeMap<String, String>,
     pub outputs: BTreeMap<String, String>,
+    /// GetTemplate's body, read only where the tags alone cannot be
+    /// trusted: a stack whose last update rolled back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deployed_template: Option<String>,
 }
 
 /// A stack set as DescribeStackSet reports it.

@@ -83,7 +83,7 @@ pub fn decide(desired: &Desired, observed: &Observed) -> Decision {
 }
 
 /// The stack carries rolecall's managed-by tag.
-pub(crate) fn ours(stack: &StackInfo) -> bool {
+pub fn ours(stack: &StackInfo) -> bool {
     managed(&stack.tags)
 }
 
@@ -156,6 +156,22 @@ fn compare(desired: &Desired, stack: &StackInfo) -> Decision {
     if user_tags(&stack.tags) != desired.tags {
         differences.push(Difference::Tags);
     }
+    if differences.is_empty() && stack.status == ROLLED_BACK && !deployed_is_desired(desired, stack) {
+        // The tags say "as the inventory", but the last update rolled back:
+        // what runs may be the template before it.
+        return Decision {
+            action: Action::Update,
+            reason: format!(
+                "{ROLLED_BACK}: the last update rolled back and the deployed template {}; update again",
+                if stack.deployed_template.is_some() {
+                    "is not the inventory's"
+                } else {
+                    "could not be read"
+                }
+            ),
+            differences: vec![Difference::Template],
+        };
+    }
     if differences.is_empty() {
         return decision(Action::NoOp, format!("{} matches the inventory", stack.status));
     }
@@ -176,6 +192,23 @@ fn compare(desired: &Desired, stack: &StackInfo) -> Decision {
         ),
         differences,
     }
+}
+
+/// The status after an update that failed and was rolled back: the stack
+/// works, but its tags are no proof of what template it runs.
+pub const ROLLED_BACK: &str = "UPDATE_ROLLBACK_COMPLETE";
+
+/// The deployed template (GetTemplate) is the inventory's, compared by
+/// meaning (JSON or YAML, key order and whitespace aside).
+fn deployed_is_desired(desired: &Desired, stack: &StackInfo) -> bool {
+    let Some(deployed) = &stack.deployed_template else {
+        return false;
+    };
+    if deployed == &desired.template_body {
+        return true;
+    }
+    let parse = |text: &str| serde_yaml::from_str::<serde_yaml::Value>(text).ok();
+    matches!((parse(deployed), parse(&desired.template_body)), (Some(a), Some(b)) if a == b)
 }
 
 /// What DescribeStacks shows instead of a NoEcho parameter's value.

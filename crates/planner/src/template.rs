@@ -172,7 +172,7 @@ pub fn bootstrap(inv: &Inventory) -> String {
                     "cloudformation:CreateChangeSet", "cloudformation:CreateStack", "cloudformation:DeleteChangeSet",
                     "cloudformation:DeleteStack", "cloudformation:DescribeChangeSet", "cloudformation:DescribeStackEvents",
                     "cloudformation:DescribeStacks", "cloudformation:ExecuteChangeSet", "cloudformation:GetTemplate",
-                    "cloudformation:UpdateStack",
+                    "cloudformation:ListChangeSets", "cloudformation:UpdateStack",
                 ],
                 "Resource": {"Fn::Sub": format!("arn:${{AWS::Partition}}:cloudformation:*:${{AWS::AccountId}}:stack/{}/*", inv.role.stack_name)},
             },

@@ -566,6 +566,7 @@ fn stack(status: &str, tags: &[(&str, &str)]) -> Observed {
         tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         parameters: BTreeMap::new(),
         outputs: BTreeMap::new(),
+        deployed_template: None,
     })
 }
 
@@ -591,9 +592,37 @@ fn decisions() {
         stack("CREATE_COMPLETE", &ours),
         expect!["no-op []: CREATE_COMPLETE matches the inventory"],
     );
+    // A rolled-back update: the tags are no proof, the deployed template is.
     check_decide(
         stack("UPDATE_ROLLBACK_COMPLETE", &ours),
+        expect![
+            "update [Template]: UPDATE_ROLLBACK_COMPLETE: the last update rolled back and the deployed template could not be read; update again"
+        ],
+    );
+    let deployed = |body: String| {
+        let Observed::Present(mut s) = stack("UPDATE_ROLLBACK_COMPLETE", &ours) else {
+            unreachable!()
+        };
+        s.deployed_template = Some(body);
+        Observed::Present(s)
+    };
+    let body = desired(&inv).template_body;
+    check_decide(
+        deployed(body.clone()),
         expect!["no-op []: UPDATE_ROLLBACK_COMPLETE matches the inventory"],
+    );
+    // The same template as CloudFormation may hand it back: reformatted.
+    let reformatted = serde_json::to_string(&serde_json::from_str::<serde_json::Value>(&body).unwrap()).unwrap();
+    assert_ne!(reformatted, body);
+    check_decide(
+        deployed(reformatted),
+        expect!["no-op []: UPDATE_ROLLBACK_COMPLETE matches the inventory"],
+    );
+    check_decide(
+        deployed("{\"Resources\": {}}".to_owned()),
+        expect![
+            "update [Template]: UPDATE_ROLLBACK_COMPLETE: the last update rolled back and the deployed template is not the inventory's; update again"
+        ],
     );
     check_decide(
         stack(

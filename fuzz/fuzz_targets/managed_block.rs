@@ -1,0 +1,58 @@
+//! The managed-block rewriter on arbitrary config text: whenever it writes,
+//! everything outside rolecall's block is kept byte for byte, and writing
+//! the same profiles again changes nothing.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use model::{AccountId, Profile};
+use reporter::profiles::{BEGIN, END, splice};
+
+fn profiles(n: u8) -> Vec<Profile> {
+    (0..n % 4)
+        .map(|i| Profile {
+            name: format!("p{i}"),
+            account_id: AccountId::parse("111111111111").expect("valid"),
+            account_name: format!("p{i}"),
+            role_arn: (i % 2 == 0).then(|| format!("arn:aws:iam::111111111111:role/R{i}")),
+            source_profile: "default".to_owned(),
+            region: "us-east-1".to_owned(),
+            role_session_name: None,
+            external_id: None,
+            duration_seconds: None,
+        })
+        .collect()
+}
+
+/// The text with the block (BEGIN line through END line) taken out.
+fn outside(text: &str) -> String {
+    let mut out = String::new();
+    let mut inside = false;
+    for line in text.split_inclusive('\n') {
+        if line.trim_end() == BEGIN {
+            inside = true;
+        }
+        if !inside {
+            out.push_str(line);
+        }
+        if line.trim_end() == END {
+            inside = false;
+        }
+    }
+    out
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&n, rest)) = data.split_first() else { return };
+    let existing = String::from_utf8_lossy(rest);
+    let set = profiles(n);
+    let Ok(new) = splice(&existing, &set, "fuzz.yaml") else { return };
+    if existing.lines().any(|l| l.trim_end() == BEGIN) {
+        assert_eq!(outside(&new), outside(&existing));
+    } else {
+        assert!(new.starts_with(existing.as_ref()));
+    }
+    let again = splice(&new, &set, "fuzz.yaml").expect("our own output splices");
+    assert_eq!(again, new);
+    let other = splice(&new, &profiles(n.wrapping_add(1)), "fuzz.yaml").expect("our own output splices");
+    assert_eq!(outside(&other), outside(&new));
+});
