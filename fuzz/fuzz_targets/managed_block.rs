@@ -5,7 +5,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use model::{AccountId, Profile};
-use reporter::profiles::{BEGIN, END, splice};
+use reporter::profiles::{BEGIN, outside_block, splice};
 
 fn profiles(n: u8) -> Vec<Profile> {
     (0..n % 4)
@@ -23,23 +23,6 @@ fn profiles(n: u8) -> Vec<Profile> {
         .collect()
 }
 
-/// The text with the block (BEGIN line through END line) taken out.
-fn outside(text: &str) -> String {
-    let mut out = String::new();
-    let mut inside = false;
-    for line in text.split_inclusive('\n') {
-        if line.trim_end() == BEGIN {
-            inside = true;
-        }
-        if !inside {
-            out.push_str(line);
-        }
-        if line.trim_end() == END {
-            inside = false;
-        }
-    }
-    out
-}
 
 fuzz_target!(|data: &[u8]| {
     let Some((&n, rest)) = data.split_first() else { return };
@@ -47,12 +30,12 @@ fuzz_target!(|data: &[u8]| {
     let set = profiles(n);
     let Ok(new) = splice(&existing, &set, "fuzz.yaml") else { return };
     if existing.lines().any(|l| l.trim_end() == BEGIN) {
-        assert_eq!(outside(&new), outside(&existing));
+        assert_eq!(outside_block(&new), outside_block(&existing));
     } else {
         assert!(new.starts_with(existing.as_ref()));
     }
     let again = splice(&new, &set, "fuzz.yaml").expect("our own output splices");
     assert_eq!(again, new);
     let other = splice(&new, &profiles(n.wrapping_add(1)), "fuzz.yaml").expect("our own output splices");
-    assert_eq!(outside(&other), outside(&new));
+    assert_eq!(outside_block(&other), outside_block(&new));
 });

@@ -198,10 +198,12 @@ fn a_second_interrupt_exits_at_once() {
     let (moto, org) = org_fixture();
     let proxy = Proxy::start(moto.port);
     let setup = Setup::new(&org, "twice");
-    // Every call takes 3 s: the first interrupt would wait for them.
-    proxy.delay(Duration::from_secs(3));
     let mut child = setup.spawn(&proxy, "4", &[]);
-    wait_for(&mut child, &proxy, "AssumeRole", 2);
+    wait_for(&mut child, &proxy, "AssumeRole", 1);
+    // From now on every call takes 3 s: the first interrupt would wait for
+    // the calls in flight.
+    proxy.delay(Duration::from_secs(3));
+    std::thread::sleep(Duration::from_millis(300));
     signal(&child, "TERM");
     std::thread::sleep(Duration::from_millis(300));
     let second = Instant::now();

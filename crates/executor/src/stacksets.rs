@@ -513,28 +513,25 @@ impl<C: StackSets> Operations<'_, C> {
             if !matches!(info.status.as_str(), "RUNNING" | "QUEUED" | "STOPPING") {
                 return Ok(info);
             }
+            let stop = |why: String| StackSetError {
+                name: spec.name.clone(),
+                what: "waiting for the operation",
+                source: CloudError::Transport(why),
+            };
             let now = Instant::now();
             if now >= deadline {
-                return Err(StackSetError {
-                    name: spec.name.clone(),
-                    what: "waiting for the operation",
-                    source: CloudError::Transport(format!(
-                        "operation {id} still {} after {}s; CloudFormation goes on with it: run apply again to pick it up, or raise --max-wait",
-                        info.status,
-                        options.max_wait.as_secs()
-                    )),
-                });
+                return Err(stop(format!(
+                    "operation {id} still {} after {}s; CloudFormation goes on with it: run apply again to pick it up, or raise --max-wait",
+                    info.status,
+                    options.max_wait.as_secs()
+                )));
             }
             if self.interrupt.sleep(delay.min(deadline - now)).await {
-                return Err(StackSetError {
-                    name: spec.name.clone(),
-                    what: "waiting for the operation",
-                    source: CloudError::Transport(format!(
-                        "interrupted while operation {id} was {}; {}",
-                        info.status,
-                        crate::interrupt::GOES_ON
-                    )),
-                });
+                return Err(stop(format!(
+                    "interrupted while operation {id} was {}; {}",
+                    info.status,
+                    crate::interrupt::GOES_ON
+                )));
             }
             delay = (delay * 2).min(Duration::from_secs(30).max(options.poll_interval));
         }

@@ -119,6 +119,26 @@ fn split(text: &str) -> Result<(&str, Option<&str>, &str), SpliceError> {
     }
 }
 
+/// `text` with rolecall's block (the BEGIN line through the END line)
+/// taken out: what rolecall must never change.
+pub fn outside_block(text: &str) -> String {
+    let mut out = String::new();
+    let mut inside = false;
+    for line in text.split_inclusive('\n') {
+        let bare = line.trim_end();
+        if bare == BEGIN {
+            inside = true;
+        }
+        if !inside {
+            out.push_str(line);
+        }
+        if bare == END {
+            inside = false;
+        }
+    }
+    out
+}
+
 /// Profile names defined by `[profile NAME]` (and `[default]`) sections.
 fn section_names(text: &str) -> BTreeMap<String, ()> {
     text.lines()

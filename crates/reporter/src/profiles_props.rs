@@ -5,7 +5,7 @@
 use model::{AccountId, Profile};
 use proptest::prelude::*;
 
-use crate::profiles::{BEGIN, END, splice};
+use crate::profiles::{BEGIN, END, outside_block, splice};
 
 /// Lines a real config (or a damaged one) may hold, markers included.
 fn line() -> impl Strategy<Value = String> {
@@ -58,25 +58,6 @@ fn profiles() -> impl Strategy<Value = Vec<Profile>> {
     })
 }
 
-/// The text with rolecall's block (BEGIN line through END line) removed.
-fn outside(text: &str) -> String {
-    let mut out = String::new();
-    let mut inside = false;
-    for line in text.split_inclusive('\n') {
-        let bare = line.trim_end();
-        if bare == BEGIN {
-            inside = true;
-        }
-        if !inside {
-            out.push_str(line);
-        }
-        if bare == END {
-            inside = false;
-        }
-    }
-    out
-}
-
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
 
@@ -100,7 +81,7 @@ proptest! {
                 let rest = &new[text.len()..];
                 prop_assert!(rest.trim_start_matches('\n').starts_with(BEGIN), "{rest:?}");
             } else {
-                prop_assert_eq!(outside(&new), outside(&text));
+                prop_assert_eq!(outside_block(&new), outside_block(&text));
             }
             prop_assert_eq!(&splice(&new, set, "inventory.yaml").expect("our own output splices"), &new);
             first = false;
