@@ -134,7 +134,15 @@ fn wait_for(child: &mut Child, proxy: &Proxy, operation: &str, count: usize) {
             std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
             panic!("rolecall ended ({status}) before {count} × {operation}:\n{stderr}");
         }
-        assert!(Instant::now() < deadline, "never saw {count} × {operation}");
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            let mut stderr = String::new();
+            std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+            panic!(
+                "never saw {count} × {operation}; calls: {:?}\n{stderr}",
+                proxy.take_calls()
+            );
+        }
         std::thread::sleep(Duration::from_millis(10));
     }
 }

@@ -80,7 +80,18 @@ fn no_command_prints_logs_or_writes_a_secret() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
         if args[0] == "apply" {
-            assert!(stderr.contains("TRACE"), "{args:?} logged at trace: {stderr}");
+            assert!(
+                stderr.contains("DEBUG"),
+                "{args:?} logged at the highest level: {stderr}"
+            );
+            // The SDK's trace events (canonical requests, bodies) stay capped.
+            for capped in [
+                "calculated signing parameters",
+                "signing request",
+                "read HTTP response body",
+            ] {
+                assert!(!stderr.contains(capped), "{args:?}: SDK trace output `{capped}`");
+            }
         }
         everything.push_str(&String::from_utf8_lossy(&out.stdout));
         everything.push_str(&stderr);
@@ -88,6 +99,14 @@ fn no_command_prints_logs_or_writes_a_secret() {
             everything.push_str(&std::fs::read_to_string(file).unwrap_or_default());
         }
     }
+    // Without -v or ROLECALL_LOG, warnings only: the caps never raise a level.
+    let quiet = tests::rolecall(&proxy.url(), &["plan", "-i", &inv, "--registry", &reg]);
+    quiet.expect_code(0);
+    assert!(
+        !quiet.stderr.contains("DEBUG") && !quiet.stderr.contains(" INFO "),
+        "{}",
+        quiet.stderr
+    );
     let mut secrets = proxy.secrets();
     assert!(
         secrets.len() >= 6,

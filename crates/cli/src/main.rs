@@ -10,6 +10,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use executor::aws::{Connection, SdkCloud};
 use model::{Inventory, Target};
+use tracing_subscriber::filter::LevelFilter;
 
 mod apply;
 mod destroy;
@@ -150,41 +151,48 @@ fn main() -> ExitCode {
 /// The AWS SDK's own log targets, capped whatever ROLECALL_LOG asks: at
 /// trace they print canonical requests and, with LOG_SENSITIVE_BODIES set,
 /// response bodies (AssumeRole's carry secret keys and session tokens).
-const SDK_LOG_CAPS: &[&str] = &[
-    "aws_sigv4=debug",
-    "aws_smithy_runtime=debug",
-    "aws_smithy_runtime_api=debug",
-    "aws_smithy_http_client=debug",
-    "aws_smithy_types=debug",
-    "aws_config=debug",
-    "aws_credential_types=debug",
-    "aws_sdk_sts=debug",
-    "aws_sdk_cloudformation=debug",
-    "aws_sdk_organizations=debug",
-    "aws_sdk_iam=debug",
-    "hyper=info",
-    "hyper_util=info",
-    "h2=info",
-    "rustls=info",
+const SDK_LOG_CAPS: &[(&str, LevelFilter)] = &[
+    ("aws_sigv4", LevelFilter::DEBUG),
+    ("aws_smithy_runtime", LevelFilter::DEBUG),
+    ("aws_smithy_runtime_api", LevelFilter::DEBUG),
+    ("aws_smithy_http_client", LevelFilter::DEBUG),
+    ("aws_smithy_types", LevelFilter::DEBUG),
+    ("aws_config", LevelFilter::DEBUG),
+    ("aws_credential_types", LevelFilter::DEBUG),
+    ("aws_sdk_sts", LevelFilter::DEBUG),
+    ("aws_sdk_cloudformation", LevelFilter::DEBUG),
+    ("aws_sdk_organizations", LevelFilter::DEBUG),
+    ("aws_sdk_iam", LevelFilter::DEBUG),
+    ("hyper", LevelFilter::INFO),
+    ("hyper_util", LevelFilter::INFO),
+    ("h2", LevelFilter::INFO),
+    ("rustls", LevelFilter::INFO),
 ];
 
 fn init_tracing(verbose: u8) {
+    use tracing_subscriber::filter::{FilterExt, Targets};
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{EnvFilter, Layer};
     let level = match verbose {
         0 => "warn",
         1 => "rolecall=info,executor=info,warn",
         _ => "rolecall=debug,executor=debug,planner=debug,info",
     };
-    let mut filter = tracing_subscriber::EnvFilter::try_from_env("ROLECALL_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    for cap in SDK_LOG_CAPS {
-        if let Ok(directive) = cap.parse() {
-            filter = filter.add_directive(directive);
-        }
-    }
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
+    let wanted = EnvFilter::try_from_env("ROLECALL_LOG").unwrap_or_else(|_| EnvFilter::new(level));
+    // Both must let an event through: the caps only ever lower a level.
+    let caps = SDK_LOG_CAPS
+        .iter()
+        .fold(Targets::new().with_default(LevelFilter::TRACE), |t, (target, level)| {
+            t.with_target(*target, *level)
+        });
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_target(false)
+                .with_filter(wanted.and(caps)),
+        )
         .init();
 }
 
