@@ -27,9 +27,9 @@ demo-stacksets: setup
 demo-drift: setup
     cargo run --quiet -p tests --bin rolecall-demo -- --drift
 
-# measure plan (and apply) at scale against moto, release build; N accounts (default 200)
-bench accounts="200": setup
-    cargo run --quiet --release -p tests --bin rolecall-bench -- {{accounts}}
+# rolecall side by side with the AWS CLI recipe and a boto3 thread pool against moto, release build; writes BENCHMARKS.md (options: --accounts N --recipe-accounts M --runs R --pools 16,32,64)
+bench *args: setup
+    cargo run --quiet --release -p tests --bin rolecall-bench -- {{args}}
 
 # N accounts (default 1000) x 2 regions through throttling, 5xx, dropped connections and latency; release build, not in CI (`just test` runs 200)
 chaos accounts="1000" seed="1": setup

@@ -104,6 +104,11 @@ impl Moto {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// The server's process id (the bench reads its CPU time).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Forgets all state and makes generated ids repeatable.
     pub fn reset(&mut self) {
         http_post(self.port, "/moto-api/reset", "").expect("moto reset");

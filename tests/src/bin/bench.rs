@@ -1,18 +1,220 @@
-//! `just bench [N]`: rolecall at scale against moto, release build. Seeds N
-//! member accounts, then times `plan` (and, where built, `apply`) with a
-//! counting proxy in front of moto, and prints wall time and AWS calls per
-//! account by operation. moto handles ~60 accounts/s on 2 cores whatever the
-//! client does, so the numbers show rolecall's overhead above that floor.
+//! `just bench`: rolecall side by side with what users would do instead,
+//! against one moto server behind our counting proxy, release build.
+//!
+//! Each round starts every contender from an empty organization (moto is
+//! reset and seeded again, so no run pays for another's leftovers), and
+//! the rounds alternate the contenders; the table shows medians:
+//! 1. the seed recipe scripted with the AWS CLI (`bench/recipe.sh`) on the
+//!    first `--recipe-accounts` accounts, and rolecall on the same ones;
+//! 2. boto3 with a thread pool (`bench/boto3_rollout.py`) at each pool size
+//!    of `--pools`, on all accounts (the best pool size is reported);
+//! 3. `rolecall apply` through the bootstrap role and through StackSets,
+//!    their unchanged re-runs, `plan` and `drift`, on all accounts.
+//!
+//! For each: wall time, the client's own CPU time (user+sys, from wait4,
+//! children included: the AWS CLI processes of the recipe count) per
+//! account, its peak RSS, moto's CPU time during the run (no client can be
+//! faster than moto serving its calls), and API calls per account by
+//! action. The table also goes into BENCHMARKS.md between its markers.
+
+// wait4 and sysconf through libc: std has no resource usage of a child.
+#![allow(unsafe_code)]
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::Instant;
 
 use tests::proxy::Proxy;
-use tests::{Moto, member_org, seed_org, write_inventory};
+use tests::{MANAGEMENT_ACCOUNT, Moto, SeededOrg, member_org, seed_org};
+
+struct Options {
+    accounts: usize,
+    recipe_accounts: usize,
+    runs: usize,
+    pools: Vec<usize>,
+    concurrency: usize,
+}
+
+fn options() -> Options {
+    let mut o = Options {
+        accounts: 1000,
+        recipe_accounts: 100,
+        runs: 3,
+        pools: vec![16, 32, 64],
+        concurrency: 64,
+    };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut i = 0;
+    while i < args.len() {
+        let value = args.get(i + 1).cloned().unwrap_or_default();
+        let number = || -> usize {
+            value.parse().unwrap_or_else(|_| {
+                eprintln!("bench: {} needs a number", args[i]);
+                std::process::exit(64)
+            })
+        };
+        match args[i].as_str() {
+            "--accounts" => o.accounts = number(),
+            "--recipe-accounts" => o.recipe_accounts = number(),
+            "--runs" => o.runs = number(),
+            "--concurrency" => o.concurrency = number(),
+            "--pools" => o.pools = value.split(',').filter_map(|p| p.parse().ok()).collect(),
+            other => {
+                eprintln!(
+                    "bench: unknown argument {other}\nusage: rolecall-bench [--accounts N] [--recipe-accounts M] [--runs R] [--pools 16,32,64] [--concurrency C]"
+                );
+                std::process::exit(64)
+            }
+        }
+        i += 2;
+    }
+    o
+}
+
+/// What one command cost.
+#[derive(Clone, Debug, Default)]
+struct Sample {
+    wall: f64,
+    /// user+sys of the process and its waited-for children, seconds.
+    cpu: f64,
+    /// Peak resident set, MB.
+    rss: f64,
+    /// moto's user+sys during the run, seconds.
+    moto: f64,
+    calls: BTreeMap<String, usize>,
+}
+
+/// Runs `cmd` to its end, measured with wait4; panics with its output when
+/// it exits with another code than `ok`.
+fn measure(mut cmd: Command, moto: &Moto, proxy: &Proxy, ok: &[i32], what: &str) -> Sample {
+    let log = std::env::temp_dir().join(format!("rolecall-bench-{}.log", std::process::id()));
+    let file = std::fs::File::create(&log).expect("log file");
+    cmd.stdout(file.try_clone().expect("log file")).stderr(file);
+    proxy.take_calls();
+    let moto_before = cpu_of(moto.pid());
+    let started = Instant::now();
+    let child = cmd.spawn().expect("spawn");
+    let (code, cpu, rss) = wait4(child.id());
+    let wall = started.elapsed().as_secs_f64();
+    let sample = Sample {
+        wall,
+        cpu,
+        rss,
+        moto: cpu_of(moto.pid()) - moto_before,
+        calls: proxy.take_calls(),
+    };
+    if !ok.contains(&code) {
+        let output = std::fs::read_to_string(&log).unwrap_or_default();
+        let tail: Vec<&str> = output.lines().rev().take(30).collect();
+        panic!(
+            "bench: {what} exited {code}:\n{}",
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        );
+    }
+    sample
+}
+
+/// (exit code, user+sys seconds, peak RSS MB) of a child, children included.
+fn wait4(pid: u32) -> (i32, f64, f64) {
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value for wait4 to fill in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: pid is our own child; status and usage are valid for writes.
+    let r = unsafe { libc::wait4(pid as libc::pid_t, &mut status, 0, &mut usage) };
+    assert_eq!(r, pid as libc::pid_t, "wait4 failed");
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
+    (
+        code,
+        secs(usage.ru_utime) + secs(usage.ru_stime),
+        usage.ru_maxrss as f64 / 1024.0,
+    )
+}
+
+/// user+sys seconds of a running process, from /proc.
+fn cpu_of(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let field = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (field(11) + field(12)) / ticks
+}
+
+/// The organization and the files every contender reads, made again after
+/// each reset (ids are repeatable, files are cheap).
+struct World {
+    org: SeededOrg,
+    dir: PathBuf,
+}
+
+impl World {
+    fn fresh(moto: &mut Moto, accounts: usize, dir: &Path) -> World {
+        moto.reset();
+        let rt = tests::runtime();
+        let org = rt.block_on(async { seed_org(&moto.sdk_config().await, &[], &member_org(accounts, "bench")).await });
+        World {
+            org,
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    fn ids(&self, n: usize) -> Vec<String> {
+        self.org.accounts.iter().take(n).map(|a| a.id.clone()).collect()
+    }
+
+    /// An inventory listing the first `n` accounts (no discovery: every
+    /// contender gets the same list of accounts).
+    fn inventory(&self, name: &str, n: usize, concurrency: usize, stacksets: bool) -> PathBuf {
+        let accounts: String = self.ids(n).iter().map(|id| format!("  - id: \"{id}\"\n")).collect();
+        let (role, via) = if stacksets {
+            (
+                "  name: RolecallSet\n  stack_name: rolecall-set\n",
+                "  via: stacksets\n",
+            )
+        } else {
+            ("", "")
+        };
+        let text = format!(
+            "version: 1\nsource_account: \"{MANAGEMENT_ACCOUNT}\"\nrole:\n{role}  policy: {{Version: \"2012-10-17\", Statement: [{{Effect: Allow, Action: \"s3:*\", Resource: \"*\"}}]}}\ndeploy:\n{via}  regions: [us-east-1]\n  concurrency: {concurrency}\naccounts:\n{accounts}"
+        );
+        let path = self.dir.join(format!("{name}.yaml"));
+        std::fs::write(&path, text).expect("write inventory");
+        path
+    }
+
+    fn accounts_file(&self, n: usize) -> PathBuf {
+        let path = self.dir.join(format!("accounts-{n}.txt"));
+        std::fs::write(&path, self.ids(n).join("\n") + "\n").expect("write accounts");
+        path
+    }
+}
+
+fn rolecall(proxy: &Proxy, args: &[&str]) -> Command {
+    let mut cmd = client(tests::binary(), proxy);
+    cmd.args(args);
+    cmd
+}
+
+/// Any contender: the tests' isolated AWS environment, plus the region
+/// variable botocore reads.
+fn client(program: &Path, proxy: &Proxy) -> Command {
+    let mut cmd = tests::base_command(program, &proxy.url());
+    cmd.env("AWS_DEFAULT_REGION", tests::REGION);
+    cmd
+}
 
 fn main() {
-    let accounts: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(200);
-    let moto = match Moto::try_start() {
+    let o = options();
+    let mut moto = match Moto::try_start() {
         Ok(moto) => moto,
         Err(e) => {
             eprintln!("bench: {e}");
@@ -20,126 +222,339 @@ fn main() {
         }
     };
     let proxy = Proxy::start(moto.port);
-    let rt = tests::runtime();
-    let started = Instant::now();
-    let org = rt.block_on(async { seed_org(&moto.sdk_config().await, &[], &member_org(accounts, "bench")).await });
+    let dir = std::env::temp_dir().join(format!("rolecall-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("bench dir");
+    let root = tests::workspace_root();
+    let python = tests::python();
+    tests::binary();
+    let path = |p: &Path| p.to_str().expect("utf-8 path").to_owned();
+    let (n, m, c) = (o.accounts, o.recipe_accounts, o.concurrency.to_string());
+    let mut samples: BTreeMap<String, Vec<Sample>> = BTreeMap::new();
+    let mut record = |key: String, s: Sample| {
+        eprintln!(
+            "bench: {key:<44} {:>8.2}s wall {:>8.2}s cpu {:>7.1} MB {:>8.2}s moto",
+            s.wall, s.cpu, s.rss, s.moto
+        );
+        samples.entry(key).or_default().push(s);
+    };
+    let seeded = Instant::now();
+    let mut world = World::fresh(&mut moto, n, &dir);
     eprintln!(
-        "bench: seeded {} accounts in {:.1}s",
-        org.accounts.len(),
-        started.elapsed().as_secs_f64()
+        "bench: {n} accounts seeded in {:.1}s; {} rounds",
+        seeded.elapsed().as_secs_f64(),
+        o.runs
     );
-    let inventory = write_inventory(
-        "bench",
-        &format!(
-            "version: 1\nsource_account: \"{}\"\nrole:\n  policy: {{Version: \"2012-10-17\", Statement: [{{Effect: Allow, Action: \"s3:*\", Resource: \"*\"}}]}}\ndeploy:\n  concurrency: 32\norganization:\n  ous: [{}]\n",
-            tests::MANAGEMENT_ACCOUNT,
-            org.ou("Root")
-        ),
-    );
-    let file = inventory.to_str().expect("utf-8 path");
-    proxy.take_calls();
+    // moto imports each service on first use: warm it up, unmeasured.
+    let warm = world.inventory("warm", 1, 1, false);
+    let _ = rolecall(&proxy, &["plan", "-i", &path(&warm)]).output();
+    for round in 1..=o.runs {
+        eprintln!("bench: round {round} of {}", o.runs);
+        // 1. The recipe, and rolecall on the same accounts.
+        let template = dir.join("template.json");
+        let inv_m = world.inventory("recipe", m, o.concurrency, false);
+        let out = rolecall(&proxy, &["template", "-i", &path(&inv_m)])
+            .output()
+            .expect("rolecall template");
+        std::fs::write(&template, out.stdout).expect("write template");
+        let config = dir.join("recipe.config");
+        let _ = std::fs::remove_file(&config);
+        let mut cmd = client(Path::new("bash"), &proxy);
+        cmd.arg(root.join("bench/recipe.sh"))
+            .args([path(&world.accounts_file(m)), path(&template), path(&config)])
+            .env("PYTHON", &python);
+        let s = measure(cmd, &moto, &proxy, &[0], "the AWS CLI recipe");
+        assert_eq!(
+            std::fs::read_to_string(&config)
+                .unwrap_or_default()
+                .matches("role_arn = arn:")
+                .count(),
+            m,
+            "the recipe wrote a profile per account"
+        );
+        record(format!("recipe:{m}"), s);
+        world = World::fresh(&mut moto, n, &dir);
+        let inv_m = world.inventory("recipe", m, o.concurrency, false);
+        let reg = path(&dir.join("registry-m.json"));
+        let args = [
+            "apply",
+            "-i",
+            &path(&inv_m),
+            "--yes",
+            "--poll-interval",
+            "0.2",
+            "--registry",
+            &reg,
+            "--concurrency",
+            &c,
+        ];
+        record(
+            format!("rolecall:{m}"),
+            measure(rolecall(&proxy, &args), &moto, &proxy, &[0], "apply"),
+        );
 
-    let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
-    println!("rolecall bench: {accounts} accounts, 1 region, concurrency 32, moto on 2 cores ({profile} build)");
-    println!(
-        "{:<30} {:>9} {:>12}  calls per account",
-        "step", "wall (s)", "accounts/s"
-    );
-    // moto imports each service lazily on its first call (seconds): warm it
-    // up so that the numbers measure rolecall, not moto's start.
-    let warm = write_inventory(
-        "warm",
-        &format!(
-            "version: 1\nsource_account: \"{}\"\nrole: {{policy: {{Statement: []}}}}\naccounts:\n  - id: \"{}\"\n",
-            tests::MANAGEMENT_ACCOUNT,
-            org.accounts[0].id
-        ),
-    );
-    tests::rolecall(&moto.url(), &["plan", "-i", warm.to_str().expect("utf-8 path")]);
-    let t = Instant::now();
-    let direct = tests::rolecall(&moto.url(), &["plan", "-i", file]);
-    assert_eq!(direct.code, 0, "{}", direct.stderr);
-    println!(
-        "{:<30} {:>9.2} {:>12.1}  (no proxy)",
-        "plan (empty org), direct",
-        t.elapsed().as_secs_f64(),
-        accounts as f64 / t.elapsed().as_secs_f64()
-    );
-    let registry = std::env::temp_dir().join(format!("rolecall-bench-{}.json", std::process::id()));
-    let registry = registry.to_str().expect("utf-8 path");
-    let apply = vec![
-        "apply",
-        "-i",
-        file,
-        "--yes",
-        "--poll-interval",
-        "0.2",
-        "--registry",
-        registry,
-    ];
-    // The same accounts through a self-managed stack set: another role and
-    // stack name, so that the two paths do not collide in IAM.
-    let sets = write_inventory(
-        "bench-stacksets",
-        &format!(
-            "version: 1\nsource_account: \"{}\"\nrole:\n  name: RolecallSet\n  stack_name: rolecall-set\n  policy: {{Version: \"2012-10-17\", Statement: [{{Effect: Allow, Action: \"s3:*\", Resource: \"*\"}}]}}\ndeploy:\n  via: stacksets\n  concurrency: 32\norganization:\n  ous: [{}]\n",
-            tests::MANAGEMENT_ACCOUNT,
-            org.ou("Root")
-        ),
-    );
-    let sets = sets.to_str().expect("utf-8 path");
-    let mut apply_sets = apply.clone();
-    apply_sets[2] = sets;
-    for (step, args, ok) in [
-        ("plan (empty org)", vec!["plan", "-i", file], [0, 0]),
-        ("apply (from empty)", apply.clone(), [0, 0]),
-        ("apply again (no-op)", apply.clone(), [0, 0]),
-        ("plan (all in place)", vec!["plan", "-i", file], [0, 0]),
-        ("stacksets apply (from empty)", apply_sets.clone(), [0, 0]),
-        ("stacksets apply again (no-op)", apply_sets.clone(), [0, 0]),
-        ("stacksets plan (in place)", vec!["plan", "-i", sets], [0, 0]),
-    ] {
-        let t = Instant::now();
-        let run = tests::rolecall(&proxy.url(), &args);
-        let wall = t.elapsed().as_secs_f64();
-        assert!(ok.contains(&run.code), "{step} exited {}: {}", run.code, run.stderr);
-        let calls = proxy.take_calls();
-        println!(
-            "{step:<30} {wall:>9.2} {:>12.1}  {}",
-            accounts as f64 / wall,
-            per_account(&calls, accounts)
+        // 2. boto3 at each pool size.
+        for pool in &o.pools {
+            world = World::fresh(&mut moto, n, &dir);
+            let out = dir.join("boto3.config");
+            let mut cmd = client(Path::new(&python), &proxy);
+            cmd.arg(root.join("bench/boto3_rollout.py")).args([
+                path(&world.accounts_file(n)),
+                path(&template),
+                path(&out),
+                pool.to_string(),
+            ]);
+            let s = measure(cmd, &moto, &proxy, &[0], "boto3");
+            assert_eq!(
+                std::fs::read_to_string(&out)
+                    .unwrap_or_default()
+                    .matches("role_arn = arn:")
+                    .count(),
+                n
+            );
+            record(format!("boto3:{pool}"), s);
+        }
+
+        // 3. rolecall through the bootstrap role, then read-only commands.
+        world = World::fresh(&mut moto, n, &dir);
+        let inv = path(&world.inventory("bootstrap", n, o.concurrency, false));
+        let reg = path(&dir.join("registry.json"));
+        let apply = [
+            "apply",
+            "-i",
+            &inv,
+            "--yes",
+            "--poll-interval",
+            "0.2",
+            "--registry",
+            &reg,
+        ];
+        record(
+            "apply".into(),
+            measure(rolecall(&proxy, &apply), &moto, &proxy, &[0], "apply"),
         );
-    }
-    // drift reads each account's live role: moto answers GetRolePolicy of
-    // CloudFormation-made policies with a Python repr, fixed up first.
-    let ids: Vec<String> = org.accounts.iter().map(|a| a.id.clone()).collect();
-    rt.block_on(tests::fix_moto_inline_policies(&moto, &ids, "RolecallTarget"));
-    proxy.take_calls();
-    for (step, extra) in [
-        ("drift (all in sync)", None),
-        ("drift --cfn-drift (moto: 500)", Some("--cfn-drift")),
-    ] {
-        let mut args = vec!["drift", "-i", file, "--registry", registry, "--detailed-exitcode"];
-        args.extend(extra);
-        let t = Instant::now();
-        let run = tests::rolecall(&proxy.url(), &args);
-        let wall = t.elapsed().as_secs_f64();
-        assert_eq!(run.code, 0, "{step}: {}", run.stdout);
-        let calls = proxy.take_calls();
-        println!(
-            "{step:<30} {wall:>9.2} {:>12.1}  {}",
-            accounts as f64 / wall,
-            per_account(&calls, accounts)
+        record(
+            "apply again".into(),
+            measure(rolecall(&proxy, &apply), &moto, &proxy, &[0], "apply again"),
         );
+        let plan = ["plan", "-i", &inv, "--registry", &reg, "--detailed-exitcode"];
+        record(
+            "plan".into(),
+            measure(rolecall(&proxy, &plan), &moto, &proxy, &[0], "plan"),
+        );
+        let ids = world.ids(n);
+        tests::runtime().block_on(tests::fix_moto_inline_policies(&moto, &ids, "RolecallTarget"));
+        let drift = ["drift", "-i", &inv, "--registry", &reg, "--detailed-exitcode"];
+        record(
+            "drift".into(),
+            measure(rolecall(&proxy, &drift), &moto, &proxy, &[0], "drift"),
+        );
+
+        // 4. rolecall through StackSets.
+        world = World::fresh(&mut moto, n, &dir);
+        let inv = path(&world.inventory("stacksets", n, o.concurrency, true));
+        let reg = path(&dir.join("registry-sets.json"));
+        let apply = [
+            "apply",
+            "-i",
+            &inv,
+            "--yes",
+            "--poll-interval",
+            "0.2",
+            "--registry",
+            &reg,
+        ];
+        record(
+            "stacksets apply".into(),
+            measure(rolecall(&proxy, &apply), &moto, &proxy, &[0], "stacksets apply"),
+        );
+        record(
+            "stacksets apply again".into(),
+            measure(rolecall(&proxy, &apply), &moto, &proxy, &[0], "stacksets apply again"),
+        );
+        world = World::fresh(&mut moto, n, &dir);
     }
-    let _ = std::fs::remove_file(registry);
+    let table = report(&o, &samples);
+    println!("{table}");
+    write_benchmarks(&root.join("BENCHMARKS.md"), &table);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
-fn per_account(calls: &BTreeMap<String, usize>, accounts: usize) -> String {
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    if values.is_empty() {
+        0.0
+    } else if values.len() % 2 == 1 {
+        values[mid]
+    } else {
+        (values[mid - 1] + values[mid]) / 2.0
+    }
+}
+
+/// The median of each measure over the rounds; calls from the first round
+/// (they are the same every round).
+fn summarize(samples: &[Sample]) -> Sample {
+    let pick = |f: fn(&Sample) -> f64| median(&mut samples.iter().map(f).collect::<Vec<_>>());
+    Sample {
+        wall: pick(|s| s.wall),
+        cpu: pick(|s| s.cpu),
+        rss: pick(|s| s.rss),
+        moto: pick(|s| s.moto),
+        calls: samples.first().map(|s| s.calls.clone()).unwrap_or_default(),
+    }
+}
+
+fn calls_per_account(calls: &BTreeMap<String, usize>, accounts: usize) -> String {
     let total: usize = calls.values().sum();
     let parts: Vec<String> = calls
         .iter()
-        .map(|(op, n)| format!("{op}={:.2}", *n as f64 / accounts as f64))
+        .map(|(op, n)| {
+            let op = op.rsplit(':').next().unwrap_or(op);
+            format!("{op} {:.2}", *n as f64 / accounts as f64)
+        })
         .collect();
-    format!("{:.2} total ({})", total as f64 / accounts as f64, parts.join(", "))
+    format!("**{:.2}**: {}", total as f64 / accounts as f64, parts.join(", "))
+}
+
+fn report(o: &Options, samples: &BTreeMap<String, Vec<Sample>>) -> String {
+    let (n, m) = (o.accounts, o.recipe_accounts);
+    let get = |key: &str| samples.get(key).map(|s| summarize(s));
+    let best_pool = o
+        .pools
+        .iter()
+        .filter_map(|p| get(&format!("boto3:{p}")).map(|s| (*p, s)))
+        .min_by(|a, b| a.1.wall.total_cmp(&b.1.wall));
+    let mut rows: Vec<(String, usize, Sample)> = Vec::new();
+    let mut push = |label: String, accounts: usize, key: &str| {
+        if let Some(s) = get(key) {
+            rows.push((label, accounts, s));
+        }
+    };
+    push(
+        format!("AWS CLI recipe (bash loop), {m} accounts"),
+        m,
+        &format!("recipe:{m}"),
+    );
+    push(
+        format!("rolecall apply, bootstrap role, {m} accounts"),
+        m,
+        &format!("rolecall:{m}"),
+    );
+    for p in &o.pools {
+        let best = if best_pool.as_ref().is_some_and(|(b, _)| b == p) {
+            " (best)"
+        } else {
+            ""
+        };
+        push(
+            format!("boto3 thread pool {p}{best}, {n} accounts"),
+            n,
+            &format!("boto3:{p}"),
+        );
+    }
+    for (key, label) in [
+        ("apply", "rolecall apply, bootstrap role"),
+        ("apply again", "rolecall apply, unchanged re-run"),
+        ("plan", "rolecall plan, all in place"),
+        ("drift", "rolecall drift, all in sync"),
+        ("stacksets apply", "rolecall apply via StackSets (self-managed)"),
+        (
+            "stacksets apply again",
+            "rolecall apply via StackSets, unchanged re-run",
+        ),
+    ] {
+        push(format!("{label}, {n} accounts"), n, key);
+    }
+    let mut out = String::new();
+    out.push_str(&format!(
+        "Medians of {} rounds; concurrency {} for rolecall; 1 region; moto behind the counting proxy.\n\n",
+        o.runs, o.concurrency
+    ));
+    out.push_str("| run | wall (s) | moto CPU (s) | wall / moto CPU | client CPU per account (ms) | client peak RSS (MB) | API calls per account |\n|---|---:|---:|---:|---:|---:|---|\n");
+    for (label, accounts, s) in &rows {
+        out.push_str(&format!(
+            "| {label} | {:.2} | {:.2} | {:.2} | {:.2} | {:.0} | {} |\n",
+            s.wall,
+            s.moto,
+            if s.moto > 0.0 { s.wall / s.moto } else { 0.0 },
+            s.cpu * 1000.0 / *accounts as f64,
+            s.rss,
+            calls_per_account(&s.calls, *accounts)
+        ));
+    }
+    let ratio = |a: Option<Sample>, b: Option<Sample>, f: fn(&Sample) -> f64| match (a, b) {
+        (Some(a), Some(b)) if f(&b) > 0.0 => format!("{:.1}×", f(&a) / f(&b)),
+        _ => "n/a".to_owned(),
+    };
+    let boto = best_pool.map(|(_, s)| s);
+    out.push_str(&format!(
+        "\nRatios: the AWS CLI recipe / rolecall at {m} accounts: wall {}, client CPU {}. Best boto3 / rolecall at {n} accounts: wall {}, client CPU {}.\n",
+        ratio(get(&format!("recipe:{m}")), get(&format!("rolecall:{m}")), |s| s.wall),
+        ratio(get(&format!("recipe:{m}")), get(&format!("rolecall:{m}")), |s| s.cpu),
+        ratio(boto.clone(), get("apply"), |s| s.wall),
+        ratio(boto, get("apply"), |s| s.cpu),
+    ));
+    out
+}
+
+const BEGIN: &str = "<!-- bench:begin (written by `just bench`) -->";
+const END: &str = "<!-- bench:end -->";
+
+/// Puts the table between the markers of BENCHMARKS.md, with the machine
+/// and versions; the rest of the file is left as it is.
+fn write_benchmarks(path: &Path, table: &str) {
+    let version = |cmd: &str, args: &[&str]| {
+        Command::new(cmd)
+            .args(args)
+            .output()
+            .ok()
+            .map(|o| {
+                String::from_utf8_lossy(if o.stdout.is_empty() { &o.stderr } else { &o.stdout })
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_owned()
+            })
+            .unwrap_or_else(|| "unknown".to_owned())
+    };
+    let python = tests::python();
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_owned());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let date = humantime_like_date();
+    let section = format!(
+        "{BEGIN}\nMeasured {date} with `{}` on {cores} cores ({cpu}); {}, moto {}, AWS CLI {}, boto3 {}, {}.\n\n{table}{END}",
+        std::iter::once("just bench".to_owned())
+            .chain(std::env::args().skip(1))
+            .collect::<Vec<_>>()
+            .join(" "),
+        version("rustc", &["--version"]),
+        version(&python, &["-c", "import moto; print(moto.__version__)"]),
+        version(&python, &["-m", "awscli", "--version"]),
+        version(&python, &["-c", "import boto3; print(boto3.__version__)"]),
+        version(&python, &["--version"]),
+    );
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let new = match (text.find(BEGIN), text.find(END)) {
+        (Some(b), Some(e)) if b < e => format!("{}{section}{}", &text[..b], &text[e + END.len()..]),
+        _ => format!("{text}\n{section}\n"),
+    };
+    std::fs::write(path, new).expect("write BENCHMARKS.md");
+    eprintln!("bench: wrote {}", path.display());
+}
+
+fn humantime_like_date() -> String {
+    Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
 }
