@@ -230,8 +230,8 @@ fn kill_9_at_every_point_then_the_next_run_converges() {
     let (moto, org) = org_fixture();
     let proxy = Proxy::start(moto.port);
     let setup = Setup::new(&org, "kill9");
-    let kill_when = |operation: &str, count: usize| {
-        proxy.delay(Duration::from_millis(40));
+    let kill_when = |operation: &str, count: usize, delay: u64| {
+        proxy.delay(Duration::from_millis(delay));
         proxy.take_calls();
         let mut child = setup.spawn(&proxy, "2", &[]);
         wait_for(&mut child, &proxy, operation, count);
@@ -239,20 +239,27 @@ fn kill_9_at_every_point_then_the_next_run_converges() {
         child.wait().unwrap();
     };
 
-    // While observing: before any write.
-    kill_when("DescribeStacks", 3);
-    assert_eq!(proxy.calls_of("CreateStack"), 0);
+    // Mid-create (a first rollout: nothing registered, so CreateStack
+    // comes without a read first).
+    kill_when("CreateStack", 5, 40);
     assert!(!setup.reg.exists());
     assert_eq!(std::fs::read_to_string(&setup.config).unwrap(), HAND_WRITTEN);
-    // Mid-create.
-    kill_when("CreateStack", 5);
-    assert!(!setup.reg.exists());
     let counts = setup.converges(&proxy);
     assert_eq!(counts.values().sum::<usize>(), STACKS);
 
-    // Mid-update: a new policy, killed after a few change sets ran.
+    // While observing: registered stacks are read first; a slow cloud, and
+    // the kill comes at the first read, before any write.
     setup.policy(&org, "s3:Get*");
-    kill_when("ExecuteChangeSet", 3);
+    let registry_before = std::fs::read(&setup.reg).unwrap();
+    kill_when("DescribeStacks", 1, 300);
+    assert_eq!(
+        proxy.calls_of("CreateChangeSet") + proxy.calls_of("ExecuteChangeSet"),
+        0
+    );
+    assert_eq!(std::fs::read(&setup.reg).unwrap(), registry_before);
+
+    // Mid-update: killed after a few change sets ran.
+    kill_when("ExecuteChangeSet", 3, 40);
     let counts = setup.converges(&proxy);
     assert_eq!(
         counts.get("updated").copied().unwrap_or(0) + counts.get("unchanged").copied().unwrap_or(0),

@@ -159,6 +159,12 @@ pub(crate) async fn apply(aws: &AwsArgs, inv: &Inventory, args: &ApplyArgs) -> a
         failure_tolerance: args.failure_tolerance.unwrap_or(inv.deploy.failure_tolerance),
         poll_interval,
         max_wait,
+        registered: Some(
+            previous_entries
+                .iter()
+                .filter_map(|e| Some((AccountId::parse(&e.account_id)?, e.region.clone())))
+                .collect(),
+        ),
     };
     let run = match inv.deploy.via {
         model::DeployVia::Stacksets => {

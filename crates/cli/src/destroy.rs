@@ -81,6 +81,7 @@ pub(crate) async fn destroy(aws: &AwsArgs, inv: &Inventory, args: &DestroyArgs) 
         failure_tolerance: inv.deploy.failure_tolerance,
         poll_interval,
         max_wait,
+        registered: None,
     };
     if inv.deploy.via == model::DeployVia::Stacksets {
         if !args.accounts.is_empty() {

@@ -264,6 +264,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                         failure_tolerance: inv.deploy.failure_tolerance,
                         poll_interval: std::time::Duration::from_secs(5),
                         max_wait: std::time::Duration::from_secs(1800),
+                        registered: None,
                     };
                     let run = stacksets::run(&inv, &desired, &options, *concurrency);
                     stacksets::plan(&cloud, &run, &targets).await?

@@ -24,6 +24,13 @@ pub struct ApplyOptions {
     pub poll_interval: Duration,
     /// Longest wait for one stack operation before giving up on it.
     pub max_wait: Duration,
+    /// The account/regions the last registry has. Where given, the others
+    /// (new accounts, a first rollout) go straight to CreateStack without a
+    /// DescribeStacks first: CreateStack refuses when a stack exists
+    /// (AlreadyExists), and then rolecall observes and decides as usual,
+    /// so nothing is touched that would not be otherwise. `None`: always
+    /// observe first.
+    pub registered: Option<std::collections::BTreeSet<(model::AccountId, String)>>,
 }
 
 /// Applies `desired` to every target. Returns one outcome per
@@ -153,6 +160,14 @@ async fn one_stack<S: AccountSession>(
             )),
             desired,
         )),
+        (None, Work::Apply)
+            if options
+                .registered
+                .as_ref()
+                .is_some_and(|r| !r.contains(&(target.account_id.clone(), region.to_owned()))) =>
+        {
+            run.create_first().await
+        }
         (seen, Work::Apply) => run.go(seen.flatten()).await,
         (seen, Work::Destroy) => crate::destroy::tear_down(&run, seen.flatten()).await,
     };
@@ -261,18 +276,41 @@ impl<S: AccountSession> Converge<'_, S> {
             .map_err(|e| self.cloud("reading stack", action, e))
     }
 
+    /// An account/region rolecall never recorded: CreateStack at once; if a
+    /// stack is there after all, observe and decide as usual.
+    async fn create_first(&self) -> Result<Outcome, Failure> {
+        let mut entry = plan_entry(self.target, self.region, self.desired, &Observed::Absent);
+        entry.reason =
+            "not in the registry: CreateStack without reading first (it refuses an existing stack)".to_owned();
+        self.events.event(Event::Planned { entry });
+        match self.create(false).await? {
+            Created::Done(o) => Ok(*o),
+            Created::AlreadyExists => {
+                self.stage(Stage::Observing);
+                let observed = self.describe(None).await?;
+                self.converge(observed, false).await
+            }
+        }
+    }
+
     /// `planned`: the stack as the confirmed plan showed it. Then every
     /// write fails safe when the stack is no longer that (the outcome is
     /// `changed-since-plan`), instead of doing what the user did not see.
     async fn go(&self, planned: Option<Observed>) -> Result<Outcome, Failure> {
         let confirmed = planned.is_some();
-        let mut observed = match planned {
+        let observed = match planned {
             Some(observed) => observed,
             None => {
                 self.stage(Stage::Observing);
                 self.describe(None).await?
             }
         };
+        self.converge(observed, confirmed).await
+    }
+
+    /// Decide, act, and decide again until the stack is where the inventory
+    /// wants it (or a human must act).
+    async fn converge(&self, mut observed: Observed, confirmed: bool) -> Result<Outcome, Failure> {
         let mut recovered = false;
         let mut raced = false;
         loop {

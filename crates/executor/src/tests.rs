@@ -779,6 +779,7 @@ fn options() -> ApplyOptions {
         failure_tolerance: 100,
         poll_interval: Duration::from_millis(1),
         max_wait: Duration::from_secs(5),
+        registered: None,
     }
 }
 
@@ -1098,6 +1099,32 @@ fn a_rolled_back_stack_is_checked_against_its_deployed_template() {
             ["DescribeStacks", "GetTemplate", "ListChangeSets", "CreateChangeSet"]
         );
     }
+}
+
+#[test]
+fn account_regions_the_registry_lacks_are_created_without_reading_first() {
+    // Account 1 is new (no stack), account 2 has a stack rolecall does not
+    // know of, account 3 a foreign one, account 4 is registered.
+    let foreign = BTreeMap::from([("owner".to_owned(), "someone".to_owned())]);
+    let state = State::default()
+        .with_stack(2, "us-east-1", "CREATE_COMPLETE", ours())
+        .with_stack(3, "us-east-1", "CREATE_COMPLETE", foreign)
+        .with_stack(4, "us-east-1", "CREATE_COMPLETE", ours());
+    let registered = ApplyOptions {
+        registered: Some([(model::AccountId::parse(&id(4)).unwrap(), "us-east-1".to_owned())].into()),
+        ..options()
+    };
+    let (state, outcomes) = apply_to(state, 4, &registered);
+    assert_eq!(status(&outcomes[0]), "created ");
+    let calls = state.calls(1, "us-east-1");
+    assert_eq!(calls[0], "CreateStack", "no DescribeStacks first: {calls:?}");
+    assert!(calls[1..].iter().all(|c| *c == "DescribeStacks"), "{calls:?}");
+    // A stack after all: AlreadyExists, then observed and decided as usual.
+    assert_eq!(status(&outcomes[1]), "unchanged ");
+    assert_eq!(state.calls(2, "us-east-1"), ["CreateStack", "DescribeStacks"]);
+    assert!(status(&outcomes[2]).starts_with("blocked "), "{}", status(&outcomes[2]));
+    assert_eq!(state.calls(3, "us-east-1"), ["CreateStack", "DescribeStacks"]);
+    assert_eq!(state.calls(4, "us-east-1"), ["DescribeStacks"]);
 }
 
 #[test]

@@ -78,6 +78,8 @@ struct Sample {
     wall: f64,
     /// user+sys of the process and its waited-for children, seconds.
     cpu: f64,
+    /// The kernel's part of `cpu` (connections, reads, writes).
+    sys: f64,
     /// Peak resident set, MB.
     rss: f64,
     /// moto's user+sys during the run, seconds.
@@ -94,12 +96,15 @@ fn measure(mut cmd: Command, moto: &Moto, proxy: &Proxy, ok: &[i32], what: &str)
     proxy.take_calls();
     let moto_before = cpu_of(moto.pid());
     let started = Instant::now();
+    // Reaped by wait4 below (with its resource usage), not Child::wait.
+    #[allow(clippy::zombie_processes)]
     let child = cmd.spawn().expect("spawn");
-    let (code, cpu, rss) = wait4(child.id());
+    let (code, cpu, sys, rss) = wait4(child.id());
     let wall = started.elapsed().as_secs_f64();
     let sample = Sample {
         wall,
         cpu,
+        sys,
         rss,
         moto: cpu_of(moto.pid()) - moto_before,
         calls: proxy.take_calls(),
@@ -115,8 +120,9 @@ fn measure(mut cmd: Command, moto: &Moto, proxy: &Proxy, ok: &[i32], what: &str)
     sample
 }
 
-/// (exit code, user+sys seconds, peak RSS MB) of a child, children included.
-fn wait4(pid: u32) -> (i32, f64, f64) {
+/// (exit code, user+sys seconds, sys seconds, peak RSS MB) of a child,
+/// children included.
+fn wait4(pid: u32) -> (i32, f64, f64, f64) {
     let mut status = 0;
     // SAFETY: an all-zero rusage is a valid value for wait4 to fill in.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
@@ -132,6 +138,7 @@ fn wait4(pid: u32) -> (i32, f64, f64) {
     (
         code,
         secs(usage.ru_utime) + secs(usage.ru_stime),
+        secs(usage.ru_stime),
         usage.ru_maxrss as f64 / 1024.0,
     )
 }
@@ -399,6 +406,7 @@ fn summarize(samples: &[Sample]) -> Sample {
     Sample {
         wall: pick(|s| s.wall),
         cpu: pick(|s| s.cpu),
+        sys: pick(|s| s.sys),
         rss: pick(|s| s.rss),
         moto: pick(|s| s.moto),
         calls: samples.first().map(|s| s.calls.clone()).unwrap_or_default(),
@@ -471,14 +479,16 @@ fn report(o: &Options, samples: &BTreeMap<String, Vec<Sample>>) -> String {
         "Medians of {} rounds; concurrency {} for rolecall; 1 region; moto behind the counting proxy.\n\n",
         o.runs, o.concurrency
     ));
-    out.push_str("| run | wall (s) | moto CPU (s) | wall / moto CPU | client CPU per account (ms) | client peak RSS (MB) | API calls per account |\n|---|---:|---:|---:|---:|---:|---|\n");
+    out.push_str("| run | wall (s) | moto CPU (s) | wall / moto CPU | client CPU per account (ms), user + sys | client peak RSS (MB) | API calls per account |\n|---|---:|---:|---:|---:|---:|---|\n");
     for (label, accounts, s) in &rows {
         out.push_str(&format!(
-            "| {label} | {:.2} | {:.2} | {:.2} | {:.2} | {:.0} | {} |\n",
+            "| {label} | {:.2} | {:.2} | {:.2} | {:.2} ({:.2} + {:.2}) | {:.0} | {} |\n",
             s.wall,
             s.moto,
             if s.moto > 0.0 { s.wall / s.moto } else { 0.0 },
             s.cpu * 1000.0 / *accounts as f64,
+            (s.cpu - s.sys) * 1000.0 / *accounts as f64,
+            s.sys * 1000.0 / *accounts as f64,
             s.rss,
             calls_per_account(&s.calls, *accounts)
         ));
