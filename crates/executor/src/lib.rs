@@ -18,6 +18,8 @@ pub mod fanout;
 pub mod interrupt;
 pub mod limit;
 pub mod observe;
+#[cfg(feature = "sim")]
+pub mod sim;
 pub mod stacksets;
 
 pub use apply::{ApplyOptions, apply};

@@ -1,0 +1,153 @@
+//! An in-memory cloud that answers at once, for scale runs of the
+//! pipelines in one process (`cargo run --release -p executor --features
+//! sim --example scale`): what rolecall itself costs per account, with no
+//! emulator and no network in the way. Only what plan and apply call is
+//! simulated; everything else answers an error.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use model::{AccountId, Observed, StackInfo};
+
+use crate::cloud::{AccountSession, ChangeSetInfo, ChangeSetSummary, Cloud, CloudError, OrgAccount, StackRequest};
+
+type Stacks = Arc<Mutex<HashMap<(String, String), StackInfo>>>;
+
+/// Every account's stacks, by (account, region).
+#[derive(Clone, Debug, Default)]
+pub struct SimCloud {
+    stacks: Stacks,
+}
+
+#[derive(Debug)]
+pub struct SimSession {
+    account: String,
+    stacks: Stacks,
+}
+
+fn not_simulated() -> CloudError {
+    CloudError::Transport("not simulated".to_owned())
+}
+
+impl Cloud for SimCloud {
+    type Session = SimSession;
+
+    async fn assume_role(
+        &self,
+        account: &AccountId,
+        _: &str,
+        _: &str,
+        _: Option<&str>,
+    ) -> Result<SimSession, CloudError> {
+        Ok(SimSession {
+            account: account.to_string(),
+            stacks: self.stacks.clone(),
+        })
+    }
+
+    async fn list_child_ous(&self, _: &str) -> Result<Vec<String>, CloudError> {
+        Ok(Vec::new())
+    }
+
+    async fn list_accounts_for_parent(&self, _: &str) -> Result<Vec<OrgAccount>, CloudError> {
+        Ok(Vec::new())
+    }
+
+    async fn list_account_tags(&self, _: &AccountId) -> Result<Vec<(String, String)>, CloudError> {
+        Ok(Vec::new())
+    }
+
+    async fn list_organization_accounts(&self) -> Result<Vec<OrgAccount>, CloudError> {
+        Ok(Vec::new())
+    }
+}
+
+impl AccountSession for SimSession {
+    async fn describe_stack(&self, region: &str, _: &str) -> Result<Observed, CloudError> {
+        let stacks = self.stacks.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(match stacks.get(&(self.account.clone(), region.to_owned())) {
+            Some(s) => Observed::Present(s.clone()),
+            None => Observed::Absent,
+        })
+    }
+
+    async fn create_stack(&self, region: &str, request: &StackRequest, _: &str) -> Result<String, CloudError> {
+        let mut stacks = self.stacks.lock().unwrap_or_else(|e| e.into_inner());
+        let key = (self.account.clone(), region.to_owned());
+        if stacks.contains_key(&key) {
+            return Err(CloudError::Service {
+                code: "AlreadyExistsException".to_owned(),
+                message: "Stack already exists".to_owned(),
+            });
+        }
+        let stack_id = format!(
+            "arn:aws:cloudformation:{region}:{}:stack/{}/sim",
+            self.account, request.stack_name
+        );
+        stacks.insert(
+            key,
+            StackInfo {
+                stack_id: stack_id.clone(),
+                status: "CREATE_COMPLETE".to_owned(),
+                tags: request.tags.clone(),
+                parameters: request.parameters.clone(),
+                outputs: [(
+                    "RoleArn".to_owned(),
+                    format!("arn:aws:iam::{}:role/RolecallTarget", self.account),
+                )]
+                .into(),
+                ..StackInfo::default()
+            },
+        );
+        Ok(stack_id)
+    }
+
+    async fn get_template(&self, _: &str, _: &str) -> Result<String, CloudError> {
+        Err(not_simulated())
+    }
+
+    async fn create_change_set(&self, _: &str, _: &StackRequest, _: &str, _: &str) -> Result<(), CloudError> {
+        Err(not_simulated())
+    }
+
+    async fn list_change_sets(&self, _: &str, _: &str) -> Result<Vec<ChangeSetSummary>, CloudError> {
+        Ok(Vec::new())
+    }
+
+    async fn describe_change_set(&self, _: &str, _: &str, _: &str) -> Result<ChangeSetInfo, CloudError> {
+        Err(not_simulated())
+    }
+
+    async fn execute_change_set(&self, _: &str, _: &str, _: &str, _: &str) -> Result<(), CloudError> {
+        Err(not_simulated())
+    }
+
+    async fn delete_change_set(&self, _: &str, _: &str, _: &str) -> Result<(), CloudError> {
+        Err(not_simulated())
+    }
+
+    async fn delete_stack(&self, _: &str, _: &str, _: &str) -> Result<(), CloudError> {
+        Err(not_simulated())
+    }
+
+    async fn find_instance_stack(&self, _: &str, _: &str, _: Option<&str>) -> Result<Observed, CloudError> {
+        Err(not_simulated())
+    }
+
+    async fn get_live_role(&self, _: &str) -> Result<Option<model::LiveRole>, CloudError> {
+        Err(not_simulated())
+    }
+
+    async fn detect_drift(
+        &self,
+        _: &str,
+        _: &str,
+        _: std::time::Duration,
+    ) -> Result<crate::drift::CfnDrift, CloudError> {
+        Err(not_simulated())
+    }
+
+    async fn failure_reasons(&self, _: &str, _: &str) -> Result<Vec<String>, CloudError> {
+        Ok(Vec::new())
+    }
+}
