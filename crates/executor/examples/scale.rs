@@ -76,7 +76,7 @@ fn main() {
         let t = Instant::now();
         let meta = reporter::registry::Meta {
             generated_at: "2026-01-01T00:00:00Z",
-            source_account: "111111111111",
+            source_account: &inv.source_account,
             stack_name: &desired.stack_name,
             role_name: "RolecallTarget",
         };
