@@ -463,10 +463,9 @@ impl<S: AccountSession> Converge<'_, S> {
         let action = Some(Action::Update);
         self.stage(Stage::Updating);
         let stack = self.desired.stack_name.clone();
-        let host = changesets::this_host();
         let run = changesets::Run {
             session: self.session_name,
-            host: &host,
+            host: changesets::this_host(),
         };
         // Unique to the run: two runs at once never touch each other's.
         let name = run.change_set_name(&self.desired.fingerprint);

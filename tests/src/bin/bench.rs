@@ -326,16 +326,7 @@ fn main() {
         world = World::fresh(&mut moto, n, &dir);
         let inv = path(&world.inventory("bootstrap", n, o.concurrency, false));
         let reg = path(&dir.join("registry.json"));
-        let apply = [
-            "apply",
-            "-i",
-            &inv,
-            "--yes",
-            "--poll-interval",
-            "0.2",
-            "--registry",
-            &reg,
-        ];
+        let apply = apply_args(&inv, &reg);
         record(
             "apply".into(),
             measure(rolecall(&proxy, &apply), &moto, &proxy, &[0], "apply"),
@@ -361,16 +352,7 @@ fn main() {
         world = World::fresh(&mut moto, n, &dir);
         let inv = path(&world.inventory("stacksets", n, o.concurrency, true));
         let reg = path(&dir.join("registry-sets.json"));
-        let apply = [
-            "apply",
-            "-i",
-            &inv,
-            "--yes",
-            "--poll-interval",
-            "0.2",
-            "--registry",
-            &reg,
-        ];
+        let apply = apply_args(&inv, &reg);
         record(
             "stacksets apply".into(),
             measure(rolecall(&proxy, &apply), &moto, &proxy, &[0], "stacksets apply"),
@@ -385,6 +367,20 @@ fn main() {
     println!("{table}");
     write_benchmarks(&root.join("BENCHMARKS.md"), &table);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `apply --yes` of `inventory`, recording into `registry`.
+fn apply_args<'a>(inventory: &'a str, registry: &'a str) -> [&'a str; 8] {
+    [
+        "apply",
+        "-i",
+        inventory,
+        "--yes",
+        "--poll-interval",
+        "0.2",
+        "--registry",
+        registry,
+    ]
 }
 
 fn median(values: &mut [f64]) -> f64 {
