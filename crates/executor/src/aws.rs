@@ -19,6 +19,10 @@ use aws_sdk_iam as iam;
 use aws_sdk_organizations as org;
 use aws_sdk_sts as sts;
 use aws_smithy_http_client::tls;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
+use aws_smithy_runtime_api::client::http::{HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector};
+use cfn::config::{ConfigBag, RuntimeComponents, RuntimeComponentsBuilder};
 use model::{AccountId, Observed, ResourceChange, StackInfo};
 use planner::partition::Partition;
 
@@ -83,10 +87,59 @@ pub async fn load_config(conn: &Connection) -> SdkConfig {
     config
 }
 
-fn http_client() -> cfn::config::SharedHttpClient {
-    aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring))
-        .build_https()
+fn http_client() -> SharedHttpClient {
+    ValidateOnce::wrap(
+        aws_smithy_http_client::Builder::new()
+            .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring))
+            .build_https(),
+    )
+}
+
+/// The process's one HTTP client, validated once instead of once per SDK
+/// client. The hyper client's validation builds a throw-away TLS connector
+/// (it parses every native root certificate) each time a client is built
+/// from the config; rolecall builds a CloudFormation client per account and
+/// region, and that parsing was an eighth of the client CPU of a `plan`.
+/// Connectors are cached by the inner client, so requests are unchanged.
+#[derive(Debug)]
+struct ValidateOnce {
+    inner: SharedHttpClient,
+    validated: std::sync::OnceLock<()>,
+}
+
+impl ValidateOnce {
+    fn wrap(inner: SharedHttpClient) -> SharedHttpClient {
+        SharedHttpClient::new(ValidateOnce {
+            inner,
+            validated: std::sync::OnceLock::new(),
+        })
+    }
+}
+
+impl HttpClient for ValidateOnce {
+    fn http_connector(&self, settings: &HttpConnectorSettings, components: &RuntimeComponents) -> SharedHttpConnector {
+        self.inner.http_connector(settings, components)
+    }
+
+    fn validate_base_client_config(
+        &self,
+        components: &RuntimeComponentsBuilder,
+        cfg: &ConfigBag,
+    ) -> Result<(), BoxError> {
+        if self.validated.get().is_none() {
+            self.inner.validate_base_client_config(components, cfg)?;
+            let _ = self.validated.set(());
+        }
+        Ok(())
+    }
+
+    fn validate_final_config(&self, components: &RuntimeComponents, cfg: &ConfigBag) -> Result<(), BoxError> {
+        self.inner.validate_final_config(components, cfg)
+    }
+
+    fn connector_metadata(&self) -> Option<ConnectorMetadata> {
+        self.inner.connector_metadata()
+    }
 }
 
 /// Each account gets its own retry token bucket: the SDK's default bucket is
@@ -1118,6 +1171,55 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
+
+    /// Counts the validations the SDK asks of an HTTP client.
+    #[derive(Debug)]
+    struct Counting(Arc<AtomicUsize>, SharedHttpClient);
+
+    impl HttpClient for Counting {
+        fn http_connector(
+            &self,
+            settings: &HttpConnectorSettings,
+            components: &RuntimeComponents,
+        ) -> SharedHttpConnector {
+            self.1.http_connector(settings, components)
+        }
+
+        fn validate_base_client_config(&self, _: &RuntimeComponentsBuilder, _: &ConfigBag) -> Result<(), BoxError> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
+    /// Builds five CloudFormation clients the way a session does and says
+    /// how many times the base HTTP client was validated.
+    async fn validations(wrap: bool) -> usize {
+        let count = Arc::new(AtomicUsize::new(0));
+        let counting = SharedHttpClient::new(Counting(count.clone(), http_client()));
+        let base = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(if wrap { ValidateOnce::wrap(counting) } else { counting })
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("AKIDCALLER", "callersecret", None, None, "test"))
+            .load()
+            .await;
+        for account in 0..5 {
+            let _ = cfn::Client::from_conf(
+                cfn::config::Builder::from(&base)
+                    .region(Region::new("eu-west-1"))
+                    .retry_partition(partition("cfn", &account.to_string()))
+                    .build(),
+            );
+        }
+        count.load(Ordering::SeqCst)
+    }
+
+    #[tokio::test]
+    async fn the_http_client_is_validated_once_not_per_client() {
+        // The SDK validates per client (for hyper: a TLS connector built
+        // and thrown away, every root certificate parsed); ours once.
+        assert_eq!(validations(false).await, 5);
+        assert_eq!(validations(true).await, 1);
+    }
 
     /// A one-operation STS on loopback: AssumeRole answers whose first
     /// credentials expire in a minute and later ones in an hour.
