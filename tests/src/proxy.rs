@@ -5,7 +5,8 @@
 //! connections dropped before or after the call reached the service, and
 //! latency. Faults are chosen per service, action and account by a seeded
 //! hash of the call's place in its sequence, so a failing run replays
-//! with the same seed, whatever the interleaving.
+//! with the same seed, whatever the interleaving. Like AWS's endpoints it
+//! keeps client connections open between calls (moto's server does not).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -189,16 +190,31 @@ pub fn is_read(operation: &str) -> bool {
     ["Describe", "List", "Get"].iter().any(|p| op.starts_with(p)) || op == "AssumeRole" || op == "GetCallerIdentity"
 }
 
+/// Serves one client connection: calls one after another on it, as AWS's
+/// endpoints do (HTTP/1.1 keep-alive), although moto's server closes the
+/// connection after every answer: each call is forwarded to moto on a
+/// connection of its own. A dropped-connection fault closes it.
 fn serve(client: TcpStream, upstream_port: u16, shared: &Mutex<Shared>) -> std::io::Result<()> {
     client.set_read_timeout(Some(Duration::from_secs(120)))?;
     let mut reader = BufReader::new(client.try_clone()?);
     let mut client = client;
+    while serve_one(&mut reader, &mut client, upstream_port, shared)? {}
+    Ok(())
+}
+
+/// One call of a connection; `false` when the connection is to close.
+fn serve_one(
+    reader: &mut BufReader<TcpStream>,
+    client: &mut TcpStream,
+    upstream_port: u16,
+    shared: &Mutex<Shared>,
+) -> std::io::Result<bool> {
     {
         let mut head = Vec::new();
         loop {
             let mut line = String::new();
             if reader.read_line(&mut line)? == 0 {
-                return Ok(());
+                return Ok(false);
             }
             let end = line == "\r\n";
             head.push(line);
@@ -213,6 +229,8 @@ fn serve(client: TcpStream, upstream_port: u16, shared: &Mutex<Shared>) -> std::
             })
         };
         let length: usize = header("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+        let keep_open = !head[0].trim_end().ends_with("HTTP/1.0")
+            && !header("connection").is_some_and(|c| c.eq_ignore_ascii_case("close"));
         let mut body = vec![0; length];
         reader.read_exact(&mut body)?;
         let operation = operation(header("x-amz-target"), &body);
@@ -259,11 +277,11 @@ fn serve(client: TcpStream, upstream_port: u16, shared: &Mutex<Shared>) -> std::
             (true, _) | (_, Some(Fault::Throttle)) => throttling_response(json),
             (_, Some(Fault::InternalError)) => error_response(json, 500, "InternalFailure", "Internal Server Error"),
             (_, Some(Fault::Unavailable)) => error_response(json, 503, "ServiceUnavailable", "Service Unavailable"),
-            (_, Some(Fault::DropBefore)) => return Ok(()),
+            (_, Some(Fault::DropBefore)) => return Ok(false),
             (_, Some(Fault::DropAfter)) => {
                 let response = forward(upstream_port, &head, &body)?;
                 learn_keys(&operation, &body, &response, shared);
-                return Ok(());
+                return Ok(false);
             }
             (false, None) => {
                 let response = forward(upstream_port, &head, &body)?;
@@ -271,11 +289,58 @@ fn serve(client: TcpStream, upstream_port: u16, shared: &Mutex<Shared>) -> std::
                 response
             }
         };
-        client.write_all(&response)?;
+        let reframed = if keep_open { reframed(&response) } else { None };
+        let open = reframed.is_some();
+        client.write_all(&reframed.unwrap_or_else(|| response_closing(&response)))?;
         client.flush()?;
+        Ok(open)
     }
-    // moto closes after each response; so do we (one request per connection).
-    Ok(())
+}
+
+/// moto's answer made fit for a kept-alive connection: its `Connection:
+/// close` dropped, and a length added if it has none (moto closed the
+/// connection, so the body is whole). `None` if it is not an HTTP answer.
+fn reframed(response: &[u8]) -> Option<Vec<u8>> {
+    let end = response.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = std::str::from_utf8(&response[..end]).ok()?;
+    let body = &response[end + 4..];
+    let mut lines = head.split("\r\n");
+    let mut out = format!("{}\r\n", lines.next()?);
+    let mut framed = false;
+    for line in lines {
+        let name = line.split(':').next().unwrap_or_default().trim().to_ascii_lowercase();
+        match name.as_str() {
+            "connection" => continue,
+            "content-length" | "transfer-encoding" => framed = true,
+            _ => {}
+        }
+        out.push_str(line);
+        out.push_str("\r\n");
+    }
+    if !framed {
+        out.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    out.push_str("\r\n");
+    let mut out = out.into_bytes();
+    out.extend_from_slice(body);
+    Some(out)
+}
+
+/// An answer as sent on a connection that closes after it.
+fn response_closing(response: &[u8]) -> Vec<u8> {
+    match response.windows(4).position(|w| w == b"\r\n\r\n") {
+        Some(end)
+            if !response[..end]
+                .windows(11)
+                .any(|w| w.eq_ignore_ascii_case(b"connection:")) =>
+        {
+            let mut out = response[..end].to_vec();
+            out.extend_from_slice(b"\r\nConnection: close");
+            out.extend_from_slice(&response[end..]);
+            out
+        }
+        _ => response.to_vec(),
+    }
 }
 
 /// The fault for the `n`-th call of `key`, if any.
@@ -423,7 +488,7 @@ fn error_response(json: bool, status: u16, code: &str, message: &str) -> Vec<u8>
         "Internal Server Error"
     };
     format!(
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nx-amzn-RequestId: rolecall-proxy\r\nConnection: close\r\n\r\n{body}",
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nx-amzn-RequestId: rolecall-proxy\r\n\r\n{body}",
         body.len()
     )
     .into_bytes()
@@ -442,7 +507,7 @@ fn throttling_response(json: bool) -> Vec<u8> {
         )
     };
     format!(
-        "HTTP/1.1 400 Bad Request\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nx-amzn-RequestId: rolecall-proxy\r\nConnection: close\r\n\r\n{body}",
+        "HTTP/1.1 400 Bad Request\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nx-amzn-RequestId: rolecall-proxy\r\n\r\n{body}",
         body.len()
     )
     .into_bytes()
