@@ -18,6 +18,7 @@ use aws_sdk_sts as sts;
 use aws_smithy_http_client::tls;
 
 pub mod chaos;
+pub mod floor;
 pub mod proxy;
 
 /// Any static key works with moto; this one maps to account 123456789012,

@@ -31,6 +31,8 @@ use tests::{MANAGEMENT_ACCOUNT, Moto, SeededOrg, member_org, seed_org};
 struct Options {
     accounts: usize,
     recipe_accounts: usize,
+    /// A second, mid-size rolecall apply (after the recipe-size one).
+    mid_accounts: usize,
     runs: usize,
     pools: Vec<usize>,
     concurrency: usize,
@@ -40,6 +42,7 @@ fn options() -> Options {
     let mut o = Options {
         accounts: 1000,
         recipe_accounts: 100,
+        mid_accounts: 200,
         runs: 3,
         pools: vec![16, 32, 64],
         concurrency: 64,
@@ -57,12 +60,13 @@ fn options() -> Options {
         match args[i].as_str() {
             "--accounts" => o.accounts = number(),
             "--recipe-accounts" => o.recipe_accounts = number(),
+            "--mid-accounts" => o.mid_accounts = number(),
             "--runs" => o.runs = number(),
             "--concurrency" => o.concurrency = number(),
             "--pools" => o.pools = value.split(',').filter_map(|p| p.parse().ok()).collect(),
             other => {
                 eprintln!(
-                    "bench: unknown argument {other}\nusage: rolecall-bench [--accounts N] [--recipe-accounts M] [--runs R] [--pools 16,32,64] [--concurrency C]"
+                    "bench: unknown argument {other}\nusage: rolecall-bench [--accounts N] [--recipe-accounts M] [--mid-accounts K] [--runs R] [--pools 16,32,64] [--concurrency C]"
                 );
                 std::process::exit(64)
             }
@@ -181,7 +185,11 @@ impl World {
     /// An inventory listing the first `n` accounts (no discovery: every
     /// contender gets the same list of accounts).
     fn inventory(&self, name: &str, n: usize, concurrency: usize, stacksets: bool) -> PathBuf {
-        let accounts: String = self.ids(n).iter().map(|id| format!("  - id: \"{id}\"\n")).collect();
+        self.inventory_of(name, &self.ids(n), concurrency, stacksets)
+    }
+
+    fn inventory_of(&self, name: &str, ids: &[String], concurrency: usize, stacksets: bool) -> PathBuf {
+        let accounts: String = ids.iter().map(|id| format!("  - id: \"{id}\"\n")).collect();
         let (role, via) = if stacksets {
             (
                 "  name: RolecallSet\n  stack_name: rolecall-set\n",
@@ -236,7 +244,7 @@ fn main() {
     let python = tests::python();
     tests::binary();
     let path = |p: &Path| p.to_str().expect("utf-8 path").to_owned();
-    let (n, m, c) = (o.accounts, o.recipe_accounts, o.concurrency.to_string());
+    let (n, m) = (o.accounts, o.recipe_accounts);
     let mut samples: BTreeMap<String, Vec<Sample>> = BTreeMap::new();
     let mut record = |key: String, s: Sample| {
         eprintln!(
@@ -245,6 +253,10 @@ fn main() {
         );
         samples.entry(key).or_default().push(s);
     };
+    // The SDK's own cost per call, with no emulator: the floor under the
+    // client CPU of the runs below.
+    let floor = tests::floor::measure(500);
+    eprintln!("bench: SDK floor {floor:?} (µs of client CPU)");
     let seeded = Instant::now();
     let mut world = World::fresh(&mut moto, n, &dir);
     eprintln!(
@@ -283,22 +295,35 @@ fn main() {
         world = World::fresh(&mut moto, n, &dir);
         let inv_m = world.inventory("recipe", m, o.concurrency, false);
         let reg = path(&dir.join("registry-m.json"));
-        let args = [
-            "apply",
-            "-i",
-            &path(&inv_m),
-            "--yes",
-            "--poll-interval",
-            "0.2",
-            "--registry",
-            &reg,
-            "--concurrency",
-            &c,
-        ];
         record(
             format!("rolecall:{m}"),
-            measure(rolecall(&proxy, &args), &moto, &proxy, &[0], "apply"),
+            measure(
+                rolecall(&proxy, &apply_args(&path(&inv_m), &reg)),
+                &moto,
+                &proxy,
+                &[0],
+                "apply",
+            ),
         );
+        // The next accounts of the same organization, none of them touched
+        // yet: rolecall at a mid size, to see its cost per account grow
+        // (or not) from the recipe's size to all accounts.
+        let k = o.mid_accounts.min(n.saturating_sub(m));
+        if k > 0 {
+            let ids = world.ids(m + k);
+            let inv_k = path(&world.inventory_of("mid", &ids[m..], o.concurrency, false));
+            let reg = path(&dir.join("registry-k.json"));
+            record(
+                format!("mid:{k}"),
+                measure(
+                    rolecall(&proxy, &apply_args(&inv_k, &reg)),
+                    &moto,
+                    &proxy,
+                    &[0],
+                    "apply",
+                ),
+            );
+        }
 
         // 2. boto3 at each pool size.
         for pool in &o.pools {
@@ -363,7 +388,7 @@ fn main() {
         );
         world = World::fresh(&mut moto, n, &dir);
     }
-    let table = report(&o, &samples);
+    let table = report(&o, &samples, &floor);
     println!("{table}");
     write_benchmarks(&root.join("BENCHMARKS.md"), &table);
     let _ = std::fs::remove_dir_all(&dir);
@@ -421,7 +446,7 @@ fn calls_per_account(calls: &BTreeMap<String, usize>, accounts: usize) -> String
     format!("**{:.2}**: {}", total as f64 / accounts as f64, parts.join(", "))
 }
 
-fn report(o: &Options, samples: &BTreeMap<String, Vec<Sample>>) -> String {
+fn report(o: &Options, samples: &BTreeMap<String, Vec<Sample>>, floor: &tests::floor::Floor) -> String {
     let (n, m) = (o.accounts, o.recipe_accounts);
     let get = |key: &str| samples.get(key).map(|s| summarize(s));
     let best_pool = o
@@ -444,6 +469,12 @@ fn report(o: &Options, samples: &BTreeMap<String, Vec<Sample>>) -> String {
         format!("rolecall apply, bootstrap role, {m} accounts"),
         m,
         &format!("rolecall:{m}"),
+    );
+    let k = o.mid_accounts.min(n.saturating_sub(m));
+    push(
+        format!("rolecall apply, bootstrap role, {k} accounts"),
+        k,
+        &format!("mid:{k}"),
     );
     for p in &o.pools {
         let best = if best_pool.as_ref().is_some_and(|(b, _)| b == p) {
@@ -500,6 +531,10 @@ fn report(o: &Options, samples: &BTreeMap<String, Vec<Sample>>) -> String {
         ratio(get(&format!("recipe:{m}")), get(&format!("rolecall:{m}")), |s| s.cpu),
         ratio(boto.clone(), get("apply"), |s| s.wall),
         ratio(boto, get("apply"), |s| s.cpu),
+    ));
+    out.push_str(&format!(
+        "\nThe SDK's floor (rolecall's SDK path against a canned server in the same process, one kept-alive connection, one thread, no emulator; client CPU): AssumeRole and its session {:.0} µs; the first DescribeStacks of an account, which builds its region's CloudFormation client, {:.0} µs; a DescribeStacks {:.0} µs; `plan`'s work for one account (both) {:.0} µs.\n",
+        floor.assume_role, floor.first_describe, floor.describe, floor.plan_account
     ));
     out
 }
