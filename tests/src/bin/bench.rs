@@ -93,18 +93,24 @@ struct Sample {
 
 /// Runs `cmd` to its end, measured with wait4; panics with its output when
 /// it exits with another code than `ok`.
-fn measure(mut cmd: Command, moto: &Moto, proxy: &Proxy, ok: &[i32], what: &str) -> Sample {
+fn measure(cmd: Command, moto: &Moto, proxy: &Proxy, ok: &[i32], what: &str) -> Sample {
     let log = std::env::temp_dir().join(format!("rolecall-bench-{}.log", std::process::id()));
     let file = std::fs::File::create(&log).expect("log file");
+    let result = log.with_extension("usage");
+    let mut cmd = launched(&cmd, &result);
     cmd.stdout(file.try_clone().expect("log file")).stderr(file);
     proxy.take_calls();
     let moto_before = cpu_of(moto.pid());
     let started = Instant::now();
-    // Reaped by wait4 below (with its resource usage), not Child::wait.
-    #[allow(clippy::zombie_processes)]
-    let child = cmd.spawn().expect("spawn");
-    let (code, cpu, sys, rss) = wait4(child.id());
+    let status = cmd.status().expect("spawn the launcher");
     let wall = started.elapsed().as_secs_f64();
+    assert!(status.success(), "bench: the launcher of {what} failed");
+    let usage = std::fs::read_to_string(&result).expect("the launcher's report");
+    let numbers: Vec<f64> = usage.split_whitespace().filter_map(|v| v.parse().ok()).collect();
+    let [code, cpu, sys, rss] = numbers[..] else {
+        panic!("bench: the launcher reported {usage:?}")
+    };
+    let code = code as i32;
     let sample = Sample {
         wall,
         cpu,
@@ -122,6 +128,48 @@ fn measure(mut cmd: Command, moto: &Moto, proxy: &Proxy, ok: &[i32], what: &str)
         );
     }
     sample
+}
+
+/// `cmd` run through this binary's `--launch`, which reports the command's
+/// resource usage into `result`. Not measured directly: a child started
+/// from this process starts its peak RSS at this process's own (Linux keeps
+/// a process's largest resident set across exec, and the spawn shares our
+/// memory until then), so the harness's few dozen MB, growing over the
+/// rounds, showed up as the contenders'. The launcher is small and fresh.
+fn launched(cmd: &Command, result: &Path) -> Command {
+    let mut launcher = Command::new(std::env::current_exe().expect("the bench binary"));
+    launcher
+        .arg("--launch")
+        .arg(result)
+        .arg(cmd.get_program())
+        .args(cmd.get_args())
+        .stdin(std::process::Stdio::null());
+    for (key, value) in cmd.get_envs() {
+        match value {
+            Some(value) => launcher.env(key, value),
+            None => launcher.env_remove(key),
+        };
+    }
+    if let Some(dir) = cmd.get_current_dir() {
+        launcher.current_dir(dir);
+    }
+    launcher
+}
+
+/// `--launch RESULT PROGRAM ARGS…`: runs the program (stdio inherited),
+/// writes "code cpu sys rss" to RESULT and exits 0.
+fn launch() -> ! {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(2).collect();
+    let [result, program, rest @ ..] = &args[..] else {
+        eprintln!("bench: --launch RESULT PROGRAM [ARGS…]");
+        std::process::exit(64)
+    };
+    // Reaped by wait4 below (with its resource usage), not Child::wait.
+    #[allow(clippy::zombie_processes)]
+    let child = Command::new(program).args(rest).spawn().expect("spawn");
+    let (code, cpu, sys, rss) = wait4(child.id());
+    std::fs::write(result, format!("{code} {cpu} {sys} {rss}\n")).expect("write the usage");
+    std::process::exit(0)
 }
 
 /// (exit code, user+sys seconds, sys seconds, peak RSS MB) of a child,
@@ -228,6 +276,9 @@ fn client(program: &Path, proxy: &Proxy) -> Command {
 }
 
 fn main() {
+    if std::env::args().nth(1).as_deref() == Some("--launch") {
+        launch();
+    }
     let o = options();
     let mut moto = match Moto::try_start() {
         Ok(moto) => moto,
