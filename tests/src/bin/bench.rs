@@ -137,7 +137,7 @@ fn measure(cmd: Command, moto: &Moto, proxy: &Proxy, ok: &[i32], what: &str) -> 
 /// memory until then), so the harness's few dozen MB, growing over the
 /// rounds, showed up as the contenders'. The launcher is small and fresh.
 fn launched(cmd: &Command, result: &Path) -> Command {
-    let mut launcher = Command::new(std::env::current_exe().expect("the bench binary"));
+    let mut launcher = Command::new(launcher_path());
     launcher
         .arg("--launch")
         .arg(result)
@@ -154,6 +154,14 @@ fn launched(cmd: &Command, result: &Path) -> Command {
         launcher.current_dir(dir);
     }
     launcher
+}
+
+/// This binary's path, read before `tests::binary()` builds the workspace's
+/// binaries (which may relink this one, after which the running process's
+/// /proc/self/exe names a deleted file).
+fn launcher_path() -> &'static Path {
+    static PATH: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| std::env::current_exe().expect("the bench binary"))
 }
 
 /// `--launch RESULT PROGRAM ARGS…`: runs the program (stdio inherited),
@@ -280,6 +288,7 @@ fn main() {
         launch();
     }
     let o = options();
+    launcher_path();
     let mut moto = match Moto::try_start() {
         Ok(moto) => moto,
         Err(e) => {
