@@ -209,98 +209,100 @@ fn serve_one(
     upstream_port: u16,
     shared: &Mutex<Shared>,
 ) -> std::io::Result<bool> {
-    {
-        let mut head = Vec::new();
-        loop {
-            let mut line = String::new();
-            if reader.read_line(&mut line)? == 0 {
-                return Ok(false);
-            }
-            let end = line == "\r\n";
-            head.push(line);
-            if end {
-                break;
-            }
+    let mut head = Vec::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 {
+            return Ok(false);
         }
-        let header = |name: &str| {
-            head.iter().find_map(|l| {
-                let (k, v) = l.split_once(':')?;
-                k.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
-            })
-        };
-        let length: usize = header("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
-        let keep_open = !head[0].trim_end().ends_with("HTTP/1.0")
-            && !header("connection").is_some_and(|c| c.eq_ignore_ascii_case("close"));
-        let mut body = vec![0; length];
-        reader.read_exact(&mut body)?;
-        let operation = operation(header("x-amz-target"), &body);
-        let service = header("authorization")
-            .and_then(|a| a.split('/').nth(3).map(str::to_owned))
-            .unwrap_or_else(|| "unknown".to_owned());
-        let json = header("content-type").is_some_and(|c| c.contains("json"));
-        let account = account_of(&service, &operation, &body, header("authorization"), shared);
-        let (throttle, fault, delay) = {
-            let mut s = shared.lock().unwrap();
-            *s.calls.entry(format!("{service}:{operation}")).or_default() += 1;
-            let throttle = match s.throttle.get_mut(&operation) {
-                Some(n) if *n > 0 => {
-                    *n -= 1;
-                    s.throttled += 1;
-                    true
-                }
-                _ => false,
-            };
-            let key = (service.clone(), operation.clone(), account);
-            let n = {
-                let n = s.sequence.entry(key.clone()).or_default();
-                *n += 1;
-                *n - 1
-            };
-            let fault = if throttle { None } else { pick(&s.faults, &key, n) };
-            if let Some(f) = fault {
-                *s.injected.entry(f).or_default() += 1;
-            }
-            let jitter = s.faults.jitter.as_micros() as u64;
-            let jitter = if jitter == 0 {
-                0
-            } else {
-                mix(s.faults.seed ^ 0x6a09e667, &key, n) % jitter
-            };
-            (
-                throttle,
-                fault,
-                s.delay + s.faults.latency + Duration::from_micros(jitter),
-            )
-        };
-        thread::sleep(delay);
-        let response = match (throttle, fault) {
-            (true, _) | (_, Some(Fault::Throttle)) => throttling_response(json),
-            (_, Some(Fault::InternalError)) => error_response(json, 500, "InternalFailure", "Internal Server Error"),
-            (_, Some(Fault::Unavailable)) => error_response(json, 503, "ServiceUnavailable", "Service Unavailable"),
-            (_, Some(Fault::DropBefore)) => return Ok(false),
-            (_, Some(Fault::DropAfter)) => {
-                let response = forward(upstream_port, &head, &body)?;
-                learn_keys(&operation, &body, &response, shared);
-                return Ok(false);
-            }
-            (false, None) => {
-                let response = forward(upstream_port, &head, &body)?;
-                learn_keys(&operation, &body, &response, shared);
-                response
-            }
-        };
-        let reframed = if keep_open { reframed(&response) } else { None };
-        let open = reframed.is_some();
-        client.write_all(&reframed.unwrap_or_else(|| response_closing(&response)))?;
-        client.flush()?;
-        Ok(open)
+        let end = line == "\r\n";
+        head.push(line);
+        if end {
+            break;
+        }
     }
+    let header = |name: &str| {
+        head.iter().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+        })
+    };
+    let length: usize = header("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let keep_open = !head[0].trim_end().ends_with("HTTP/1.0")
+        && !header("connection").is_some_and(|c| c.eq_ignore_ascii_case("close"));
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body)?;
+    let operation = operation(header("x-amz-target"), &body);
+    let service = header("authorization")
+        .and_then(|a| a.split('/').nth(3).map(str::to_owned))
+        .unwrap_or_else(|| "unknown".to_owned());
+    let json = header("content-type").is_some_and(|c| c.contains("json"));
+    let account = account_of(&service, &operation, &body, header("authorization"), shared);
+    let (throttle, fault, delay) = {
+        let mut s = shared.lock().unwrap();
+        *s.calls.entry(format!("{service}:{operation}")).or_default() += 1;
+        let throttle = match s.throttle.get_mut(&operation) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                s.throttled += 1;
+                true
+            }
+            _ => false,
+        };
+        let key = (service.clone(), operation.clone(), account);
+        let n = {
+            let n = s.sequence.entry(key.clone()).or_default();
+            *n += 1;
+            *n - 1
+        };
+        let fault = if throttle { None } else { pick(&s.faults, &key, n) };
+        if let Some(f) = fault {
+            *s.injected.entry(f).or_default() += 1;
+        }
+        let jitter = s.faults.jitter.as_micros() as u64;
+        let jitter = if jitter == 0 {
+            0
+        } else {
+            mix(s.faults.seed ^ 0x6a09e667, &key, n) % jitter
+        };
+        (
+            throttle,
+            fault,
+            s.delay + s.faults.latency + Duration::from_micros(jitter),
+        )
+    };
+    thread::sleep(delay);
+    let response = match (throttle, fault) {
+        (true, _) | (_, Some(Fault::Throttle)) => throttling_response(json),
+        (_, Some(Fault::InternalError)) => error_response(json, 500, "InternalFailure", "Internal Server Error"),
+        (_, Some(Fault::Unavailable)) => error_response(json, 503, "ServiceUnavailable", "Service Unavailable"),
+        (_, Some(Fault::DropBefore)) => return Ok(false),
+        (_, Some(Fault::DropAfter)) => {
+            let response = forward(upstream_port, &head, &body)?;
+            learn_keys(&operation, &body, &response, shared);
+            return Ok(false);
+        }
+        (false, None) => {
+            let response = forward(upstream_port, &head, &body)?;
+            learn_keys(&operation, &body, &response, shared);
+            response
+        }
+    };
+    let (response, open) = match reframed(&response, keep_open) {
+        Some(r) => (r, keep_open),
+        None => (response, false),
+    };
+    client.write_all(&response)?;
+    client.flush()?;
+    Ok(open)
 }
 
-/// moto's answer made fit for a kept-alive connection: its `Connection:
-/// close` dropped, and a length added if it has none (moto closed the
-/// connection, so the body is whole). `None` if it is not an HTTP answer.
-fn reframed(response: &[u8]) -> Option<Vec<u8>> {
+/// An answer framed for the client's connection: moto's `Connection:
+/// close` dropped, a length added if it has none (moto closed its
+/// connection, so the body is whole), and `Connection: close` when ours
+/// closes too. `None` if it is not an HTTP answer (sent as it is, then the
+/// connection closes).
+fn reframed(response: &[u8], keep_open: bool) -> Option<Vec<u8>> {
     let end = response.windows(4).position(|w| w == b"\r\n\r\n")?;
     let head = std::str::from_utf8(&response[..end]).ok()?;
     let body = &response[end + 4..];
@@ -320,27 +322,13 @@ fn reframed(response: &[u8]) -> Option<Vec<u8>> {
     if !framed {
         out.push_str(&format!("Content-Length: {}\r\n", body.len()));
     }
+    if !keep_open {
+        out.push_str("Connection: close\r\n");
+    }
     out.push_str("\r\n");
     let mut out = out.into_bytes();
     out.extend_from_slice(body);
     Some(out)
-}
-
-/// An answer as sent on a connection that closes after it.
-fn response_closing(response: &[u8]) -> Vec<u8> {
-    match response.windows(4).position(|w| w == b"\r\n\r\n") {
-        Some(end)
-            if !response[..end]
-                .windows(11)
-                .any(|w| w.eq_ignore_ascii_case(b"connection:")) =>
-        {
-            let mut out = response[..end].to_vec();
-            out.extend_from_slice(b"\r\nConnection: close");
-            out.extend_from_slice(&response[end..]);
-            out
-        }
-        _ => response.to_vec(),
-    }
 }
 
 /// The fault for the `n`-th call of `key`, if any.
