@@ -23,8 +23,8 @@ use model::{AccountId, Observed};
 pub struct Floor {
     /// AssumeRole, plus the session rolecall builds from it.
     pub assume_role: f64,
-    /// A CloudFormation client for an account and region, built from the
-    /// process's config (rolecall builds one per account and region).
+    /// An account's first DescribeStacks, which builds its region's
+    /// CloudFormation client from the process's config.
     pub first_describe: f64,
     /// DescribeStacks on a session that has its client.
     pub describe: f64,
@@ -40,10 +40,10 @@ fn thread_cpu() -> Duration {
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
-/// AssumeRole calls at once within the rate limit (`executor::limit`).
-const BATCH: usize = 100;
+/// AssumeRole calls at once within rolecall's STS rate limit (its burst).
+const BATCH: usize = executor::limit::STS_PER_SECOND as usize;
 
-/// Measures about `n` of each (batches of 100), sequentially.
+/// Measures about `n` of each (in batches of `BATCH`), sequentially.
 pub fn measure(n: usize) -> Floor {
     let url = canned_server();
     let runtime = tokio::runtime::Builder::new_current_thread()

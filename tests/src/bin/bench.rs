@@ -38,6 +38,14 @@ struct Options {
     concurrency: usize,
 }
 
+impl Options {
+    /// The mid-size run's accounts: those after the recipe's, at most all.
+    fn mid(&self) -> usize {
+        self.mid_accounts
+            .min(self.accounts.saturating_sub(self.recipe_accounts))
+    }
+}
+
 fn options() -> Options {
     let mut o = Options {
         accounts: 1000,
@@ -368,7 +376,7 @@ fn main() {
         // The next accounts of the same organization, none of them touched
         // yet: rolecall at a mid size, to see its cost per account grow
         // (or not) from the recipe's size to all accounts.
-        let k = o.mid_accounts.min(n.saturating_sub(m));
+        let k = o.mid();
         if k > 0 {
             let ids = world.ids(m + k);
             let inv_k = path(&world.inventory_of("mid", &ids[m..], o.concurrency, false));
@@ -530,7 +538,7 @@ fn report(o: &Options, samples: &BTreeMap<String, Vec<Sample>>, floor: &tests::f
         m,
         &format!("rolecall:{m}"),
     );
-    let k = o.mid_accounts.min(n.saturating_sub(m));
+    let k = o.mid();
     push(
         format!("rolecall apply, bootstrap role, {k} accounts"),
         k,
