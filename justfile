@@ -27,7 +27,7 @@ demo-stacksets: setup
 demo-drift: setup
     cargo run --quiet -p tests --bin rolecall-demo -- --drift
 
-# rolecall side by side with the AWS CLI recipe and a boto3 thread pool against moto, release build; writes BENCHMARKS.md (options: --accounts N --recipe-accounts M --runs R --pools 16,32,64)
+# rolecall side by side with the AWS CLI recipe and a boto3 thread pool against moto, release build; writes BENCHMARKS.md (options: --accounts N --recipe-accounts M --mid-accounts K --runs R --pools 16,32,64 --concurrency C)
 bench *args: setup
     cargo run --quiet --release -p tests --bin rolecall-bench -- {{args}}
 
