@@ -519,5 +519,28 @@ pub(crate) fn settings(cloud: &SdkCloud, inv: &Inventory, concurrency: Option<u1
         session_name: format!("rolecall-{verb}-{secs}-{}", std::process::id()),
         partition: cloud.partition(),
         interrupt: interrupt().clone(),
+        host: this_host().to_owned(),
+        process_alive: pid_alive,
     }
+}
+
+/// This machine's name, for change set owners: read once per process.
+fn this_host() -> &'static str {
+    static HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HOST.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .map(|h| h.trim().to_owned())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "unknown-host".to_owned())
+    })
+}
+
+/// Whether a process of this host runs. Where that cannot be told (no
+/// /proc), every owner counts as alive and only age makes a change set
+/// abandoned.
+fn pid_alive(pid: u32) -> bool {
+    let proc = Path::new("/proc");
+    !proc.join("self").exists() || proc.join(pid.to_string()).exists()
 }

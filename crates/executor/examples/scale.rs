@@ -56,6 +56,8 @@ fn main() {
             session_name: "rolecall-scale-1-1".to_owned(),
             partition: planner::partition::AWS,
             interrupt: Default::default(),
+            host: "scale-host".to_owned(),
+            process_alive: |_| true,
         };
         let options = executor::ApplyOptions {
             failure_tolerance: n,

@@ -28,8 +28,8 @@ use model::{AccountId, Observed, ResourceChange, StackInfo};
 use planner::partition::Partition;
 
 use crate::cloud::{
-    AccountSession, ChangeSetInfo, ChangeSetSummary, Cloud, CloudError, InstanceTargets, InstancesOp, OperationInfo,
-    OperationPrefs, OperationResult, OrgAccount, StackRequest, StackSetRequest, StackSets,
+    AccountSession, CfnDrift, ChangeSetInfo, ChangeSetSummary, Cloud, CloudError, ErrorKind, InstanceTargets,
+    InstancesOp, OperationInfo, OperationPrefs, OperationResult, OrgAccount, StackRequest, StackSetRequest, StackSets,
 };
 use crate::limit::{self, RateLimit};
 
@@ -219,11 +219,8 @@ where
     R: std::fmt::Debug,
 {
     match err.code() {
-        Some(code) => CloudError::Service {
-            code: code.to_owned(),
-            message: err.message().unwrap_or_default().to_owned(),
-        },
-        None => CloudError::Transport(DisplayErrorContext(&err).to_string()),
+        Some(code) => CloudError::service(code, err.message().unwrap_or_default()),
+        None => CloudError::transport(DisplayErrorContext(&err).to_string()),
     }
 }
 
@@ -379,7 +376,7 @@ impl StackSets for SdkCloud {
             Ok(out) => out,
             Err(e) => {
                 let e = sdk_error(e);
-                return if e.code() == Some("StackSetNotFoundException") {
+                return if e.kind == ErrorKind::NotFound {
                     Ok(None)
                 } else {
                     Err(e)
@@ -687,7 +684,7 @@ impl AssumedRole {
             .map_err(sdk_error)?;
         let c = out
             .credentials()
-            .ok_or_else(|| CloudError::Transport("AssumeRole returned no credentials".to_owned()))?;
+            .ok_or_else(|| CloudError::transport("AssumeRole returned no credentials".to_owned()))?;
         Ok(Credentials::new(
             c.access_key_id(),
             c.secret_access_key(),
@@ -775,10 +772,7 @@ impl AccountSession for SdkSession {
                 let err = sdk_error(err);
                 // CloudFormation says "Stack with id X does not exist" as a
                 // ValidationError; that is the answer "no stack", not a failure.
-                if let CloudError::Service { code, message } = &err
-                    && code == "ValidationError"
-                    && message.contains("does not exist")
-                {
+                if err.kind == ErrorKind::NotFound {
                     return Ok(Observed::Absent);
                 }
                 return Err(err);
@@ -1000,7 +994,7 @@ impl AccountSession for SdkSession {
             Ok(out) => out,
             Err(e) => {
                 let e = sdk_error(e);
-                return if e.code() == Some("NoSuchEntity") {
+                return if e.kind == ErrorKind::NotFound {
                     Ok(None)
                 } else {
                     Err(e)
@@ -1009,9 +1003,9 @@ impl AccountSession for SdkSession {
         };
         let role = role
             .role()
-            .ok_or_else(|| CloudError::Transport("GetRole returned no role".to_owned()))?;
+            .ok_or_else(|| CloudError::transport("GetRole returned no role".to_owned()))?;
         let document = |text: &str| {
-            planner::drift::parse_document(text).map_err(|e| CloudError::Transport(format!("role {role_name}: {e}")))
+            planner::drift::parse_document(text).map_err(|e| CloudError::transport(format!("role {role_name}: {e}")))
         };
         let trust = document(role.assume_role_policy_document().unwrap_or("{}"))?;
         let mut inline = BTreeMap::new();
@@ -1055,7 +1049,7 @@ impl AccountSession for SdkSession {
         region: &str,
         stack_name: &str,
         poll_interval: Duration,
-    ) -> Result<crate::drift::CfnDrift, CloudError> {
+    ) -> Result<CfnDrift, CloudError> {
         let cfn = self.cfn(region);
         let started = cfn
             .detect_stack_drift()
@@ -1074,13 +1068,13 @@ impl AccountSession for SdkSession {
             match status.detection_status().map(|s| s.as_str()) {
                 Some("DETECTION_IN_PROGRESS") => tokio::time::sleep(poll_interval).await,
                 Some("DETECTION_FAILED") => {
-                    return Err(CloudError::Service {
-                        code: "DETECTION_FAILED".to_owned(),
-                        message: status.detection_status_reason().unwrap_or_default().to_owned(),
-                    });
+                    return Err(CloudError::service(
+                        "DETECTION_FAILED",
+                        status.detection_status_reason().unwrap_or_default(),
+                    ));
                 }
                 _ if status.stack_drift_status().map(|s| s.as_str()) == Some("IN_SYNC") => {
-                    return Ok(crate::drift::CfnDrift::InSync);
+                    return Ok(CfnDrift::InSync);
                 }
                 _ => break,
             }
@@ -1118,7 +1112,7 @@ impl AccountSession for SdkSession {
                 }
             }
         }
-        Ok(crate::drift::CfnDrift::Drifted(details))
+        Ok(CfnDrift::Drifted(details))
     }
 
     async fn failure_reasons(&self, region: &str, stack_name: &str) -> Result<Vec<String>, CloudError> {

@@ -2,11 +2,16 @@
 //! its change sets after itself and writes its owner (session and host) in
 //! the description. Before making its own, a run deletes what crashed runs
 //! left behind and waits for what live runs are about to execute, instead
-//! of deleting another run's change set from under it.
+//! of deleting another run's change set from under it. An update's whole
+//! change-set lifecycle is here: clean up, create, wait, execute, settle.
 
 use std::time::{Duration, SystemTime};
 
-use crate::cloud::ChangeSetSummary;
+use model::{Action, Observed, Outcome, Stage, Status};
+
+use crate::cloud::{AccountSession, ChangeSetSummary, ErrorKind, says_no_changes};
+use crate::records::status_of;
+use crate::stacks::{Failure, Stack};
 
 /// A live run executes its change set seconds after CloudFormation has
 /// made it; one of ours still not executed after this long is abandoned.
@@ -96,26 +101,122 @@ pub(crate) fn others(
         .collect()
 }
 
-/// This machine's name, for change set owners: read once per process, not
-/// once per stack update.
-pub(crate) fn this_host() -> &'static str {
-    static HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    HOST.get_or_init(|| {
-        std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .ok()
-            .or_else(|| std::env::var("HOSTNAME").ok())
-            .map(|h| h.trim().to_owned())
-            .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| "unknown-host".to_owned())
-    })
+/// What an update through a change set came to.
+pub(crate) enum Updated {
+    Done(Outcome),
+    /// Another live run has a change set on the stack.
+    Busy(String),
 }
 
-/// Whether a process of this host runs. Where that cannot be told (no
-/// /proc), every owner counts as alive and only age makes a change set
-/// abandoned.
-pub(crate) fn pid_alive(pid: u32) -> bool {
-    let proc = std::path::Path::new("/proc");
-    !proc.join("self").exists() || proc.join(pid.to_string()).exists()
+impl<S: AccountSession> Stack<'_, S> {
+    pub(crate) async fn update(&self, before: Observed, confirmed: bool) -> Result<Updated, Failure> {
+        let action = Some(Action::Update);
+        self.stage(Stage::Updating);
+        let stack = self.desired.stack_name.clone();
+        let run = Run {
+            session: &self.settings.session_name,
+            host: &self.settings.host,
+        };
+        // Unique to the run: two runs at once never touch each other's.
+        let name = run.change_set_name(&self.desired.fingerprint);
+        let description = run.description();
+        // What other runs left: crashed runs' change sets go, live runs'
+        // are waited for. A bootstrap role without ListChangeSets (made by
+        // an older rolecall) only loses that cleanup.
+        match self.session.list_change_sets(self.region, &stack).await {
+            Ok(sets) => {
+                let mut busy = None;
+                for other in others(&sets, &run, SystemTime::now(), &self.settings.process_alive) {
+                    match other {
+                        Other::Stale { name } => {
+                            tracing::info!(account = %self.target.account_id, region = self.region, change_set = %name, "deleting an abandoned change set");
+                            let _ = self.session.delete_change_set(self.region, &stack, &name).await;
+                        }
+                        Other::InFlight { name, owner } => busy = Some(format!("{owner} (change set {name})")),
+                    }
+                }
+                if let Some(what) = busy {
+                    return Ok(Updated::Busy(what));
+                }
+            }
+            Err(e) => {
+                tracing::warn!(account = %self.target.account_id, region = self.region, "cannot list the change sets of {stack}: {e}")
+            }
+        }
+        let request = self.request();
+        let mut created = self
+            .session
+            .create_change_set(self.region, &request, &name, &description)
+            .await;
+        // This run's own, from a retry the SDK made: replaced.
+        if matches!(&created, Err(e) if e.kind == ErrorKind::AlreadyExists) {
+            self.session
+                .delete_change_set(self.region, &stack, &name)
+                .await
+                .map_err(|e| self.cloud("deleting the old change set of", action, e))?;
+            created = self
+                .session
+                .create_change_set(self.region, &request, &name, &description)
+                .await;
+        }
+        match created {
+            Ok(()) => {}
+            Err(e) if e.kind == ErrorKind::NoChanges => {
+                return self
+                    .finish(Action::Update, Status::Unchanged, &before, Vec::new())
+                    .map(Updated::Done);
+            }
+            // CloudFormation's own check: the stack is gone or busy now.
+            Err(e) if confirmed && matches!(e.kind, ErrorKind::NotFound | ErrorKind::NotUpdatable) => {
+                let what = format!("the stack changed since the plan ({})", e.message());
+                return Ok(Updated::Done(self.changed_since_plan(Action::Update, what)));
+            }
+            Err(e) => return Err(self.cloud("CreateChangeSet for", action, e)),
+        }
+        let info = loop {
+            let info = self
+                .session
+                .describe_change_set(self.region, &stack, &name)
+                .await
+                .map_err(|e| self.cloud("DescribeChangeSet for", action, e))?;
+            if !matches!(info.status.as_str(), "CREATE_PENDING" | "CREATE_IN_PROGRESS") {
+                break info;
+            }
+            self.sleep(action, "the change set").await?;
+        };
+        if info.status != "CREATE_COMPLETE" {
+            let reason = info.status_reason.unwrap_or_default();
+            // Best effort: a failed change set is useless either way.
+            let _ = self.session.delete_change_set(self.region, &stack, &name).await;
+            if says_no_changes(&reason) {
+                return self
+                    .finish(Action::Update, Status::Unchanged, &before, Vec::new())
+                    .map(Updated::Done);
+            }
+            return Err(self.fail(
+                Some(before),
+                action,
+                format!("change set {name} {}: {reason}", info.status),
+            ));
+        }
+        // Executed even when it lists no resource change: it still carries
+        // the new template and tags (and the fingerprint), so the next run
+        // is a no-op instead of the same update again.
+        self.session
+            .execute_change_set(self.region, &stack, &name, &self.token("update"))
+            .await
+            .map_err(|e| self.cloud("ExecuteChangeSet for", action, e))?;
+        let observed = self.settle(action).await?;
+        match status_of(&observed) {
+            "UPDATE_COMPLETE" => self
+                .finish(Action::Update, Status::Updated, &observed, info.changes)
+                .map(Updated::Done),
+            other => {
+                let why = self.reasons().await;
+                Err(self.fail(Some(observed.clone()), action, format!("update ended in {other}{why}")))
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -174,7 +174,7 @@ pub trait AccountSession: Send + Sync {
         region: &str,
         stack_name: &str,
         poll_interval: std::time::Duration,
-    ) -> impl Future<Output = Result<crate::drift::CfnDrift, CloudError>> + Send;
+    ) -> impl Future<Output = Result<CfnDrift, CloudError>> + Send;
 
     /// Why the last operation failed: the reasons of the most recent failed
     /// resource events (newest first), for messages.
@@ -185,72 +185,135 @@ pub trait AccountSession: Send + Sync {
     ) -> impl Future<Output = Result<Vec<String>, CloudError>> + Send;
 }
 
+/// What a failed call means to a pipeline: decided once, where the error
+/// is read (`CloudError::service`, `CloudError::transport`), from AWS's
+/// codes and, where AWS has no code of its own, its documented wording.
+/// Pipelines match on this, never on message text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The stack, stack set, change set, role or parent does not exist.
+    NotFound,
+    /// CreateStack / CreateChangeSet: one of that name exists.
+    AlreadyExists,
+    /// CloudFormation's "No updates are to be performed".
+    NoChanges,
+    /// The stack is in a state that cannot be updated now.
+    NotUpdatable,
+    /// StackSets: another operation is running on the stack set.
+    OperationInProgress,
+    Throttled,
+    AccessDenied,
+    /// The credentials used have expired (the caller's own, or a session
+    /// that could not be renewed). Never a disabled region.
+    ExpiredCredentials,
+    /// The credentials are not valid where they were used: typically a
+    /// region that is not enabled for the account.
+    RegionNotEnabled,
+    /// The endpoint does not offer the call (moto answers drift detection
+    /// with HTTP 500 and HTML; some partitions and proxies lack it too).
+    Unavailable,
+    /// No usable answer: connection refused, timeout, unparseable response.
+    Transport,
+    Other,
+}
+
+/// STS's wording when a session expired, also inside a transport error
+/// (a credentials provider that could not renew).
+const EXPIRED: &str = "security token included in the request is expired";
+
+/// CloudFormation's ways of saying "nothing to do", as an error or as a
+/// change set's status reason.
+pub fn says_no_changes(message: &str) -> bool {
+    message.contains("No updates are to be performed") || message.contains("didn't contain changes")
+}
+
+impl ErrorKind {
+    /// The kind of a service error.
+    fn of(code: &str, message: &str) -> ErrorKind {
+        match code {
+            "ExpiredToken" | "ExpiredTokenException" | "RequestExpired" | "TokenRefreshRequired" => {
+                ErrorKind::ExpiredCredentials
+            }
+            _ if message.contains(EXPIRED) => ErrorKind::ExpiredCredentials,
+            "AccessDenied" | "AccessDeniedException" | "AccessDeniedForDependencyException" => ErrorKind::AccessDenied,
+            "Throttling"
+            | "ThrottlingException"
+            | "TooManyRequestsException"
+            | "RequestLimitExceeded"
+            | "LimitExceededException" => ErrorKind::Throttled,
+            "InvalidClientTokenId" | "UnrecognizedClientException" | "OptInRequired" | "AuthFailure" => {
+                ErrorKind::RegionNotEnabled
+            }
+            "AlreadyExistsException" => ErrorKind::AlreadyExists,
+            "StackSetNotFoundException"
+            | "NoSuchEntity"
+            | "ChangeSetNotFound"
+            | "ChangeSetNotFoundException"
+            | "ParentNotFoundException" => ErrorKind::NotFound,
+            "OperationInProgressException" => ErrorKind::OperationInProgress,
+            "NotImplemented" | "InternalFailure" | "UnknownOperationException" => ErrorKind::Unavailable,
+            // CloudFormation answers these as ValidationError, told apart
+            // only by its wording.
+            "ValidationError" if says_no_changes(message) => ErrorKind::NoChanges,
+            "ValidationError" if message.contains("does not exist") => ErrorKind::NotFound,
+            "ValidationError" if message.contains("can not be updated") => ErrorKind::NotUpdatable,
+            _ => ErrorKind::Other,
+        }
+    }
+}
+
+/// CloudFormation's drift detection of one stack.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CfnDrift {
+    InSync,
+    /// Resources that differ, as details.
+    Drifted(Vec<model::DriftDetail>),
+}
+
 /// A failed cloud call. The message is AWS's own (it never holds secrets).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum CloudError {
-    /// The service answered with an error code.
-    #[error("{code}: {message}")]
-    Service { code: String, message: String },
-    /// No usable answer: connection refused, timeout, unparseable response.
-    #[error("{0}")]
-    Transport(String),
+#[error("{}", match &self.code { Some(code) => format!("{code}: {}", self.message), None => self.message.clone() })]
+pub struct CloudError {
+    pub kind: ErrorKind,
+    /// The service's error code; `None` when there was no usable answer.
+    pub code: Option<String>,
+    pub message: String,
 }
 
 impl CloudError {
-    pub fn code(&self) -> Option<&str> {
-        match self {
-            CloudError::Service { code, .. } => Some(code),
-            CloudError::Transport(_) => None,
+    /// The service answered with an error code.
+    pub fn service(code: &str, message: &str) -> CloudError {
+        CloudError {
+            kind: ErrorKind::of(code, message),
+            code: Some(code.to_owned()),
+            message: message.to_owned(),
         }
     }
 
-    pub fn is_access_denied(&self) -> bool {
-        matches!(
-            self.code(),
-            Some("AccessDenied" | "AccessDeniedException" | "AccessDeniedForDependencyException")
-        )
+    /// No usable answer. An HTTP 500 or "not implemented" without a code
+    /// is an endpoint that lacks the call.
+    pub fn transport(message: impl Into<String>) -> CloudError {
+        let message = message.into();
+        let kind = if message.contains(EXPIRED) {
+            ErrorKind::ExpiredCredentials
+        } else if message.contains("500") || message.contains("not implemented") || message.contains("NotImplemented") {
+            ErrorKind::Unavailable
+        } else {
+            ErrorKind::Transport
+        };
+        CloudError {
+            kind,
+            code: None,
+            message,
+        }
+    }
+
+    pub fn code(&self) -> Option<&str> {
+        self.code.as_deref()
     }
 
     pub fn message(&self) -> &str {
-        match self {
-            CloudError::Service { message, .. } => message,
-            CloudError::Transport(message) => message,
-        }
-    }
-
-    pub fn is_throttling(&self) -> bool {
-        matches!(
-            self.code(),
-            Some(
-                "Throttling"
-                    | "ThrottlingException"
-                    | "TooManyRequestsException"
-                    | "RequestLimitExceeded"
-                    | "LimitExceededException"
-            )
-        )
-    }
-
-    /// The credentials used have expired (the caller's own, or a session
-    /// that could not be renewed). Checked before `is_region_not_enabled`:
-    /// an expired token is not a disabled region.
-    pub fn is_expired_credentials(&self) -> bool {
-        matches!(
-            self.code(),
-            Some("ExpiredToken" | "ExpiredTokenException" | "RequestExpired" | "TokenRefreshRequired")
-        ) || self
-            .message()
-            .contains("security token included in the request is expired")
-    }
-
-    /// The credentials are not valid where they were used: typically a
-    /// region that is not enabled for the account.
-    pub fn is_region_not_enabled(&self) -> bool {
-        !self.is_expired_credentials()
-            && matches!(
-                self.code(),
-                Some("InvalidClientTokenId" | "UnrecognizedClientException" | "OptInRequired" | "AuthFailure")
-            )
+        &self.message
     }
 }
 

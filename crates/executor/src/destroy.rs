@@ -4,9 +4,11 @@
 
 use model::{Action, Desired, Event, EventSink, Observed, Outcome, Stage, Status, Target};
 
-use crate::apply::{ApplyOptions, Converge, Failure, Work, outcome, run_stacks, status_of};
 use crate::cloud::{AccountSession, Cloud};
-use crate::observe::{ObservedMap, Settings};
+use crate::observe::ObservedMap;
+use crate::records::{entry, status_of};
+use crate::settings::Settings;
+use crate::stacks::{ApplyOptions, Failure, Stack, StackWork, run_stacks};
 
 /// Deletes rolecall's stack in every target account/region. With
 /// `planned`, acts on what the confirmed preview showed: a stack that is
@@ -20,36 +22,29 @@ pub async fn destroy<C: Cloud>(
     planned: Option<&ObservedMap>,
     events: &dyn EventSink,
 ) -> Vec<Outcome> {
-    run_stacks(
-        Work::Destroy,
-        cloud,
-        settings,
-        options,
-        desired,
-        targets,
-        planned,
-        events,
-    )
-    .await
+    run_stacks(&Destroy, cloud, settings, options, desired, targets, planned, events).await
 }
 
-/// Deletes one stack. `planned`: the stack as the confirmed preview showed
-/// it, if there was one.
-pub(crate) async fn tear_down<S: AccountSession>(
-    run: &Converge<'_, S>,
-    planned: Option<Observed>,
-) -> Result<Outcome, Failure> {
+struct Destroy;
+
+impl StackWork for Destroy {
+    const VERB: &'static str = "destroy";
+
+    /// Deletes one stack. `planned`: the stack as the confirmed preview
+    /// showed it, if there was one.
+    async fn stack<S: AccountSession>(
+        &self,
+        run: &Stack<'_, S>,
+        planned: Option<Observed>,
+    ) -> Result<Outcome, Failure> {
+        tear_down(run, planned).await
+    }
+}
+
+async fn tear_down<S: AccountSession>(run: &Stack<'_, S>, planned: Option<Observed>) -> Result<Outcome, Failure> {
     let stack_name = &run.desired.stack_name;
     let finish = |action, status, observed: Option<&Observed>, error: Option<String>| {
-        outcome(
-            run.target,
-            run.region,
-            Some(action),
-            status,
-            observed,
-            error,
-            run.desired,
-        )
+        run.outcome(Some(action), status, observed, error)
     };
     let confirmed = planned.is_some();
     let mut observed = match planned {
@@ -61,7 +56,7 @@ pub(crate) async fn tear_down<S: AccountSession>(
     };
     loop {
         let decision = planner::decide::decide_destroy(stack_name, &observed);
-        let entry = crate::observe::entry(run.target, run.region, decision.clone(), &observed);
+        let entry = entry(run.target, run.region, decision.clone(), &observed);
         run.events.event(Event::Planned { entry });
         match decision.action {
             Action::NoOp => return Ok(finish(Action::NoOp, Status::Unchanged, None, None)),
@@ -83,7 +78,7 @@ pub(crate) async fn tear_down<S: AccountSession>(
     let Observed::Present(stack) = &observed else {
         return Ok(finish(Action::NoOp, Status::Unchanged, None, None));
     };
-    if run.interrupt.is_set() {
+    if run.settings.interrupt.is_set() {
         return Ok(run.interrupted(Action::Delete, &observed));
     }
     run.stage(Stage::Deleting);

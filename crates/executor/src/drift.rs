@@ -12,9 +12,10 @@ use model::{Desired, DriftDetail, DriftFinding, DriftKind, EventSink, Target};
 use planner::drift::ExpectedRole;
 use tokio::sync::Semaphore;
 
-use crate::cloud::{AccountSession, Cloud, CloudError};
+pub use crate::cloud::CfnDrift;
+use crate::cloud::{AccountSession, Cloud, CloudError, ErrorKind};
 use crate::fanout::{Done, Reach, fan_out};
-use crate::observe::Settings;
+use crate::settings::Settings;
 
 /// How drift runs CloudFormation's drift detection.
 #[derive(Clone, Debug)]
@@ -27,14 +28,6 @@ pub struct DriftOptions {
     /// Longest wait for one detection.
     pub detection_timeout: Duration,
     pub poll_interval: Duration,
-}
-
-/// CloudFormation's drift detection of one stack.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum CfnDrift {
-    InSync,
-    /// Resources that differ, as details.
-    Drifted(Vec<DriftDetail>),
 }
 
 /// The result: one finding per target account/region, and notes (said
@@ -206,7 +199,7 @@ async fn check<S: AccountSession>(
             None => {}
             Some(Ok(Ok(CfnDrift::InSync))) => {}
             Some(Ok(Ok(CfnDrift::Drifted(more)))) => details.extend(more),
-            Some(Ok(Err(e))) if not_available(&e) => {}
+            Some(Ok(Err(e))) if e.kind == ErrorKind::Unavailable => {}
             Some(Ok(Err(e))) => incomplete = Some(format!("CloudFormation drift detection failed: {e}")),
             Some(Err(_)) => {
                 incomplete = Some(format!(
@@ -256,22 +249,8 @@ async fn detect<S: AccountSession>(
         session.detect_drift(region, &desired.stack_name, options.poll_interval),
     )
     .await;
-    if matches!(&result, Ok(Err(e)) if not_available(e)) {
+    if matches!(&result, Ok(Err(e)) if e.kind == ErrorKind::Unavailable) {
         shared.unavailable.store(true, Ordering::SeqCst);
     }
     Some(result)
-}
-
-/// An endpoint without drift detection (moto answers 500 with HTML; AWS
-/// partitions or proxies without it answer like this too).
-fn not_available(e: &CloudError) -> bool {
-    match e {
-        CloudError::Transport(m) => m.contains("500") || m.contains("not implemented") || m.contains("NotImplemented"),
-        CloudError::Service { code, .. } => {
-            matches!(
-                code.as_str(),
-                "NotImplemented" | "InternalFailure" | "UnknownOperationException"
-            )
-        }
-    }
 }

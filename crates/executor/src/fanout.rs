@@ -9,8 +9,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use futures::stream::{self, StreamExt};
 use model::{AccountError, Event, EventSink, Target};
 
-use crate::cloud::Cloud;
-use crate::observe::{Settings, assume};
+use crate::cloud::{Cloud, ErrorKind};
+use crate::records::account_error;
+use crate::settings::Settings;
 
 /// How far the fan-out got with one account before handing it over.
 pub enum Reach<S> {
@@ -90,4 +91,23 @@ where
         .buffer_unordered(settings.concurrency.max(1))
         .collect()
         .await
+}
+
+/// AssumeRole into the target's bootstrap role; a failure is that account's
+/// error, with what to do about it.
+pub async fn assume<C: Cloud>(cloud: &C, settings: &Settings, target: &Target) -> Result<C::Session, AccountError> {
+    let arn = settings.bootstrap_role_arn(&target.account_id);
+    cloud
+        .assume_role(&target.account_id, &arn, &settings.session_name, settings.bootstrap_external_id.as_deref())
+        .await
+        .map_err(|e| {
+            let help = if e.kind == ErrorKind::ExpiredCredentials {
+                "the caller's credentials expired: renew them (e.g. `aws sso login`) and run again"
+            } else if e.kind == ErrorKind::AccessDenied {
+                "the bootstrap role is missing or does not trust the caller (invited accounts have no OrganizationAccountAccessRole): create it once with the template from `rolecall bootstrap-template`, or set deploy.bootstrap_role"
+            } else {
+                "check the network, the endpoint and the caller's credentials"
+            };
+            account_error(target, None, format!("cannot assume {arn}: {e}; {help}"))
+        })
 }

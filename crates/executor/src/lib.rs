@@ -18,18 +18,22 @@ pub mod fanout;
 pub mod interrupt;
 pub mod limit;
 pub mod observe;
+mod records;
+pub mod settings;
 #[cfg(feature = "sim")]
 pub mod sim;
+mod stacks;
 pub mod stacksets;
 
 pub use apply::{ApplyOptions, apply};
 pub use cloud::{
-    AccountSession, ChangeSetInfo, Cloud, CloudError, InstanceTargets, InstancesOp, OperationInfo, OperationPrefs,
-    OperationResult, OrgAccount, StackRequest, StackSetRequest, StackSets,
+    AccountSession, CfnDrift, ChangeSetInfo, Cloud, CloudError, ErrorKind, InstanceTargets, InstancesOp, OperationInfo,
+    OperationPrefs, OperationResult, OrgAccount, StackRequest, StackSetRequest, StackSets,
 };
 pub use destroy::destroy;
 pub use discover::{DiscoveryError, discover};
-pub use observe::{ObservedMap, Settings, observe, plan};
+pub use observe::{ObservedMap, observe, plan};
+pub use settings::Settings;
 
 #[cfg(test)]
 mod tests;

@@ -6,29 +6,10 @@ use std::collections::BTreeMap;
 
 use model::{AccountError, AccountId, Decision, Desired, Event, EventSink, Observed, Plan, PlanEntry, Target};
 
-use crate::cloud::{AccountSession, Cloud, CloudError};
+use crate::cloud::{AccountSession, Cloud, CloudError, ErrorKind};
 use crate::fanout::{Done, Reach, fan_out};
-
-/// How the executor reaches each account.
-#[derive(Clone, Debug)]
-pub struct Settings {
-    pub bootstrap_role: String,
-    pub bootstrap_external_id: Option<String>,
-    /// Accounts worked on at once.
-    pub concurrency: usize,
-    /// RoleSessionName: names rolecall and the run in CloudTrail.
-    pub session_name: String,
-    /// The caller's partition: every ARN rolecall builds is in it.
-    pub partition: planner::partition::Partition,
-    /// Set on Ctrl-C / SIGTERM: no new account, no new write, waits end.
-    pub interrupt: crate::interrupt::Interrupt,
-}
-
-impl Settings {
-    pub fn bootstrap_role_arn(&self, account: &model::AccountId) -> String {
-        self.partition.role_arn(account.as_str(), &self.bootstrap_role)
-    }
-}
+use crate::records::{account_error, entry};
+use crate::settings::Settings;
 
 /// What was observed, by account and region: `apply` after a confirmed
 /// plan acts on exactly this.
@@ -92,25 +73,6 @@ pub async fn observe<C: Cloud>(
     (plan, observed)
 }
 
-/// AssumeRole into the target's bootstrap role; a failure is that account's
-/// error, with what to do about it.
-pub async fn assume<C: Cloud>(cloud: &C, settings: &Settings, target: &Target) -> Result<C::Session, AccountError> {
-    let arn = settings.bootstrap_role_arn(&target.account_id);
-    cloud
-        .assume_role(&target.account_id, &arn, &settings.session_name, settings.bootstrap_external_id.as_deref())
-        .await
-        .map_err(|e| {
-            let help = if e.is_expired_credentials() {
-                "the caller's credentials expired: renew them (e.g. `aws sso login`) and run again"
-            } else if e.is_access_denied() {
-                "the bootstrap role is missing or does not trust the caller (invited accounts have no OrganizationAccountAccessRole): create it once with the template from `rolecall bootstrap-template`, or set deploy.bootstrap_role"
-            } else {
-                "check the network, the endpoint and the caller's credentials"
-            };
-            account_error(target, None, format!("cannot assume {arn}: {e}; {help}"))
-        })
-}
-
 /// DescribeStacks, and GetTemplate where the tags alone prove nothing: a
 /// stack of rolecall's whose last update rolled back. A template that
 /// cannot be read stays `None`, and the planner plans an update.
@@ -168,53 +130,21 @@ async fn observe_account<S: AccountSession>(
     (entries, errors, seen)
 }
 
-pub fn plan_entry(target: &Target, region: &str, desired: &Desired, observed: &Observed) -> PlanEntry {
-    entry(target, region, planner::decide(desired, observed), observed)
-}
-
-pub fn entry(target: &Target, region: &str, decision: Decision, observed: &Observed) -> PlanEntry {
-    let stack = match observed {
-        Observed::Present(s) => Some(s),
-        Observed::Absent => None,
-    };
-    PlanEntry {
-        account_id: target.account_id.clone(),
-        account_name: target.account_name.clone(),
-        region: region.to_owned(),
-        action: decision.action,
-        reason: decision.reason,
-        differences: decision.differences,
-        stack_status: stack.map(|s| s.status.clone()),
-        stack_id: stack.map(|s| s.stack_id.clone()),
-    }
-}
-
 fn region_error(target: &Target, region: &str, stack_name: &str, e: &CloudError) -> AccountError {
-    let message = if e.is_expired_credentials() {
-        format!(
+    let message = match e.kind {
+        ErrorKind::ExpiredCredentials => format!(
             "cannot read stack {stack_name}: {e}; the credentials expired: renew the caller's own (e.g. `aws sso login`) and run again"
-        )
-    } else if e.is_region_not_enabled() {
-        format!(
+        ),
+        ErrorKind::RegionNotEnabled => format!(
             "cannot read stack {stack_name}: {e}; is region {region} enabled for this account? Enable it, or remove it from the account's regions"
-        )
-    } else if e.is_access_denied() {
-        format!("cannot read stack {stack_name}: {e}; the bootstrap role needs cloudformation:DescribeStacks")
-    } else if e.is_throttling() {
-        format!(
+        ),
+        ErrorKind::AccessDenied => {
+            format!("cannot read stack {stack_name}: {e}; the bootstrap role needs cloudformation:DescribeStacks")
+        }
+        ErrorKind::Throttled => format!(
             "cannot read stack {stack_name}: {e} (still throttled after every retry); run again, or lower --concurrency"
-        )
-    } else {
-        format!("cannot read stack {stack_name}: {e}")
+        ),
+        _ => format!("cannot read stack {stack_name}: {e}"),
     };
     account_error(target, Some(region), message)
-}
-
-pub fn account_error(target: &Target, region: Option<&str>, message: String) -> AccountError {
-    AccountError {
-        account_id: target.account_id.clone(),
-        account_name: target.account_name.clone(),
-        region: region.map(str::to_owned),
-        message,
-    }
 }

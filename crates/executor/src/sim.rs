@@ -26,7 +26,7 @@ pub struct SimSession {
 }
 
 fn not_simulated() -> CloudError {
-    CloudError::Transport("not simulated".to_owned())
+    CloudError::transport("not simulated".to_owned())
 }
 
 impl Cloud for SimCloud {
@@ -75,10 +75,7 @@ impl AccountSession for SimSession {
         let mut stacks = self.stacks.lock().unwrap_or_else(|e| e.into_inner());
         let key = (self.account.clone(), region.to_owned());
         if stacks.contains_key(&key) {
-            return Err(CloudError::Service {
-                code: "AlreadyExistsException".to_owned(),
-                message: "Stack already exists".to_owned(),
-            });
+            return Err(CloudError::service("AlreadyExistsException", "Stack already exists"));
         }
         let stack_id = format!(
             "arn:aws:cloudformation:{region}:{}:stack/{}/sim",
@@ -143,7 +140,7 @@ impl AccountSession for SimSession {
         _: &str,
         _: &str,
         _: std::time::Duration,
-    ) -> Result<crate::drift::CfnDrift, CloudError> {
+    ) -> Result<crate::cloud::CfnDrift, CloudError> {
         Err(not_simulated())
     }
 

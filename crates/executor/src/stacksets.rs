@@ -14,13 +14,13 @@ use model::{
 };
 use tokio::time::Instant;
 
-use crate::apply::ApplyOptions;
 use crate::cloud::{
-    AccountSession, Cloud, CloudError, InstanceTargets, InstancesOp, OperationPrefs, StackRequest, StackSetRequest,
-    StackSets,
+    AccountSession, Cloud, CloudError, ErrorKind, InstanceTargets, InstancesOp, OperationPrefs, StackRequest,
+    StackSetRequest, StackSets,
 };
 use crate::fanout::{Done, Reach, fan_out};
-use crate::observe::Settings;
+use crate::settings::Settings;
+use crate::stacks::ApplyOptions;
 
 /// What every stack-set call of one run shares.
 #[derive(Clone, Debug)]
@@ -451,7 +451,7 @@ impl<C: StackSets> Operations<'_, C> {
             return Err(StackSetError {
                 name: self.run.spec.name.clone(),
                 what,
-                source: CloudError::Transport("not started: the run was interrupted".to_owned()),
+                source: CloudError::transport("not started: the run was interrupted".to_owned()),
             });
         }
         let id = self.next_id();
@@ -459,7 +459,7 @@ impl<C: StackSets> Operations<'_, C> {
         loop {
             match call(id.clone()).await {
                 Ok(id) => return Ok(id),
-                Err(e) if e.code() == Some("OperationInProgressException") && Instant::now() < deadline => {
+                Err(e) if e.kind == ErrorKind::OperationInProgress && Instant::now() < deadline => {
                     self.wait_running().await?;
                 }
                 Err(source) => {
@@ -478,7 +478,7 @@ impl<C: StackSets> Operations<'_, C> {
         let spec = self.run.spec;
         let running = match self.cloud.running_operations(&spec.name, spec.delegated_admin).await {
             Ok(ids) => ids,
-            Err(e) if e.code() == Some("StackSetNotFoundException") => return Ok(()),
+            Err(e) if e.kind == ErrorKind::NotFound => return Ok(()),
             Err(source) => {
                 return Err(StackSetError {
                     name: spec.name.clone(),
@@ -516,7 +516,7 @@ impl<C: StackSets> Operations<'_, C> {
             let stop = |why: String| StackSetError {
                 name: spec.name.clone(),
                 what: "waiting for the operation",
-                source: CloudError::Transport(why),
+                source: CloudError::transport(why),
             };
             let now = Instant::now();
             if now >= deadline {

@@ -70,7 +70,7 @@ struct FakeStack {
 /// DetectStackDrift in the fake.
 #[derive(Clone, Debug)]
 enum Detection {
-    Answer(Result<crate::drift::CfnDrift, CloudError>),
+    Answer(Result<crate::cloud::CfnDrift, CloudError>),
     Hangs,
 }
 
@@ -169,10 +169,7 @@ struct FakeSession {
 }
 
 fn service(code: &str, message: &str) -> CloudError {
-    CloudError::Service {
-        code: code.into(),
-        message: message.into(),
-    }
+    CloudError::service(code, message)
 }
 
 impl Cloud for Fake {
@@ -481,7 +478,7 @@ impl AccountSession for FakeSession {
             .cloned())
     }
 
-    async fn detect_drift(&self, region: &str, _: &str, poll: Duration) -> Result<crate::drift::CfnDrift, CloudError> {
+    async fn detect_drift(&self, region: &str, _: &str, poll: Duration) -> Result<crate::cloud::CfnDrift, CloudError> {
         let key = self.call(region, "DetectStackDrift");
         let s = &self.state;
         let now = s.detecting.fetch_add(1, Ordering::SeqCst) + 1;
@@ -490,7 +487,7 @@ impl AccountSession for FakeSession {
         s.detecting.fetch_sub(1, Ordering::SeqCst);
         let script = s.detections.lock().unwrap().get(&key).cloned();
         match script {
-            None => Ok(crate::drift::CfnDrift::InSync),
+            None => Ok(crate::cloud::CfnDrift::InSync),
             Some(Detection::Hangs) => {
                 // Polls forever: only the caller's timeout ends it.
                 loop {
@@ -543,8 +540,15 @@ fn settings(concurrency: usize) -> Settings {
         session_name: "rolecall-plan-test".into(),
         partition: planner::partition::AWS,
         interrupt: Default::default(),
+        host: HOST.into(),
+        process_alive: |pid| pid != DEAD_PID,
     }
 }
+
+/// The host the tests run on, as the settings give it.
+const HOST: &str = "test-host";
+/// The one process of `HOST` that is gone.
+const DEAD_PID: u32 = u32::MAX - 1;
 
 #[derive(Default)]
 struct Recorder(Mutex<Vec<Event>>);
@@ -1028,11 +1032,7 @@ fn change_sets_of_crashed_runs_go_and_a_live_runs_is_waited_for() {
         "rolecall run rolecall-apply-1-1 on elsewhere",
         3600,
     );
-    let dead = format!(
-        "rolecall run rolecall-apply-1-{} on {}",
-        u32::MAX - 1,
-        crate::changesets::this_host()
-    );
+    let dead = format!("rolecall run rolecall-apply-1-{} on {}", DEAD_PID, HOST);
     leftover(&state, "rolecall-dead-apply-1-4294967294", &dead, 5);
     let (state, outcomes) = apply_to(state, 1, &options());
     assert_eq!(status(&outcomes[0]), "updated ");
@@ -2060,8 +2060,8 @@ fn cfn_drift_is_rate_limited_bounded_in_time_and_unavailable_is_said_once() {
             .insert((id(n), "RolecallTarget".into()), live(trust_of(&["111111111111"])));
         state.detections.lock().unwrap().insert(
             (id(n), "us-east-1".into()),
-            Detection::Answer(Err(CloudError::Transport(
-                "unhandled error (HTTP 500: <html>not implemented</html>)".into(),
+            Detection::Answer(Err(CloudError::transport(
+                "unhandled error (HTTP 500: <html>not implemented</html>)",
             ))),
         );
     }

@@ -1,0 +1,78 @@
+//! What the pipelines report, built in one place: plan rows, outcomes
+//! (one per account/region) and account errors.
+
+use model::{AccountError, Action, Decision, Desired, Observed, Outcome, PlanEntry, Status, Target};
+
+pub fn plan_entry(target: &Target, region: &str, desired: &Desired, observed: &Observed) -> PlanEntry {
+    entry(target, region, planner::decide(desired, observed), observed)
+}
+
+pub fn entry(target: &Target, region: &str, decision: Decision, observed: &Observed) -> PlanEntry {
+    let stack = match observed {
+        Observed::Present(s) => Some(s),
+        Observed::Absent => None,
+    };
+    PlanEntry {
+        account_id: target.account_id.clone(),
+        account_name: target.account_name.clone(),
+        region: region.to_owned(),
+        action: decision.action,
+        reason: decision.reason,
+        differences: decision.differences,
+        stack_status: stack.map(|s| s.status.clone()),
+        stack_id: stack.map(|s| s.stack_id.clone()),
+    }
+}
+
+pub fn account_error(target: &Target, region: Option<&str>, message: String) -> AccountError {
+    AccountError {
+        account_id: target.account_id.clone(),
+        account_name: target.account_name.clone(),
+        region: region.map(str::to_owned),
+        message,
+    }
+}
+
+pub(crate) fn status_of(observed: &Observed) -> &str {
+    match observed {
+        Observed::Present(s) => &s.status,
+        Observed::Absent => "gone",
+    }
+}
+
+/// The same outcome in every region of an account that was not reached.
+pub(crate) fn every_region(target: &Target, status: Status, error: &str, desired: &Desired) -> Vec<Outcome> {
+    target
+        .regions
+        .iter()
+        .map(|r| outcome(target, r, None, status, None, Some(error.to_owned()), desired))
+        .collect()
+}
+
+pub(crate) fn outcome(
+    target: &Target,
+    region: &str,
+    action: Option<Action>,
+    status: Status,
+    observed: Option<&Observed>,
+    error: Option<String>,
+    desired: &Desired,
+) -> Outcome {
+    let stack = match observed {
+        Some(Observed::Present(s)) => Some(s),
+        _ => None,
+    };
+    Outcome {
+        account_id: target.account_id.clone(),
+        account_name: target.account_name.clone(),
+        region: region.to_owned(),
+        action,
+        status,
+        stack_id: stack.map(|s| s.stack_id.clone()).filter(|s| !s.is_empty()),
+        outputs: stack.map(|s| s.outputs.clone()).unwrap_or_default(),
+        role_arn: stack.and_then(|s| s.outputs.get(&desired.output_key).cloned()),
+        fingerprint: stack.and_then(|s| s.tags.get(model::TAG_FINGERPRINT).cloned()),
+        changes: Vec::new(),
+        error,
+    }
+}

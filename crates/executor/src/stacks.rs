@@ -1,0 +1,320 @@
+//! The per-stack pipeline that apply and destroy share: the fan-out, then
+//! every stack of a reached account at once, each with its own deadline,
+//! ClientRequestTokens, waits, failures and outcome. A pipeline hands it
+//! its work (`StackWork`), the way `fanout::fan_out` takes its work.
+
+use std::time::Duration;
+
+use model::{Action, Desired, Event, EventSink, Observed, Outcome, ResourceChange, Stage, Status, Target};
+use tokio::time::Instant;
+
+use crate::cloud::{AccountSession, Cloud, CloudError, StackRequest};
+use crate::fanout::{Done, Reach, fan_out};
+use crate::observe::ObservedMap;
+use crate::records::{every_region, outcome, status_of};
+use crate::settings::Settings;
+
+/// How apply and destroy wait and when they stop starting accounts.
+#[derive(Clone, Debug)]
+pub struct ApplyOptions {
+    /// After more than this many accounts failed, no new account starts
+    /// (in-flight ones finish), like StackSets' FailureToleranceCount.
+    pub failure_tolerance: usize,
+    /// Between two DescribeStacks while a stack operation runs.
+    pub poll_interval: Duration,
+    /// Longest wait for one stack operation before giving up on it.
+    pub max_wait: Duration,
+    /// The account/regions the last registry has. Where given, the others
+    /// (new accounts, a first rollout) go straight to CreateStack without a
+    /// DescribeStacks first: CreateStack refuses when a stack exists
+    /// (AlreadyExists), and then rolecall observes and decides as usual,
+    /// so nothing is touched that would not be otherwise. `None`: always
+    /// observe first.
+    pub registered: Option<std::collections::BTreeSet<(model::AccountId, String)>>,
+}
+
+/// What a pipeline does to one stack.
+pub(crate) trait StackWork: Sync {
+    /// The command, for messages (`apply`, `destroy`).
+    const VERB: &'static str;
+
+    /// `planned`: the stack as the confirmed plan showed it, if there was
+    /// a confirmed plan.
+    async fn stack<S: AccountSession>(&self, run: &Stack<'_, S>, planned: Option<Observed>)
+    -> Result<Outcome, Failure>;
+}
+
+/// Runs `work` on every stack of every target: the shared fan-out, then
+/// every region of a reached account at once, one outcome each, sorted by
+/// account then region. With `planned` (a confirmed plan), a stack the
+/// plan could not observe is left alone.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn run_stacks<C: Cloud, W: StackWork>(
+    work: &W,
+    cloud: &C,
+    settings: &Settings,
+    options: &ApplyOptions,
+    desired: &Desired,
+    targets: &[Target],
+    planned: Option<&ObservedMap>,
+    events: &dyn EventSink,
+) -> Vec<Outcome> {
+    let results: Vec<Vec<Outcome>> = fan_out(
+        cloud,
+        settings,
+        targets,
+        events,
+        Some(options.failure_tolerance),
+        |target, reach| async move {
+            let outcomes = match reach {
+                Reach::Session(session) => {
+                    futures::future::join_all(target.regions.iter().map(|region| {
+                        let seen = planned.map(|p| p.get(&(target.account_id.clone(), region.clone())).cloned());
+                        let run = Stack {
+                            session: &session,
+                            settings,
+                            options,
+                            desired,
+                            target,
+                            region,
+                            events,
+                            deadline: Instant::now() + options.max_wait,
+                        };
+                        async move {
+                            let result = match seen {
+                                Some(None) => Ok(run.not_observed(W::VERB)),
+                                Some(Some(observed)) => work.stack(&run, Some(observed)).await,
+                                None => work.stack(&run, None).await,
+                            };
+                            result.unwrap_or_else(|f| f.into_outcome(target, region, desired))
+                        }
+                    }))
+                    .await
+                }
+                Reach::Unreachable(error) => every_region(target, Status::Failed, &error.message, desired),
+                Reach::Skipped(reason) => every_region(target, Status::NotAttempted, &reason, desired),
+            };
+            for o in &outcomes {
+                events.event(Event::Finished { outcome: o.clone() });
+            }
+            Done {
+                failed: outcomes.iter().any(|o| o.status == Status::Failed),
+                result: outcomes,
+            }
+        },
+    )
+    .await;
+    let mut outcomes: Vec<Outcome> = results.into_iter().flatten().collect();
+    outcomes.sort_by(|a, b| (&a.account_id, &a.region).cmp(&(&b.account_id, &b.region)));
+    outcomes
+}
+
+/// A stack that ended in failure: what was last seen of it, what was
+/// being done, and why.
+pub(crate) struct Failure {
+    /// Boxed: a stack with its maps is large, and failures are rare.
+    observed: Option<Box<Observed>>,
+    action: Option<Action>,
+    message: String,
+}
+
+impl Failure {
+    pub(crate) fn into_outcome(self, target: &Target, region: &str, desired: &Desired) -> Outcome {
+        outcome(
+            target,
+            region,
+            self.action,
+            Status::Failed,
+            self.observed.as_deref(),
+            Some(self.message),
+            desired,
+        )
+    }
+}
+
+/// One stack of one account/region, and everything its pipeline needs.
+pub(crate) struct Stack<'a, S> {
+    pub(crate) session: &'a S,
+    /// The run's: its session name (for ClientRequestTokens), host,
+    /// interrupt.
+    pub(crate) settings: &'a Settings,
+    pub(crate) options: &'a ApplyOptions,
+    pub(crate) desired: &'a Desired,
+    pub(crate) target: &'a Target,
+    pub(crate) region: &'a str,
+    pub(crate) events: &'a dyn EventSink,
+    /// One deadline per stack: waiting for another operation, deleting a
+    /// failed stack and creating it again all share it.
+    pub(crate) deadline: Instant,
+}
+
+impl<S: AccountSession> Stack<'_, S> {
+    pub(crate) fn stage(&self, stage: Stage) {
+        self.events.event(Event::Stage {
+            account_id: self.target.account_id.clone(),
+            region: self.region.to_owned(),
+            stage,
+        });
+    }
+
+    /// ClientRequestToken of one write: unique to the run, account, region
+    /// and operation, so that CloudFormation recognises an SDK retry of a
+    /// request it already received (and tags that operation's events).
+    pub(crate) fn token(&self, operation: &str) -> String {
+        let mut token: String = format!(
+            "{}-{operation}-{}-{}",
+            self.settings.session_name, self.target.account_id, self.region
+        )
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' })
+        .collect();
+        token.truncate(128);
+        token
+    }
+
+    pub(crate) fn fail(&self, observed: Option<Observed>, action: Option<Action>, message: String) -> Failure {
+        Failure {
+            observed: observed.map(Box::new),
+            action,
+            message,
+        }
+    }
+
+    /// A failed call: `<what> <stack> failed: <error>`.
+    pub(crate) fn cloud(&self, what: &str, action: Option<Action>, e: CloudError) -> Failure {
+        self.fail(None, action, format!("{what} {} failed: {e}", self.desired.stack_name))
+    }
+
+    /// What CreateStack and CreateChangeSet send.
+    pub(crate) fn request(&self) -> StackRequest {
+        StackRequest {
+            stack_name: self.desired.stack_name.clone(),
+            template_body: self.desired.template_body.clone(),
+            parameters: self.desired.parameters.clone(),
+            tags: self.desired.stack_tags(),
+            auto_expand: self.desired.auto_expand,
+        }
+    }
+
+    pub(crate) async fn describe(&self, action: Option<Action>) -> Result<Observed, Failure> {
+        crate::observe::read_stack(self.session, self.region, &self.desired.stack_name)
+            .await
+            .map_err(|e| self.cloud("reading stack", action, e))
+    }
+
+    /// This stack's outcome with `status`.
+    pub(crate) fn outcome(
+        &self,
+        action: Option<Action>,
+        status: Status,
+        observed: Option<&Observed>,
+        error: Option<String>,
+    ) -> Outcome {
+        outcome(self.target, self.region, action, status, observed, error, self.desired)
+    }
+
+    /// Interrupted before a write: nothing was done.
+    pub(crate) fn interrupted(&self, action: Action, observed: &Observed) -> Outcome {
+        self.outcome(
+            Some(action),
+            Status::NotAttempted,
+            Some(observed),
+            Some(format!("interrupted before `{action}`; nothing was done: run again")),
+        )
+    }
+
+    /// A write that found the stack no longer what the confirmed plan showed.
+    pub(crate) fn changed_since_plan(&self, action: Action, what: String) -> Outcome {
+        self.outcome(
+            Some(action),
+            Status::ChangedSincePlan,
+            None,
+            Some(format!("{what}; nothing was done: run plan and apply again")),
+        )
+    }
+
+    /// The confirmed plan could not observe this stack.
+    fn not_observed(&self, verb: &str) -> Outcome {
+        self.outcome(
+            None,
+            Status::NotAttempted,
+            None,
+            Some(format!(
+                "not observed when the plan was made, so not in what was confirmed; nothing was done (run {verb} again)"
+            )),
+        )
+    }
+
+    /// A successful outcome, provided the stack has the output with the
+    /// role ARN.
+    pub(crate) fn finish(
+        &self,
+        action: Action,
+        status: Status,
+        observed: &Observed,
+        changes: Vec<ResourceChange>,
+    ) -> Result<Outcome, Failure> {
+        let mut o = self.outcome(Some(action), status, Some(observed), None);
+        if o.role_arn.is_none() {
+            let message = format!(
+                "stack {} has no output {}; the template must output the role ARN under that key (role.output_key)",
+                self.desired.stack_name, self.desired.output_key
+            );
+            return Err(self.fail(Some(observed.clone()), Some(action), message));
+        }
+        o.changes = changes;
+        Ok(o)
+    }
+
+    /// Polls DescribeStacks until no operation is in progress (or the stack
+    /// is gone).
+    pub(crate) async fn settle(&self, action: Option<Action>) -> Result<Observed, Failure> {
+        loop {
+            let observed = self.describe(action).await?;
+            match &observed {
+                Observed::Present(s) if planner::decide::in_progress(&s.status) => {}
+                _ => return Ok(observed),
+            }
+            self.sleep(
+                action,
+                &format!("stack {} ({})", self.desired.stack_name, status_of(&observed)),
+            )
+            .await?;
+        }
+    }
+
+    /// One poll interval, unless the stack's deadline passed or the run
+    /// was interrupted.
+    pub(crate) async fn sleep(&self, action: Option<Action>, what: &str) -> Result<(), Failure> {
+        let now = Instant::now();
+        if now >= self.deadline {
+            let message = format!(
+                "timed out after {}s waiting for {what}; CloudFormation goes on with it: run apply again to pick it up, or raise --max-wait",
+                self.options.max_wait.as_secs()
+            );
+            return Err(self.fail(None, action, message));
+        }
+        if self
+            .settings
+            .interrupt
+            .sleep(self.options.poll_interval.min(self.deadline - now))
+            .await
+        {
+            let message = format!("interrupted while waiting for {what}; {}", crate::interrupt::GOES_ON);
+            return Err(self.fail(None, action, message));
+        }
+        Ok(())
+    }
+
+    /// `: reason; reason` from the stack's failed events, or nothing.
+    pub(crate) async fn reasons(&self) -> String {
+        match self
+            .session
+            .failure_reasons(self.region, &self.desired.stack_name)
+            .await
+        {
+            Ok(r) if !r.is_empty() => format!(": {}", r.join("; ")),
+            _ => String::new(),
+        }
+    }
+}
