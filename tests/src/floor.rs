@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use aws_sdk_sts::config::{Credentials, SharedCredentialsProvider};
 use executor::aws::{Connection, SdkCloud, load_config};
-use executor::cloud::{AccountSession, Cloud};
+use executor::cloud::{Cloud, Stacks};
 use model::{AccountId, Observed};
 
 /// Client CPU per unit of work, in microseconds.
@@ -132,7 +132,7 @@ async fn assume(cloud: &SdkCloud, account: &AccountId) -> <SdkCloud as Cloud>::S
         .expect("AssumeRole")
 }
 
-async fn describe(session: &impl AccountSession) {
+async fn describe(session: &impl Stacks) {
     match session.describe_stack("us-east-1", "rolecall-role").await {
         Ok(Observed::Present(_)) => {}
         other => panic!("the canned DescribeStacks answer did not parse: {other:?}"),

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use executor::Cloud;
+use executor::Organization;
 use model::{DriftKind, Inventory};
 use planner::drift::OrgMember;
 

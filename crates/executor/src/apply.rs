@@ -8,7 +8,7 @@
 use model::{Action, Desired, Event, EventSink, Observed, Outcome, Stage, Status, Target};
 
 use crate::changesets::Updated;
-use crate::cloud::{AccountSession, Cloud, ErrorKind};
+use crate::cloud::{ChangeSets, Cloud, ErrorKind, Stacks};
 use crate::observe::ObservedMap;
 use crate::records::{plan_entry, status_of};
 use crate::settings::Settings;
@@ -26,20 +26,19 @@ pub async fn apply<C: Cloud>(
     targets: &[Target],
     planned: Option<&ObservedMap>,
     events: &dyn EventSink,
-) -> Vec<Outcome> {
+) -> Vec<Outcome>
+where
+    C::Session: Stacks + ChangeSets,
+{
     run_stacks(&Apply, cloud, settings, options, desired, targets, planned, events).await
 }
 
 struct Apply;
 
-impl StackWork for Apply {
+impl<S: Stacks + ChangeSets> StackWork<S> for Apply {
     const VERB: &'static str = "apply";
 
-    async fn stack<S: AccountSession>(
-        &self,
-        run: &Stack<'_, S>,
-        planned: Option<Observed>,
-    ) -> Result<Outcome, Failure> {
+    async fn stack(&self, run: &Stack<'_, S>, planned: Option<Observed>) -> Result<Outcome, Failure> {
         let unregistered = run
             .options
             .registered
@@ -58,7 +57,7 @@ enum Created {
     AlreadyExists,
 }
 
-impl<S: AccountSession> Stack<'_, S> {
+impl<S: Stacks + ChangeSets> Stack<'_, S> {
     async fn create_first(&self) -> Result<Outcome, Failure> {
         let mut entry = plan_entry(self.target, self.region, self.desired, &Observed::Absent);
         entry.reason =

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use model::{Action, Observed, Outcome, Stage, Status};
 
-use crate::cloud::{AccountSession, ChangeSetSummary, ErrorKind, says_no_changes};
+use crate::cloud::{ChangeSetSummary, ChangeSets, ErrorKind, Stacks, says_no_changes};
 use crate::records::status_of;
 use crate::stacks::{Failure, Stack};
 
@@ -108,7 +108,7 @@ pub(crate) enum Updated {
     Busy(String),
 }
 
-impl<S: AccountSession> Stack<'_, S> {
+impl<S: Stacks + ChangeSets> Stack<'_, S> {
     pub(crate) async fn update(&self, before: Observed, confirmed: bool) -> Result<Updated, Failure> {
         let action = Some(Action::Update);
         self.stage(Stage::Updating);

@@ -16,9 +16,11 @@ pub struct OrgAccount {
     pub status: String,
 }
 
-/// Calls made with the caller's own credentials.
+/// AssumeRole with the caller's own credentials: how an account is reached.
 pub trait Cloud: Send + Sync {
-    type Session: AccountSession;
+    /// What the calls inside the account need. Each pipeline asks of it
+    /// only the services it uses (`Stacks`, `ChangeSets`, `Roles` …).
+    type Session: Send + Sync;
 
     /// AssumeRole into `account`; one call per account, valid for all regions.
     fn assume_role(
@@ -28,7 +30,10 @@ pub trait Cloud: Send + Sync {
         session_name: &str,
         external_id: Option<&str>,
     ) -> impl Future<Output = Result<Self::Session, CloudError>> + Send;
+}
 
+/// AWS Organizations, with the caller's own credentials.
+pub trait Organization: Send + Sync {
     /// Child OU ids of an OU or root.
     fn list_child_ous(&self, parent: &str) -> impl Future<Output = Result<Vec<String>, CloudError>> + Send;
 
@@ -83,8 +88,9 @@ pub struct ChangeSetSummary {
     pub created: Option<std::time::SystemTime>,
 }
 
-/// Calls made inside one target account, with its assumed credentials.
-pub trait AccountSession: Send + Sync {
+/// CloudFormation stacks inside one target account, with its assumed
+/// credentials.
+pub trait Stacks: Send + Sync {
     /// The stack by name; `Observed::Absent` when there is none.
     fn describe_stack(
         &self,
@@ -104,6 +110,24 @@ pub trait AccountSession: Send + Sync {
     /// The template the stack runs (GetTemplate, stage Original).
     fn get_template(&self, region: &str, stack: &str) -> impl Future<Output = Result<String, CloudError>> + Send;
 
+    fn delete_stack(
+        &self,
+        region: &str,
+        stack_name: &str,
+        token: &str,
+    ) -> impl Future<Output = Result<(), CloudError>> + Send;
+
+    /// Why the last operation failed: the reasons of the most recent failed
+    /// resource events (newest first), for messages.
+    fn failure_reasons(
+        &self,
+        region: &str,
+        stack_name: &str,
+    ) -> impl Future<Output = Result<Vec<String>, CloudError>> + Send;
+}
+
+/// CloudFormation change sets of a stack (updates).
+pub trait ChangeSets: Send + Sync {
     /// An UPDATE change set for an existing stack; `description` says
     /// which run made it.
     fn create_change_set(
@@ -142,14 +166,10 @@ pub trait AccountSession: Send + Sync {
         stack_name: &str,
         change_set: &str,
     ) -> impl Future<Output = Result<(), CloudError>> + Send;
+}
 
-    fn delete_stack(
-        &self,
-        region: &str,
-        stack_name: &str,
-        token: &str,
-    ) -> impl Future<Output = Result<(), CloudError>> + Send;
-
+/// The stacks StackSets made in a target account.
+pub trait InstanceStacks: Send + Sync {
     /// The stack a stack-set instance made in this account: by its stack id
     /// where AWS gave one, else by the name StackSets gives instance stacks
     /// (`StackSet-<name>-<uuid>`).
@@ -159,14 +179,20 @@ pub trait AccountSession: Send + Sync {
         stack_set: &str,
         stack_id: Option<&str>,
     ) -> impl Future<Output = Result<Observed, CloudError>> + Send;
+}
 
+/// IAM in the target account (global to it).
+pub trait Roles: Send + Sync {
     /// The IAM role by name (IAM is global to the account); `None` when
     /// there is no such role.
     fn get_live_role(
         &self,
         role_name: &str,
     ) -> impl Future<Output = Result<Option<model::LiveRole>, CloudError>> + Send;
+}
 
+/// CloudFormation's own drift detection.
+pub trait StackDrift: Send + Sync {
     /// CloudFormation's drift detection of one stack: start it, poll it,
     /// and read the resources that drifted.
     fn detect_drift(
@@ -175,14 +201,6 @@ pub trait AccountSession: Send + Sync {
         stack_name: &str,
         poll_interval: std::time::Duration,
     ) -> impl Future<Output = Result<CfnDrift, CloudError>> + Send;
-
-    /// Why the last operation failed: the reasons of the most recent failed
-    /// resource events (newest first), for messages.
-    fn failure_reasons(
-        &self,
-        region: &str,
-        stack_name: &str,
-    ) -> impl Future<Output = Result<Vec<String>, CloudError>> + Send;
 }
 
 /// What a failed call means to a pipeline: decided once, where the error

@@ -4,7 +4,7 @@
 
 use model::{Action, Desired, Event, EventSink, Observed, Outcome, Stage, Status, Target};
 
-use crate::cloud::{AccountSession, Cloud};
+use crate::cloud::{Cloud, Stacks};
 use crate::observe::ObservedMap;
 use crate::records::{entry, status_of};
 use crate::settings::Settings;
@@ -21,27 +21,26 @@ pub async fn destroy<C: Cloud>(
     targets: &[Target],
     planned: Option<&ObservedMap>,
     events: &dyn EventSink,
-) -> Vec<Outcome> {
+) -> Vec<Outcome>
+where
+    C::Session: Stacks,
+{
     run_stacks(&Destroy, cloud, settings, options, desired, targets, planned, events).await
 }
 
 struct Destroy;
 
-impl StackWork for Destroy {
+impl<S: Stacks> StackWork<S> for Destroy {
     const VERB: &'static str = "destroy";
 
     /// Deletes one stack. `planned`: the stack as the confirmed preview
     /// showed it, if there was one.
-    async fn stack<S: AccountSession>(
-        &self,
-        run: &Stack<'_, S>,
-        planned: Option<Observed>,
-    ) -> Result<Outcome, Failure> {
+    async fn stack(&self, run: &Stack<'_, S>, planned: Option<Observed>) -> Result<Outcome, Failure> {
         tear_down(run, planned).await
     }
 }
 
-async fn tear_down<S: AccountSession>(run: &Stack<'_, S>, planned: Option<Observed>) -> Result<Outcome, Failure> {
+async fn tear_down<S: Stacks>(run: &Stack<'_, S>, planned: Option<Observed>) -> Result<Outcome, Failure> {
     let stack_name = &run.desired.stack_name;
     let finish = |action, status, observed: Option<&Observed>, error: Option<String>| {
         run.outcome(Some(action), status, observed, error)

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use model::{AccountId, DiscoveredAccount, OrgDiscovery};
 
-use crate::cloud::{Cloud, CloudError};
+use crate::cloud::{CloudError, Organization};
 
 /// Organizations allows only a few calls per second; more parallelism than
 /// this only earns throttling.
@@ -22,7 +22,10 @@ pub struct DiscoveryError {
 }
 
 /// Every ACTIVE account under `org.ous`, sorted by id, each once.
-pub async fn discover<C: Cloud>(cloud: &C, org: &OrgDiscovery) -> Result<Vec<DiscoveredAccount>, DiscoveryError> {
+pub async fn discover<C: Organization>(
+    cloud: &C,
+    org: &OrgDiscovery,
+) -> Result<Vec<DiscoveredAccount>, DiscoveryError> {
     let mut found: BTreeMap<String, DiscoveredAccount> = BTreeMap::new();
     let mut level: Vec<String> = org.ous.clone();
     let mut seen_parents = std::collections::BTreeSet::new();

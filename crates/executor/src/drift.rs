@@ -13,7 +13,7 @@ use planner::drift::ExpectedRole;
 use tokio::sync::Semaphore;
 
 pub use crate::cloud::CfnDrift;
-use crate::cloud::{AccountSession, Cloud, CloudError, ErrorKind};
+use crate::cloud::{Cloud, CloudError, ErrorKind, Roles, StackDrift, Stacks};
 use crate::fanout::{Done, Reach, fan_out};
 use crate::settings::Settings;
 
@@ -50,7 +50,10 @@ pub async fn drift<C: Cloud>(
     expected: Expect<'_>,
     options: &DriftOptions,
     events: &dyn EventSink,
-) -> DriftCheck {
+) -> DriftCheck
+where
+    C::Session: Stacks + Roles + StackDrift,
+{
     let permits = Semaphore::new(options.detections_at_once.max(1));
     let unavailable = AtomicBool::new(false);
     let probe = tokio::sync::Mutex::new(false);
@@ -122,7 +125,7 @@ pub fn finding(
     }
 }
 
-async fn check<S: AccountSession>(
+async fn check<S: Stacks + Roles + StackDrift>(
     session: &S,
     desired: &Desired,
     target: &Target,
@@ -230,7 +233,7 @@ async fn check<S: AccountSession>(
 
 /// One detection within the rate limit; `None` when the endpoint is known
 /// to lack drift detection.
-async fn detect<S: AccountSession>(
+async fn detect<S: Stacks + Roles + StackDrift>(
     session: &S,
     desired: &Desired,
     region: &str,

@@ -27,8 +27,9 @@ pub mod stacksets;
 
 pub use apply::{ApplyOptions, apply};
 pub use cloud::{
-    AccountSession, CfnDrift, ChangeSetInfo, Cloud, CloudError, ErrorKind, InstanceTargets, InstancesOp, OperationInfo,
-    OperationPrefs, OperationResult, OrgAccount, StackRequest, StackSetRequest, StackSets,
+    CfnDrift, ChangeSetInfo, ChangeSets, Cloud, CloudError, ErrorKind, InstanceStacks, InstanceTargets, InstancesOp,
+    OperationInfo, OperationPrefs, OperationResult, OrgAccount, Organization, Roles, StackDrift, StackRequest,
+    StackSetRequest, StackSets, Stacks,
 };
 pub use destroy::destroy;
 pub use discover::{DiscoveryError, discover};

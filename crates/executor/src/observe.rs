@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use model::{AccountError, AccountId, Decision, Desired, Event, EventSink, Observed, Plan, PlanEntry, Target};
 
-use crate::cloud::{AccountSession, Cloud, CloudError, ErrorKind};
+use crate::cloud::{Cloud, CloudError, ErrorKind, Stacks};
 use crate::fanout::{Done, Reach, fan_out};
 use crate::records::{account_error, entry};
 use crate::settings::Settings;
@@ -26,7 +26,10 @@ pub async fn plan<C: Cloud>(
     desired: &Desired,
     targets: &[Target],
     events: &dyn EventSink,
-) -> Plan {
+) -> Plan
+where
+    C::Session: Stacks,
+{
     let decide = |o: &Observed| Some(planner::decide(desired, o));
     observe(cloud, settings, &desired.stack_name, targets, events, &decide)
         .await
@@ -42,7 +45,10 @@ pub async fn observe<C: Cloud>(
     targets: &[Target],
     events: &dyn EventSink,
     decide: Decide<'_>,
-) -> (Plan, ObservedMap) {
+) -> (Plan, ObservedMap)
+where
+    C::Session: Stacks,
+{
     type AccountResult = (Vec<PlanEntry>, Vec<AccountError>, Vec<((AccountId, String), Observed)>);
     let results: Vec<AccountResult> = fan_out(cloud, settings, targets, events, None, |target, reach| async move {
         let result = match reach {
@@ -76,11 +82,7 @@ pub async fn observe<C: Cloud>(
 /// DescribeStacks, and GetTemplate where the tags alone prove nothing: a
 /// stack of rolecall's whose last update rolled back. A template that
 /// cannot be read stays `None`, and the planner plans an update.
-pub(crate) async fn read_stack<S: AccountSession>(
-    session: &S,
-    region: &str,
-    stack_name: &str,
-) -> Result<Observed, CloudError> {
+pub(crate) async fn read_stack<S: Stacks>(session: &S, region: &str, stack_name: &str) -> Result<Observed, CloudError> {
     let mut observed = session.describe_stack(region, stack_name).await?;
     if let Observed::Present(stack) = &mut observed
         && stack.status == planner::decide::ROLLED_BACK
@@ -97,7 +99,7 @@ pub(crate) async fn read_stack<S: AccountSession>(
 }
 
 /// Reads the stack in each region of one account (regions concurrently).
-async fn observe_account<S: AccountSession>(
+async fn observe_account<S: Stacks>(
     session: &S,
     stack_name: &str,
     target: &Target,

@@ -1,28 +1,31 @@
 //! An in-memory cloud that answers at once, for scale runs of the
 //! pipelines in one process (`cargo run --release -p executor --features
 //! sim --example scale`): what rolecall itself costs per account, with no
-//! emulator and no network in the way. Only what plan and apply call is
-//! simulated; everything else answers an error.
+//! emulator and no network in the way. Only the services plan and apply use
+//! are simulated (stacks, change sets); of those, what a create-only rollout
+//! does not call answers an error.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use model::{AccountId, Observed, StackInfo};
 
-use crate::cloud::{AccountSession, ChangeSetInfo, ChangeSetSummary, Cloud, CloudError, OrgAccount, StackRequest};
+use crate::cloud::{
+    ChangeSetInfo, ChangeSetSummary, ChangeSets, Cloud, CloudError, OrgAccount, Organization, StackRequest, Stacks,
+};
 
-type Stacks = Arc<Mutex<HashMap<(String, String), StackInfo>>>;
+type StackMap = Arc<Mutex<HashMap<(String, String), StackInfo>>>;
 
 /// Every account's stacks, by (account, region).
 #[derive(Clone, Debug, Default)]
 pub struct SimCloud {
-    stacks: Stacks,
+    stacks: StackMap,
 }
 
 #[derive(Debug)]
 pub struct SimSession {
     account: String,
-    stacks: Stacks,
+    stacks: StackMap,
 }
 
 fn not_simulated() -> CloudError {
@@ -44,7 +47,9 @@ impl Cloud for SimCloud {
             stacks: self.stacks.clone(),
         })
     }
+}
 
+impl Organization for SimCloud {
     async fn list_child_ous(&self, _: &str) -> Result<Vec<String>, CloudError> {
         Ok(Vec::new())
     }
@@ -62,7 +67,7 @@ impl Cloud for SimCloud {
     }
 }
 
-impl AccountSession for SimSession {
+impl Stacks for SimSession {
     async fn describe_stack(&self, region: &str, _: &str) -> Result<Observed, CloudError> {
         let stacks = self.stacks.lock().unwrap_or_else(|e| e.into_inner());
         Ok(match stacks.get(&(self.account.clone(), region.to_owned())) {
@@ -103,6 +108,16 @@ impl AccountSession for SimSession {
         Err(not_simulated())
     }
 
+    async fn delete_stack(&self, _: &str, _: &str, _: &str) -> Result<(), CloudError> {
+        Err(not_simulated())
+    }
+
+    async fn failure_reasons(&self, _: &str, _: &str) -> Result<Vec<String>, CloudError> {
+        Ok(Vec::new())
+    }
+}
+
+impl ChangeSets for SimSession {
     async fn create_change_set(&self, _: &str, _: &StackRequest, _: &str, _: &str) -> Result<(), CloudError> {
         Err(not_simulated())
     }
@@ -121,30 +136,5 @@ impl AccountSession for SimSession {
 
     async fn delete_change_set(&self, _: &str, _: &str, _: &str) -> Result<(), CloudError> {
         Err(not_simulated())
-    }
-
-    async fn delete_stack(&self, _: &str, _: &str, _: &str) -> Result<(), CloudError> {
-        Err(not_simulated())
-    }
-
-    async fn find_instance_stack(&self, _: &str, _: &str, _: Option<&str>) -> Result<Observed, CloudError> {
-        Err(not_simulated())
-    }
-
-    async fn get_live_role(&self, _: &str) -> Result<Option<model::LiveRole>, CloudError> {
-        Err(not_simulated())
-    }
-
-    async fn detect_drift(
-        &self,
-        _: &str,
-        _: &str,
-        _: std::time::Duration,
-    ) -> Result<crate::cloud::CfnDrift, CloudError> {
-        Err(not_simulated())
-    }
-
-    async fn failure_reasons(&self, _: &str, _: &str) -> Result<Vec<String>, CloudError> {
-        Ok(Vec::new())
     }
 }

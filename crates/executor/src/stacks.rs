@@ -8,7 +8,7 @@ use std::time::Duration;
 use model::{Action, Desired, Event, EventSink, Observed, Outcome, ResourceChange, Stage, Status, Target};
 use tokio::time::Instant;
 
-use crate::cloud::{AccountSession, Cloud, CloudError, StackRequest};
+use crate::cloud::{Cloud, CloudError, StackRequest, Stacks};
 use crate::fanout::{Done, Reach, fan_out};
 use crate::observe::ObservedMap;
 use crate::records::{every_region, outcome, status_of};
@@ -34,14 +34,13 @@ pub struct ApplyOptions {
 }
 
 /// What a pipeline does to one stack.
-pub(crate) trait StackWork: Sync {
+pub(crate) trait StackWork<S>: Sync {
     /// The command, for messages (`apply`, `destroy`).
     const VERB: &'static str;
 
     /// `planned`: the stack as the confirmed plan showed it, if there was
     /// a confirmed plan.
-    async fn stack<S: AccountSession>(&self, run: &Stack<'_, S>, planned: Option<Observed>)
-    -> Result<Outcome, Failure>;
+    async fn stack(&self, run: &Stack<'_, S>, planned: Option<Observed>) -> Result<Outcome, Failure>;
 }
 
 /// Runs `work` on every stack of every target: the shared fan-out, then
@@ -49,7 +48,7 @@ pub(crate) trait StackWork: Sync {
 /// account then region. With `planned` (a confirmed plan), a stack the
 /// plan could not observe is left alone.
 #[allow(clippy::too_many_arguments)]
-pub(crate) async fn run_stacks<C: Cloud, W: StackWork>(
+pub(crate) async fn run_stacks<C, W>(
     work: &W,
     cloud: &C,
     settings: &Settings,
@@ -58,7 +57,12 @@ pub(crate) async fn run_stacks<C: Cloud, W: StackWork>(
     targets: &[Target],
     planned: Option<&ObservedMap>,
     events: &dyn EventSink,
-) -> Vec<Outcome> {
+) -> Vec<Outcome>
+where
+    C: Cloud,
+    C::Session: Stacks,
+    W: StackWork<C::Session>,
+{
     let results: Vec<Vec<Outcome>> = fan_out(
         cloud,
         settings,
@@ -148,7 +152,7 @@ pub(crate) struct Stack<'a, S> {
     pub(crate) deadline: Instant,
 }
 
-impl<S: AccountSession> Stack<'_, S> {
+impl<S: Stacks> Stack<'_, S> {
     pub(crate) fn stage(&self, stage: Stage) {
         self.events.event(Event::Stage {
             account_id: self.target.account_id.clone(),

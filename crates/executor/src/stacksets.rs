@@ -15,7 +15,7 @@ use model::{
 use tokio::time::Instant;
 
 use crate::cloud::{
-    AccountSession, Cloud, CloudError, ErrorKind, InstanceTargets, InstancesOp, OperationPrefs, StackRequest,
+    Cloud, CloudError, ErrorKind, InstanceStacks, InstanceTargets, InstancesOp, OperationPrefs, StackRequest,
     StackSetRequest, StackSets,
 };
 use crate::fanout::{Done, Reach, fan_out};
@@ -90,7 +90,10 @@ pub async fn apply<C: Cloud + StackSets>(
     targets: &[Target],
     prune: bool,
     events: &dyn EventSink,
-) -> Result<Vec<Outcome>, StackSetError> {
+) -> Result<Vec<Outcome>, StackSetError>
+where
+    C::Session: InstanceStacks,
+{
     let name = &run.spec.name;
     let (ops, plan, _, names) = begin(cloud, settings, run, targets).await?;
     for entry in &plan.entries {
@@ -636,7 +639,9 @@ async fn gather_outputs<C: Cloud>(
     run: &StackSetRun<'_>,
     outcomes: &mut [Outcome],
     events: &dyn EventSink,
-) {
+) where
+    C::Session: InstanceStacks,
+{
     let mut targets: BTreeMap<AccountId, Target> = BTreeMap::new();
     for o in outcomes
         .iter()

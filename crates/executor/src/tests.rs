@@ -9,7 +9,10 @@ use std::time::Duration;
 
 use model::{AccountId, Action, Desired, Event, EventSink, Observed, OrgDiscovery, StackInfo, Target, TargetSource};
 
-use crate::cloud::{AccountSession, ChangeSetInfo, ChangeSetSummary, Cloud, CloudError, OrgAccount, StackRequest};
+use crate::cloud::{
+    ChangeSetInfo, ChangeSetSummary, ChangeSets, Cloud, CloudError, InstanceStacks, OrgAccount, Organization, Roles,
+    StackDrift, StackRequest, Stacks,
+};
 use crate::{ApplyOptions, Settings, apply, discover, plan};
 
 /// How the fake CloudFormation behaves in one account/region.
@@ -205,7 +208,9 @@ impl Cloud for Fake {
             regions_left: AtomicUsize::new(2),
         })
     }
+}
 
+impl Organization for Fake {
     async fn list_child_ous(&self, parent: &str) -> Result<Vec<String>, CloudError> {
         Ok(self.0.tree.get(parent).map(|t| t.0.clone()).unwrap_or_default())
     }
@@ -217,13 +222,13 @@ impl Cloud for Fake {
         }
     }
 
-    async fn list_organization_accounts(&self) -> Result<Vec<OrgAccount>, CloudError> {
-        Ok(self.0.tree.values().flat_map(|t| t.1.clone()).collect())
-    }
-
     async fn list_account_tags(&self, account: &AccountId) -> Result<Vec<(String, String)>, CloudError> {
         self.0.tag_calls.fetch_add(1, Ordering::SeqCst);
         Ok(self.0.tags.get(account.as_str()).cloned().unwrap_or_default())
+    }
+
+    async fn list_organization_accounts(&self) -> Result<Vec<OrgAccount>, CloudError> {
+        Ok(self.0.tree.values().flat_map(|t| t.1.clone()).collect())
     }
 }
 
@@ -291,7 +296,7 @@ impl FakeSession {
     }
 }
 
-impl AccountSession for FakeSession {
+impl Stacks for FakeSession {
     async fn describe_stack(&self, region: &str, _: &str) -> Result<Observed, CloudError> {
         let key = self.call(region, "DescribeStacks");
         let s = &self.state;
@@ -359,31 +364,27 @@ impl AccountSession for FakeSession {
             .ok_or_else(|| service("ValidationError", "Stack does not exist"))
     }
 
-    async fn list_change_sets(&self, region: &str, stack: &str) -> Result<Vec<ChangeSetSummary>, CloudError> {
-        let key = self.call(region, "ListChangeSets");
-        let sets = self.state.change_sets.lock().unwrap();
-        let owners = self.state.change_set_owners.lock().unwrap();
-        Ok(sets
-            .iter()
-            .filter(|((a, r, _), _)| (a, r) == (&key.0, &key.1))
-            .map(|(k, info)| {
-                let (description, created) = owners.get(k).cloned().unwrap_or((None, std::time::SystemTime::now()));
-                ChangeSetSummary {
-                    name: k.2.clone(),
-                    stack_name: stack.to_owned(),
-                    status: if info.status.is_empty() {
-                        "CREATE_COMPLETE".to_owned()
-                    } else {
-                        info.status.clone()
-                    },
-                    execution_status: "AVAILABLE".to_owned(),
-                    description,
-                    created: Some(created),
-                }
-            })
-            .collect())
+    async fn delete_stack(&self, region: &str, stack: &str, token: &str) -> Result<(), CloudError> {
+        self.token(&(self.account.clone(), region.to_owned()), "delete", token);
+        // Deletes go by stack id: a stack replaced since it was observed is
+        // another stack and must be left alone.
+        assert!(
+            stack.starts_with("arn:aws:cloudformation:"),
+            "DeleteStack by name: {stack}"
+        );
+        let key = self.call(region, "DeleteStack");
+        let script = self.script(&key);
+        self.start(key, "DELETE_IN_PROGRESS", script.delete_result, None, None);
+        Ok(())
     }
 
+    async fn failure_reasons(&self, region: &str, _: &str) -> Result<Vec<String>, CloudError> {
+        let key = self.call(region, "DescribeStackEvents");
+        Ok(self.script(&key).reasons)
+    }
+}
+
+impl ChangeSets for FakeSession {
     async fn create_change_set(
         &self,
         region: &str,
@@ -411,6 +412,31 @@ impl AccountSession for FakeSession {
         );
         sets.insert(set_key, script.change_set);
         Ok(())
+    }
+
+    async fn list_change_sets(&self, region: &str, stack: &str) -> Result<Vec<ChangeSetSummary>, CloudError> {
+        let key = self.call(region, "ListChangeSets");
+        let sets = self.state.change_sets.lock().unwrap();
+        let owners = self.state.change_set_owners.lock().unwrap();
+        Ok(sets
+            .iter()
+            .filter(|((a, r, _), _)| (a, r) == (&key.0, &key.1))
+            .map(|(k, info)| {
+                let (description, created) = owners.get(k).cloned().unwrap_or((None, std::time::SystemTime::now()));
+                ChangeSetSummary {
+                    name: k.2.clone(),
+                    stack_name: stack.to_owned(),
+                    status: if info.status.is_empty() {
+                        "CREATE_COMPLETE".to_owned()
+                    } else {
+                        info.status.clone()
+                    },
+                    execution_status: "AVAILABLE".to_owned(),
+                    description,
+                    created: Some(created),
+                }
+            })
+            .collect())
     }
 
     async fn describe_change_set(&self, region: &str, _: &str, name: &str) -> Result<ChangeSetInfo, CloudError> {
@@ -444,21 +470,9 @@ impl AccountSession for FakeSession {
             .remove(&(key.0, key.1, name.to_owned()));
         Ok(())
     }
+}
 
-    async fn delete_stack(&self, region: &str, stack: &str, token: &str) -> Result<(), CloudError> {
-        self.token(&(self.account.clone(), region.to_owned()), "delete", token);
-        // Deletes go by stack id: a stack replaced since it was observed is
-        // another stack and must be left alone.
-        assert!(
-            stack.starts_with("arn:aws:cloudformation:"),
-            "DeleteStack by name: {stack}"
-        );
-        let key = self.call(region, "DeleteStack");
-        let script = self.script(&key);
-        self.start(key, "DELETE_IN_PROGRESS", script.delete_result, None, None);
-        Ok(())
-    }
-
+impl InstanceStacks for FakeSession {
     async fn find_instance_stack(&self, region: &str, _: &str, _: Option<&str>) -> Result<Observed, CloudError> {
         let key = self.call(region, "FindInstanceStack");
         Ok(match self.state.stacks.lock().unwrap().get(&key) {
@@ -466,7 +480,9 @@ impl AccountSession for FakeSession {
             None => Observed::Absent,
         })
     }
+}
 
+impl Roles for FakeSession {
     async fn get_live_role(&self, name: &str) -> Result<Option<model::LiveRole>, CloudError> {
         self.call("global", "GetRole");
         Ok(self
@@ -477,7 +493,9 @@ impl AccountSession for FakeSession {
             .get(&(self.account.clone(), name.to_owned()))
             .cloned())
     }
+}
 
+impl StackDrift for FakeSession {
     async fn detect_drift(&self, region: &str, _: &str, poll: Duration) -> Result<crate::cloud::CfnDrift, CloudError> {
         let key = self.call(region, "DetectStackDrift");
         let s = &self.state;
@@ -496,11 +514,6 @@ impl AccountSession for FakeSession {
             }
             Some(Detection::Answer(result)) => result,
         }
-    }
-
-    async fn failure_reasons(&self, region: &str, _: &str) -> Result<Vec<String>, CloudError> {
-        let key = self.call(region, "DescribeStackEvents");
-        Ok(self.script(&key).reasons)
     }
 }
 

@@ -1,0 +1,64 @@
+//! IAM in a target account: the live role, as drift compares it.
+
+use std::collections::BTreeMap;
+
+use super::{SdkSession, sdk_error};
+use crate::cloud::{CloudError, ErrorKind, Roles};
+
+impl Roles for SdkSession {
+    async fn get_live_role(&self, role_name: &str) -> Result<Option<model::LiveRole>, CloudError> {
+        let iam = self.iam();
+        let role = match iam.get_role().role_name(role_name).send().await {
+            Ok(out) => out,
+            Err(e) => {
+                let e = sdk_error(e);
+                return if e.kind == ErrorKind::NotFound {
+                    Ok(None)
+                } else {
+                    Err(e)
+                };
+            }
+        };
+        let role = role
+            .role()
+            .ok_or_else(|| CloudError::transport("GetRole returned no role".to_owned()))?;
+        let document = |text: &str| {
+            planner::drift::parse_document(text).map_err(|e| CloudError::transport(format!("role {role_name}: {e}")))
+        };
+        let trust = document(role.assume_role_policy_document().unwrap_or("{}"))?;
+        let mut inline = BTreeMap::new();
+        let mut pages = iam.list_role_policies().role_name(role_name).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            for name in page.map_err(sdk_error)?.policy_names() {
+                let policy = iam
+                    .get_role_policy()
+                    .role_name(role_name)
+                    .policy_name(name)
+                    .send()
+                    .await
+                    .map_err(sdk_error)?;
+                inline.insert(name.clone(), document(policy.policy_document())?);
+            }
+        }
+        let mut managed = std::collections::BTreeSet::new();
+        let mut pages = iam
+            .list_attached_role_policies()
+            .role_name(role_name)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            for p in page.map_err(sdk_error)?.attached_policies() {
+                managed.extend(p.policy_arn().map(str::to_owned));
+            }
+        }
+        Ok(Some(model::LiveRole {
+            trust,
+            inline,
+            managed,
+            max_session_duration: role
+                .max_session_duration()
+                .and_then(|d| u32::try_from(d).ok())
+                .unwrap_or(3600),
+        }))
+    }
+}
