@@ -85,7 +85,7 @@ where
 pub(crate) async fn read_stack<S: Stacks>(session: &S, region: &str, stack_name: &str) -> Result<Observed, CloudError> {
     let mut observed = session.describe_stack(region, stack_name).await?;
     if let Observed::Present(stack) = &mut observed
-        && stack.status == planner::decide::ROLLED_BACK
+        && planner::status::rolled_back(&stack.status)
         && planner::decide::ours(stack)
     {
         let id = if stack.stack_id.is_empty() {

@@ -276,7 +276,7 @@ impl<S: Stacks> Stack<'_, S> {
         loop {
             let observed = self.describe(action).await?;
             match &observed {
-                Observed::Present(s) if planner::decide::in_progress(&s.status) => {}
+                Observed::Present(s) if planner::status::in_progress(&s.status) => {}
                 _ => return Ok(observed),
             }
             self.sleep(

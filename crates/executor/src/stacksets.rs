@@ -513,7 +513,7 @@ impl<C: StackSets> Operations<'_, C> {
                     what: "DescribeStackSetOperation",
                     source,
                 })?;
-            if !matches!(info.status.as_str(), "RUNNING" | "QUEUED" | "STOPPING") {
+            if !planner::status::operation_running(&info.status) {
                 return Ok(info);
             }
             let stop = |why: String| StackSetError {

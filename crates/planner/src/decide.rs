@@ -6,26 +6,7 @@ use model::{
     Action, Decision, Desired, Difference, MANAGED_BY_VALUE, Observed, StackInfo, TAG_FINGERPRINT, TAG_MANAGED_BY,
 };
 
-/// Statuses of a stack that is settled and usable.
-const HEALTHY: [&str; 5] = [
-    "CREATE_COMPLETE",
-    "UPDATE_COMPLETE",
-    "UPDATE_ROLLBACK_COMPLETE",
-    "IMPORT_COMPLETE",
-    "IMPORT_ROLLBACK_COMPLETE",
-];
-
-/// Statuses a failed create leaves behind: nothing usable, safe to replace.
-const FAILED_CREATE: [&str; 3] = ["ROLLBACK_COMPLETE", "CREATE_FAILED", "DELETE_FAILED"];
-
-/// A stack with a change set that was never executed: it never settles by
-/// itself, so it is not "in progress" for waiting.
-const REVIEW: &str = "REVIEW_IN_PROGRESS";
-
-/// An operation is running on the stack and will end by itself: wait for it.
-pub fn in_progress(status: &str) -> bool {
-    status.ends_with("_IN_PROGRESS") && status != REVIEW
-}
+use crate::status::{FAILED_CREATE, REVIEW, healthy, in_progress, rolled_back};
 
 pub fn decide(desired: &Desired, observed: &Observed) -> Decision {
     let stack = match observed {
@@ -42,7 +23,7 @@ pub fn decide(desired: &Desired, observed: &Observed) -> Decision {
             ),
         );
     }
-    if HEALTHY.contains(&status) {
+    if healthy(status) {
         return compare(desired, stack);
     }
     if FAILED_CREATE.contains(&status) {
@@ -156,13 +137,19 @@ fn compare(desired: &Desired, stack: &StackInfo) -> Decision {
     if user_tags(&stack.tags) != desired.tags {
         differences.push(Difference::Tags);
     }
-    if differences.is_empty() && stack.status == ROLLED_BACK && !deployed_is_desired(desired, stack) {
+    if differences.is_empty() && rolled_back(&stack.status) && !deployed_is_desired(desired, stack) {
         // The tags say "as the inventory", but the last update rolled back:
         // what runs may be the template before it.
         return Decision {
             action: Action::Update,
             reason: format!(
-                "{ROLLED_BACK}: the last update rolled back and the deployed template {}; update again",
+                "{}: the last {} rolled back and the deployed template {}; update again",
+                stack.status,
+                if stack.status.starts_with("IMPORT") {
+                    "import"
+                } else {
+                    "update"
+                },
                 if stack.deployed_template.is_some() {
                     "is not the inventory's"
                 } else {
@@ -193,10 +180,6 @@ fn compare(desired: &Desired, stack: &StackInfo) -> Decision {
         differences,
     }
 }
-
-/// The status after an update that failed and was rolled back: the stack
-/// works, but its tags are no proof of what template it runs.
-pub const ROLLED_BACK: &str = "UPDATE_ROLLBACK_COMPLETE";
 
 /// The deployed template (GetTemplate) is the inventory's, compared by
 /// meaning (JSON or YAML, key order and whitespace aside).

@@ -87,10 +87,7 @@ pub fn stack_state<'a>(desired: &Desired, observed: &'a Observed) -> Result<&'a 
             ),
         ));
     }
-    if !matches!(
-        stack.status.as_str(),
-        "CREATE_COMPLETE" | "UPDATE_COMPLETE" | "UPDATE_ROLLBACK_COMPLETE" | "IMPORT_COMPLETE"
-    ) {
+    if !crate::status::healthy(&stack.status) {
         return Err((DriftKind::Unhealthy, status_with_reason(stack)));
     }
     if stack.tags.get(TAG_FINGERPRINT) != Some(&desired.fingerprint) {

@@ -13,6 +13,7 @@ pub mod names;
 pub mod partition;
 pub mod profiles;
 pub mod stacksets;
+pub mod status;
 pub mod targets;
 pub mod template;
 mod yaml;

@@ -1217,3 +1217,41 @@ fn template_paths_stay_in_the_inventory_folder() {
         );
     }
 }
+
+/// IMPORT_ROLLBACK_COMPLETE: an import into rolecall's stack was rolled
+/// back. The stack is settled and its role in place (healthy in plan and
+/// drift alike), but, as after a rolled-back update, the deployed template
+/// decides whether it is the inventory's.
+#[test]
+fn an_import_that_rolled_back_is_healthy_in_plan_and_drift() {
+    let inv = inventory_with("role:\n  tags: {team: web}\n");
+    let desired = desired(&inv);
+    let ours = [
+        (TAG_MANAGED_BY, "rolecall"),
+        (TAG_FINGERPRINT, desired.fingerprint.as_str()),
+        ("team", "web"),
+    ];
+    check_decide(
+        stack("IMPORT_ROLLBACK_COMPLETE", &ours),
+        expect![
+            "update [Template]: IMPORT_ROLLBACK_COMPLETE: the last import rolled back and the deployed template could not be read; update again"
+        ],
+    );
+    let Observed::Present(mut deployed) = stack("IMPORT_ROLLBACK_COMPLETE", &ours) else {
+        unreachable!()
+    };
+    deployed.deployed_template = Some(desired.template_body.clone());
+    check_decide(
+        Observed::Present(deployed.clone()),
+        expect!["no-op []: IMPORT_ROLLBACK_COMPLETE matches the inventory"],
+    );
+    let observed = Observed::Present(deployed);
+    let state = crate::drift::stack_state(&desired, &observed).map(|s| s.status.clone());
+    assert_eq!(state, Ok("IMPORT_ROLLBACK_COMPLETE".to_owned()));
+    // Still unhealthy: an import that could not roll back.
+    let failed = stack("IMPORT_ROLLBACK_FAILED", &ours);
+    assert_eq!(
+        crate::drift::stack_state(&desired, &failed).map_err(|(kind, _)| kind),
+        Err(model::DriftKind::Unhealthy)
+    );
+}

@@ -316,7 +316,7 @@ impl StackSets for SdkCloud {
             .iter()
             .filter(|o| {
                 o.status()
-                    .is_some_and(|s| matches!(s.as_str(), "RUNNING" | "QUEUED" | "STOPPING"))
+                    .is_some_and(|s| planner::status::operation_running(s.as_str()))
             })
             .filter_map(|o| o.operation_id().map(str::to_owned))
             .collect())
@@ -341,14 +341,7 @@ impl InstanceStacks for SdkSession {
             .cfn(region)
             .list_stacks()
             .set_stack_status_filter(Some(
-                [
-                    "CREATE_COMPLETE",
-                    "UPDATE_COMPLETE",
-                    "UPDATE_ROLLBACK_COMPLETE",
-                    "IMPORT_COMPLETE",
-                ]
-                .map(cfn::types::StackStatus::from)
-                .to_vec(),
+                planner::status::HEALTHY.map(cfn::types::StackStatus::from).to_vec(),
             ))
             .into_paginator()
             .send();
