@@ -154,7 +154,7 @@ async fn check<S: Stacks + Roles + StackDrift>(
     let role_name = stack
         .outputs
         .get(&desired.output_key)
-        .and_then(|arn| arn.rsplit('/').next())
+        .and_then(|arn| planner::partition::role_name_of_arn(arn))
         .map(str::to_owned)
         .or_else(|| want.as_ref().map(|w| w.name.clone()));
     let Some(role_name) = role_name else {

@@ -82,10 +82,7 @@ impl Stacks for SimSession {
         if stacks.contains_key(&key) {
             return Err(CloudError::service("AlreadyExistsException", "Stack already exists"));
         }
-        let stack_id = format!(
-            "arn:aws:cloudformation:{region}:{}:stack/{}/sim",
-            self.account, request.stack_name
-        );
+        let stack_id = planner::partition::AWS.stack_arn(region, &self.account, &request.stack_name, "sim");
         stacks.insert(
             key,
             StackInfo {
@@ -95,7 +92,7 @@ impl Stacks for SimSession {
                 parameters: request.parameters.clone(),
                 outputs: [(
                     "RoleArn".to_owned(),
-                    format!("arn:aws:iam::{}:role/RolecallTarget", self.account),
+                    planner::partition::AWS.role_arn(&self.account, "RolecallTarget"),
                 )]
                 .into(),
                 ..StackInfo::default()

@@ -1915,6 +1915,7 @@ fn wanted_role() -> planner::drift::ExpectedRole {
         )]),
         managed: Default::default(),
         max_session_duration: 3600,
+        partition: planner::partition::AWS,
     }
 }
 

@@ -25,6 +25,9 @@ pub struct ExpectedRole {
     pub inline: BTreeMap<String, Value>,
     pub managed: BTreeSet<String>,
     pub max_session_duration: u32,
+    /// The partition the role is in: an account-id principal in a policy
+    /// means that partition's root ARN.
+    pub partition: Partition,
 }
 
 /// The role the inventory puts in `region`, in `partition`.
@@ -39,7 +42,7 @@ pub fn expected_role(inv: &Inventory, region: &str, partition: Partition) -> Opt
         .map(|account| {
             let mut s = json!({
                 "Effect": "Allow",
-                "Principal": {"AWS": format!("arn:{}:iam::{account}:root", partition.name)},
+                "Principal": {"AWS": partition.root_arn(account.as_str())},
                 "Action": "sts:AssumeRole",
             });
             if let Some(external_id) = &role.external_id {
@@ -51,13 +54,7 @@ pub fn expected_role(inv: &Inventory, region: &str, partition: Partition) -> Opt
     let managed = role
         .managed_policy_arns
         .iter()
-        .map(|p| {
-            if p.starts_with("arn:") {
-                p.clone()
-            } else {
-                partition.aws_managed_policy_arn(p)
-            }
-        })
+        .map(|p| partition.managed_policy_arn(p))
         .collect();
     Some(ExpectedRole {
         name: crate::names::role_name_in(&role.name, region),
@@ -68,6 +65,7 @@ pub fn expected_role(inv: &Inventory, region: &str, partition: Partition) -> Opt
         )]),
         managed,
         max_session_duration: role.max_session_duration,
+        partition,
     })
 }
 
@@ -117,14 +115,20 @@ pub fn compare_role(expected: &ExpectedRole, live: Option<&LiveRole>) -> Vec<Dri
         )];
     };
     let mut out = Vec::new();
-    out.extend(compare_policy("AssumeRolePolicyDocument", &expected.trust, &live.trust));
+    let partition = expected.partition;
+    out.extend(compare_policy(
+        "AssumeRolePolicyDocument",
+        &expected.trust,
+        &live.trust,
+        partition,
+    ));
     let names: BTreeSet<&String> = expected.inline.keys().chain(live.inline.keys()).collect();
     for name in names {
         let path = format!("Policies.{name}");
         match (expected.inline.get(name), live.inline.get(name)) {
-            (Some(want), Some(have)) => out.extend(compare_policy(&path, want, have)),
-            (Some(want), None) => out.push(detail(&path, &canonical(want).to_string(), "missing")),
-            (None, Some(have)) => out.push(detail(&path, "absent", &canonical(have).to_string())),
+            (Some(want), Some(have)) => out.extend(compare_policy(&path, want, have, partition)),
+            (Some(want), None) => out.push(detail(&path, &canonical(want, partition).to_string(), "missing")),
+            (None, Some(have)) => out.push(detail(&path, "absent", &canonical(have, partition).to_string())),
             (None, None) => {}
         }
     }
@@ -153,9 +157,10 @@ fn detail(path: &str, expected: &str, actual: &str) -> DriftDetail {
 }
 
 /// Differences between two policy documents by meaning: `Version`, then
-/// each statement the one has and the other lacks.
-pub fn compare_policy(path: &str, expected: &Value, actual: &Value) -> Vec<DriftDetail> {
-    let (want, have) = (canonical(expected), canonical(actual));
+/// each statement the one has and the other lacks. `partition`: where the
+/// policies live (an account-id principal is its root ARN there).
+pub fn compare_policy(path: &str, expected: &Value, actual: &Value, partition: Partition) -> Vec<DriftDetail> {
+    let (want, have) = (canonical(expected, partition), canonical(actual, partition));
     let mut out = Vec::new();
     if want.get("Version") != have.get("Version") {
         out.push(detail(
@@ -189,16 +194,19 @@ fn show(v: Option<&Value>) -> String {
 
 /// A policy document reduced to its meaning: one statement list, `Sid`s
 /// dropped, every value that IAM accepts as a string or a list of strings
-/// a sorted, deduplicated list, account-id principals as root ARNs.
-/// serde_json's maps are ordered, so key order never matters.
-pub fn canonical(doc: &Value) -> Value {
+/// a sorted, deduplicated list, account-id principals as root ARNs of
+/// `partition`. serde_json's maps are ordered, so key order never matters.
+pub fn canonical(doc: &Value, partition: Partition) -> Value {
     let mut doc = doc.clone();
     let statements = match doc.get_mut("Statement").map(Value::take) {
         Some(Value::Array(list)) => list,
         Some(Value::Null) | None => Vec::new(),
         Some(single) => vec![single],
     };
-    let statements: Vec<Value> = statements.into_iter().map(canonical_statement).collect();
+    let statements: Vec<Value> = statements
+        .into_iter()
+        .map(|s| canonical_statement(s, partition))
+        .collect();
     let mut sorted: Vec<Value> = statements;
     sorted.sort_by_key(Value::to_string);
     sorted.dedup();
@@ -208,7 +216,7 @@ pub fn canonical(doc: &Value) -> Value {
     doc
 }
 
-fn canonical_statement(statement: Value) -> Value {
+fn canonical_statement(statement: Value, partition: Partition) -> Value {
     let Value::Object(mut map) = statement else {
         return statement;
     };
@@ -222,7 +230,7 @@ fn canonical_statement(statement: Value) -> Value {
         if let Some(Value::Object(principals)) = map.get_mut(key) {
             for (kind, v) in principals.iter_mut() {
                 let root = kind == "AWS";
-                *v = string_set(v.take(), |s| if root { principal_arn(s) } else { s });
+                *v = string_set(v.take(), |s| if root { partition.principal_arn(&s) } else { s });
             }
         }
     }
@@ -250,15 +258,6 @@ fn string_set(v: Value, f: impl Fn(String) -> String) -> Value {
     };
     let set: BTreeSet<String> = items.into_iter().map(f).collect();
     Value::Array(set.into_iter().map(Value::String).collect())
-}
-
-/// IAM stores an account-id principal as its root ARN.
-fn principal_arn(s: String) -> String {
-    if s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit()) {
-        format!("arn:aws:iam::{s}:root")
-    } else {
-        s
-    }
 }
 
 /// A policy document as IAM returns it: URL-encoded JSON (GetRole,
@@ -311,13 +310,17 @@ mod tests {
     #[track_caller]
     fn same(a: &str, b: &str) {
         let (a, b) = (parse_document(a).unwrap(), parse_document(b).unwrap());
-        assert_eq!(compare_policy("P", &a, &b), Vec::new(), "{a} vs {b}");
+        assert_eq!(
+            compare_policy("P", &a, &b, crate::partition::AWS),
+            Vec::new(),
+            "{a} vs {b}"
+        );
     }
 
     #[track_caller]
     fn differs(a: &str, b: &str, expect: &[(&str, &str, &str)]) {
         let (a, b) = (parse_document(a).unwrap(), parse_document(b).unwrap());
-        let got: Vec<(String, String, String)> = compare_policy("P", &a, &b)
+        let got: Vec<(String, String, String)> = compare_policy("P", &a, &b, crate::partition::AWS)
             .into_iter()
             .map(|d| (d.path, d.expected, d.actual))
             .collect();
@@ -382,7 +385,8 @@ mod tests {
             compare_policy(
                 "P",
                 &parse_document(&trust("111111111111", "a")).unwrap(),
-                &parse_document(&trust("111111111111", "b")).unwrap()
+                &parse_document(&trust("111111111111", "b")).unwrap(),
+                crate::partition::AWS
             )
             .len(),
             2

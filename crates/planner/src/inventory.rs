@@ -1168,7 +1168,7 @@ impl Validator<'_> {
             );
         }
         if let Some(arn) = &raw.administration_role_arn
-            && !(arn.starts_with("arn:") && arn.contains(":iam::") && arn.contains(":role/"))
+            && !crate::partition::is_role_arn(arn)
         {
             self.error(
                 "deploy.stackset.administration_role_arn",

@@ -1,6 +1,9 @@
-//! AWS partitions and the ARNs rolecall builds: the one place that knows
-//! `aws`, `aws-us-gov`, `aws-cn` … and which region serves a partition's
-//! global services. Every ARN rolecall builds goes through here.
+//! AWS partitions and the ARNs rolecall builds or reads: the one place that
+//! knows `aws`, `aws-us-gov`, `aws-cn` … and which region serves a
+//! partition's global services. Every ARN rolecall builds goes through
+//! here, in a known partition (`Partition`) or spelled for a template
+//! (`template`: `${AWS::Partition}` is filled in by CloudFormation); the
+//! workspace's tidy test fails on an ARN formatted anywhere else.
 
 /// An AWS partition: a separate copy of AWS with its own ARNs, credentials
 /// and endpoints. Credentials of one never work in another.
@@ -95,9 +98,104 @@ impl Partition {
         format!("arn:{}:iam::{account}:role/{role_name}", self.name)
     }
 
+    /// The account as a principal: `arn:<partition>:iam::<account>:root`.
+    pub fn root_arn(self, account: &str) -> String {
+        format!("arn:{}:iam::{account}:root", self.name)
+    }
+
+    /// A principal as IAM stores it: an account id becomes the account's
+    /// root ARN in this partition; anything else stays as it is.
+    pub fn principal_arn(self, principal: &str) -> String {
+        if principal.len() == 12 && principal.bytes().all(|b| b.is_ascii_digit()) {
+            self.root_arn(principal)
+        } else {
+            principal.to_owned()
+        }
+    }
+
+    /// A managed policy as the inventory names it: an ARN as it is, a bare
+    /// name as the AWS managed policy of that name in this partition.
+    pub fn managed_policy_arn(self, name_or_arn: &str) -> String {
+        match PolicyRef::of(name_or_arn) {
+            PolicyRef::Arn(arn) => arn.to_owned(),
+            PolicyRef::AwsManaged(name) => self.aws_managed_policy_arn(name),
+        }
+    }
+
+    /// A CloudFormation stack's id.
+    pub fn stack_arn(self, region: &str, account: &str, stack_name: &str, id: &str) -> String {
+        format!(
+            "arn:{}:cloudformation:{region}:{account}:stack/{stack_name}/{id}",
+            self.name
+        )
+    }
+
     /// An AWS managed policy by name: `arn:<partition>:iam::aws:policy/<name>`.
     pub fn aws_managed_policy_arn(self, name: &str) -> String {
         format!("arn:{}:iam::aws:policy/{name}", self.name)
+    }
+}
+
+/// How the inventory names a managed policy: decided once for the template
+/// and for drift.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PolicyRef<'a> {
+    /// A full ARN (a customer managed policy, or an AWS one spelled out).
+    Arn(&'a str),
+    /// The name of an AWS managed policy (`ReadOnlyAccess`): the ARN
+    /// depends on the partition.
+    AwsManaged(&'a str),
+}
+
+impl<'a> PolicyRef<'a> {
+    pub fn of(name_or_arn: &'a str) -> PolicyRef<'a> {
+        if is_arn(name_or_arn) {
+            PolicyRef::Arn(name_or_arn)
+        } else {
+            PolicyRef::AwsManaged(name_or_arn)
+        }
+    }
+}
+
+/// The text is an ARN (of any partition and service).
+pub fn is_arn(s: &str) -> bool {
+    s.starts_with("arn:")
+}
+
+/// An IAM role's ARN, in any partition: `arn:<p>:iam::<account>:role/…`.
+pub fn is_role_arn(s: &str) -> bool {
+    is_arn(s) && s.contains(":iam::") && s.contains(":role/")
+}
+
+/// The role's name in its ARN: what follows the last `/` of the role's
+/// path (`arn:aws:iam::1:role/a/b/Name` → `Name`).
+pub fn role_name_of_arn(arn: &str) -> Option<&str> {
+    let (_, path) = arn.split_once(":role/")?;
+    path.rsplit('/').next().filter(|n| !n.is_empty())
+}
+
+/// ARNs spelled for a CloudFormation template: the partition is left to
+/// `${AWS::Partition}` (and the account to `${AWS::AccountId}` where it is
+/// the stack's own), so one template serves every partition.
+pub mod template {
+    /// `arn:${AWS::Partition}:iam::<account>:root`.
+    pub fn root_arn(account: &str) -> String {
+        format!("arn:${{AWS::Partition}}:iam::{account}:root")
+    }
+
+    /// The AWS managed policy of that name.
+    pub fn aws_managed_policy_arn(name: &str) -> String {
+        format!("arn:${{AWS::Partition}}:iam::aws:policy/{name}")
+    }
+
+    /// Every region's stacks of that name in the stack's own account.
+    pub fn own_stacks_arn(stack_name: &str) -> String {
+        format!("arn:${{AWS::Partition}}:cloudformation:*:${{AWS::AccountId}}:stack/{stack_name}/*")
+    }
+
+    /// Roles of the stack's own account whose name matches `pattern`.
+    pub fn own_roles_arn(pattern: &str) -> String {
+        format!("arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role/{pattern}")
     }
 }
 

@@ -6,6 +6,8 @@
 use std::collections::BTreeMap;
 
 use model::{Desired, Inventory, RoleSpec};
+
+use crate::partition::{PolicyRef, template};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -87,7 +89,7 @@ pub fn render_builtin(role: &RoleSpec) -> String {
             let mut statement = json!({
                 "Sid": format!("TrustAccount{account}"),
                 "Effect": "Allow",
-                "Principal": {"AWS": {"Fn::Sub": format!("arn:${{AWS::Partition}}:iam::{account}:root")}},
+                "Principal": {"AWS": {"Fn::Sub": template::root_arn(account.as_str())}},
                 "Action": "sts:AssumeRole",
             });
             if let Some(external_id) = &role.external_id {
@@ -119,12 +121,9 @@ pub fn render_builtin(role: &RoleSpec) -> String {
         let arns: Vec<Value> = role
             .managed_policy_arns
             .iter()
-            .map(|p| {
-                if p.starts_with("arn:") {
-                    json!(p)
-                } else {
-                    json!({"Fn::Sub": format!("arn:${{AWS::Partition}}:iam::aws:policy/{p}")})
-                }
+            .map(|p| match PolicyRef::of(p) {
+                PolicyRef::Arn(arn) => json!(arn),
+                PolicyRef::AwsManaged(name) => json!({"Fn::Sub": template::aws_managed_policy_arn(name)}),
             })
             .collect();
         properties["ManagedPolicyArns"] = json!(arns);
@@ -155,7 +154,7 @@ pub fn bootstrap(inv: &Inventory) -> String {
     let mut statement = json!({
         "Sid": "TrustRolecallSource",
         "Effect": "Allow",
-        "Principal": {"AWS": {"Fn::Sub": format!("arn:${{AWS::Partition}}:iam::{}:root", inv.source_account)}},
+        "Principal": {"AWS": {"Fn::Sub": template::root_arn(inv.source_account.as_str())}},
         "Action": "sts:AssumeRole",
     });
     if let Some(external_id) = &deploy.bootstrap_external_id {
@@ -174,7 +173,7 @@ pub fn bootstrap(inv: &Inventory) -> String {
                     "cloudformation:DescribeStacks", "cloudformation:ExecuteChangeSet", "cloudformation:GetTemplate",
                     "cloudformation:ListChangeSets", "cloudformation:UpdateStack",
                 ],
-                "Resource": {"Fn::Sub": format!("arn:${{AWS::Partition}}:cloudformation:*:${{AWS::AccountId}}:stack/{}/*", inv.role.stack_name)},
+                "Resource": {"Fn::Sub": template::own_stacks_arn(&inv.role.stack_name)},
             },
             {
                 "Sid": "RolecallRole",
@@ -185,7 +184,7 @@ pub fn bootstrap(inv: &Inventory) -> String {
                     "iam:PutRolePolicy", "iam:TagRole", "iam:UntagRole", "iam:UpdateAssumeRolePolicy", "iam:UpdateRole",
                     "iam:UpdateRoleDescription",
                 ],
-                "Resource": {"Fn::Sub": format!("arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role/{role_pattern}")},
+                "Resource": {"Fn::Sub": template::own_roles_arn(&role_pattern)},
             },
         ],
     });

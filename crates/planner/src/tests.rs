@@ -1255,3 +1255,46 @@ fn an_import_that_rolled_back_is_healthy_in_plan_and_drift() {
         Err(model::DriftKind::Unhealthy)
     );
 }
+
+/// IAM may hand back an account-id principal as it was written: in
+/// GovCloud (or China) that id means the root ARN of *that* partition. A
+/// drift check there must see no drift in such a trust policy.
+#[test]
+fn a_govcloud_trust_policy_with_a_bare_account_id_is_in_sync() {
+    let inv = inventory_with("deploy:\n  regions: [us-gov-west-1]\n");
+    let gov = crate::partition::Partition::of_region("us-gov-west-1");
+    let expected = crate::drift::expected_role(&inv, "us-gov-west-1", gov).unwrap();
+    assert_eq!(
+        expected.trust["Statement"][0]["Principal"]["AWS"],
+        "arn:aws-us-gov:iam::111111111111:root"
+    );
+    let mut trust = expected.trust.clone();
+    trust["Statement"][0]["Principal"]["AWS"] = serde_json::json!("111111111111");
+    let live = model::LiveRole {
+        trust,
+        inline: expected.inline.clone(),
+        managed: expected.managed.clone(),
+        max_session_duration: expected.max_session_duration,
+    };
+    assert_eq!(crate::drift::compare_role(&expected, Some(&live)), Vec::new());
+    // The commercial root ARN of the same account is another principal.
+    let mut elsewhere = live.clone();
+    elsewhere.trust["Statement"][0]["Principal"]["AWS"] = serde_json::json!("arn:aws:iam::111111111111:root");
+    assert_eq!(crate::drift::compare_role(&expected, Some(&elsewhere)).len(), 2);
+}
+
+#[test]
+fn arns_of_the_inventory_are_read_in_one_place() {
+    use crate::partition::{AWS, PolicyRef, role_name_of_arn};
+    assert_eq!(PolicyRef::of("ReadOnlyAccess"), PolicyRef::AwsManaged("ReadOnlyAccess"));
+    assert_eq!(
+        AWS.managed_policy_arn("arn:aws:iam::111111111111:policy/p"),
+        "arn:aws:iam::111111111111:policy/p"
+    );
+    assert_eq!(
+        role_name_of_arn("arn:aws:iam::111111111111:role/a/b/Name"),
+        Some("Name")
+    );
+    assert_eq!(role_name_of_arn("arn:aws:iam::111111111111:role/Name"), Some("Name"));
+    assert_eq!(role_name_of_arn("arn:aws:iam::111111111111:user/Name"), None);
+}
