@@ -7,7 +7,6 @@ use anyhow::Context;
 use clap::Args;
 use executor::Organization;
 use model::{DriftKind, Inventory};
-use planner::drift::OrgMember;
 
 use crate::{AwsArgs, InventoryArg, exit, orphans};
 
@@ -63,18 +62,7 @@ pub(crate) async fn drift(aws: &AwsArgs, inv: &Inventory, args: &DriftArgs) -> a
         let accounts = cloud.list_organization_accounts().await.context(
             "listing the organization's accounts failed; drift needs organizations:ListAccounts with --org or organization discovery (run from the management account or a delegated administrator)",
         )?;
-        Some(
-            accounts
-                .into_iter()
-                .filter_map(|a| {
-                    Some(OrgMember {
-                        id: model::AccountId::parse(&a.id)?,
-                        name: a.name,
-                        status: a.status,
-                    })
-                })
-                .collect::<Vec<_>>(),
-        )
+        Some(accounts)
     } else {
         None
     };

@@ -5,16 +5,8 @@ use std::future::Future;
 
 use std::collections::BTreeMap;
 
+pub use model::OrgAccount;
 use model::{AccountId, Observed, ResourceChange};
-
-/// An account as AWS Organizations lists it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct OrgAccount {
-    pub id: String,
-    pub name: String,
-    /// `ACTIVE`, `SUSPENDED`, `PENDING_CLOSURE`.
-    pub status: String,
-}
 
 /// AssumeRole with the caller's own credentials: how an account is reached.
 pub trait Cloud: Send + Sync {

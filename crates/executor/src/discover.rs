@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use futures::stream::{self, StreamExt, TryStreamExt};
-use model::{AccountId, DiscoveredAccount, OrgDiscovery};
+use model::{DiscoveredAccount, OrgAccount, OrgDiscovery};
 
 use crate::cloud::{CloudError, Organization};
 
@@ -31,7 +31,7 @@ pub async fn discover<C: Organization>(
     let mut seen_parents = std::collections::BTreeSet::new();
     while !level.is_empty() {
         level.retain(|p| seen_parents.insert(p.clone()));
-        let results: Vec<(String, Vec<crate::cloud::OrgAccount>, Vec<String>)> = stream::iter(level.iter().cloned())
+        let results: Vec<(String, Vec<OrgAccount>, Vec<String>)> = stream::iter(level.iter().cloned())
             .map(|parent| async move {
                 let wrap = |source| DiscoveryError {
                     parent: parent.clone(),
@@ -50,13 +50,9 @@ pub async fn discover<C: Organization>(
             .await?;
         level = Vec::new();
         for (parent, accounts, children) in results {
-            for a in accounts {
-                let Some(id) = AccountId::parse(&a.id) else { continue };
-                if a.status != "ACTIVE" {
-                    continue;
-                }
-                found.entry(a.id.clone()).or_insert(DiscoveredAccount {
-                    id,
+            for a in accounts.into_iter().filter(OrgAccount::is_active) {
+                found.entry(a.id.to_string()).or_insert(DiscoveredAccount {
+                    id: a.id,
                     name: a.name,
                     parent: parent.clone(),
                     tags: BTreeMap::new(),

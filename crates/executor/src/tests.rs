@@ -703,7 +703,7 @@ fn an_unreachable_account_or_region_fails_alone() {
 
 fn org_account(n: usize, status: &str) -> OrgAccount {
     OrgAccount {
-        id: id(n),
+        id: AccountId::parse(&id(n)).unwrap(),
         name: format!("acct-{n}"),
         status: status.into(),
     }

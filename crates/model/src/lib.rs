@@ -162,7 +162,27 @@ pub struct OrgDiscovery {
     pub exclude: Vec<AccountId>,
 }
 
-/// An account found through AWS Organizations.
+/// An account as AWS Organizations lists it (ListAccounts,
+/// ListAccountsForParent): the one type for it in every crate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OrgAccount {
+    pub id: AccountId,
+    pub name: String,
+    /// `ACTIVE`, `SUSPENDED`, `PENDING_CLOSURE`.
+    pub status: String,
+}
+
+impl OrgAccount {
+    /// Organizations' status of an account in use.
+    pub const ACTIVE: &'static str = "ACTIVE";
+
+    pub fn is_active(&self) -> bool {
+        self.status == Self::ACTIVE
+    }
+}
+
+/// An ACTIVE account that discovery found under one of the inventory's
+/// OUs: where it was listed, and its tags when a tag filter needed them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DiscoveredAccount {
     pub id: AccountId,

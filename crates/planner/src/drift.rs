@@ -399,15 +399,6 @@ mod tests {
     }
 }
 
-/// An account as the organization lists it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct OrgMember {
-    pub id: model::AccountId,
-    pub name: String,
-    /// `ACTIVE`, `SUSPENDED`, `PENDING_CLOSURE`.
-    pub status: String,
-}
-
 /// Coverage: ACTIVE accounts the inventory leaves out (`UNCOVERED`), and
 /// targets that are not ACTIVE any more (`ORPHANED`; they are not checked
 /// further). `members`: every account of the organization with its status,
@@ -417,7 +408,7 @@ pub fn coverage(
     inv: &Inventory,
     targets: &[model::Target],
     discovered: &[model::DiscoveredAccount],
-    members: Option<&[OrgMember]>,
+    members: Option<&[model::OrgAccount]>,
     whole_org: bool,
 ) -> Vec<model::DriftFinding> {
     let excluded = |id: &model::AccountId| {
@@ -438,7 +429,7 @@ pub fn coverage(
     let active: Vec<(&model::AccountId, &str, &str)> = match members.filter(|_| whole_org) {
         Some(members) => members
             .iter()
-            .filter(|m| m.status == "ACTIVE")
+            .filter(|m| m.is_active())
             .map(|m| (&m.id, m.name.as_str(), "the organization"))
             .collect(),
         None => discovered
@@ -457,7 +448,7 @@ pub fn coverage(
         }
     }
     for m in members.unwrap_or_default() {
-        if m.status != "ACTIVE" && targeted(&m.id) {
+        if !m.is_active() && targeted(&m.id) {
             out.push(finding(
                 &m.id,
                 &m.name,

@@ -1159,7 +1159,7 @@ fn drift_coverage() {
         discovered("555555555555", "excluded", &[]),
     ];
     let targets = targets::resolve(&inv, &discovered).targets;
-    let member = |id: &str, name: &str, status: &str| crate::drift::OrgMember {
+    let member = |id: &str, name: &str, status: &str| model::OrgAccount {
         id: model::AccountId::parse(id).unwrap(),
         name: name.into(),
         status: status.into(),

@@ -33,11 +33,7 @@ impl Organization for SdkCloud {
             .send();
         while let Some(page) = limited(&self.org_limit, pages.next()).await {
             let page = page.map_err(sdk_error)?;
-            out.extend(page.accounts().iter().map(|a| OrgAccount {
-                id: a.id().unwrap_or_default().to_owned(),
-                name: a.name().unwrap_or_default().to_owned(),
-                status: a.status().map(|s| s.as_str().to_owned()).unwrap_or_default(),
-            }));
+            out.extend(page.accounts().iter().filter_map(org_account));
         }
         Ok(out)
     }
@@ -47,11 +43,7 @@ impl Organization for SdkCloud {
         let mut pages = self.org.list_accounts().into_paginator().send();
         while let Some(page) = limited(&self.org_limit, pages.next()).await {
             let page = page.map_err(sdk_error)?;
-            out.extend(page.accounts().iter().map(|a| OrgAccount {
-                id: a.id().unwrap_or_default().to_owned(),
-                name: a.name().unwrap_or_default().to_owned(),
-                status: a.status().map(|s| s.as_str().to_owned()).unwrap_or_default(),
-            }));
+            out.extend(page.accounts().iter().filter_map(org_account));
         }
         Ok(out)
     }
@@ -70,4 +62,13 @@ impl Organization for SdkCloud {
         }
         Ok(out)
     }
+}
+
+/// An account with a well-formed id (Organizations always gives one).
+fn org_account(a: &org::types::Account) -> Option<OrgAccount> {
+    Some(OrgAccount {
+        id: AccountId::parse(a.id()?)?,
+        name: a.name().unwrap_or_default().to_owned(),
+        status: a.status().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+    })
 }
