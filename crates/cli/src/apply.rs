@@ -15,8 +15,6 @@ use reporter::registry::{self, Registry};
 use crate::{AwsArgs, InventoryArg, exit, files, orphans};
 use executor::aws::SdkCloud;
 
-const DEFAULT_REGISTRY: &str = "rolecall-registry.json";
-
 #[derive(Args)]
 pub(crate) struct ApplyArgs {
     #[command(flatten)]
@@ -34,7 +32,7 @@ pub(crate) struct ApplyArgs {
     #[arg(long)]
     pub(crate) yes: bool,
     /// Where to write the ARN registry
-    #[arg(long, value_name = "PATH", default_value = DEFAULT_REGISTRY)]
+    #[arg(long, value_name = "PATH", default_value = crate::DEFAULT_REGISTRY)]
     registry: PathBuf,
     /// Also write a standalone AWS CLI profiles file
     #[arg(long, value_name = "PATH")]
@@ -127,13 +125,7 @@ pub(crate) async fn apply(aws: &AwsArgs, inv: &Inventory, args: &ApplyArgs) -> a
     // (and the user's config) before any account is touched, not after a
     // long rollout.
     if args.profiles.is_some() || args.profiles_into.is_some() {
-        let settings = ProfileSettings {
-            spec: &inv.profiles,
-            role_name: &inv.role.name,
-            external_id: inv.role.external_id.as_deref(),
-            region_order: &region_order,
-        };
-        let planned = planner::profiles::for_targets(&settings, &targets);
+        let planned = planner::profiles::for_targets(&ProfileSettings::of(inv, &region_order), &targets);
         check_profiles(&planned)?;
         if let Some(path) = &args.profiles_into {
             let existing = files::read_or_empty(path).with_context(|| format!("cannot read {}", path.display()))?;
@@ -384,13 +376,7 @@ pub(crate) fn write_profile_outputs(
     if outputs.standalone.is_none() && outputs.into.is_none() {
         return Ok(true);
     }
-    let profiles = profile_list(
-        registry,
-        &inv.profiles,
-        &inv.role.name,
-        inv.role.external_id.as_deref(),
-        region_order,
-    )?;
+    let profiles = profile_list(registry, &ProfileSettings::of(inv, region_order))?;
     let origin = outputs.origin.display().to_string();
     if let Some(path) = outputs.standalone {
         write_standalone(path, &profiles, &origin)?;
@@ -429,13 +415,7 @@ pub(crate) fn write_registry(
     Ok(registry)
 }
 
-fn profile_list(
-    registry: &Registry,
-    spec: &ProfilesSpec,
-    role_name: &str,
-    external_id: Option<&str>,
-    region_order: &BTreeMap<AccountId, Vec<String>>,
-) -> anyhow::Result<Vec<Profile>> {
+fn profile_list(registry: &Registry, settings: &ProfileSettings<'_>) -> anyhow::Result<Vec<Profile>> {
     let ids: Vec<Option<AccountId>> = registry
         .entries
         .iter()
@@ -457,13 +437,7 @@ fn profile_list(
             })
         })
         .collect();
-    let settings = ProfileSettings {
-        spec,
-        role_name,
-        external_id,
-        region_order,
-    };
-    let profiles = planner::profiles::profiles(&settings, &sources);
+    let profiles = planner::profiles::profiles(settings, &sources);
     check_profiles(&profiles)?;
     Ok(profiles)
 }
@@ -580,10 +554,7 @@ pub(crate) fn profiles(args: &ProfilesArgs) -> anyhow::Result<u8> {
     let mut region_order = BTreeMap::new();
     if let Some(inv) = &inventory {
         for a in &inv.accounts {
-            region_order.insert(
-                a.id.clone(),
-                a.regions.clone().unwrap_or_else(|| inv.deploy.regions.clone()),
-            );
+            region_order.insert(a.id.clone(), a.regions(&inv.deploy.regions).to_vec());
         }
         for e in &registry.entries {
             if let Some(id) = AccountId::parse(&e.account_id) {
@@ -593,7 +564,13 @@ pub(crate) fn profiles(args: &ProfilesArgs) -> anyhow::Result<u8> {
     }
     let spec = inventory.as_ref().map_or(&default_spec, |i| &i.profiles);
     let external_id = inventory.as_ref().and_then(|i| i.role.external_id.as_deref());
-    let profiles = profile_list(&registry, spec, &registry.role_name, external_id, &region_order)?;
+    let settings = ProfileSettings {
+        spec,
+        role_name: &registry.role_name,
+        external_id,
+        region_order: &region_order,
+    };
+    let profiles = profile_list(&registry, &settings)?;
     let origin = args.registry.display().to_string();
     if let Some(path) = &args.out {
         write_standalone(path, &profiles, &origin)?;

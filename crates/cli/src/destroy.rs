@@ -29,7 +29,7 @@ pub(crate) struct DestroyArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=512))]
     concurrency: Option<u16>,
     /// The ARN registry to update
-    #[arg(long, value_name = "PATH", default_value = "rolecall-registry.json")]
+    #[arg(long, value_name = "PATH", default_value = crate::DEFAULT_REGISTRY)]
     registry: PathBuf,
     /// Also rewrite a standalone profiles file
     #[arg(long, value_name = "PATH")]

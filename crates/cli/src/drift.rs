@@ -36,7 +36,7 @@ pub(crate) struct DriftArgs {
     #[arg(long, value_name = "ID,...", value_delimiter = ',')]
     accounts: Vec<String>,
     /// The ARN registry of the last apply: rolecall stacks in accounts that left the inventory are ORPHANED
-    #[arg(long, value_name = "PATH", default_value = "rolecall-registry.json")]
+    #[arg(long, value_name = "PATH", default_value = crate::DEFAULT_REGISTRY)]
     registry: PathBuf,
     /// Longest wait for one CloudFormation drift detection, in seconds
     #[arg(long, value_name = "SECONDS", default_value_t = 300.0)]

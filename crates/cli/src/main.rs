@@ -19,6 +19,9 @@ mod files;
 mod orphans;
 mod stacksets;
 
+/// Where the ARN registry is read and written unless `--registry` says.
+pub(crate) const DEFAULT_REGISTRY: &str = "rolecall-registry.json";
+
 /// Exit codes, documented in README.md.
 pub(crate) mod exit {
     pub const OK: u8 = 0;
@@ -87,7 +90,7 @@ enum Command {
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=512))]
         concurrency: Option<u16>,
         /// The ARN registry of the last apply: its accounts that left the inventory are reported as orphaned
-        #[arg(long, value_name = "PATH", default_value = "rolecall-registry.json")]
+        #[arg(long, value_name = "PATH", default_value = DEFAULT_REGISTRY)]
         registry: PathBuf,
     },
     /// Create or update the role stack everywhere, then write the ARN registry and profiles
@@ -202,11 +205,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             let Some(inv) = load_inventory(&arg.inventory)? else {
                 return Ok(exit::FAILURE);
             };
-            let regions: usize = inv
-                .accounts
-                .iter()
-                .map(|a| a.regions.as_ref().unwrap_or(&inv.deploy.regions).len())
-                .sum();
+            let regions: usize = inv.accounts.iter().map(|a| a.regions(&inv.deploy.regions).len()).sum();
             println!(
                 "{}: valid ({} listed account{}, {} account/region pair{}{})",
                 inv.origin.display(),

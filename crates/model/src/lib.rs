@@ -152,6 +152,13 @@ pub struct AccountEntry {
     pub tags: BTreeMap<String, String>,
 }
 
+impl AccountEntry {
+    /// The account's regions: its own `regions`, else `deploy.regions`.
+    pub fn regions<'a>(&'a self, deploy_regions: &'a [String]) -> &'a [String] {
+        self.regions.as_deref().unwrap_or(deploy_regions)
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct OrgDiscovery {
     /// OU ids (`ou-…`) or root ids (`r-…`).

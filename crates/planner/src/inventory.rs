@@ -723,7 +723,7 @@ impl Validator<'_> {
                 .map(|a| Target {
                     account_id: a.id.clone(),
                     account_name: a.name.clone().unwrap_or_else(|| a.id.to_string()),
-                    regions: a.regions.clone().unwrap_or_else(|| deploy.regions.clone()),
+                    regions: a.regions(&deploy.regions).to_vec(),
                     source: TargetSource::Inventory,
                     parent: None,
                 })

@@ -124,6 +124,18 @@ pub struct ProfileSettings<'a> {
     pub region_order: &'a BTreeMap<AccountId, Vec<String>>,
 }
 
+impl<'a> ProfileSettings<'a> {
+    /// The inventory's: its `profiles:`, its role's name and external id.
+    pub fn of(inv: &'a model::Inventory, region_order: &'a BTreeMap<AccountId, Vec<String>>) -> ProfileSettings<'a> {
+        ProfileSettings {
+            spec: &inv.profiles,
+            role_name: &inv.role.name,
+            external_id: inv.role.external_id.as_deref(),
+            region_order,
+        }
+    }
+}
+
 /// Profiles sorted by name: one per account in its first region, or one
 /// per account and region when the template uses `{region}`.
 pub fn profiles(settings: &ProfileSettings<'_>, entries: &[ProfileSource<'_>]) -> Vec<Profile> {

@@ -33,7 +33,7 @@ pub fn resolve(inv: &Inventory, discovered: &[DiscoveredAccount]) -> Resolution 
             Target {
                 account_id: a.id.clone(),
                 account_name: a.name.clone().or(org_name).unwrap_or_else(|| a.id.to_string()),
-                regions: a.regions.clone().unwrap_or_else(|| inv.deploy.regions.clone()),
+                regions: a.regions(&inv.deploy.regions).to_vec(),
                 source: TargetSource::Inventory,
                 parent: discovered.iter().find(|d| d.id == a.id).map(|d| d.parent.clone()),
             },
