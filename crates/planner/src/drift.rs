@@ -303,6 +303,79 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Coverage: ACTIVE accounts the inventory leaves out (`UNCOVERED`), and
+/// targets that are not ACTIVE any more (`ORPHANED`; they are not checked
+/// further). `members`: every account of the organization with its status,
+/// when known; `whole_org` (`--org`): look for uncovered accounts in all of
+/// it, else only in `discovered`, what the inventory's OUs hold.
+pub fn coverage(
+    inv: &Inventory,
+    targets: &[model::Target],
+    discovered: &[model::DiscoveredAccount],
+    members: Option<&[model::OrgAccount]>,
+    whole_org: bool,
+) -> Vec<model::DriftFinding> {
+    let excluded = |id: &model::AccountId| {
+        inv.organization.as_ref().is_some_and(|o| o.exclude.contains(id))
+            || (id == &inv.source_account && !inv.allow_source_account)
+    };
+    let targeted = |id: &model::AccountId| targets.iter().any(|t| &t.account_id == id);
+    let finding = |id: &model::AccountId, name: &str, kind, reason: String| model::DriftFinding {
+        account_id: id.clone(),
+        account_name: name.to_owned(),
+        region: None,
+        kind,
+        reason,
+        details: Vec::new(),
+    };
+    let mut out = Vec::new();
+    let mut seen = BTreeSet::new();
+    let active: Vec<(&model::AccountId, &str, &str)> = match members.filter(|_| whole_org) {
+        Some(members) => members
+            .iter()
+            .filter(|m| m.is_active())
+            .map(|m| (&m.id, m.name.as_str(), "the organization"))
+            .collect(),
+        None => discovered
+            .iter()
+            .map(|d| (&d.id, d.name.as_str(), "the inventory's OUs"))
+            .collect(),
+    };
+    for (id, name, within) in active {
+        if !targeted(id) && !excluded(id) && seen.insert(id.clone()) {
+            out.push(finding(
+                id,
+                name,
+                model::DriftKind::Uncovered,
+                format!("ACTIVE in {within}, but not a target of the inventory (nor excluded)"),
+            ));
+        }
+    }
+    for m in members.unwrap_or_default() {
+        if !m.is_active() && targeted(&m.id) {
+            out.push(finding(
+                &m.id,
+                &m.name,
+                model::DriftKind::Orphaned,
+                format!("the inventory targets it, but the organization says {}", m.status),
+            ));
+        }
+    }
+    if let Some(members) = members {
+        for t in targets {
+            if !members.iter().any(|m| m.id == t.account_id) {
+                out.push(finding(
+                    &t.account_id,
+                    &t.account_name,
+                    model::DriftKind::Orphaned,
+                    "the inventory targets it, but it is not in the organization (closed, or left)".to_owned(),
+                ));
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -397,77 +470,4 @@ mod tests {
             &[("P.Version", "2012-10-17", "2008-10-17")],
         );
     }
-}
-
-/// Coverage: ACTIVE accounts the inventory leaves out (`UNCOVERED`), and
-/// targets that are not ACTIVE any more (`ORPHANED`; they are not checked
-/// further). `members`: every account of the organization with its status,
-/// when known; `whole_org` (`--org`): look for uncovered accounts in all of
-/// it, else only in `discovered`, what the inventory's OUs hold.
-pub fn coverage(
-    inv: &Inventory,
-    targets: &[model::Target],
-    discovered: &[model::DiscoveredAccount],
-    members: Option<&[model::OrgAccount]>,
-    whole_org: bool,
-) -> Vec<model::DriftFinding> {
-    let excluded = |id: &model::AccountId| {
-        inv.organization.as_ref().is_some_and(|o| o.exclude.contains(id))
-            || (id == &inv.source_account && !inv.allow_source_account)
-    };
-    let targeted = |id: &model::AccountId| targets.iter().any(|t| &t.account_id == id);
-    let finding = |id: &model::AccountId, name: &str, kind, reason: String| model::DriftFinding {
-        account_id: id.clone(),
-        account_name: name.to_owned(),
-        region: None,
-        kind,
-        reason,
-        details: Vec::new(),
-    };
-    let mut out = Vec::new();
-    let mut seen = BTreeSet::new();
-    let active: Vec<(&model::AccountId, &str, &str)> = match members.filter(|_| whole_org) {
-        Some(members) => members
-            .iter()
-            .filter(|m| m.is_active())
-            .map(|m| (&m.id, m.name.as_str(), "the organization"))
-            .collect(),
-        None => discovered
-            .iter()
-            .map(|d| (&d.id, d.name.as_str(), "the inventory's OUs"))
-            .collect(),
-    };
-    for (id, name, within) in active {
-        if !targeted(id) && !excluded(id) && seen.insert(id.clone()) {
-            out.push(finding(
-                id,
-                name,
-                model::DriftKind::Uncovered,
-                format!("ACTIVE in {within}, but not a target of the inventory (nor excluded)"),
-            ));
-        }
-    }
-    for m in members.unwrap_or_default() {
-        if !m.is_active() && targeted(&m.id) {
-            out.push(finding(
-                &m.id,
-                &m.name,
-                model::DriftKind::Orphaned,
-                format!("the inventory targets it, but the organization says {}", m.status),
-            ));
-        }
-    }
-    if let Some(members) = members {
-        for t in targets {
-            if !members.iter().any(|m| m.id == t.account_id) {
-                out.push(finding(
-                    &t.account_id,
-                    &t.account_name,
-                    model::DriftKind::Orphaned,
-                    "the inventory targets it, but it is not in the organization (closed, or left)".to_owned(),
-                ));
-            }
-        }
-    }
-    out
 }
