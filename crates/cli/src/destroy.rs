@@ -3,14 +3,16 @@
 //! account/regions that left it; then updates the registry and profiles.
 
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use clap::Args;
-use model::{AccountId, Inventory, Status};
+use model::registry::Registry;
+use model::{AccountId, Inventory};
+use planner::registry::Scope;
 
-use crate::apply::{ProfileOutputs, confirm, finish_run, only_accounts, write_registry};
-use crate::{AwsArgs, InventoryArg, exit, orphans};
+use crate::options::{confirm, only_accounts};
+use crate::profiles::{self, ProfileOutputs};
+use crate::{AwsArgs, InventoryArg, exit, options, orphans, registry};
 
 #[derive(Args)]
 pub(crate) struct DestroyArgs {
@@ -49,15 +51,14 @@ pub(crate) struct DestroyArgs {
 }
 
 pub(crate) async fn destroy(aws: &AwsArgs, inv: &Inventory, args: &DestroyArgs) -> anyhow::Result<u8> {
-    let (poll_interval, max_wait) = crate::apply::waits(args.poll_interval, args.max_wait, aws.endpoint_url.is_some())?;
-    let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
-    if !args.yes && !interactive {
-        eprintln!(
-            "error: destroy deletes stacks and needs confirmation, but stdin is not a terminal\n  help: review the preview in a terminal, or pass --yes"
-        );
+    let (poll_interval, max_wait) = options::waits(args.poll_interval, args.max_wait, aws.endpoint_url.is_some())?;
+    if !options::can_confirm(
+        args.yes,
+        "error: destroy deletes stacks and needs confirmation, but stdin is not a terminal\n  help: review the preview in a terminal, or pass --yes",
+    ) {
         return Ok(exit::FAILURE);
     }
-    let previous = orphans::previous_registry(&args.registry)?;
+    let previous = registry::read_previous(&args.registry)?;
     let cloud = crate::connect(aws, inv).await?;
     let Some(all) = crate::resolve_targets(&cloud, inv).await? else {
         return Ok(exit::FAILURE);
@@ -140,33 +141,17 @@ pub(crate) async fn destroy(aws: &AwsArgs, inv: &Inventory, args: &DestroyArgs) 
     finish(inv, args, previous.as_ref(), &region_order, outcomes)
 }
 
-/// The registry and profiles after a destroy, and the summary.
+/// The registry and profiles after a destroy, and the summary: deleted
+/// (or already gone) entries leave the registry; the others keep theirs,
+/// updated with what happened this run (`Scope::Destroy`).
 fn finish(
     inv: &Inventory,
     args: &DestroyArgs,
-    previous: Option<&reporter::registry::Registry>,
+    previous: Option<&Registry>,
     region_order: &BTreeMap<AccountId, Vec<String>>,
     outcomes: Vec<model::Outcome>,
 ) -> anyhow::Result<u8> {
-    // Deleted (or already gone) entries leave the registry; the others keep
-    // theirs, updated with what happened this run.
-    let previous_entries = previous.map(|r| r.entries.clone()).unwrap_or_default();
-    let visited = |account: &str, region: &str| {
-        outcomes
-            .iter()
-            .any(|o| o.account_id.as_str() == account && o.region == region)
-    };
-    let kept: Vec<_> = previous_entries
-        .iter()
-        .filter(|e| !visited(&e.account_id, &e.region))
-        .cloned()
-        .collect();
-    let remaining: Vec<model::Outcome> = outcomes
-        .iter()
-        .filter(|o| !matches!(o.status, Status::Deleted | Status::Unchanged))
-        .cloned()
-        .collect();
-    let registry = write_registry(&args.registry, inv, &remaining, kept, &previous_entries)?;
+    let registry = registry::write_next(&args.registry, inv, previous, &outcomes, Scope::Destroy)?;
     let outputs = ProfileOutputs {
         standalone: args.profiles.as_deref(),
         into: args.profiles_into.as_deref(),
@@ -174,7 +159,7 @@ fn finish(
         json: args.json,
         origin: &args.inventory.inventory,
     };
-    finish_run(
+    profiles::finish_run(
         inv,
         &registry,
         region_order,

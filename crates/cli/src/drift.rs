@@ -51,7 +51,7 @@ pub(crate) async fn drift(aws: &AwsArgs, inv: &Inventory, args: &DriftArgs) -> a
         );
     }
     let detection_timeout = std::time::Duration::from_secs_f64(args.detection_timeout);
-    let previous = orphans::previous_registry(&args.registry)?;
+    let previous = crate::registry::read_previous(&args.registry)?;
     let cloud = crate::connect(aws, inv).await?;
     let Some((mut targets, discovered)) = crate::resolve_with_discovered(&cloud, inv).await? else {
         return Ok(exit::FAILURE);
@@ -73,7 +73,7 @@ pub(crate) async fn drift(aws: &AwsArgs, inv: &Inventory, args: &DriftArgs) -> a
             .iter()
             .any(|f| f.account_id == t.account_id && f.kind == DriftKind::Orphaned)
     });
-    crate::apply::only_accounts(
+    crate::options::only_accounts(
         &mut targets,
         &args.accounts,
         "targets of this inventory (see `rolecall accounts -i ...`)",
@@ -86,7 +86,7 @@ pub(crate) async fn drift(aws: &AwsArgs, inv: &Inventory, args: &DriftArgs) -> a
     let desired = planner::desired(inv);
     let (orphan_rows, _) = if args.accounts.is_empty() {
         let orphan_targets = orphans::targets(previous.as_ref(), &targets);
-        orphans::observe(&cloud, &settings, &desired, &orphan_targets, previous.as_ref()).await
+        orphans::observe(&cloud, &settings, &desired, &orphan_targets).await
     } else {
         (Vec::new(), Vec::new())
     };

@@ -16,7 +16,11 @@ mod apply;
 mod destroy;
 mod drift;
 mod files;
+mod options;
 mod orphans;
+mod plan;
+mod profiles;
+mod registry;
 mod stacksets;
 
 /// Where the ARN registry is read and written unless `--registry` says.
@@ -77,22 +81,7 @@ enum Command {
         json: bool,
     },
     /// Show what apply would do in every account and region; writes nothing
-    Plan {
-        #[command(flatten)]
-        inventory: InventoryArg,
-        /// JSON on stdout instead of a table
-        #[arg(long)]
-        json: bool,
-        /// Exit 0 when nothing would change, 2 when changes are pending, 1 on errors
-        #[arg(long)]
-        detailed_exitcode: bool,
-        /// Accounts observed at once (default: deploy.concurrency)
-        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=512))]
-        concurrency: Option<u16>,
-        /// The ARN registry of the last apply: its accounts that left the inventory are reported as orphaned
-        #[arg(long, value_name = "PATH", default_value = DEFAULT_REGISTRY)]
-        registry: PathBuf,
-    },
+    Plan(plan::PlanArgs),
     /// Create or update the role stack everywhere, then write the ARN registry and profiles
     Apply(apply::ApplyArgs),
     /// Delete rolecall's stacks (only those it created), then update the registry and profiles
@@ -100,7 +89,7 @@ enum Command {
     /// Check, read-only, that every account is still covered, healthy and as the inventory says
     Drift(drift::DriftArgs),
     /// Regenerate the profiles file from an ARN registry, offline
-    Profiles(apply::ProfilesArgs),
+    Profiles(profiles::ProfilesArgs),
     /// Print a template for the bootstrap role, for accounts that lack one
     BootstrapTemplate(InventoryArg),
     /// Print the role template exactly as apply deploys it (for review and linters)
@@ -239,60 +228,11 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 Ok(exit::OK)
             })
         }
-        Command::Plan {
-            inventory,
-            json,
-            detailed_exitcode,
-            concurrency,
-            registry,
-        } => {
-            let Some(inv) = load_inventory(&inventory.inventory)? else {
+        Command::Plan(args) => {
+            let Some(inv) = load_inventory(&args.inventory.inventory)? else {
                 return Ok(exit::FAILURE);
             };
-            block_on(async {
-                let cloud = connect(&cli.aws, &inv).await?;
-                let Some(targets) = resolve_targets(&cloud, &inv).await? else {
-                    return Ok(exit::FAILURE);
-                };
-                let previous = orphans::previous_registry(registry)?;
-                let settings = settings(&cloud, &inv, *concurrency, "plan");
-                let desired = planner::desired(&inv);
-                let plan = if inv.deploy.via == model::DeployVia::Stacksets {
-                    // The instances are the truth: orphans come from them.
-                    let options = executor::ApplyOptions {
-                        failure_tolerance: inv.deploy.failure_tolerance,
-                        poll_interval: std::time::Duration::from_secs(5),
-                        max_wait: std::time::Duration::from_secs(1800),
-                        registered: None,
-                    };
-                    let run = stacksets::run(&inv, &desired, &options, *concurrency);
-                    stacksets::plan(&cloud, &run, &targets).await?
-                } else {
-                    let progress = reporter::Progress::stderr("observing", false);
-                    let mut plan = executor::plan(&cloud, &settings, &desired, &targets, &progress).await;
-                    progress.finish();
-                    let orphan_targets = orphans::targets(previous.as_ref(), &targets);
-                    let (rows, _) =
-                        orphans::observe(&cloud, &settings, &desired, &orphan_targets, previous.as_ref()).await;
-                    plan.entries.extend(rows);
-                    plan.sort();
-                    plan
-                };
-                let mut out = std::io::stdout().lock();
-                if *json {
-                    reporter::write_plan_json(&mut out, &plan)?;
-                } else {
-                    reporter::write_plan(&mut out, &plan)?;
-                }
-                out.flush()?;
-                Ok(if plan.needs_attention() {
-                    exit::FAILURE
-                } else if *detailed_exitcode && plan.has_changes() {
-                    exit::CHANGES
-                } else {
-                    exit::OK
-                })
-            })
+            block_on(plan::plan(&cli.aws, &inv, args))
         }
         Command::Apply(args) => {
             let Some(inv) = load_inventory(&args.inventory.inventory)? else {
@@ -312,7 +252,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             };
             block_on(drift::drift(&cli.aws, &inv, args))
         }
-        Command::Profiles(args) => apply::profiles(args),
+        Command::Profiles(args) => profiles::profiles(args),
         Command::Template { inventory, parameters } => {
             let Some(inv) = load_inventory(&inventory.inventory)? else {
                 return Ok(exit::FAILURE);

@@ -3,48 +3,27 @@
 //! through the same observe pipeline, never deleted here.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
-use anyhow::Context;
 use executor::aws::SdkCloud;
+use model::registry::Registry;
 use model::{AccountId, Action, Observed, Outcome, PlanEntry, Status, Target, TargetSource};
-use reporter::registry::{self, Registry};
-
-use crate::files;
-
-/// The registry at `path`, or `None` when there is none yet. A file that
-/// cannot be read stops the run before anything changes.
-pub(crate) fn previous_registry(path: &Path) -> anyhow::Result<Option<Registry>> {
-    let text = files::read_or_empty(path).with_context(|| format!("cannot read the registry {}", path.display()))?;
-    if text.is_empty() {
-        return Ok(None);
-    }
-    registry::parse(&text).map(Some).map_err(|e| {
-        anyhow::anyhow!(
-            "{}: {e}\n  help: fix or move the file, or pass another --registry",
-            path.display()
-        )
-    })
-}
 
 /// Registry entries whose account/region is no longer a target, as
 /// targets (one per account, with those regions).
 pub(crate) fn targets(previous: Option<&Registry>, current: &[Target]) -> Vec<Target> {
     let mut by_account: BTreeMap<AccountId, Target> = BTreeMap::new();
     for e in previous.map(|r| r.entries.as_slice()).unwrap_or_default() {
-        let Some(id) = AccountId::parse(&e.account_id) else {
-            continue;
-        };
+        let id = &e.account_id;
         let still = current
             .iter()
-            .any(|t| t.account_id == id && t.regions.contains(&e.region));
+            .any(|t| &t.account_id == id && t.regions.contains(&e.region));
         if still {
             continue;
         }
         by_account
             .entry(id.clone())
             .or_insert_with(|| Target {
-                account_id: id,
+                account_id: id.clone(),
                 account_name: e.account_name.clone(),
                 regions: Vec::new(),
                 source: TargetSource::Inventory,
@@ -58,13 +37,13 @@ pub(crate) fn targets(previous: Option<&Registry>, current: &[Target]) -> Vec<Ta
 
 /// Orphans as plan rows and as outcomes for the registry. A stack that is
 /// gone (or not rolecall's) drops out; an account that cannot be reached
-/// any more stays orphaned with what the registry last knew.
+/// any more stays orphaned, with what could be read (nothing): the
+/// registry's next state keeps what it last knew (`planner::registry`).
 pub(crate) async fn observe(
     cloud: &SdkCloud,
     settings: &executor::Settings,
     desired: &model::Desired,
     orphans: &[Target],
-    previous: Option<&Registry>,
 ) -> (Vec<PlanEntry>, Vec<Outcome>) {
     let stack_name = desired.stack_name.as_str();
     if orphans.is_empty() {
@@ -101,13 +80,6 @@ pub(crate) async fn observe(
         }
     }
     plan.sort();
-    let last = |id: &AccountId, region: &str| {
-        previous.and_then(|r| {
-            r.entries
-                .iter()
-                .find(|e| e.account_id == id.as_str() && e.region == region)
-        })
-    };
     let outcomes = plan
         .entries
         .iter()
@@ -116,25 +88,16 @@ pub(crate) async fn observe(
                 Some(Observed::Present(s)) => Some(s),
                 _ => None,
             };
-            let old = last(&p.account_id, &p.region);
-            let outputs = stack
-                .map(|s| s.outputs.clone())
-                .or_else(|| old.map(|e| e.outputs.clone()))
-                .unwrap_or_default();
             Outcome {
                 account_id: p.account_id.clone(),
                 account_name: p.account_name.clone(),
                 region: p.region.clone(),
                 action: Some(Action::Orphaned),
                 status: Status::Orphaned,
-                stack_id: p.stack_id.clone().or_else(|| old.and_then(|e| e.stack_id.clone())),
-                role_arn: stack
-                    .and_then(|s| s.outputs.get(&desired.output_key).cloned())
-                    .or_else(|| old.and_then(|e| e.role_arn.clone())),
-                outputs,
-                fingerprint: stack
-                    .and_then(|s| s.tags.get(model::TAG_FINGERPRINT).cloned())
-                    .or_else(|| old.and_then(|e| e.fingerprint.clone())),
+                stack_id: p.stack_id.clone(),
+                role_arn: stack.and_then(|s| s.outputs.get(&desired.output_key).cloned()),
+                outputs: stack.map(|s| s.outputs.clone()).unwrap_or_default(),
+                fingerprint: stack.and_then(|s| s.tags.get(model::TAG_FINGERPRINT).cloned()),
                 changes: Vec::new(),
                 error: None,
             }

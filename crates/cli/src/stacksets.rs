@@ -6,7 +6,7 @@ use executor::aws::SdkCloud;
 use executor::stacksets::{self, StackSetRun};
 use model::{Desired, Inventory, Outcome, Plan, Target};
 
-use crate::apply::{ApplyArgs, confirm};
+use crate::options::confirm;
 
 /// The stack set, its targets and its operation preferences.
 pub(crate) fn run<'a>(
@@ -52,23 +52,21 @@ pub(crate) async fn plan(cloud: &SdkCloud, run: &StackSetRun<'_>, targets: &[Tar
 pub(crate) async fn apply(
     cloud: &SdkCloud,
     settings: &executor::Settings,
-    inv: &Inventory,
-    desired: &Desired,
+    run: &StackSetRun<'_>,
     targets: &[Target],
-    args: &ApplyArgs,
-    options: &executor::ApplyOptions,
-) -> anyhow::Result<Option<(Vec<Outcome>, Vec<reporter::registry::Entry>)>> {
-    let run = run(inv, desired, options, args.concurrency);
-    if !args.yes {
-        let plan = plan(cloud, &run, targets).await?;
+    yes: bool,
+    prune: bool,
+) -> anyhow::Result<Option<Vec<Outcome>>> {
+    if !yes {
+        let plan = plan(cloud, run, targets).await?;
         reporter::write_plan(&mut std::io::stdout().lock(), &plan)?;
-        let pruning = args.prune && plan.count(model::Action::Orphaned) > 0;
+        let pruning = prune && plan.count(model::Action::Orphaned) > 0;
         if (plan.has_changes() || pruning) && !confirm("Apply these changes?", "apply")? {
             return Ok(None);
         }
     }
     let progress = reporter::Progress::stderr("applying", true);
-    let outcomes = stacksets::apply(cloud, settings, &run, targets, args.prune, &progress).await;
+    let outcomes = stacksets::apply(cloud, settings, run, targets, prune, &progress).await;
     progress.finish();
-    Ok(Some((outcomes?, Vec::new())))
+    Ok(Some(outcomes?))
 }

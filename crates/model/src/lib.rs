@@ -17,10 +17,21 @@ pub const TAG_FINGERPRINT: &str = "rolecall:fingerprint";
 /// Value of [`TAG_MANAGED_BY`].
 pub const MANAGED_BY_VALUE: &str = "rolecall";
 
+pub mod registry;
+
 /// A 12-digit AWS account id. Always a string: ids may start with `0`.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(transparent)]
 pub struct AccountId(String);
+
+/// Read back (a registry) only when it is 12 digits.
+impl<'de> Deserialize<'de> for AccountId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<AccountId, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        AccountId::parse(&text)
+            .ok_or_else(|| serde::de::Error::custom(format!("{text:?} is not an account id (12 digits)")))
+    }
+}
 
 impl AccountId {
     /// Accepts exactly 12 ASCII digits.
@@ -433,7 +444,7 @@ impl Plan {
 }
 
 /// What `apply` did to one stack, as the registry records it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Status {
     Created,

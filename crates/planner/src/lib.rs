@@ -12,6 +12,7 @@ pub mod inventory;
 pub mod names;
 pub mod partition;
 pub mod profiles;
+pub mod registry;
 pub mod stacksets;
 pub mod status;
 pub mod targets;

@@ -7,7 +7,8 @@ use expect_test::{Expect, expect};
 use model::{AccountError, AccountId, Action, Outcome, Plan, PlanEntry, Profile, ResourceChange, Status};
 
 use crate::profiles;
-use crate::registry::{self, Meta};
+use crate::registry;
+use planner::registry::{Header as Meta, Scope, next, parse};
 
 fn account(n: u64) -> AccountId {
     AccountId::parse(&format!("{n:012}")).unwrap()
@@ -147,21 +148,21 @@ fn registry_is_sorted_stable_and_keeps_carried_entries() {
         stack_name: "rolecall-target-role",
         role_name: "RolecallTarget",
     };
-    let first = registry::build(
+    let first = next(
+        None,
         &meta,
         &[
             outcome(2, "us-east-1", Status::Created),
             outcome(1, "us-east-1", Status::Failed),
         ],
-        vec![],
-        &[],
+        Scope::Inventory,
     );
     assert_eq!(
         first.entries.iter().map(|e| e.account_id.as_str()).collect::<Vec<_>>(),
         ["000000000001", "000000000002"]
     );
     let json = registry::to_json(&first);
-    assert_eq!(registry::parse(&json).unwrap(), first, "round trip");
+    assert_eq!(parse(&json).unwrap(), first, "round trip");
     expect![[r#"
         {
           "schema_version": 2,
@@ -199,28 +200,29 @@ fn registry_is_sorted_stable_and_keeps_carried_entries() {
     "#]]
     .assert_eq(&json);
     // A run over account 1 only keeps account 2's entry from before.
-    let second = registry::build(
+    let only = [account(1)];
+    let second = next(
+        Some(&first),
         &meta,
         &[outcome(1, "us-east-1", Status::Created)],
-        first.entries.clone(),
-        &first.entries,
+        Scope::Accounts(&only),
     );
     assert_eq!(
         second.entries.iter().map(|e| e.status.as_str()).collect::<Vec<_>>(),
         ["created", "created"]
     );
-    assert!(registry::parse("{\"schema_version\": 3}").is_err());
+    assert!(parse("{\"schema_version\": 3}").is_err());
     // A version 1 file is still read.
     let v1 = json.replace("\"schema_version\": 2", "\"schema_version\": 1");
-    assert_eq!(registry::parse(&v1).unwrap().entries, first.entries);
+    assert_eq!(parse(&v1).unwrap().entries, first.entries);
 
     // Account 2 fails the next run: its last known ARN, stack and outputs
     // stay, with the failure.
-    let third = registry::build(
+    let third = next(
+        Some(&second),
         &meta,
         &[outcome(2, "us-east-1", Status::Failed)],
-        vec![],
-        &second.entries,
+        Scope::Inventory,
     );
     let e = &third.entries[0];
     assert_eq!(

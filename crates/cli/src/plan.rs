@@ -1,0 +1,72 @@
+//! `rolecall plan`: observe every target (and the registry's orphans),
+//! decide, and show it; writes nothing.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::Args;
+use model::Inventory;
+
+use crate::{AwsArgs, DEFAULT_REGISTRY, InventoryArg, exit, orphans};
+
+#[derive(Args)]
+pub(crate) struct PlanArgs {
+    #[command(flatten)]
+    pub(crate) inventory: InventoryArg,
+    /// JSON on stdout instead of a table
+    #[arg(long)]
+    json: bool,
+    /// Exit 0 when nothing would change, 2 when changes are pending, 1 on errors
+    #[arg(long)]
+    detailed_exitcode: bool,
+    /// Accounts observed at once (default: deploy.concurrency)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=512))]
+    concurrency: Option<u16>,
+    /// The ARN registry of the last apply: its accounts that left the inventory are reported as orphaned
+    #[arg(long, value_name = "PATH", default_value = DEFAULT_REGISTRY)]
+    registry: PathBuf,
+}
+
+pub(crate) async fn plan(aws: &AwsArgs, inv: &Inventory, args: &PlanArgs) -> anyhow::Result<u8> {
+    let cloud = crate::connect(aws, inv).await?;
+    let Some(targets) = crate::resolve_targets(&cloud, inv).await? else {
+        return Ok(exit::FAILURE);
+    };
+    let previous = crate::registry::read_previous(&args.registry)?;
+    let settings = crate::settings(&cloud, inv, args.concurrency, "plan");
+    let desired = planner::desired(inv);
+    let plan = if inv.deploy.via == model::DeployVia::Stacksets {
+        // The instances are the truth: orphans come from them.
+        let options = executor::ApplyOptions {
+            failure_tolerance: inv.deploy.failure_tolerance,
+            poll_interval: std::time::Duration::from_secs(5),
+            max_wait: std::time::Duration::from_secs(1800),
+            registered: None,
+        };
+        let run = crate::stacksets::run(inv, &desired, &options, args.concurrency);
+        crate::stacksets::plan(&cloud, &run, &targets).await?
+    } else {
+        let progress = reporter::Progress::stderr("observing", false);
+        let mut plan = executor::plan(&cloud, &settings, &desired, &targets, &progress).await;
+        progress.finish();
+        let orphan_targets = orphans::targets(previous.as_ref(), &targets);
+        let (rows, _) = orphans::observe(&cloud, &settings, &desired, &orphan_targets).await;
+        plan.entries.extend(rows);
+        plan.sort();
+        plan
+    };
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        reporter::write_plan_json(&mut out, &plan)?;
+    } else {
+        reporter::write_plan(&mut out, &plan)?;
+    }
+    out.flush()?;
+    Ok(if plan.needs_attention() {
+        exit::FAILURE
+    } else if args.detailed_exitcode && plan.has_changes() {
+        exit::CHANGES
+    } else {
+        exit::OK
+    })
+}

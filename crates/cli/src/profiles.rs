@@ -1,0 +1,275 @@
+//! `rolecall profiles`, and the profiles `apply` and `destroy` write: the
+//! standalone file or the managed block of a user's config, checked before
+//! a run and written after it, then the run's summary and exit code.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use clap::Args;
+use model::registry::Registry;
+use model::{AccountId, Inventory, Profile, ProfilesSpec};
+use planner::profiles::{ProfileSettings, ProfileSource};
+
+use crate::{exit, files};
+
+#[derive(Args)]
+pub(crate) struct ProfilesArgs {
+    /// The ARN registry written by `apply`
+    #[arg(long, value_name = "FILE")]
+    registry: PathBuf,
+    /// Write a standalone profiles file
+    #[arg(long, value_name = "PATH", conflicts_with = "into", required_unless_present = "into")]
+    out: Option<PathBuf>,
+    /// Rewrite the rolecall block inside an AWS config file
+    #[arg(long, value_name = "PATH")]
+    into: Option<PathBuf>,
+    /// The inventory, for its `profiles:` settings (default: source_profile default, name {account_name})
+    #[arg(short, long = "inventory", value_name = "FILE")]
+    inventory: Option<PathBuf>,
+    /// With --into: print the change instead of writing it
+    #[arg(long)]
+    diff: bool,
+}
+
+/// Where `apply` and `destroy` write profiles.
+pub(crate) struct ProfileOutputs<'a> {
+    pub(crate) standalone: Option<&'a Path>,
+    pub(crate) into: Option<&'a Path>,
+    pub(crate) diff: bool,
+    /// stdout is a JSON document: a diff goes to stderr.
+    pub(crate) json: bool,
+    /// What the profiles were generated from, for their header.
+    pub(crate) origin: &'a Path,
+}
+
+/// Writes the profiles of `registry` where asked. False when the managed
+/// block was refused (nothing written then).
+pub(crate) fn write_profile_outputs(
+    inv: &Inventory,
+    registry: &Registry,
+    region_order: &BTreeMap<AccountId, Vec<String>>,
+    outputs: &ProfileOutputs<'_>,
+    out: &mut dyn Write,
+) -> anyhow::Result<bool> {
+    if outputs.standalone.is_none() && outputs.into.is_none() {
+        return Ok(true);
+    }
+    let profiles = profile_list(registry, &ProfileSettings::of(inv, region_order))?;
+    let origin = outputs.origin.display().to_string();
+    if let Some(path) = outputs.standalone {
+        write_standalone(path, &profiles, &origin)?;
+    }
+    if let Some(path) = outputs.into {
+        let mut stderr = std::io::stderr();
+        let diff_out: &mut dyn Write = if outputs.json { &mut stderr } else { out };
+        return write_into(path, &profiles, &origin, outputs.diff, diff_out);
+    }
+    Ok(true)
+}
+
+/// The end of `apply` and `destroy`: the profiles where asked, then the
+/// summary (JSON with --json, else `text`). Exit 0 only when every stack
+/// succeeded and the profiles could be written.
+pub(crate) fn finish_run(
+    inv: &Inventory,
+    registry: &Registry,
+    region_order: &BTreeMap<AccountId, Vec<String>>,
+    outputs: &ProfileOutputs<'_>,
+    outcomes: &[model::Outcome],
+    text: fn(&mut dyn Write, &[model::Outcome]) -> std::io::Result<()>,
+) -> anyhow::Result<u8> {
+    let mut out = std::io::stdout().lock();
+    let written = write_profile_outputs(inv, registry, region_order, outputs, &mut out)?;
+    if outputs.json {
+        reporter::write_summary_json(&mut out, outcomes)?;
+    } else {
+        text(&mut out, outcomes)?;
+    }
+    out.flush()?;
+    Ok(if written && outcomes.iter().all(|o| o.status.succeeded()) {
+        exit::OK
+    } else {
+        exit::FAILURE
+    })
+}
+
+/// Profile names of discovered accounts are known only once the targets
+/// are: checked (and the user's config) before any account is touched, not
+/// after a long rollout. False when the managed block would be refused.
+pub(crate) fn check_before_run(
+    inv: &Inventory,
+    targets: &[model::Target],
+    region_order: &BTreeMap<AccountId, Vec<String>>,
+    into: Option<&Path>,
+) -> anyhow::Result<bool> {
+    let planned = planner::profiles::for_targets(&ProfileSettings::of(inv, region_order), targets);
+    check_profiles(&planned)?;
+    if let Some(path) = into {
+        let existing = files::read_or_empty(path).with_context(|| format!("cannot read {}", path.display()))?;
+        if let Err(e) = reporter::profiles::splice(&existing, &planned, "") {
+            report_splice_error(path, &e);
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+fn profile_list(registry: &Registry, settings: &ProfileSettings<'_>) -> anyhow::Result<Vec<Profile>> {
+    // Profiles follow the inventory: orphans keep their registry entry but
+    // leave the profiles.
+    let sources: Vec<ProfileSource<'_>> = registry
+        .entries
+        .iter()
+        .filter(|e| e.status != model::Status::Orphaned)
+        .map(|e| ProfileSource {
+            account_id: &e.account_id,
+            account_name: &e.account_name,
+            region: &e.region,
+            role_arn: e.role_arn.as_deref(),
+        })
+        .collect();
+    let profiles = planner::profiles::profiles(settings, &sources);
+    check_profiles(&profiles)?;
+    Ok(profiles)
+}
+
+/// Refuses profiles the AWS CLI cannot use or that two accounts share.
+fn check_profiles(profiles: &[Profile]) -> anyhow::Result<()> {
+    let problems: Vec<String> = planner::profiles::problems(profiles)
+        .into_iter()
+        .map(|p| p.message)
+        .collect();
+    if !problems.is_empty() {
+        bail!(
+            "cannot write profiles; nothing was changed:\n  {}",
+            problems.join("\n  ")
+        );
+    }
+    Ok(())
+}
+
+fn write_standalone(path: &Path, profiles: &[Profile], origin: &str) -> anyhow::Result<()> {
+    files::write_atomic(path, &reporter::profiles::standalone(profiles, origin), 0o600)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    let written = profiles.iter().filter(|p| p.role_arn.is_some()).count();
+    eprintln!("rolecall: wrote {written} profiles to {}", path.display());
+    Ok(())
+}
+
+/// Rewrites (or with `diff` shows) the managed block. Returns false when it
+/// refused to write; nothing is written then.
+fn write_into(
+    path: &Path,
+    profiles: &[Profile],
+    origin: &str,
+    diff: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<bool> {
+    if diff {
+        let existing = files::read_or_empty(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let new = match reporter::profiles::splice(&existing, profiles, origin) {
+            Ok(new) => new,
+            Err(e) => {
+                report_splice_error(path, &e);
+                return Ok(false);
+            }
+        };
+        if new == existing {
+            writeln!(out, "{}: no change", path.display())?;
+        } else {
+            write!(
+                out,
+                "{}",
+                reporter::profiles::diff(&existing, &new, &path.display().to_string())
+            )?;
+        }
+        return Ok(true);
+    }
+    // Spliced under the folder's lock, on the text as it is at that moment.
+    let mut refused = None;
+    files::update(path, 0o600, |existing| {
+        Ok::<_, std::io::Error>(match reporter::profiles::splice(existing, profiles, origin) {
+            Ok(new) if new == existing => None,
+            Ok(new) => Some(new),
+            Err(e) => {
+                refused = Some(e);
+                None
+            }
+        })
+    })
+    .with_context(|| format!("cannot write {}", path.display()))?;
+    if let Some(e) = refused {
+        report_splice_error(path, &e);
+        return Ok(false);
+    }
+    eprintln!(
+        "rolecall: {} profiles in the rolecall block of {}",
+        profiles.len(),
+        path.display()
+    );
+    Ok(true)
+}
+
+fn report_splice_error(path: &Path, e: &reporter::profiles::SpliceError) {
+    match e {
+        reporter::profiles::SpliceError::Conflicts(names) => eprintln!(
+            "error: {} already has hand-written profiles named {} outside the rolecall block; nothing was written\n  help: rename or remove them, or change profiles.name",
+            path.display(),
+            names.join(", ")
+        ),
+        reporter::profiles::SpliceError::Damaged(why) => eprintln!(
+            "error: the rolecall block in {} is damaged: {why}; nothing was written\n  help: fix or remove the markers by hand",
+            path.display()
+        ),
+    }
+}
+
+pub(crate) fn profiles(args: &ProfilesArgs) -> anyhow::Result<u8> {
+    let registry = crate::registry::read(&args.registry)?;
+    let inventory = match &args.inventory {
+        Some(path) => match crate::load_inventory(path)? {
+            Some(inv) => Some(inv),
+            None => return Ok(exit::FAILURE),
+        },
+        None => None,
+    };
+    let default_spec = ProfilesSpec {
+        source_profile: "default".to_owned(),
+        name: planner::inventory::DEFAULT_PROFILE_NAME.to_owned(),
+        region: None,
+        role_session_name: None,
+        duration_seconds: None,
+    };
+    let mut region_order = BTreeMap::new();
+    if let Some(inv) = &inventory {
+        for a in &inv.accounts {
+            region_order.insert(a.id.clone(), a.regions(&inv.deploy.regions).to_vec());
+        }
+        for e in &registry.entries {
+            region_order
+                .entry(e.account_id.clone())
+                .or_insert_with(|| inv.deploy.regions.clone());
+        }
+    }
+    let spec = inventory.as_ref().map_or(&default_spec, |i| &i.profiles);
+    let external_id = inventory.as_ref().and_then(|i| i.role.external_id.as_deref());
+    let settings = ProfileSettings {
+        spec,
+        role_name: &registry.role_name,
+        external_id,
+        region_order: &region_order,
+    };
+    let profiles = profile_list(&registry, &settings)?;
+    let origin = args.registry.display().to_string();
+    if let Some(path) = &args.out {
+        write_standalone(path, &profiles, &origin)?;
+    }
+    if let Some(path) = &args.into
+        && !write_into(path, &profiles, &origin, args.diff, &mut std::io::stdout().lock())?
+    {
+        return Ok(exit::FAILURE);
+    }
+    Ok(exit::OK)
+}

@@ -1,0 +1,368 @@
+//! The registry's next state: one pure function from the previous
+//! registry, the run's outcomes and the run's scope, whatever command ran
+//! and wherever the document is stored. Also which versions are read.
+//!
+//! Version 2 (rolecall 0.2) adds the statuses `orphaned` and
+//! `changed-since-plan`, and a failed entry keeps the last known ARN.
+//! Version 1 files are still read.
+
+use std::collections::BTreeMap;
+
+use model::registry::{Entry, Registry, SCHEMA_VERSION};
+use model::{AccountId, Outcome, Status};
+
+/// Versions `parse` reads.
+pub const READS: [u32; 2] = [1, 2];
+
+/// What the registry says about the run, besides the outcomes.
+#[derive(Clone, Debug)]
+pub struct Header<'a> {
+    pub generated_at: &'a str,
+    pub source_account: &'a AccountId,
+    pub stack_name: &'a str,
+    pub role_name: &'a str,
+}
+
+/// What the run looked at: it decides which entries of the previous
+/// registry the run leaves as they were.
+#[derive(Clone, Copy, Debug)]
+pub enum Scope<'a> {
+    /// `apply` over the whole inventory: every target and every orphan was
+    /// visited, so an earlier entry the run did not report is gone (it left
+    /// the inventory and its stack is gone too).
+    Inventory,
+    /// `apply --accounts`: only these accounts were visited; the others'
+    /// entries stay as they were.
+    Accounts(&'a [AccountId]),
+    /// `destroy`: the account/regions with an outcome were visited;
+    /// deleted stacks and stacks that were not there leave the registry,
+    /// every other entry stays.
+    Destroy,
+}
+
+/// The registry after this run. Rules, in order:
+/// 1. Entries of the previous registry outside the run's scope stay as
+///    they were.
+/// 2. Each outcome replaces its account/region's entry; a deleted stack
+///    (and, for destroy, one that was not there) removes it.
+/// 3. An outcome without a role ARN that is not a success, or an orphan
+///    whose stack could not be read, keeps the last known `role_arn`,
+///    `stack_id`, outputs and fingerprint: the role most likely still
+///    exists, and consumers must not lose it.
+pub fn next(previous: Option<&Registry>, header: &Header<'_>, outcomes: &[Outcome], scope: Scope<'_>) -> Registry {
+    let previous: &[Entry] = previous.map_or(&[], |r| &r.entries);
+    let last: BTreeMap<(&AccountId, &str), &Entry> = previous.iter().map(|e| (e.key(), e)).collect();
+    let visited = |e: &Entry| {
+        outcomes
+            .iter()
+            .any(|o| o.account_id == e.account_id && o.region == e.region)
+    };
+    let mut entries: BTreeMap<(AccountId, String), Entry> = previous
+        .iter()
+        .filter(|e| match scope {
+            Scope::Inventory => false,
+            Scope::Accounts(ids) => !ids.contains(&e.account_id),
+            Scope::Destroy => !visited(e),
+        })
+        .map(|e| ((e.account_id.clone(), e.region.clone()), e.clone()))
+        .collect();
+    for o in outcomes {
+        let key = (o.account_id.clone(), o.region.clone());
+        let gone = o.status == Status::Deleted || (matches!(scope, Scope::Destroy) && o.status == Status::Unchanged);
+        if gone {
+            entries.remove(&key);
+            continue;
+        }
+        let mut e = entry(o);
+        if e.role_arn.is_none()
+            && let Some(old) = last.get(&(&o.account_id, o.region.as_str()))
+        {
+            if !o.status.succeeded() {
+                // What this run saw of a failed stack is no role: the last
+                // known one stands, with its stack.
+                e.role_arn = old.role_arn.clone();
+                e.stack_id = old.stack_id.clone();
+                e.outputs = old.outputs.clone();
+                e.fingerprint = old.fingerprint.clone();
+            } else if o.status == Status::Orphaned {
+                // An orphan: what could be read of its stack, the rest as
+                // the registry last knew it.
+                e.role_arn = old.role_arn.clone();
+                e.stack_id = e.stack_id.or_else(|| old.stack_id.clone());
+                if e.outputs.is_empty() {
+                    e.outputs = old.outputs.clone();
+                }
+                e.fingerprint = e.fingerprint.or_else(|| old.fingerprint.clone());
+            }
+        }
+        entries.insert(key, e);
+    }
+    Registry {
+        schema_version: SCHEMA_VERSION,
+        generated_at: header.generated_at.to_owned(),
+        source_account: header.source_account.clone(),
+        stack_name: header.stack_name.to_owned(),
+        role_name: header.role_name.to_owned(),
+        entries: entries.into_values().collect(),
+    }
+}
+
+/// One outcome as the registry records it.
+pub fn entry(o: &Outcome) -> Entry {
+    Entry {
+        account_id: o.account_id.clone(),
+        account_name: o.account_name.clone(),
+        region: o.region.clone(),
+        stack_id: o.stack_id.clone(),
+        role_arn: o.role_arn.clone(),
+        outputs: o.outputs.clone(),
+        fingerprint: o.fingerprint.clone(),
+        status: o.status,
+        error: o.error.clone(),
+    }
+}
+
+/// Reads a registry written by this or an earlier rolecall (the versions
+/// in `READS`).
+pub fn parse(text: &str) -> Result<Registry, String> {
+    let registry: Registry = serde_json::from_str(text).map_err(|e| format!("not a rolecall registry: {e}"))?;
+    if !READS.contains(&registry.schema_version) {
+        return Err(format!(
+            "schema_version {} is not supported (this rolecall reads 1 and 2)",
+            registry.schema_version
+        ));
+    }
+    Ok(registry)
+}
+
+#[cfg(test)]
+mod tests {
+    use model::registry::Registry;
+    use model::{AccountId, Outcome, Status};
+
+    use super::{Header, Scope, next};
+
+    fn id(n: u64) -> AccountId {
+        AccountId::parse(&format!("{n:012}")).unwrap()
+    }
+
+    fn outcome(n: u64, region: &str, status: Status, arn: bool) -> Outcome {
+        Outcome {
+            account_id: id(n),
+            account_name: format!("acct-{n}"),
+            region: region.into(),
+            action: None,
+            status,
+            stack_id: arn.then(|| format!("stack-{n}-{region}")),
+            outputs: if arn {
+                [("RoleArn".to_owned(), format!("role-{n}-{region}"))].into()
+            } else {
+                Default::default()
+            },
+            role_arn: arn.then(|| format!("role-{n}-{region}")),
+            fingerprint: arn.then(|| "fp".to_owned()),
+            changes: Vec::new(),
+            error: (!status.succeeded()).then(|| "why".to_owned()),
+        }
+    }
+
+    fn header() -> (AccountId, &'static str) {
+        (id(111111111111), "2026-12-01T00:00:00Z")
+    }
+
+    fn run(previous: Option<&Registry>, outcomes: &[Outcome], scope: Scope<'_>) -> Registry {
+        let (source, at) = header();
+        let h = Header {
+            generated_at: at,
+            source_account: &source,
+            stack_name: "rolecall-target-role",
+            role_name: "RolecallTarget",
+        };
+        next(previous, &h, outcomes, scope)
+    }
+
+    /// `account region status arn stack` per entry.
+    fn rows(r: &Registry) -> Vec<String> {
+        r.entries
+            .iter()
+            .map(|e| {
+                format!(
+                    "{} {} {} {} {}",
+                    e.account_id.as_str().trim_start_matches('0'),
+                    e.region,
+                    e.status,
+                    e.role_arn.as_deref().unwrap_or("-"),
+                    e.stack_id.as_deref().unwrap_or("-")
+                )
+            })
+            .collect()
+    }
+
+    fn first() -> Registry {
+        run(
+            None,
+            &[
+                outcome(1, "us-east-1", Status::Created, true),
+                outcome(2, "us-east-1", Status::Created, true),
+                outcome(2, "eu-west-1", Status::Created, true),
+                outcome(3, "us-east-1", Status::Created, true),
+            ],
+            Scope::Inventory,
+        )
+    }
+
+    #[test]
+    fn entries_are_sorted_and_carry_the_header() {
+        let r = run(
+            None,
+            &[
+                outcome(2, "us-east-1", Status::Created, true),
+                outcome(1, "us-east-1", Status::Failed, false),
+            ],
+            Scope::Inventory,
+        );
+        assert_eq!(
+            rows(&r),
+            [
+                "1 us-east-1 failed - -",
+                "2 us-east-1 created role-2-us-east-1 stack-2-us-east-1"
+            ]
+        );
+        assert_eq!((r.schema_version, r.source_account.as_str()), (2, "111111111111"));
+    }
+
+    #[test]
+    fn a_whole_inventory_run_drops_what_it_did_not_report() {
+        let r = run(
+            Some(&first()),
+            &[outcome(1, "us-east-1", Status::Unchanged, true)],
+            Scope::Inventory,
+        );
+        assert_eq!(rows(&r), ["1 us-east-1 unchanged role-1-us-east-1 stack-1-us-east-1"]);
+    }
+
+    #[test]
+    fn accounts_keeps_the_other_accounts_entries_as_they_were() {
+        let only = [id(2)];
+        let r = run(
+            Some(&first()),
+            &[outcome(2, "us-east-1", Status::Updated, true)],
+            Scope::Accounts(&only),
+        );
+        // Account 2's eu-west-1 was in the run's scope but not reported:
+        // it left the account's regions, so its entry goes.
+        assert_eq!(
+            rows(&r),
+            [
+                "1 us-east-1 created role-1-us-east-1 stack-1-us-east-1",
+                "2 us-east-1 updated role-2-us-east-1 stack-2-us-east-1",
+                "3 us-east-1 created role-3-us-east-1 stack-3-us-east-1",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_failure_keeps_the_last_known_arn_stack_outputs_and_fingerprint() {
+        let r = run(
+            Some(&first()),
+            &[
+                outcome(1, "us-east-1", Status::Failed, false),
+                outcome(2, "us-east-1", Status::NotAttempted, false),
+                outcome(2, "eu-west-1", Status::ChangedSincePlan, false),
+                outcome(3, "us-east-1", Status::Blocked, false),
+                // Never had an entry: nothing to keep.
+                outcome(4, "us-east-1", Status::Failed, false),
+            ],
+            Scope::Inventory,
+        );
+        assert_eq!(
+            rows(&r),
+            [
+                "1 us-east-1 failed role-1-us-east-1 stack-1-us-east-1",
+                "2 eu-west-1 changed-since-plan role-2-eu-west-1 stack-2-eu-west-1",
+                "2 us-east-1 not-attempted role-2-us-east-1 stack-2-us-east-1",
+                "3 us-east-1 blocked role-3-us-east-1 stack-3-us-east-1",
+                "4 us-east-1 failed - -",
+            ]
+        );
+        let e = &r.entries[0];
+        assert_eq!(
+            (e.outputs.len(), e.fingerprint.as_deref(), e.error.as_deref()),
+            (1, Some("fp"), Some("why"))
+        );
+    }
+
+    #[test]
+    fn an_orphan_keeps_what_the_registry_knew_when_its_stack_could_not_be_read() {
+        let mut orphan = outcome(3, "us-east-1", Status::Orphaned, false);
+        orphan.error = None;
+        let seen = outcome(2, "eu-west-1", Status::Orphaned, true);
+        let r = run(
+            Some(&first()),
+            &[outcome(1, "us-east-1", Status::Unchanged, true), seen, orphan],
+            Scope::Inventory,
+        );
+        assert_eq!(
+            rows(&r),
+            [
+                "1 us-east-1 unchanged role-1-us-east-1 stack-1-us-east-1",
+                "2 eu-west-1 orphaned role-2-eu-west-1 stack-2-eu-west-1",
+                "3 us-east-1 orphaned role-3-us-east-1 stack-3-us-east-1",
+            ]
+        );
+    }
+
+    #[test]
+    fn pruned_stacks_leave_the_registry() {
+        let r = run(
+            Some(&first()),
+            &[
+                outcome(1, "us-east-1", Status::Unchanged, true),
+                outcome(2, "us-east-1", Status::Unchanged, true),
+                outcome(2, "eu-west-1", Status::Deleted, false),
+                outcome(3, "us-east-1", Status::Deleted, false),
+            ],
+            Scope::Inventory,
+        );
+        assert_eq!(
+            rows(&r),
+            [
+                "1 us-east-1 unchanged role-1-us-east-1 stack-1-us-east-1",
+                "2 us-east-1 unchanged role-2-us-east-1 stack-2-us-east-1",
+            ]
+        );
+    }
+
+    #[test]
+    fn destroy_removes_what_it_deleted_or_found_gone_and_keeps_the_rest() {
+        let r = run(
+            Some(&first()),
+            &[
+                outcome(2, "us-east-1", Status::Deleted, false),
+                // No stack there: nothing to delete, nothing to record.
+                outcome(2, "eu-west-1", Status::Unchanged, false),
+                outcome(3, "us-east-1", Status::Failed, false),
+            ],
+            Scope::Destroy,
+        );
+        assert_eq!(
+            rows(&r),
+            [
+                "1 us-east-1 created role-1-us-east-1 stack-1-us-east-1",
+                "3 us-east-1 failed role-3-us-east-1 stack-3-us-east-1",
+            ]
+        );
+    }
+
+    #[test]
+    fn versions_read_and_refused() {
+        let text = serde_json::to_string(&first()).unwrap();
+        assert_eq!(super::parse(&text).unwrap(), first());
+        let v1 = text.replace("\"schema_version\":2", "\"schema_version\":1");
+        assert_eq!(super::parse(&v1).unwrap().entries, first().entries);
+        assert!(super::parse("{\"schema_version\": 3}").is_err());
+        let bad_id = text.replace("\"000000000001\"", "\"1\"");
+        let err = super::parse(&bad_id).unwrap_err();
+        assert!(err.contains("is not an account id"), "{err}");
+    }
+}
