@@ -1,0 +1,198 @@
+//! `role:`: names, trust, policies, template, tags.
+
+use model::{AccountId, CustomTemplate, RoleSpec};
+
+use super::raw::*;
+use super::*;
+use crate::names;
+
+impl Validator<'_> {
+    pub(super) fn role(&mut self, raw: RawRole, source: Option<&AccountId>) -> Option<RoleSpec> {
+        let name = raw.name.clone().unwrap_or_else(|| DEFAULT_ROLE_NAME.to_owned());
+        if let Err(why) = names::check_role_name_template(&name) {
+            self.error(
+                "role.name",
+                format!("\"{name}\" is not a valid IAM role name: {why}"),
+                "use 1-64 letters, digits and +=,.@_- (and {region} if the role goes to several regions)",
+            );
+        }
+        let stack_name = raw.stack_name.clone().unwrap_or_else(|| DEFAULT_STACK_NAME.to_owned());
+        if let Err(why) = names::check_stack_name(&stack_name) {
+            self.error(
+                "role.stack_name",
+                format!("\"{stack_name}\" is not a valid CloudFormation stack name: {why}"),
+                "start with a letter; use up to 128 letters, digits and hyphens",
+            );
+        }
+
+        let trusted_accounts = self.trusted_accounts(raw.trusted_accounts.as_deref(), source);
+
+        if let Some(policy) = &raw.policy
+            && (!policy.is_object() || policy.get("Statement").is_none())
+        {
+            self.error(
+                "role.policy",
+                "expected an IAM policy document (a mapping with `Version` and `Statement`)",
+                "write the policy as YAML, e.g. {Version: \"2012-10-17\", Statement: [...]}, or remove it",
+            );
+        }
+        let managed_policy_arns = raw.managed_policy_arns.clone().unwrap_or_default();
+        for (i, arn) in managed_policy_arns.iter().enumerate() {
+            if let Err(why) = names::check_managed_policy(arn) {
+                self.error(
+                    &format!("role.managed_policy_arns[{i}]"),
+                    format!("\"{arn}\" {why}"),
+                    "write an AWS managed policy by name (ReadOnlyAccess, job-function/ViewOnlyAccess), which works in every partition, or a full ARN such as arn:aws:iam::<account>:policy/<name>",
+                );
+            }
+        }
+        if let Some(external_id) = &raw.external_id
+            && let Err(why) = names::check_external_id(external_id)
+        {
+            self.error("role.external_id", why, "use 2-1224 letters, digits and +=,.@:/-");
+        }
+        let max_session_duration = raw.max_session_duration.unwrap_or(3600);
+        if !(3600..=43200).contains(&max_session_duration) {
+            self.error(
+                "role.max_session_duration",
+                format!("{max_session_duration} is out of range (IAM allows 3600 to 43200 seconds)"),
+                "pick a value from 3600 (1 hour) to 43200 (12 hours)",
+            );
+        }
+        let output_key = raw.output_key.clone().unwrap_or_else(|| DEFAULT_OUTPUT_KEY.to_owned());
+        if output_key.is_empty() || !output_key.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            self.error(
+                "role.output_key",
+                format!("\"{output_key}\" is not a CloudFormation output name"),
+                "use letters and digits only",
+            );
+        }
+        let tags = raw.tags.clone().unwrap_or_default();
+        self.tags("role.tags", &tags);
+        if tags.len() > 48 {
+            self.error(
+                "role.tags",
+                format!(
+                    "{} tags; CloudFormation allows 50 per stack and rolecall uses 2",
+                    tags.len()
+                ),
+                "use at most 48 tags",
+            );
+        }
+
+        let template = self.template(&raw, &managed_policy_arns);
+
+        Some(RoleSpec {
+            name,
+            stack_name,
+            trusted_accounts,
+            policy: raw.policy,
+            managed_policy_arns,
+            external_id: raw.external_id,
+            max_session_duration,
+            template,
+            output_key,
+            tags,
+        })
+    }
+
+    /// Who may assume the role: the listed accounts, each once, else the
+    /// source account.
+    fn trusted_accounts(&mut self, list: Option<&[String]>, source: Option<&AccountId>) -> Vec<AccountId> {
+        match list {
+            Some(list) => {
+                if list.is_empty() {
+                    self.error(
+                        "role.trusted_accounts",
+                        "the list is empty: nobody could assume the role",
+                        "list at least one account id, or remove the key to trust source_account",
+                    );
+                }
+                let mut ids = Vec::new();
+                for (i, s) in list.iter().enumerate() {
+                    let path = format!("role.trusted_accounts[{i}]");
+                    if let Some(id) = self.account_id(&path, s) {
+                        if ids.contains(&id) {
+                            self.error(&path, format!("{id} is listed twice"), "remove the duplicate");
+                        } else {
+                            ids.push(id);
+                        }
+                    }
+                }
+                ids
+            }
+            None => source.into_iter().cloned().collect(),
+        }
+    }
+
+    /// `role.template`: read (through the injected reader) from inside the
+    /// inventory's folder and checked; the keys it makes pointless refused.
+    fn template(&mut self, raw: &RawRole, managed_policy_arns: &[String]) -> Option<CustomTemplate> {
+        match raw.template.clone() {
+            None => {
+                if raw.parameters.is_some() {
+                    self.error(
+                        "role.parameters",
+                        "`parameters` only applies to your own `template`",
+                        "remove it, or set `role.template`",
+                    );
+                }
+                if raw.policy.is_none() {
+                    self.warning(
+                        "role.policy",
+                        "no policy given: the role gets full access (Action \"*\" on Resource \"*\")",
+                        "set role.policy to the least privilege the role needs",
+                    );
+                }
+                None
+            }
+            Some(path) => {
+                for (key, set) in [
+                    ("policy", raw.policy.is_some()),
+                    ("managed_policy_arns", !managed_policy_arns.is_empty()),
+                    ("external_id", raw.external_id.is_some()),
+                    ("max_session_duration", raw.max_session_duration.is_some()),
+                ] {
+                    if set {
+                        self.error(
+                            &format!("role.{key}"),
+                            format!("`{key}` has no effect with your own `template`"),
+                            "express it in the template (or pass it through `parameters`), or drop `template`",
+                        );
+                    }
+                }
+                let full = self.base.join(&path);
+                let read = match inside_folder(&path) {
+                    Ok(()) => (self.read_file)(&full),
+                    Err(why) => Err(std::io::Error::other(format!(
+                        "{why}: keep the template in the inventory's folder or below it, and give its path relative to the inventory"
+                    ))),
+                };
+                match read {
+                    Ok(body) if crate::template::check_body(&body).is_err() => {
+                        let why = crate::template::check_body(&body).unwrap_err();
+                        self.error(
+                            "role.template",
+                            format!("template {} {why}", full.display()),
+                            "point role.template at a CloudFormation template (JSON or YAML) of at most 51,200 bytes",
+                        );
+                        None
+                    }
+                    Ok(body) => Some(CustomTemplate {
+                        path,
+                        body,
+                        parameters: raw.parameters.clone().unwrap_or_default(),
+                    }),
+                    Err(e) => {
+                        self.error(
+                            "role.template",
+                            format!("cannot read template {}: {e}", full.display()),
+                            "the path is relative to the inventory file; check it exists",
+                        );
+                        None
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! Rules across sections: one role per account (IAM is global), StackSets
+//! targets, one partition per run.
+
+use model::{AccountEntry, Deploy, OrgDiscovery, PermissionModel, RoleSpec};
+
+use super::*;
+use crate::names;
+use crate::partition::Partition;
+
+impl Validator<'_> {
+    /// IAM role names are global to an account: the built-in template with a
+    /// fixed name collides in the second region of an account
+    /// (EntityAlreadyExists) and leaves a failed stack behind.
+    pub(super) fn one_role_per_account(&mut self, role: &RoleSpec, deploy: &Deploy, accounts: &[AccountEntry]) {
+        if role.template.is_some() || role.name.contains("{region}") || names::check_role_name(&role.name).is_err() {
+            return;
+        }
+        let multi = std::iter::once(("deploy.regions".to_owned(), deploy.regions.len()))
+            .chain(
+                accounts
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, a)| a.regions.as_ref().map(|r| (format!("accounts[{i}].regions"), r.len()))),
+            )
+            .find(|(_, n)| *n > 1);
+        if let Some((path, n)) = multi {
+            self.error(
+                &path,
+                format!("role \"{}\" (role.name) would be created in {n} regions of one account, but IAM role names are global to an account: the second stack fails with EntityAlreadyExists", role.name),
+                format!("put {{region}} in the name (e.g. name: \"{}-{{region}}\") to get one role per region, or deploy to one region", role.name),
+            );
+        }
+    }
+
+    /// Service-managed stack sets target OUs: the accounts come from
+    /// Organizations, narrowed by the listed accounts (INTERSECTION) or by
+    /// `organization.exclude` (DIFFERENCE), never both; tag filters and
+    /// per-account regions cannot be expressed.
+    pub(super) fn stackset_targets(&mut self, deploy: &Deploy, accounts: &[AccountEntry], org: Option<&OrgDiscovery>) {
+        let Some(set) = &deploy.stackset else { return };
+        if set.permission_model != PermissionModel::ServiceManaged {
+            return;
+        }
+        let Some(org) = org else {
+            self.error(
+                "deploy.stackset.permission_model",
+                "a service-managed stack set deploys to OUs, but `organization.ous` is not given",
+                "add `organization: {ous: [...]}`, or use permission_model: self-managed to target listed accounts",
+            );
+            return;
+        };
+        if !accounts.is_empty() && !org.exclude.is_empty() {
+            self.error(
+                "organization.exclude",
+                "a service-managed stack set can narrow its OUs to the listed accounts or exclude accounts, not both (AccountFilterType is INTERSECTION or DIFFERENCE)",
+                "keep either `accounts` or `organization.exclude`",
+            );
+        }
+        if !org.tags.is_empty() {
+            self.error(
+                "organization.tags",
+                "a service-managed stack set targets whole OUs; a tag filter cannot be expressed",
+                "remove the tag filter, or use permission_model: self-managed",
+            );
+        }
+        if let Some(i) = accounts.iter().position(|a| a.regions.is_some()) {
+            self.error(
+                &format!("accounts[{i}].regions"),
+                "a service-managed stack set deploys to the same regions in every account",
+                "remove the per-account regions, or use permission_model: self-managed",
+            );
+        }
+    }
+
+    /// Credentials of one partition (aws, aws-us-gov, aws-cn …) never work in
+    /// another: one run stays in one partition, and so do the ARNs it names.
+    pub(super) fn one_partition(&mut self, role: Option<&RoleSpec>, deploy: &Deploy, accounts: &[AccountEntry]) {
+        let Some(first) = deploy.regions.first() else { return };
+        let partition = Partition::of_region(first);
+        let regions = deploy
+            .regions
+            .iter()
+            .enumerate()
+            .map(|(j, r)| (format!("deploy.regions[{j}]"), r));
+        let listed = accounts.iter().enumerate().flat_map(|(i, a)| {
+            a.regions
+                .iter()
+                .flatten()
+                .enumerate()
+                .map(move |(j, r)| (format!("accounts[{i}].regions[{j}]"), r))
+        });
+        for (path, region) in regions.chain(listed).collect::<Vec<_>>() {
+            let other = Partition::of_region(region);
+            if names::is_region(region) && other != partition {
+                self.error(
+                    &path,
+                    format!("region {region} is in partition {}, but deploy.regions starts with {first} in partition {}; one run cannot cross partitions (their credentials are separate)", other.name, partition.name),
+                    "use one inventory per partition",
+                );
+            }
+        }
+        for (i, arn) in role
+            .map(|r| r.managed_policy_arns.as_slice())
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+        {
+            if let Some(other) = Partition::of_arn(arn)
+                && other != partition
+            {
+                self.error(
+                    &format!("role.managed_policy_arns[{i}]"),
+                    format!(
+                        "\"{arn}\" is in partition {}, but the stacks go to partition {} ({first})",
+                        other.name, partition.name
+                    ),
+                    "write the policy by name for AWS managed policies, or use an ARN of the deployment's partition",
+                );
+            }
+        }
+    }
+}
