@@ -14,6 +14,7 @@ mod plan;
 mod secrets;
 mod stacksets;
 mod template;
+mod tidy;
 
 use tests::{Moto, SeededOrg, seed_org, test_org};
 

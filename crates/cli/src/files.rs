@@ -30,7 +30,7 @@ fn real_path(path: &Path) -> io::Result<PathBuf> {
 }
 
 /// Reads a file, or "" when it does not exist yet.
-pub fn read_or_empty(path: &Path) -> io::Result<String> {
+pub(crate) fn read_or_empty(path: &Path) -> io::Result<String> {
     match fs::read_to_string(path) {
         Ok(text) => Ok(text),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(String::new()),
@@ -40,7 +40,7 @@ pub fn read_or_empty(path: &Path) -> io::Result<String> {
 
 /// Replaces `path` with `contents` in one rename: readers see the old file
 /// or the new one, never half of one. A new file gets `new_mode`.
-pub fn write_atomic(path: &Path, contents: &str, new_mode: u32) -> io::Result<()> {
+pub(crate) fn write_atomic(path: &Path, contents: &str, new_mode: u32) -> io::Result<()> {
     update(path, new_mode, |_| Ok::<_, io::Error>(Some(contents.to_owned()))).map(|_| ())
 }
 
@@ -50,7 +50,7 @@ pub fn write_atomic(path: &Path, contents: &str, new_mode: u32) -> io::Result<()
 /// the read and the rename (an editor, `aws configure`, which take no
 /// lock), the edit is made again on the new text, so that nobody's change
 /// is lost. Returns what `edit` returned last.
-pub fn update<E>(
+pub(crate) fn update<E>(
     path: &Path,
     new_mode: u32,
     mut edit: impl FnMut(&str) -> Result<Option<String>, E>,

@@ -28,15 +28,15 @@ pub(crate) const DEFAULT_REGISTRY: &str = "rolecall-registry.json";
 
 /// Exit codes, documented in README.md.
 pub(crate) mod exit {
-    pub const OK: u8 = 0;
+    pub(crate) const OK: u8 = 0;
     /// Bad input, an account failed, or a stack is blocked.
-    pub const FAILURE: u8 = 1;
+    pub(crate) const FAILURE: u8 = 1;
     /// `--detailed-exitcode`: the plan has changes.
-    pub const CHANGES: u8 = 2;
+    pub(crate) const CHANGES: u8 = 2;
     /// The command line itself is wrong (clap would say 2, which means "changes").
-    pub const USAGE: u8 = 64;
+    pub(crate) const USAGE: u8 = 64;
     /// Ctrl-C or SIGTERM: what was known was written, then the run stopped.
-    pub const INTERRUPTED: u8 = 130;
+    pub(crate) const INTERRUPTED: u8 = 130;
 }
 
 #[derive(Parser)]

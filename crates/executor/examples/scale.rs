@@ -76,13 +76,13 @@ fn main() {
         let apply_us = t.elapsed().as_secs_f64() * 1e6 / n as f64;
         assert!(outcomes.iter().all(|o| o.role_arn.is_some()));
         let t = Instant::now();
-        let meta = reporter::registry::Meta {
+        let header = planner::registry::Header {
             generated_at: "2026-01-01T00:00:00Z",
             source_account: &inv.source_account,
             stack_name: &desired.stack_name,
             role_name: "RolecallTarget",
         };
-        let registry = reporter::registry::build(&meta, &outcomes, Vec::new(), &[]);
+        let registry = planner::registry::next(None, &header, &outcomes, planner::registry::Scope::Inventory);
         let json = reporter::registry::to_json(&registry);
         let registry_us = t.elapsed().as_secs_f64() * 1e6 / n as f64;
         assert!(json.len() > n * 100);

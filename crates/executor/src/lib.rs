@@ -6,6 +6,10 @@
 //! real implementation, and tests use fakes. No UI here: no progress bars,
 //! no printing.
 
+// Libraries never print: output goes through a writer the CLI hands in
+// (or, in the executor, as events).
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 pub mod apply;
 pub mod aws;
 mod changesets;

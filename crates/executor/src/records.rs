@@ -3,11 +3,11 @@
 
 use model::{AccountError, Action, Decision, Desired, Observed, Outcome, PlanEntry, Status, Target};
 
-pub fn plan_entry(target: &Target, region: &str, desired: &Desired, observed: &Observed) -> PlanEntry {
+pub(crate) fn plan_entry(target: &Target, region: &str, desired: &Desired, observed: &Observed) -> PlanEntry {
     entry(target, region, planner::decide(desired, observed), observed)
 }
 
-pub fn entry(target: &Target, region: &str, decision: Decision, observed: &Observed) -> PlanEntry {
+pub(crate) fn entry(target: &Target, region: &str, decision: Decision, observed: &Observed) -> PlanEntry {
     let stack = match observed {
         Observed::Present(s) => Some(s),
         Observed::Absent => None,
@@ -24,7 +24,7 @@ pub fn entry(target: &Target, region: &str, decision: Decision, observed: &Obser
     }
 }
 
-pub fn account_error(target: &Target, region: Option<&str>, message: String) -> AccountError {
+pub(crate) fn account_error(target: &Target, region: Option<&str>, message: String) -> AccountError {
     AccountError {
         account_id: target.account_id.clone(),
         account_name: target.account_name.clone(),

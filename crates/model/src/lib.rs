@@ -4,6 +4,10 @@
 //! Nothing here does IO or decides anything; the types are public-field
 //! values so that every crate (and every test) can build them directly.
 
+// Libraries never print: output goes through a writer the CLI hands in
+// (or, in the executor, as events).
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;

@@ -5,6 +5,10 @@
 //! Nothing here does IO, reads the clock or the environment, or knows about
 //! async or the AWS SDK: every input is a value, every output is a value.
 
+// Libraries never print: output goes through a writer the CLI hands in
+// (or, in the executor, as events).
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 pub mod decide;
 pub mod diagnostic;
 pub mod drift;

@@ -3,6 +3,10 @@
 //! `impl Write` or returns text (progress goes to stderr); decides nothing
 //! and never calls AWS.
 
+// Libraries never print: output goes through a writer the CLI hands in
+// (or, in the executor, as events).
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 pub mod drift;
 pub mod plan;
 pub mod profiles;

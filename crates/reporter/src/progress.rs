@@ -3,7 +3,7 @@
 //! finished account/region for apply, failures only for plan.
 
 use std::collections::{HashMap, HashSet};
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -24,6 +24,8 @@ struct State {
 
 pub struct Progress {
     bar: Option<ProgressBar>,
+    /// Where plain lines go (stderr; a buffer in tests).
+    out: Mutex<Box<dyn Write + Send>>,
     state: Mutex<State>,
     /// Plain mode: a line for every finished account/region, not only
     /// failures.
@@ -47,6 +49,7 @@ impl Progress {
         });
         Progress {
             bar,
+            out: Mutex::new(Box::new(std::io::stderr())),
             state: Mutex::new(State::default()),
             every_result,
         }
@@ -58,10 +61,16 @@ impl Progress {
         }
     }
 
+    /// A line above the bar (or alone). Progress is best effort: a
+    /// stderr that cannot be written to never stops a run.
     fn line(&self, text: &str) {
+        let write = || {
+            let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
+            let _ = writeln!(out, "{text}");
+        };
         match &self.bar {
-            Some(bar) => bar.suspend(|| eprintln!("{text}")),
-            None => eprintln!("{text}"),
+            Some(bar) => bar.suspend(write),
+            None => write(),
         }
     }
 
