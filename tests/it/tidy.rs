@@ -164,3 +164,85 @@ fn the_checks_catch_what_they_are_for() {
     let executor_tests = workspace().join("crates/executor/src/tests.rs");
     assert!(!product_files().contains(&executor_tests), "test modules are left out");
 }
+
+/// The top-level modules of the crate that `text` names through `crate::`
+/// (`crate::a::b`, `use crate::{a, b::{c, d}}`).
+fn crate_refs(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let ident = |s: &str| -> String {
+        s.chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect()
+    };
+    for (i, _) in text.match_indices("crate::") {
+        let rest = &text[i + "crate::".len()..];
+        if let Some(group) = rest.strip_prefix('{') {
+            // Top-level items of the brace group.
+            let (mut depth, mut item_start) = (0usize, true);
+            for (j, c) in group.char_indices() {
+                match c {
+                    '{' => depth += 1,
+                    '}' if depth == 0 => break,
+                    '}' => depth -= 1,
+                    ',' if depth == 0 => item_start = true,
+                    c if item_start && !c.is_whitespace() => {
+                        item_start = false;
+                        out.push(ident(&group[j..]));
+                    }
+                    _ => {}
+                }
+            }
+        } else {
+            out.push(ident(rest));
+        }
+    }
+    out
+}
+
+#[test]
+fn no_import_circle_between_the_modules_of_a_crate() {
+    for entry in std::fs::read_dir(workspace().join("crates")).unwrap() {
+        let src = entry.unwrap().path().join("src");
+        let mut edges: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> = Default::default();
+        for file in product_files().iter().filter(|f| f.starts_with(&src)) {
+            let rel = file.strip_prefix(&src).unwrap();
+            let top = rel.components().next().unwrap().as_os_str().to_string_lossy();
+            let top = top.trim_end_matches(".rs").to_owned();
+            if top == "lib" || top == "main" {
+                continue;
+            }
+            let text: String = product_lines(file).into_iter().map(|(_, l)| l + "\n").collect();
+            let mine = edges.entry(top.clone()).or_default();
+            mine.extend(crate_refs(&text).into_iter().filter(|r| *r != top));
+        }
+        let modules: Vec<String> = edges.keys().cloned().collect();
+        for start in &modules {
+            // Depth-first from each module: a path back to it is a circle.
+            let mut stack = vec![vec![start.clone()]];
+            let mut seen = std::collections::BTreeSet::new();
+            while let Some(path) = stack.pop() {
+                for next in edges.get(path.last().unwrap()).into_iter().flatten() {
+                    assert!(
+                        next != start,
+                        "{}: import circle {} -> {start}",
+                        relative(&src),
+                        path.join(" -> ")
+                    );
+                    if edges.contains_key(next) && seen.insert(next.clone()) {
+                        stack.push([path.clone(), vec![next.clone()]].concat());
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn crate_refs_read_paths_and_groups() {
+    assert_eq!(crate_refs("use crate::stacks::{Failure, Stack};"), ["stacks"]);
+    assert_eq!(
+        crate_refs("use crate::{exit, files::{a, b},\n    options};"),
+        ["exit", "files", "options"]
+    );
+    assert_eq!(crate_refs("crate::observe::read_stack(x)"), ["observe"]);
+}

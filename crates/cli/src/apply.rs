@@ -12,7 +12,8 @@ use planner::registry::Scope;
 use std::path::PathBuf;
 
 use crate::profiles::{self, ProfileOutputs};
-use crate::{AwsArgs, InventoryArg, exit, options, orphans, registry};
+use crate::setup::{AwsArgs, InventoryArg};
+use crate::{exit, options, orphans, registry};
 
 #[derive(Args)]
 pub(crate) struct ApplyArgs {
@@ -31,7 +32,7 @@ pub(crate) struct ApplyArgs {
     #[arg(long)]
     pub(crate) yes: bool,
     /// Where to write the ARN registry
-    #[arg(long, value_name = "PATH", default_value = crate::DEFAULT_REGISTRY)]
+    #[arg(long, value_name = "PATH", default_value = crate::registry::DEFAULT_REGISTRY)]
     registry: PathBuf,
     /// Also write a standalone AWS CLI profiles file
     #[arg(long, value_name = "PATH")]
@@ -65,8 +66,8 @@ pub(crate) async fn apply(aws: &AwsArgs, inv: &Inventory, args: &ApplyArgs) -> a
     if !options::can_confirm(args.yes, &needs) {
         return Ok(exit::FAILURE);
     }
-    let cloud = crate::connect(aws, inv).await?;
-    let Some(mut targets) = crate::resolve_targets(&cloud, inv).await? else {
+    let cloud = crate::setup::connect(aws, inv).await?;
+    let Some(mut targets) = crate::setup::resolve_targets(&cloud, inv).await? else {
         return Ok(exit::FAILURE);
     };
     // Each account's region order picks its profile's region; taken before
@@ -92,7 +93,7 @@ pub(crate) async fn apply(aws: &AwsArgs, inv: &Inventory, args: &ApplyArgs) -> a
     // Read before any stack changes: an unreadable registry must stop the
     // run here, not after it, when its results could no longer be recorded.
     let previous = registry::read_previous(&args.registry)?;
-    let settings = crate::settings(&cloud, inv, args.concurrency, "apply");
+    let settings = crate::setup::settings(&cloud, inv, args.concurrency, "apply");
     let desired = planner::desired(inv);
     let options = executor::ApplyOptions {
         failure_tolerance: args.failure_tolerance.unwrap_or(inv.deploy.failure_tolerance),

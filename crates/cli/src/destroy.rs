@@ -12,7 +12,8 @@ use planner::registry::Scope;
 
 use crate::options::{confirm, only_accounts};
 use crate::profiles::{self, ProfileOutputs};
-use crate::{AwsArgs, InventoryArg, exit, options, orphans, registry};
+use crate::setup::{AwsArgs, InventoryArg};
+use crate::{exit, options, orphans, registry};
 
 #[derive(Args)]
 pub(crate) struct DestroyArgs {
@@ -31,7 +32,7 @@ pub(crate) struct DestroyArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=512))]
     concurrency: Option<u16>,
     /// The ARN registry to update
-    #[arg(long, value_name = "PATH", default_value = crate::DEFAULT_REGISTRY)]
+    #[arg(long, value_name = "PATH", default_value = crate::registry::DEFAULT_REGISTRY)]
     registry: PathBuf,
     /// Also rewrite a standalone profiles file
     #[arg(long, value_name = "PATH")]
@@ -59,8 +60,8 @@ pub(crate) async fn destroy(aws: &AwsArgs, inv: &Inventory, args: &DestroyArgs) 
         return Ok(exit::FAILURE);
     }
     let previous = registry::read_previous(&args.registry)?;
-    let cloud = crate::connect(aws, inv).await?;
-    let Some(all) = crate::resolve_targets(&cloud, inv).await? else {
+    let cloud = crate::setup::connect(aws, inv).await?;
+    let Some(all) = crate::setup::resolve_targets(&cloud, inv).await? else {
         return Ok(exit::FAILURE);
     };
     let region_order: BTreeMap<AccountId, Vec<String>> =
@@ -76,7 +77,7 @@ pub(crate) async fn destroy(aws: &AwsArgs, inv: &Inventory, args: &DestroyArgs) 
         "targets of this inventory (see `rolecall accounts -i ...`)"
     };
     only_accounts(&mut targets, &args.accounts, among)?;
-    let settings = crate::settings(&cloud, inv, args.concurrency, "destroy");
+    let settings = crate::setup::settings(&cloud, inv, args.concurrency, "destroy");
     let desired = planner::desired(inv);
     let options = executor::ApplyOptions {
         failure_tolerance: inv.deploy.failure_tolerance,

@@ -8,7 +8,8 @@ use clap::Args;
 use executor::Organization;
 use model::{DriftKind, Inventory};
 
-use crate::{AwsArgs, InventoryArg, exit, orphans};
+use crate::setup::{AwsArgs, InventoryArg};
+use crate::{exit, orphans};
 
 #[derive(Args)]
 pub(crate) struct DriftArgs {
@@ -36,7 +37,7 @@ pub(crate) struct DriftArgs {
     #[arg(long, value_name = "ID,...", value_delimiter = ',')]
     accounts: Vec<String>,
     /// The ARN registry of the last apply: rolecall stacks in accounts that left the inventory are ORPHANED
-    #[arg(long, value_name = "PATH", default_value = crate::DEFAULT_REGISTRY)]
+    #[arg(long, value_name = "PATH", default_value = crate::registry::DEFAULT_REGISTRY)]
     registry: PathBuf,
     /// Longest wait for one CloudFormation drift detection, in seconds
     #[arg(long, value_name = "SECONDS", default_value_t = 300.0)]
@@ -52,8 +53,8 @@ pub(crate) async fn drift(aws: &AwsArgs, inv: &Inventory, args: &DriftArgs) -> a
     }
     let detection_timeout = std::time::Duration::from_secs_f64(args.detection_timeout);
     let previous = crate::registry::read_previous(&args.registry)?;
-    let cloud = crate::connect(aws, inv).await?;
-    let Some((mut targets, discovered)) = crate::resolve_with_discovered(&cloud, inv).await? else {
+    let cloud = crate::setup::connect(aws, inv).await?;
+    let Some((mut targets, discovered)) = crate::setup::resolve_with_discovered(&cloud, inv).await? else {
         return Ok(exit::FAILURE);
     };
     // The organization's statuses tell which targets are no longer ACTIVE;
@@ -82,7 +83,7 @@ pub(crate) async fn drift(aws: &AwsArgs, inv: &Inventory, args: &DriftArgs) -> a
         findings.retain(|f| args.accounts.iter().any(|a| a == f.account_id.as_str()));
     }
 
-    let settings = crate::settings(&cloud, inv, args.concurrency, "drift");
+    let settings = crate::setup::settings(&cloud, inv, args.concurrency, "drift");
     let desired = planner::desired(inv);
     let (orphan_rows, _) = if args.accounts.is_empty() {
         let orphan_targets = orphans::targets(previous.as_ref(), &targets);

@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use clap::Args;
 use model::Inventory;
 
-use crate::{AwsArgs, DEFAULT_REGISTRY, InventoryArg, exit, orphans};
+use crate::registry::DEFAULT_REGISTRY;
+use crate::setup::{AwsArgs, InventoryArg};
+use crate::{exit, orphans};
 
 #[derive(Args)]
 pub(crate) struct PlanArgs {
@@ -28,12 +30,12 @@ pub(crate) struct PlanArgs {
 }
 
 pub(crate) async fn plan(aws: &AwsArgs, inv: &Inventory, args: &PlanArgs) -> anyhow::Result<u8> {
-    let cloud = crate::connect(aws, inv).await?;
-    let Some(targets) = crate::resolve_targets(&cloud, inv).await? else {
+    let cloud = crate::setup::connect(aws, inv).await?;
+    let Some(targets) = crate::setup::resolve_targets(&cloud, inv).await? else {
         return Ok(exit::FAILURE);
     };
     let previous = crate::registry::read_previous(&args.registry)?;
-    let settings = crate::settings(&cloud, inv, args.concurrency, "plan");
+    let settings = crate::setup::settings(&cloud, inv, args.concurrency, "plan");
     let desired = planner::desired(inv);
     let plan = if inv.deploy.via == model::DeployVia::Stacksets {
         // The instances are the truth: orphans come from them.

@@ -229,7 +229,7 @@ fn report_splice_error(path: &Path, e: &reporter::profiles::SpliceError) {
 pub(crate) fn profiles(args: &ProfilesArgs) -> anyhow::Result<u8> {
     let registry = crate::registry::read(&args.registry)?;
     let inventory = match &args.inventory {
-        Some(path) => match crate::load_inventory(path)? {
+        Some(path) => match crate::setup::load_inventory(path)? {
             Some(inv) => Some(inv),
             None => return Ok(exit::FAILURE),
         },

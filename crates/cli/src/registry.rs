@@ -11,6 +11,9 @@ use planner::registry::Header;
 
 use crate::files;
 
+/// Where the ARN registry is read and written unless `--registry` says.
+pub(crate) const DEFAULT_REGISTRY: &str = "rolecall-registry.json";
+
 /// The registry at `path`, or `None` when there is none yet. A file that
 /// cannot be read stops the run before anything changes.
 pub(crate) fn read_previous(path: &Path) -> anyhow::Result<Option<Registry>> {
