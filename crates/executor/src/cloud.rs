@@ -447,3 +447,61 @@ pub enum InstancesOp {
         retain_stacks: bool,
     },
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{CloudError, ErrorKind};
+
+    /// AWS's codes and wordings, and the kind each pipeline decides on.
+    #[test]
+    fn error_kinds_are_decided_where_the_error_is_made() {
+        use ErrorKind::*;
+        for (code, message, kind) in [
+            ("ValidationError", "Stack with id x does not exist", NotFound),
+            ("ValidationError", "No updates are to be performed.", NoChanges),
+            (
+                "ValidationError",
+                "Stack:x is in UPDATE_IN_PROGRESS state and can not be updated.",
+                NotUpdatable,
+            ),
+            ("ValidationError", "Template format error", Other),
+            ("AlreadyExistsException", "Stack [x] already exists", AlreadyExists),
+            ("StackSetNotFoundException", "x", NotFound),
+            ("NoSuchEntity", "The role with name x cannot be found.", NotFound),
+            ("OperationInProgressException", "x", OperationInProgress),
+            ("Throttling", "Rate exceeded", Throttled),
+            ("TooManyRequestsException", "x", Throttled),
+            ("AccessDenied", "not authorized", AccessDenied),
+            ("ExpiredToken", "x", ExpiredCredentials),
+            (
+                "InvalidClientTokenId",
+                "The security token included in the request is expired",
+                ExpiredCredentials,
+            ),
+            (
+                "InvalidClientTokenId",
+                "The security token included in the request is invalid",
+                RegionNotEnabled,
+            ),
+            ("OptInRequired", "x", RegionNotEnabled),
+            ("InternalFailure", "x", Unavailable),
+        ] {
+            assert_eq!(CloudError::service(code, message).kind, kind, "{code}: {message}");
+        }
+        assert_eq!(CloudError::transport("connection refused").kind, Transport);
+        assert_eq!(
+            CloudError::transport("unhandled error (HTTP 500: <html>)").kind,
+            Unavailable
+        );
+        assert_eq!(
+            CloudError::transport("dispatch failure: The security token included in the request is expired").kind,
+            ExpiredCredentials
+        );
+        // Messages read as AWS wrote them.
+        assert_eq!(
+            CloudError::service("Throttling", "Rate exceeded").to_string(),
+            "Throttling: Rate exceeded"
+        );
+        assert_eq!(CloudError::transport("timed out").to_string(), "timed out");
+    }
+}
