@@ -73,7 +73,9 @@ pub struct RoleSpec {
     pub name: String,
     pub stack_name: String,
     pub trusted_accounts: Vec<AccountId>,
-    /// Inline policy document; `None` means full access.
+    /// The inline policy document; `None`: no inline policy (`policy:
+    /// none`, or managed policies alone). Validation puts the full-access
+    /// policy here when the inventory gives neither.
     pub policy: Option<serde_json::Value>,
     pub managed_policy_arns: Vec<String>,
     pub external_id: Option<String>,

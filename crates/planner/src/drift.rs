@@ -13,7 +13,6 @@ use model::{
 use serde_json::{Value, json};
 
 use crate::partition::Partition;
-use crate::template::full_access_policy;
 
 /// What the live role must be, for the built-in template. `None` for an
 /// own template: rolecall cannot know its role, and only checks it exists.
@@ -59,10 +58,11 @@ pub fn expected_role(inv: &Inventory, region: &str, partition: Partition) -> Opt
     Some(ExpectedRole {
         name: crate::names::role_name_in(&role.name, region),
         trust: json!({"Version": "2012-10-17", "Statement": statements}),
-        inline: BTreeMap::from([(
-            "rolecall-policy".to_owned(),
-            role.policy.clone().unwrap_or_else(full_access_policy),
-        )]),
+        inline: role
+            .policy
+            .iter()
+            .map(|p| ("rolecall-policy".to_owned(), p.clone()))
+            .collect(),
         managed,
         max_session_duration: role.max_session_duration,
         partition,

@@ -110,11 +110,10 @@ pub fn render_builtin(role: &RoleSpec) -> String {
         "Description": "Cross-account role managed by rolecall",
         "MaxSessionDuration": role.max_session_duration,
         "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": statements},
-        "Policies": [{
-            "PolicyName": "rolecall-policy",
-            "PolicyDocument": role.policy.clone().unwrap_or_else(full_access_policy),
-        }],
     });
+    if let Some(policy) = &role.policy {
+        properties["Policies"] = json!([{"PolicyName": "rolecall-policy", "PolicyDocument": policy}]);
+    }
     if !role.managed_policy_arns.is_empty() {
         // A policy given by name works in every partition: the ARN is
         // completed by CloudFormation where the stack runs.

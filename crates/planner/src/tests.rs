@@ -512,21 +512,6 @@ fn builtin_template_is_deterministic_and_complete() {
                   "arn:aws:iam::aws:policy/ReadOnlyAccess"
                 ],
                 "MaxSessionDuration": 3600,
-                "Policies": [
-                  {
-                    "PolicyDocument": {
-                      "Statement": [
-                        {
-                          "Action": "*",
-                          "Effect": "Allow",
-                          "Resource": "*"
-                        }
-                      ],
-                      "Version": "2012-10-17"
-                    },
-                    "PolicyName": "rolecall-policy"
-                  }
-                ],
                 "RoleName": "RolecallTarget"
               },
               "Type": "AWS::IAM::Role"
@@ -1297,4 +1282,62 @@ fn arns_of_the_inventory_are_read_in_one_place() {
     );
     assert_eq!(role_name_of_arn("arn:aws:iam::111111111111:role/Name"), Some("Name"));
     assert_eq!(role_name_of_arn("arn:aws:iam::111111111111:user/Name"), None);
+}
+
+/// Which inline policy a role gets: the one given; none with `policy: none`
+/// or with managed policies alone (a read-only role must not also get full
+/// access); full access, warned about, only when the inventory gives
+/// neither.
+#[test]
+fn inline_policy_given_none_or_full_access() {
+    let inline = |extra: &str| {
+        let inv = inventory_with(extra);
+        let body: serde_json::Value = serde_json::from_str(&desired(&inv).template_body).unwrap();
+        let expected = crate::drift::expected_role(&inv, "us-east-1", crate::partition::AWS).unwrap();
+        let policies = body["Resources"]["Role"]["Properties"].get("Policies").cloned();
+        assert_eq!(
+            policies.is_some(),
+            !expected.inline.is_empty(),
+            "template and drift agree: {extra}"
+        );
+        policies.map(|p| p[0]["PolicyDocument"]["Statement"][0]["Action"].clone())
+    };
+    assert_eq!(inline(""), Some(serde_json::json!("*")));
+    assert_eq!(inline("role:\n  managed_policy_arns: [ReadOnlyAccess]\n"), None);
+    assert_eq!(inline("role:\n  policy: none\n"), None);
+    assert_eq!(
+        inline("role:\n  policy: none\n  managed_policy_arns: [ReadOnlyAccess]\n"),
+        None
+    );
+    assert_eq!(
+        inline(
+            "role:\n  policy: {Version: \"2012-10-17\", Statement: [{Effect: Allow, Action: \"s3:Get*\", Resource: \"*\"}]}\n  managed_policy_arns: [ReadOnlyAccess]\n"
+        ),
+        Some(serde_json::json!("s3:Get*"))
+    );
+    // Only "neither" is warned about.
+    check_inventory(
+        &format!("{HEAD}role:\n  managed_policy_arns: [ReadOnlyAccess]\naccounts:\n  - id: \"222222222222\"\n"),
+        expect![[r#"
+            ok: accounts [222222222222]
+        "#]],
+    );
+    check_inventory(
+        &format!("{HEAD}role:\n  policy: nothing\naccounts:\n  - id: \"222222222222\"\n"),
+        expect![[r#"
+            error: inv/test.yaml:4:11: role.policy: expected an IAM policy document (a mapping with `Version` and `Statement`), or `none`
+              help: write the policy as YAML, e.g. {Version: "2012-10-17", Statement: [...]}; `none` for no inline policy
+            1 error in inv/test.yaml
+        "#]],
+    );
+}
+
+/// Upgrades are safe: the default role (no policy, no managed policies)
+/// renders the same bytes as rolecall 0.2 did, so an existing deployment
+/// plans no-op. The fingerprint below is the one the previous release
+/// computed for this inventory.
+#[test]
+fn the_default_roles_template_is_unchanged() {
+    let inv = inventory_with("");
+    expect!["cf7656b59d03d2dd3a3ec65780bacce03a8ee77c667ef16863ef4a92ef123411"].assert_eq(&desired(&inv).fingerprint);
 }

@@ -28,12 +28,13 @@ impl Validator<'_> {
         let trusted_accounts = self.trusted_accounts(raw.trusted_accounts.as_deref(), source);
 
         if let Some(policy) = &raw.policy
+            && !is_none(policy)
             && (!policy.is_object() || policy.get("Statement").is_none())
         {
             self.error(
                 "role.policy",
-                "expected an IAM policy document (a mapping with `Version` and `Statement`)",
-                "write the policy as YAML, e.g. {Version: \"2012-10-17\", Statement: [...]}, or remove it",
+                "expected an IAM policy document (a mapping with `Version` and `Statement`), or `none`",
+                "write the policy as YAML, e.g. {Version: \"2012-10-17\", Statement: [...]}; `none` for no inline policy",
             );
         }
         let managed_policy_arns = raw.managed_policy_arns.clone().unwrap_or_default();
@@ -86,7 +87,7 @@ impl Validator<'_> {
             name,
             stack_name,
             trusted_accounts,
-            policy: raw.policy,
+            policy: inline_policy(raw.policy, &managed_policy_arns, template.is_some()),
             managed_policy_arns,
             external_id: raw.external_id,
             max_session_duration,
@@ -137,7 +138,7 @@ impl Validator<'_> {
                         "remove it, or set `role.template`",
                     );
                 }
-                if raw.policy.is_none() {
+                if raw.policy.is_none() && managed_policy_arns.is_empty() {
                     self.warning(
                         "role.policy",
                         "no policy given: the role gets full access (Action \"*\" on Resource \"*\")",
@@ -194,5 +195,27 @@ impl Validator<'_> {
                 }
             }
         }
+    }
+}
+
+/// `policy: none`: the role gets no inline policy.
+fn is_none(policy: &serde_json::Value) -> bool {
+    policy.as_str() == Some("none")
+}
+
+/// The role's inline policy: the one given; none with `policy: none` or
+/// with managed policies alone (a read-only role must not also get full
+/// access); full access only when the inventory gives neither (warned
+/// about). An own template has none of its own here.
+fn inline_policy(
+    given: Option<serde_json::Value>,
+    managed_policy_arns: &[String],
+    own_template: bool,
+) -> Option<serde_json::Value> {
+    match given {
+        Some(p) if is_none(&p) => None,
+        Some(p) => Some(p),
+        None if own_template || !managed_policy_arns.is_empty() => None,
+        None => Some(crate::template::full_access_policy()),
     }
 }
