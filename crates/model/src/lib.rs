@@ -59,6 +59,10 @@ impl fmt::Display for AccountId {
 pub struct Inventory {
     /// The inventory file, for messages.
     pub origin: PathBuf,
+    /// Its identity (`name:`, else the file's stem): it names the
+    /// inventory's block in a config file, its registry and the default
+    /// registry path, so that several inventories live side by side.
+    pub name: String,
     pub source_account: AccountId,
     pub allow_source_account: bool,
     pub role: RoleSpec,

@@ -108,6 +108,20 @@ pub fn is_ou_or_root(s: &str) -> bool {
     }
 }
 
+/// An inventory's name: 1-64 letters, digits, `-` and `_`.
+pub fn check_inventory_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > 64 {
+        return Err(format!("{} characters; give 1 to 64", name.chars().count()));
+    }
+    match name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
+    {
+        Some(c) => Err(format!("{c:?} is not allowed")),
+        None => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -90,7 +90,7 @@ fn unknown_keys_are_all_reported_with_a_suggestion() {
         ),
         expect![[r#"
             error: inv/test.yaml:3:1: rol: unknown key `rol` at the top level
-              help: did you mean `role`? valid keys here: version, source_account, allow_source_account, role, deploy, profiles, accounts, organization
+              help: did you mean `role`? valid keys here: version, name, source_account, allow_source_account, role, deploy, profiles, accounts, organization
             error: inv/test.yaml:7:5: accounts[0].regoins: unknown key `regoins` in `accounts[0]`
               help: did you mean `regions`? valid keys here: id, name, regions, tags
             error: inv/test.yaml:9:3: deploy.concurency: unknown key `concurency` in `deploy`
@@ -879,6 +879,7 @@ fn sample(key: &str) -> Option<&'static str> {
     Some(match key {
         "version" | "source_account" | "role" | "deploy" | "profiles" | "accounts" | "accounts.id" => "",
         "allow_source_account" => "allow_source_account: true",
+        "name" => "name: platform-admin",
         "organization" | "organization.ous" => "organization: {ous: [r-ab12]}",
         "organization.recursive" => "organization: {ous: [r-ab12], recursive: false}",
         "organization.tags" => "organization: {ous: [r-ab12], tags: {env: prod}}",
@@ -1340,4 +1341,37 @@ fn inline_policy_given_none_or_full_access() {
 fn the_default_roles_template_is_unchanged() {
     let inv = inventory_with("");
     expect!["cf7656b59d03d2dd3a3ec65780bacce03a8ee77c667ef16863ef4a92ef123411"].assert_eq(&desired(&inv).fingerprint);
+}
+
+#[test]
+fn an_inventory_is_named_by_name_or_its_file() {
+    let named = |text: &str, file: &str| match inventory::parse(text, Path::new(file), &read_file) {
+        Ok((inv, _)) => Ok(inv.name),
+        Err(d) => Err(inventory::render(&d)),
+    };
+    let body = "source_account: \"111111111111\"\naccounts:\n  - id: \"222222222222\"\n";
+    assert_eq!(
+        named(&format!("version: 1\n{body}"), "inv/prod.yaml"),
+        Ok("prod".to_owned())
+    );
+    assert_eq!(
+        named(&format!("version: 1\nname: platform_admin-2\n{body}"), "inv/prod.yaml"),
+        Ok("platform_admin-2".to_owned())
+    );
+    expect![[r#"
+        error: inv/prod.yaml:2:7: name: "two words" is not a valid inventory name: ' ' is not allowed
+          help: use 1-64 letters, digits, `-` and `_`
+        warning: inv/prod.yaml:1:1: role.policy: no policy given: the role gets full access (Action "*" on Resource "*")
+          help: set role.policy to the least privilege the role needs
+        1 error in inv/prod.yaml
+    "#]]
+    .assert_eq(&named(&format!("version: 1\nname: two words\n{body}"), "inv/prod.yaml").unwrap_err());
+    expect![[r#"
+        error: inv/my inventory.yaml:1:1: name: "my inventory" (the file's name) is not a valid inventory name: ' ' is not allowed
+          help: the inventory is named after its file unless it says `name:`; add `name:` with 1-64 letters, digits, `-` and `_`
+        warning: inv/my inventory.yaml:1:1: role.policy: no policy given: the role gets full access (Action "*" on Resource "*")
+          help: set role.policy to the least privilege the role needs
+        1 error in inv/my inventory.yaml
+    "#]]
+    .assert_eq(&named(&format!("version: 1\n{body}"), "inv/my inventory.yaml").unwrap_err());
 }

@@ -365,6 +365,33 @@ impl Validator<'_> {
         }
     }
 
+    /// The inventory's name: `name:`, else the file's stem; letters,
+    /// digits, `-` and `_` (it goes into a file name and a marker line).
+    fn name(&mut self, given: Option<&str>, origin: &Path) -> Option<String> {
+        let (name, help) = match given {
+            Some(name) => (name.to_owned(), "use 1-64 letters, digits, `-` and `_`"),
+            None => (
+                origin
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                "the inventory is named after its file unless it says `name:`; add `name:` with 1-64 letters, digits, `-` and `_`",
+            ),
+        };
+        match crate::names::check_inventory_name(&name) {
+            Ok(()) => Some(name),
+            Err(why) => {
+                let what = if given.is_some() { "" } else { " (the file's name)" };
+                self.error(
+                    "name",
+                    format!("\"{name}\"{what} is not a valid inventory name: {why}"),
+                    help,
+                );
+                None
+            }
+        }
+    }
+
     fn validate(mut self, raw: RawInventory, origin: &Path) -> Option<Inventory> {
         match raw.version {
             Some(1) => {}
@@ -379,6 +406,7 @@ impl Validator<'_> {
                 "add `version: 1` at the top of the file",
             ),
         }
+        let name = self.name(raw.name.as_deref(), origin);
         let source_account = match &raw.source_account {
             Some(s) => self.account_id("source_account", s),
             None => {
@@ -487,6 +515,7 @@ impl Validator<'_> {
 
         Some(Inventory {
             origin: origin.to_path_buf(),
+            name: name?,
             source_account: source_account?,
             allow_source_account: raw.allow_source_account,
             role: role?,

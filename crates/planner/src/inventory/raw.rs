@@ -11,6 +11,7 @@ use serde::Deserialize;
 #[serde(deny_unknown_fields)]
 pub(super) struct RawInventory {
     pub(super) version: Option<u32>,
+    pub(super) name: Option<String>,
     pub(super) source_account: Option<String>,
     #[serde(default)]
     pub(super) allow_source_account: bool,

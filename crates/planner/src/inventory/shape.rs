@@ -16,6 +16,7 @@ pub(super) const ACCOUNT_IDS: Shape = Shape::SeqOf(&Shape::AccountId);
 
 pub(super) const INVENTORY: Shape = Shape::Map(&[
     ("version", Shape::Any),
+    ("name", Shape::Any),
     ("source_account", Shape::AccountId),
     ("allow_source_account", Shape::Any),
     (
