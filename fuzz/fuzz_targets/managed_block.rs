@@ -5,7 +5,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use model::{AccountId, Profile};
-use reporter::profiles::{BEGIN, outside_block, splice};
+use reporter::profiles::{outside_block, splice};
 
 fn profiles(n: u8) -> Vec<Profile> {
     (0..n % 4)
@@ -28,14 +28,18 @@ fuzz_target!(|data: &[u8]| {
     let Some((&n, rest)) = data.split_first() else { return };
     let existing = String::from_utf8_lossy(rest);
     let set = profiles(n);
-    let Ok(new) = splice(&existing, &set, "fuzz.yaml") else { return };
-    if existing.lines().any(|l| l.trim_end() == BEGIN) {
-        assert_eq!(outside_block(&new), outside_block(&existing));
+    // Inventory "a" writes, then "b" (which must leave a's block alone).
+    let Ok(new) = splice(&existing, &set, "fuzz.yaml", "a") else { return };
+    if outside_block(&existing, "a") != existing.as_ref() {
+        assert_eq!(outside_block(&new, "a"), outside_block(&existing, "a"));
     } else {
         assert!(new.starts_with(existing.as_ref()));
     }
-    let again = splice(&new, &set, "fuzz.yaml").expect("our own output splices");
+    let again = splice(&new, &set, "fuzz.yaml", "a").expect("our own output splices");
     assert_eq!(again, new);
-    let other = splice(&new, &profiles(n.wrapping_add(1)), "fuzz.yaml").expect("our own output splices");
-    assert_eq!(outside_block(&other), outside_block(&new));
+    let other = splice(&new, &profiles(n.wrapping_add(1)), "fuzz.yaml", "a").expect("our own output splices");
+    assert_eq!(outside_block(&other, "a"), outside_block(&new, "a"));
+    if let Ok(b) = splice(&other, &set, "fuzz.yaml", "b") {
+        assert_eq!(outside_block(&b, "b"), outside_block(&other, "b"));
+    }
 });

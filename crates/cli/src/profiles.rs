@@ -64,7 +64,7 @@ pub(crate) fn write_profile_outputs(
     if let Some(path) = outputs.into {
         let mut stderr = std::io::stderr();
         let diff_out: &mut dyn Write = if outputs.json { &mut stderr } else { out };
-        return write_into(path, &profiles, &origin, outputs.diff, diff_out);
+        return write_into(path, &profiles, &origin, &inv.name, outputs.diff, diff_out);
     }
     Ok(true)
 }
@@ -108,8 +108,8 @@ pub(crate) fn check_before_run(
     check_profiles(&planned)?;
     if let Some(path) = into {
         let existing = files::read_or_empty(path).with_context(|| format!("cannot read {}", path.display()))?;
-        if let Err(e) = reporter::profiles::splice(&existing, &planned, "") {
-            report_splice_error(path, &e);
+        if let Err(e) = reporter::profiles::splice(&existing, &planned, "", &inv.name) {
+            report_splice_error(path, &inv.name, &e);
             return Ok(false);
         }
     }
@@ -164,15 +164,16 @@ fn write_into(
     path: &Path,
     profiles: &[Profile],
     origin: &str,
+    inventory: &str,
     diff: bool,
     out: &mut dyn Write,
 ) -> anyhow::Result<bool> {
     if diff {
         let existing = files::read_or_empty(path).with_context(|| format!("cannot read {}", path.display()))?;
-        let new = match reporter::profiles::splice(&existing, profiles, origin) {
+        let new = match reporter::profiles::splice(&existing, profiles, origin, inventory) {
             Ok(new) => new,
             Err(e) => {
-                report_splice_error(path, &e);
+                report_splice_error(path, inventory, &e);
                 return Ok(false);
             }
         };
@@ -190,18 +191,20 @@ fn write_into(
     // Spliced under the folder's lock, on the text as it is at that moment.
     let mut refused = None;
     files::update(path, 0o600, |existing| {
-        Ok::<_, std::io::Error>(match reporter::profiles::splice(existing, profiles, origin) {
-            Ok(new) if new == existing => None,
-            Ok(new) => Some(new),
-            Err(e) => {
-                refused = Some(e);
-                None
-            }
-        })
+        Ok::<_, std::io::Error>(
+            match reporter::profiles::splice(existing, profiles, origin, inventory) {
+                Ok(new) if new == existing => None,
+                Ok(new) => Some(new),
+                Err(e) => {
+                    refused = Some(e);
+                    None
+                }
+            },
+        )
     })
     .with_context(|| format!("cannot write {}", path.display()))?;
     if let Some(e) = refused {
-        report_splice_error(path, &e);
+        report_splice_error(path, inventory, &e);
         return Ok(false);
     }
     eprintln!(
@@ -212,7 +215,7 @@ fn write_into(
     Ok(true)
 }
 
-fn report_splice_error(path: &Path, e: &reporter::profiles::SpliceError) {
+fn report_splice_error(path: &Path, inventory: &str, e: &reporter::profiles::SpliceError) {
     match e {
         reporter::profiles::SpliceError::Conflicts(names) => eprintln!(
             "error: {} already has hand-written profiles named {} outside the rolecall block; nothing was written\n  help: rename or remove them, or change profiles.name",
@@ -220,7 +223,19 @@ fn report_splice_error(path: &Path, e: &reporter::profiles::SpliceError) {
             names.join(", ")
         ),
         reporter::profiles::SpliceError::Damaged(why) => eprintln!(
-            "error: the rolecall block in {} is damaged: {why}; nothing was written\n  help: fix or remove the markers by hand",
+            "error: the rolecall blocks in {} are damaged: {why}; nothing was written\n  help: fix or remove the markers by hand",
+            path.display()
+        ),
+        reporter::profiles::SpliceError::OtherInventory {
+            inventory: other,
+            names,
+        } => eprintln!(
+            "error: inventory {inventory} generates profiles named {}, which {} already has in {}; nothing was written\n  help: give one of the two inventories another profiles.name (a prefix, or {{role}}) so that each profile name has one owner",
+            names.join(", "),
+            match other {
+                Some(other) => format!("inventory {other}"),
+                None => "the unnamed rolecall block (written by rolecall 0.2 for another inventory)".to_owned(),
+            },
             path.display()
         ),
     }
@@ -266,10 +281,18 @@ pub(crate) fn profiles(args: &ProfilesArgs) -> anyhow::Result<u8> {
     if let Some(path) = &args.out {
         write_standalone(path, &profiles, &origin)?;
     }
-    if let Some(path) = &args.into
-        && !write_into(path, &profiles, &origin, args.diff, &mut std::io::stdout().lock())?
-    {
-        return Ok(exit::FAILURE);
+    if let Some(path) = &args.into {
+        // The block is the inventory's: its name comes from the inventory,
+        // else from the registry (schema 3 records it).
+        let Some(name) = inventory.as_ref().map(|i| i.name.as_str()) else {
+            bail!(
+                "--into writes an inventory's own block, and this registry does not say which inventory it is of\n  help: pass -i with the inventory that wrote {}",
+                args.registry.display()
+            );
+        };
+        if !write_into(path, &profiles, &origin, name, args.diff, &mut std::io::stdout().lock())? {
+            return Ok(exit::FAILURE);
+        }
     }
     Ok(exit::OK)
 }

@@ -7,8 +7,24 @@ use std::fmt::Write as _;
 
 use model::Profile;
 
-pub const BEGIN: &str = "# BEGIN rolecall managed profiles — do not edit";
-pub const END: &str = "# END rolecall managed profiles";
+/// The block an earlier rolecall (0.2) wrote, without an inventory's name.
+/// The first inventory that writes its own block into the file adopts it.
+pub const LEGACY_BEGIN: &str = "# BEGIN rolecall managed profiles — do not edit";
+pub const LEGACY_END: &str = "# END rolecall managed profiles";
+
+const BEGIN_PREFIX: &str = "# BEGIN rolecall managed profiles: ";
+const BEGIN_SUFFIX: &str = " — do not edit";
+const END_PREFIX: &str = "# END rolecall managed profiles: ";
+
+/// The first line of inventory `name`'s block.
+pub fn begin(name: &str) -> String {
+    format!("{BEGIN_PREFIX}{name}{BEGIN_SUFFIX}")
+}
+
+/// The last line of inventory `name`'s block.
+pub fn end(name: &str) -> String {
+    format!("{END_PREFIX}{name}")
+}
 
 fn stanza(out: &mut String, p: &Profile, role_arn: &str) {
     let _ = writeln!(out, "[profile {}]", p.name);
@@ -46,16 +62,129 @@ pub fn standalone(profiles: &[Profile], origin: &str) -> String {
 pub enum SpliceError {
     /// Markers missing, repeated or out of order.
     Damaged(String),
-    /// Hand-written profiles outside the block with names rolecall generates.
+    /// Hand-written profiles outside the blocks with names rolecall generates.
     Conflicts(Vec<String>),
+    /// Another inventory's block already has profiles of these names.
+    OtherInventory {
+        /// Its name; `None`: the unnamed block of an earlier rolecall.
+        inventory: Option<String>,
+        names: Vec<String>,
+    },
 }
 
-/// The new content of a config file: `existing` with the managed block
-/// replaced (or appended). Profiles without a role ARN this run keep the
-/// stanza they had in the old block; profiles no longer generated are gone.
-pub fn splice(existing: &str, profiles: &[Profile], origin: &str) -> Result<String, SpliceError> {
-    let (before, old_block, after) = split(existing)?;
-    let outside = format!("{before}{after}");
+/// One of rolecall's blocks in a config file: whose, and where (byte
+/// offsets of its first line, of its last line, and just after it).
+#[derive(Debug)]
+struct Block<'a> {
+    inventory: Option<&'a str>,
+    start: usize,
+    last_line: usize,
+    after: usize,
+}
+
+/// A marker line: `(begins, whose)`.
+fn marker(line: &str) -> Option<(bool, Option<&str>)> {
+    let line = line.trim_end();
+    if line == LEGACY_BEGIN {
+        return Some((true, None));
+    }
+    if line == LEGACY_END {
+        return Some((false, None));
+    }
+    if let Some(name) = line
+        .strip_prefix(BEGIN_PREFIX)
+        .and_then(|r| r.strip_suffix(BEGIN_SUFFIX))
+    {
+        return Some((true, Some(name)));
+    }
+    line.strip_prefix(END_PREFIX).map(|name| (false, Some(name)))
+}
+
+/// Every rolecall block of `text`, in order. Each must be one BEGIN line
+/// followed by its END line, and blocks must not overlap.
+fn blocks(text: &str) -> Result<Vec<Block<'_>>, SpliceError> {
+    /// One inventory's markers: whose, where its BEGIN lines start, where
+    /// its END lines start and end.
+    type Markers<'t> = (Option<&'t str>, Vec<usize>, Vec<(usize, usize)>);
+    let mut seen: Vec<Markers<'_>> = Vec::new();
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        if let Some((begins, whose)) = marker(line) {
+            let i = match seen.iter().position(|(w, _, _)| *w == whose) {
+                Some(i) => i,
+                None => {
+                    seen.push((whose, Vec::new(), Vec::new()));
+                    seen.len() - 1
+                }
+            };
+            if begins {
+                seen[i].1.push(offset);
+            } else {
+                seen[i].2.push((offset, offset + line.len()));
+            }
+        }
+        offset += line.len();
+    }
+    let mut out = Vec::new();
+    for (whose, begins, ends) in seen {
+        match (begins.as_slice(), ends.as_slice()) {
+            ([b], [(e, after)]) if b < e => out.push(Block {
+                inventory: whose,
+                start: *b,
+                last_line: *e,
+                after: *after,
+            }),
+            _ => {
+                let (first, last) = match whose {
+                    Some(name) => (begin(name), end(name)),
+                    None => (LEGACY_BEGIN.to_owned(), LEGACY_END.to_owned()),
+                };
+                return Err(SpliceError::Damaged(format!(
+                    "expected one `{first}` line followed by one `{last}` line, found {} and {}",
+                    begins.len(),
+                    ends.len()
+                )));
+            }
+        }
+    }
+    out.sort_by_key(|b| b.start);
+    if let Some(w) = out.windows(2).find(|w| w[1].start < w[0].after) {
+        let name = |b: &Block<'_>| b.inventory.unwrap_or("(unnamed)").to_owned();
+        return Err(SpliceError::Damaged(format!(
+            "the rolecall blocks of {} and {} overlap",
+            name(&w[0]),
+            name(&w[1])
+        )));
+    }
+    Ok(out)
+}
+
+/// Inventory `inventory`'s block: its own, else the unnamed block of an
+/// earlier rolecall, which it adopts.
+fn own<'b, 'a>(blocks: &'b [Block<'a>], inventory: &str) -> Option<&'b Block<'a>> {
+    blocks
+        .iter()
+        .find(|b| b.inventory == Some(inventory))
+        .or_else(|| blocks.iter().find(|b| b.inventory.is_none()))
+}
+
+/// The new content of a config file: `existing` with inventory
+/// `inventory`'s block replaced (the unnamed block of an earlier rolecall
+/// adopted, or the block appended). Profiles without a role ARN this run
+/// keep the stanza they had in the old block; profiles no longer generated
+/// are gone. Text outside the block, other inventories' blocks included,
+/// stays byte for byte; a profile name that is hand-written or in another
+/// inventory's block is refused.
+pub fn splice(existing: &str, profiles: &[Profile], origin: &str, inventory: &str) -> Result<String, SpliceError> {
+    let all = blocks(existing)?;
+    let mine = own(&all, inventory);
+    let mut outside = String::new();
+    let mut at = 0;
+    for b in &all {
+        outside.push_str(&existing[at..b.start]);
+        at = b.after;
+    }
+    outside.push_str(&existing[at..]);
     let taken = section_names(&outside);
     let conflicts: Vec<String> = profiles
         .iter()
@@ -65,8 +194,24 @@ pub fn splice(existing: &str, profiles: &[Profile], origin: &str) -> Result<Stri
     if !conflicts.is_empty() {
         return Err(SpliceError::Conflicts(conflicts));
     }
-    let old = old_block.map(stanzas).unwrap_or_default();
-    let mut block = format!("{BEGIN}\n# generated by rolecall from {origin}\n");
+    for other in all.iter().filter(|b| mine.is_none_or(|m| m.start != b.start)) {
+        let theirs = section_names(&existing[other.start..other.last_line]);
+        let names: Vec<String> = profiles
+            .iter()
+            .filter(|p| theirs.contains_key(&p.name))
+            .map(|p| p.name.clone())
+            .collect();
+        if !names.is_empty() {
+            return Err(SpliceError::OtherInventory {
+                inventory: other.inventory.map(str::to_owned),
+                names,
+            });
+        }
+    }
+    let old = mine
+        .map(|m| stanzas(&existing[m.start..m.last_line]))
+        .unwrap_or_default();
+    let mut block = format!("{}\n# generated by rolecall from {origin}\n", begin(inventory));
     for p in profiles {
         match (&p.role_arn, old.get(&p.name)) {
             (Some(arn), _) => {
@@ -80,10 +225,10 @@ pub fn splice(existing: &str, profiles: &[Profile], origin: &str) -> Result<Stri
             (None, None) => {}
         }
     }
-    block.push_str(END);
+    block.push_str(&end(inventory));
     block.push('\n');
-    Ok(match old_block {
-        Some(_) => format!("{before}{block}{after}"),
+    Ok(match mine {
+        Some(m) => format!("{}{block}{}", &existing[..m.start], &existing[m.after..]),
         None if existing.is_empty() => block,
         None if existing.ends_with("\n\n") => format!("{existing}{block}"),
         None if existing.ends_with('\n') => format!("{existing}\n{block}"),
@@ -91,52 +236,17 @@ pub fn splice(existing: &str, profiles: &[Profile], origin: &str) -> Result<Stri
     })
 }
 
-/// (text before the block, the block's inner text, text after it).
-fn split(text: &str) -> Result<(&str, Option<&str>, &str), SpliceError> {
-    let line_at = |needle: &str| -> Vec<usize> {
-        let mut found = Vec::new();
-        let mut offset = 0;
-        for line in text.split_inclusive('\n') {
-            if line.trim_end() == needle {
-                found.push(offset);
-            }
-            offset += line.len();
-        }
-        found
+/// `text` without inventory `inventory`'s block (its own, else the
+/// unnamed one it would adopt): what a write of that inventory must never
+/// change. A text whose markers are damaged is returned whole.
+pub fn outside_block(text: &str, inventory: &str) -> String {
+    let Ok(all) = blocks(text) else {
+        return text.to_owned();
     };
-    let (begins, ends) = (line_at(BEGIN), line_at(END));
-    match (begins.as_slice(), ends.as_slice()) {
-        ([], []) => Ok((text, None, "")),
-        ([b], [e]) if b < e => {
-            let end_line = text[*e..].find('\n').map_or(text.len(), |i| e + i + 1);
-            Ok((&text[..*b], Some(&text[*b..*e]), &text[end_line..]))
-        }
-        _ => Err(SpliceError::Damaged(format!(
-            "expected one `{BEGIN}` line followed by one `{END}` line, found {} and {}",
-            begins.len(),
-            ends.len()
-        ))),
+    match own(&all, inventory) {
+        Some(b) => format!("{}{}", &text[..b.start], &text[b.after..]),
+        None => text.to_owned(),
     }
-}
-
-/// `text` with rolecall's block (the BEGIN line through the END line)
-/// taken out: what rolecall must never change.
-pub fn outside_block(text: &str) -> String {
-    let mut out = String::new();
-    let mut inside = false;
-    for line in text.split_inclusive('\n') {
-        let bare = line.trim_end();
-        if bare == BEGIN {
-            inside = true;
-        }
-        if !inside {
-            out.push_str(line);
-        }
-        if bare == END {
-            inside = false;
-        }
-    }
-    out
 }
 
 /// Profile names defined by `[profile NAME]` (and `[default]`) sections.

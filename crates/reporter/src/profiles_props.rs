@@ -5,7 +5,7 @@
 use model::{AccountId, Profile};
 use proptest::prelude::*;
 
-use crate::profiles::{BEGIN, END, outside_block, splice};
+use crate::profiles::{LEGACY_BEGIN, LEGACY_END, begin, end, outside_block, splice};
 
 /// Lines a real config (or a damaged one) may hold, markers included.
 fn line() -> impl Strategy<Value = String> {
@@ -17,9 +17,13 @@ fn line() -> impl Strategy<Value = String> {
         Just("[profile  prod ]".to_owned()),
         Just("[sso-session corp]".to_owned()),
         Just("# a comment of the user's".to_owned()),
-        Just(BEGIN.to_owned()),
-        Just(END.to_owned()),
-        Just(format!("{BEGIN}   ")),
+        Just(LEGACY_BEGIN.to_owned()),
+        Just(LEGACY_END.to_owned()),
+        Just(format!("{LEGACY_BEGIN}   ")),
+        Just(begin("a")),
+        Just(end("a")),
+        Just(begin("b")),
+        Just(end("b")),
         "[a-z_ =\\[\\]#;.-]{0,30}",
         "\\PC{0,20}",
     ]
@@ -64,27 +68,29 @@ proptest! {
     #[test]
     fn only_the_block_changes_and_writes_are_idempotent(
         existing in config(),
-        writes in prop::collection::vec(profiles(), 1..4),
+        writes in prop::collection::vec((prop_oneof![Just("a"), Just("b")], profiles()), 1..5),
     ) {
+        // Two inventories write their blocks into one config, in turn.
         let mut text = existing.clone();
-        let mut first = true;
-        for set in &writes {
-            let Ok(new) = splice(&text, set, "inventory.yaml") else {
-                // Refused (damaged markers, hand-written names): the caller
-                // writes nothing.
+        for (inventory, set) in &writes {
+            let Ok(new) = splice(&text, set, "inventory.yaml", inventory) else {
+                // Refused (damaged markers, names hand-written or in the
+                // other inventory's block): the caller writes nothing.
                 continue;
             };
-            if first && !text.contains(BEGIN) {
-                // The block is appended: the old text is a byte-identical
-                // prefix, followed only by blank lines and the block.
+            if outside_block(&text, inventory) == text {
+                // No block of its own (nor one to adopt): appended; the
+                // old text is a byte-identical prefix, followed only by
+                // blank lines and the block.
                 prop_assert!(new.starts_with(&text));
                 let rest = &new[text.len()..];
-                prop_assert!(rest.trim_start_matches('\n').starts_with(BEGIN), "{rest:?}");
+                prop_assert!(rest.trim_start_matches('\n').starts_with(&begin(inventory)), "{rest:?}");
             } else {
-                prop_assert_eq!(outside_block(&new), outside_block(&text));
+                // Only its block changed; the other inventory's block and
+                // everything of the user's are byte for byte the same.
+                prop_assert_eq!(outside_block(&new, inventory), outside_block(&text, inventory));
             }
-            prop_assert_eq!(&splice(&new, set, "inventory.yaml").expect("our own output splices"), &new);
-            first = false;
+            prop_assert_eq!(&splice(&new, set, "inventory.yaml", inventory).expect("our own output splices"), &new);
             text = new;
         }
     }
