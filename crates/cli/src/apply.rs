@@ -31,9 +31,9 @@ pub(crate) struct ApplyArgs {
     /// Do not ask for confirmation (required when stdin is not a terminal)
     #[arg(long)]
     pub(crate) yes: bool,
-    /// Where to write the ARN registry
-    #[arg(long, value_name = "PATH", default_value = crate::registry::DEFAULT_REGISTRY)]
-    registry: PathBuf,
+    /// Where the ARN registry is read and written (default: rolecall-registry-NAME.json, NAME the inventory's name)
+    #[arg(long, value_name = "PATH")]
+    registry: Option<PathBuf>,
     /// Also write a standalone AWS CLI profiles file
     #[arg(long, value_name = "PATH")]
     profiles: Option<PathBuf>,
@@ -92,7 +92,10 @@ pub(crate) async fn apply(aws: &AwsArgs, inv: &Inventory, args: &ApplyArgs) -> a
     )?;
     // Read before any stack changes: an unreadable registry must stop the
     // run here, not after it, when its results could no longer be recorded.
-    let previous = registry::read_previous(&args.registry)?;
+    let registry::Registries {
+        path: registry_path,
+        previous,
+    } = registry::previous(args.registry.as_deref(), inv)?;
     let settings = crate::setup::settings(&cloud, inv, args.concurrency, "apply");
     let desired = planner::desired(inv);
     let options = executor::ApplyOptions {
@@ -140,7 +143,7 @@ pub(crate) async fn apply(aws: &AwsArgs, inv: &Inventory, args: &ApplyArgs) -> a
     } else {
         Scope::Accounts(&accounts)
     };
-    let registry = registry::write_next(&args.registry, inv, previous.as_ref(), &outcomes, scope)?;
+    let registry = registry::write_next(&registry_path, inv, previous.as_ref(), &outcomes, scope)?;
     let outputs = ProfileOutputs {
         standalone: args.profiles.as_deref(),
         into: args.profiles_into.as_deref(),
@@ -175,7 +178,7 @@ async fn bootstrap_apply(
     // (`Scope::Accounts`); otherwise entries that left the inventory are
     // checked as orphans.
     let orphan_targets = if args.accounts.is_empty() {
-        orphans::targets(previous, all_targets)
+        orphans::targets(previous, &desired.role, all_targets)
     } else {
         Vec::new()
     };
@@ -187,8 +190,7 @@ async fn bootstrap_apply(
     if !args.yes {
         let progress = reporter::Progress::stderr("observing", false);
         let decide = |o: &model::Observed| Some(planner::decide(desired, o));
-        let (mut plan, observed) =
-            executor::observe(cloud, settings, &desired.stack_name, targets, &progress, &decide).await;
+        let (mut plan, observed) = executor::observe(cloud, settings, desired, targets, &progress, &decide).await;
         progress.finish();
         plan.entries.extend(orphan_rows);
         plan.sort();
@@ -215,7 +217,7 @@ async fn bootstrap_apply(
                 || previous.is_some_and(|r| {
                     r.entries
                         .iter()
-                        .any(|e| e.key() == (&o.account_id, o.region.as_str()) && e.stack_id.is_some())
+                        .any(|e| e.key() == (&o.account_id, o.role.as_str(), o.region.as_str()) && e.stack_id.is_some())
                 })
         };
         let doomed: Vec<model::Target> = orphan_targets

@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use clap::Args;
-use model::registry::Registry;
 use model::{AccountId, Inventory};
 use planner::registry::Scope;
 
@@ -31,9 +30,9 @@ pub(crate) struct DestroyArgs {
     /// Accounts worked on at once (default: deploy.concurrency)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=512))]
     concurrency: Option<u16>,
-    /// The ARN registry to update
-    #[arg(long, value_name = "PATH", default_value = crate::registry::DEFAULT_REGISTRY)]
-    registry: PathBuf,
+    /// The ARN registry to update (default: rolecall-registry-NAME.json)
+    #[arg(long, value_name = "PATH")]
+    registry: Option<PathBuf>,
     /// Also rewrite a standalone profiles file
     #[arg(long, value_name = "PATH")]
     profiles: Option<PathBuf>,
@@ -59,15 +58,17 @@ pub(crate) async fn destroy(aws: &AwsArgs, inv: &Inventory, args: &DestroyArgs) 
     ) {
         return Ok(exit::FAILURE);
     }
-    let previous = registry::read_previous(&args.registry)?;
+    let registries = registry::previous(args.registry.as_deref(), inv)?;
+    let previous = registries.previous.as_ref();
     let cloud = crate::setup::connect(aws, inv).await?;
     let Some(all) = crate::setup::resolve_targets(&cloud, inv).await? else {
         return Ok(exit::FAILURE);
     };
     let region_order: BTreeMap<AccountId, Vec<String>> =
         all.iter().map(|t| (t.account_id.clone(), t.regions.clone())).collect();
+    let desired = planner::desired(inv);
     let mut targets = if args.orphans {
-        orphans::targets(previous.as_ref(), &all)
+        orphans::targets(previous, &desired.role, &all)
     } else {
         all.clone()
     };
@@ -78,7 +79,6 @@ pub(crate) async fn destroy(aws: &AwsArgs, inv: &Inventory, args: &DestroyArgs) 
     };
     only_accounts(&mut targets, &args.accounts, among)?;
     let settings = crate::setup::settings(&cloud, inv, args.concurrency, "destroy");
-    let desired = planner::desired(inv);
     let options = executor::ApplyOptions {
         failure_tolerance: inv.deploy.failure_tolerance,
         poll_interval,
@@ -103,15 +103,14 @@ pub(crate) async fn destroy(aws: &AwsArgs, inv: &Inventory, args: &DestroyArgs) 
         let progress = reporter::Progress::stderr("deleting", true);
         let outcomes = executor::stacksets::destroy(&cloud, &settings, &run, &all, args.orphans, &progress).await;
         progress.finish();
-        return finish(inv, args, previous.as_ref(), &region_order, outcomes?);
+        return finish(inv, args, &registries, &region_order, outcomes?);
     }
 
     let mut planned = None;
     if !args.yes {
         let progress = reporter::Progress::stderr("observing", false);
         let decide = |o: &model::Observed| Some(planner::decide::decide_destroy(&desired.stack_name, o));
-        let (plan, observed) =
-            executor::observe(&cloud, &settings, &desired.stack_name, &targets, &progress, &decide).await;
+        let (plan, observed) = executor::observe(&cloud, &settings, &desired, &targets, &progress, &decide).await;
         progress.finish();
         reporter::write_plan(&mut std::io::stdout().lock(), &plan)?;
         if plan.count(model::Action::Delete) == 0 {
@@ -139,7 +138,7 @@ pub(crate) async fn destroy(aws: &AwsArgs, inv: &Inventory, args: &DestroyArgs) 
     )
     .await;
     progress.finish();
-    finish(inv, args, previous.as_ref(), &region_order, outcomes)
+    finish(inv, args, &registries, &region_order, outcomes)
 }
 
 /// The registry and profiles after a destroy, and the summary: deleted
@@ -148,11 +147,17 @@ pub(crate) async fn destroy(aws: &AwsArgs, inv: &Inventory, args: &DestroyArgs) 
 fn finish(
     inv: &Inventory,
     args: &DestroyArgs,
-    previous: Option<&Registry>,
+    registries: &registry::Registries,
     region_order: &BTreeMap<AccountId, Vec<String>>,
     outcomes: Vec<model::Outcome>,
 ) -> anyhow::Result<u8> {
-    let registry = registry::write_next(&args.registry, inv, previous, &outcomes, Scope::Destroy)?;
+    let registry = registry::write_next(
+        &registries.path,
+        inv,
+        registries.previous.as_ref(),
+        &outcomes,
+        Scope::Destroy,
+    )?;
     let outputs = ProfileOutputs {
         standalone: args.profiles.as_deref(),
         into: args.profiles_into.as_deref(),

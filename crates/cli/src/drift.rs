@@ -36,9 +36,9 @@ pub(crate) struct DriftArgs {
     /// Only these accounts (comma-separated ids)
     #[arg(long, value_name = "ID,...", value_delimiter = ',')]
     accounts: Vec<String>,
-    /// The ARN registry of the last apply: rolecall stacks in accounts that left the inventory are ORPHANED
-    #[arg(long, value_name = "PATH", default_value = crate::registry::DEFAULT_REGISTRY)]
-    registry: PathBuf,
+    /// The ARN registry of the last apply (default: rolecall-registry-NAME.json): rolecall stacks in accounts that left the inventory are ORPHANED
+    #[arg(long, value_name = "PATH")]
+    registry: Option<PathBuf>,
     /// Longest wait for one CloudFormation drift detection, in seconds
     #[arg(long, value_name = "SECONDS", default_value_t = 300.0)]
     detection_timeout: f64,
@@ -52,7 +52,7 @@ pub(crate) async fn drift(aws: &AwsArgs, inv: &Inventory, args: &DriftArgs) -> a
         );
     }
     let detection_timeout = std::time::Duration::from_secs_f64(args.detection_timeout);
-    let previous = crate::registry::read_previous(&args.registry)?;
+    let previous = crate::registry::previous(args.registry.as_deref(), inv)?.previous;
     let cloud = crate::setup::connect(aws, inv).await?;
     let Some((mut targets, discovered)) = crate::setup::resolve_with_discovered(&cloud, inv).await? else {
         return Ok(exit::FAILURE);
@@ -86,7 +86,7 @@ pub(crate) async fn drift(aws: &AwsArgs, inv: &Inventory, args: &DriftArgs) -> a
     let settings = crate::setup::settings(&cloud, inv, args.concurrency, "drift");
     let desired = planner::desired(inv);
     let (orphan_rows, _) = if args.accounts.is_empty() {
-        let orphan_targets = orphans::targets(previous.as_ref(), &targets);
+        let orphan_targets = orphans::targets(previous.as_ref(), &desired.role, &targets);
         orphans::observe(&cloud, &settings, &desired, &orphan_targets).await
     } else {
         (Vec::new(), Vec::new())

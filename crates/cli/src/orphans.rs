@@ -8,11 +8,11 @@ use executor::aws::SdkCloud;
 use model::registry::Registry;
 use model::{AccountId, Action, Observed, Outcome, PlanEntry, Status, Target, TargetSource};
 
-/// Registry entries whose account/region is no longer a target, as
-/// targets (one per account, with those regions).
-pub(crate) fn targets(previous: Option<&Registry>, current: &[Target]) -> Vec<Target> {
+/// Registry entries of `role` whose account/region is no longer a target,
+/// as targets (one per account, with those regions).
+pub(crate) fn targets(previous: Option<&Registry>, role: &str, current: &[Target]) -> Vec<Target> {
     let mut by_account: BTreeMap<AccountId, Target> = BTreeMap::new();
-    for e in previous.map(|r| r.entries.as_slice()).unwrap_or_default() {
+    for e in previous.iter().flat_map(|r| &r.entries).filter(|e| e.role == role) {
         let id = &e.account_id;
         let still = current
             .iter()
@@ -51,7 +51,7 @@ pub(crate) async fn observe(
     }
     let decide = |o: &Observed| planner::decide::decide_orphan(stack_name, o);
     let progress = reporter::Progress::stderr("checking orphans", false);
-    let (mut plan, observed) = executor::observe(cloud, settings, stack_name, orphans, &progress, &decide).await;
+    let (mut plan, observed) = executor::observe(cloud, settings, desired, orphans, &progress, &decide).await;
     progress.finish();
     for error in plan.errors.drain(..) {
         for region in error.region.clone().map_or_else(
@@ -67,6 +67,7 @@ pub(crate) async fn observe(
             plan.entries.push(PlanEntry {
                 account_id: error.account_id.clone(),
                 account_name: error.account_name.clone(),
+                role: desired.role.clone(),
                 region,
                 action: Action::Orphaned,
                 reason: format!(
@@ -84,18 +85,22 @@ pub(crate) async fn observe(
         .entries
         .iter()
         .map(|p| {
-            let stack = match observed.get(&(p.account_id.clone(), p.region.clone())) {
+            let stack = match observed.get(&(p.account_id.clone(), p.role.clone(), p.region.clone())) {
                 Some(Observed::Present(s)) => Some(s),
                 _ => None,
             };
+            let role_arn = stack.and_then(|s| s.outputs.get(&desired.output_key).cloned());
             Outcome {
                 account_id: p.account_id.clone(),
                 account_name: p.account_name.clone(),
+                role: p.role.clone(),
+                role_name: planner::registry::role_name(&desired.role_name, &p.region, role_arn.as_deref()),
+                stack_name: desired.stack_name.clone(),
                 region: p.region.clone(),
                 action: Some(Action::Orphaned),
                 status: Status::Orphaned,
                 stack_id: p.stack_id.clone(),
-                role_arn: stack.and_then(|s| s.outputs.get(&desired.output_key).cloned()),
+                role_arn,
                 outputs: stack.map(|s| s.outputs.clone()).unwrap_or_default(),
                 fingerprint: stack.and_then(|s| s.tags.get(model::TAG_FINGERPRINT).cloned()),
                 changes: Vec::new(),

@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use clap::Args;
 use model::Inventory;
 
-use crate::registry::DEFAULT_REGISTRY;
 use crate::setup::{AwsArgs, InventoryArg};
 use crate::{exit, orphans};
 
@@ -24,9 +23,9 @@ pub(crate) struct PlanArgs {
     /// Accounts observed at once (default: deploy.concurrency)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=512))]
     concurrency: Option<u16>,
-    /// The ARN registry of the last apply: its accounts that left the inventory are reported as orphaned
-    #[arg(long, value_name = "PATH", default_value = DEFAULT_REGISTRY)]
-    registry: PathBuf,
+    /// The ARN registry of the last apply (default: rolecall-registry-NAME.json): its accounts that left the inventory are reported as orphaned
+    #[arg(long, value_name = "PATH")]
+    registry: Option<PathBuf>,
 }
 
 pub(crate) async fn plan(aws: &AwsArgs, inv: &Inventory, args: &PlanArgs) -> anyhow::Result<u8> {
@@ -34,7 +33,7 @@ pub(crate) async fn plan(aws: &AwsArgs, inv: &Inventory, args: &PlanArgs) -> any
     let Some(targets) = crate::setup::resolve_targets(&cloud, inv).await? else {
         return Ok(exit::FAILURE);
     };
-    let previous = crate::registry::read_previous(&args.registry)?;
+    let previous = crate::registry::previous(args.registry.as_deref(), inv)?.previous;
     let settings = crate::setup::settings(&cloud, inv, args.concurrency, "plan");
     let desired = planner::desired(inv);
     let plan = if inv.deploy.via == model::DeployVia::Stacksets {
@@ -51,7 +50,7 @@ pub(crate) async fn plan(aws: &AwsArgs, inv: &Inventory, args: &PlanArgs) -> any
         let progress = reporter::Progress::stderr("observing", false);
         let mut plan = executor::plan(&cloud, &settings, &desired, &targets, &progress).await;
         progress.finish();
-        let orphan_targets = orphans::targets(previous.as_ref(), &targets);
+        let orphan_targets = orphans::targets(previous.as_ref(), &desired.role, &targets);
         let (rows, _) = orphans::observe(&cloud, &settings, &desired, &orphan_targets).await;
         plan.entries.extend(rows);
         plan.sort();

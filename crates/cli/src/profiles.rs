@@ -128,6 +128,7 @@ fn profile_list(registry: &Registry, settings: &ProfileSettings<'_>) -> anyhow::
             account_name: &e.account_name,
             region: &e.region,
             role_arn: e.role_arn.as_deref(),
+            role_name: Some(&e.role_name),
         })
         .collect();
     let profiles = planner::profiles::profiles(settings, &sources);
@@ -272,7 +273,10 @@ pub(crate) fn profiles(args: &ProfilesArgs) -> anyhow::Result<u8> {
     let external_id = inventory.as_ref().and_then(|i| i.role.external_id.as_deref());
     let settings = ProfileSettings {
         spec,
-        role_name: &registry.role_name,
+        // Every entry names its role; this only fills in what they lack.
+        role_name: inventory
+            .as_ref()
+            .map_or(planner::inventory::DEFAULT_ROLE_NAME, |i| i.role.name.as_str()),
         external_id,
         region_order: &region_order,
     };
@@ -284,7 +288,11 @@ pub(crate) fn profiles(args: &ProfilesArgs) -> anyhow::Result<u8> {
     if let Some(path) = &args.into {
         // The block is the inventory's: its name comes from the inventory,
         // else from the registry (schema 3 records it).
-        let Some(name) = inventory.as_ref().map(|i| i.name.as_str()) else {
+        let Some(name) = inventory
+            .as_ref()
+            .map(|i| i.name.as_str())
+            .or(registry.inventory.as_deref())
+        else {
             bail!(
                 "--into writes an inventory's own block, and this registry does not say which inventory it is of\n  help: pass -i with the inventory that wrote {}",
                 args.registry.display()

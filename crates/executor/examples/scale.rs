@@ -78,9 +78,8 @@ fn main() {
         let t = Instant::now();
         let header = planner::registry::Header {
             generated_at: "2026-01-01T00:00:00Z",
+            inventory: &inv.name,
             source_account: &inv.source_account,
-            stack_name: &desired.stack_name,
-            role_name: "RolecallTarget",
         };
         let registry = planner::registry::next(None, &header, &outcomes, planner::registry::Scope::Inventory);
         let json = reporter::registry::to_json(&registry);

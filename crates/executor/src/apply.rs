@@ -129,7 +129,7 @@ impl<S: Stacks + ChangeSets> Stack<'_, S> {
                     }
                 },
                 Action::Update => match self.update(observed, confirmed).await? {
-                    Updated::Done(o) => return Ok(o),
+                    Updated::Done(o) => return Ok(*o),
                     // Another run is about to update this stack: wait, then
                     // observe and decide again (it may have done our work).
                     Updated::Busy(what) => {

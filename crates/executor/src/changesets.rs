@@ -103,7 +103,8 @@ pub(crate) fn others(
 
 /// What an update through a change set came to.
 pub(crate) enum Updated {
-    Done(Outcome),
+    /// Boxed: an outcome is large, and `Busy` is the common wait.
+    Done(Box<Outcome>),
     /// Another live run has a change set on the stack.
     Busy(String),
 }
@@ -164,12 +165,12 @@ impl<S: Stacks + ChangeSets> Stack<'_, S> {
             Err(e) if e.kind == ErrorKind::NoChanges => {
                 return self
                     .finish(Action::Update, Status::Unchanged, &before, Vec::new())
-                    .map(Updated::Done);
+                    .map(|o| Updated::Done(Box::new(o)));
             }
             // CloudFormation's own check: the stack is gone or busy now.
             Err(e) if confirmed && matches!(e.kind, ErrorKind::NotFound | ErrorKind::NotUpdatable) => {
                 let what = format!("the stack changed since the plan ({})", e.message());
-                return Ok(Updated::Done(self.changed_since_plan(Action::Update, what)));
+                return Ok(Updated::Done(Box::new(self.changed_since_plan(Action::Update, what))));
             }
             Err(e) => return Err(self.cloud("CreateChangeSet for", action, e)),
         }
@@ -191,7 +192,7 @@ impl<S: Stacks + ChangeSets> Stack<'_, S> {
             if says_no_changes(&reason) {
                 return self
                     .finish(Action::Update, Status::Unchanged, &before, Vec::new())
-                    .map(Updated::Done);
+                    .map(|o| Updated::Done(Box::new(o)));
             }
             return Err(self.fail(
                 Some(before),
@@ -210,7 +211,7 @@ impl<S: Stacks + ChangeSets> Stack<'_, S> {
         match status_of(&observed) {
             "UPDATE_COMPLETE" => self
                 .finish(Action::Update, Status::Updated, &observed, info.changes)
-                .map(Updated::Done),
+                .map(|o| Updated::Done(Box::new(o))),
             other => {
                 let why = self.reasons().await;
                 Err(self.fail(Some(observed.clone()), action, format!("update ended in {other}{why}")))

@@ -55,7 +55,7 @@ async fn tear_down<S: Stacks>(run: &Stack<'_, S>, planned: Option<Observed>) -> 
     };
     loop {
         let decision = planner::decide::decide_destroy(stack_name, &observed);
-        let entry = entry(run.target, run.region, decision.clone(), &observed);
+        let entry = entry(run.target, &run.desired.role, run.region, decision.clone(), &observed);
         run.events.event(Event::Planned { entry });
         match decision.action {
             Action::NoOp => return Ok(finish(Action::NoOp, Status::Unchanged, None, None)),

@@ -11,9 +11,12 @@ use crate::fanout::{Done, Reach, fan_out};
 use crate::records::{account_error, entry};
 use crate::settings::Settings;
 
-/// What was observed, by account and region: `apply` after a confirmed
-/// plan acts on exactly this.
-pub type ObservedMap = BTreeMap<(AccountId, String), Observed>;
+/// One stack of an account: (account, role key, region).
+pub type StackKey = (AccountId, String, String);
+
+/// What was observed, by account, role and region: `apply` after a
+/// confirmed plan acts on exactly this.
+pub type ObservedMap = BTreeMap<StackKey, Observed>;
 
 /// A decision for one observed stack; `None` leaves it out of the plan.
 pub type Decide<'a> = &'a (dyn Fn(&Observed) -> Option<Decision> + Sync);
@@ -31,9 +34,7 @@ where
     C::Session: Stacks,
 {
     let decide = |o: &Observed| Some(planner::decide(desired, o));
-    observe(cloud, settings, &desired.stack_name, targets, events, &decide)
-        .await
-        .0
+    observe(cloud, settings, desired, targets, events, &decide).await.0
 }
 
 /// The observe pipeline with any decision: the plan (sorted), and every
@@ -41,7 +42,7 @@ where
 pub async fn observe<C: Cloud>(
     cloud: &C,
     settings: &Settings,
-    stack_name: &str,
+    desired: &Desired,
     targets: &[Target],
     events: &dyn EventSink,
     decide: Decide<'_>,
@@ -49,11 +50,11 @@ pub async fn observe<C: Cloud>(
 where
     C::Session: Stacks,
 {
-    type AccountResult = (Vec<PlanEntry>, Vec<AccountError>, Vec<((AccountId, String), Observed)>);
+    type AccountResult = (Vec<PlanEntry>, Vec<AccountError>, Vec<(StackKey, Observed)>);
     let results: Vec<AccountResult> = fan_out(cloud, settings, targets, events, None, |target, reach| async move {
         let result = match reach {
             Reach::Session(session) => {
-                let result = observe_account(&session, stack_name, target, events, decide).await;
+                let result = observe_account(&session, desired, target, events, decide).await;
                 for error in &result.1 {
                     events.event(Event::AccountFailed { error: error.clone() });
                 }
@@ -101,11 +102,12 @@ pub(crate) async fn read_stack<S: Stacks>(session: &S, region: &str, stack_name:
 /// Reads the stack in each region of one account (regions concurrently).
 async fn observe_account<S: Stacks>(
     session: &S,
-    stack_name: &str,
+    desired: &Desired,
     target: &Target,
     events: &dyn EventSink,
     decide: Decide<'_>,
-) -> (Vec<PlanEntry>, Vec<AccountError>, Vec<((AccountId, String), Observed)>) {
+) -> (Vec<PlanEntry>, Vec<AccountError>, Vec<(StackKey, Observed)>) {
+    let stack_name = desired.stack_name.as_str();
     let observed = futures::future::join_all(
         target
             .regions
@@ -120,11 +122,14 @@ async fn observe_account<S: Stacks>(
         match result {
             Ok(observed) => {
                 if let Some(decision) = decide(&observed) {
-                    let entry = entry(target, region, decision, &observed);
+                    let entry = entry(target, &desired.role, region, decision, &observed);
                     events.event(Event::Planned { entry: entry.clone() });
                     entries.push(entry);
                 }
-                seen.push(((target.account_id.clone(), region.clone()), observed));
+                seen.push((
+                    (target.account_id.clone(), desired.role.clone(), region.clone()),
+                    observed,
+                ));
             }
             Err(e) => errors.push(region_error(target, region, stack_name, &e)),
         }

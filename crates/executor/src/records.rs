@@ -4,10 +4,17 @@
 use model::{AccountError, Action, Decision, Desired, Observed, Outcome, PlanEntry, Status, Target};
 
 pub(crate) fn plan_entry(target: &Target, region: &str, desired: &Desired, observed: &Observed) -> PlanEntry {
-    entry(target, region, planner::decide(desired, observed), observed)
+    entry(
+        target,
+        &desired.role,
+        region,
+        planner::decide(desired, observed),
+        observed,
+    )
 }
 
-pub(crate) fn entry(target: &Target, region: &str, decision: Decision, observed: &Observed) -> PlanEntry {
+/// The plan row of one stack: the role's (`role`, its key) in `region`.
+pub(crate) fn entry(target: &Target, role: &str, region: &str, decision: Decision, observed: &Observed) -> PlanEntry {
     let stack = match observed {
         Observed::Present(s) => Some(s),
         Observed::Absent => None,
@@ -15,6 +22,7 @@ pub(crate) fn entry(target: &Target, region: &str, decision: Decision, observed:
     PlanEntry {
         account_id: target.account_id.clone(),
         account_name: target.account_name.clone(),
+        role: role.to_owned(),
         region: region.to_owned(),
         action: decision.action,
         reason: decision.reason,
@@ -62,15 +70,19 @@ pub(crate) fn outcome(
         Some(Observed::Present(s)) => Some(s),
         _ => None,
     };
+    let role_arn = stack.and_then(|s| s.outputs.get(&desired.output_key).cloned());
     Outcome {
         account_id: target.account_id.clone(),
         account_name: target.account_name.clone(),
+        role: desired.role.clone(),
+        role_name: planner::registry::role_name(&desired.role_name, region, role_arn.as_deref()),
+        stack_name: desired.stack_name.clone(),
         region: region.to_owned(),
         action,
         status,
         stack_id: stack.map(|s| s.stack_id.clone()).filter(|s| !s.is_empty()),
         outputs: stack.map(|s| s.outputs.clone()).unwrap_or_default(),
-        role_arn: stack.and_then(|s| s.outputs.get(&desired.output_key).cloned()),
+        role_arn,
         fingerprint: stack.and_then(|s| s.tags.get(model::TAG_FINGERPRINT).cloned()),
         changes: Vec::new(),
         error,

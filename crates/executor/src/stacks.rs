@@ -73,7 +73,8 @@ where
             let outcomes = match reach {
                 Reach::Session(session) => {
                     futures::future::join_all(target.regions.iter().map(|region| {
-                        let seen = planned.map(|p| p.get(&(target.account_id.clone(), region.clone())).cloned());
+                        let key = (target.account_id.clone(), desired.role.clone(), region.clone());
+                        let seen = planned.map(|p| p.get(&key).cloned());
                         let run = Stack {
                             session: &session,
                             settings,

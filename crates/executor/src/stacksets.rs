@@ -117,7 +117,15 @@ where
                 Some("not reached: an earlier stack-set operation failed".to_owned()),
             ),
         };
-        let mut o = outcome(&e.account_id, &names, &e.region, Some(e.action), status, error);
+        let mut o = outcome(
+            &e.account_id,
+            &names,
+            run.desired,
+            &e.region,
+            Some(e.action),
+            status,
+            error,
+        );
         o.stack_id.clone_from(&e.stack_id);
         outcomes.insert(key.clone(), o);
         if e.action.changes() || e.action == Action::Wait || (prune && e.action == Action::Orphaned) {
@@ -250,6 +258,7 @@ pub async fn destroy<C: StackSets>(
                 outcome(
                     &e.account_id,
                     &names,
+                    run.desired,
                     &e.region,
                     Some(Action::Blocked),
                     Status::Blocked,
@@ -280,7 +289,15 @@ pub async fn destroy<C: StackSets>(
             };
             (
                 (e.account_id.clone(), e.region.clone()),
-                outcome(&e.account_id, &names, &e.region, Some(Action::Delete), status, error),
+                outcome(
+                    &e.account_id,
+                    &names,
+                    run.desired,
+                    &e.region,
+                    Some(Action::Delete),
+                    status,
+                    error,
+                ),
             )
         })
         .collect();
@@ -356,6 +373,7 @@ async fn begin<'a, C: StackSets>(
 fn outcome(
     account: &AccountId,
     names: &BTreeMap<AccountId, String>,
+    desired: &Desired,
     region: &str,
     action: Option<Action>,
     status: Status,
@@ -364,6 +382,9 @@ fn outcome(
     Outcome {
         account_id: account.clone(),
         account_name: names.get(account).cloned().unwrap_or_else(|| account.to_string()),
+        role: desired.role.clone(),
+        role_name: planner::names::role_name_in(&desired.role_name, region),
+        stack_name: desired.stack_name.clone(),
         region: region.to_owned(),
         action,
         status,

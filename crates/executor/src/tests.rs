@@ -535,6 +535,8 @@ fn targets(n: usize) -> Vec<Target> {
 
 fn desired() -> Desired {
     Desired {
+        role: "default".into(),
+        role_name: "RolecallTarget".into(),
         stack_name: "rolecall-target-role".into(),
         template_body: "{}".into(),
         parameters: BTreeMap::new(),
@@ -1311,7 +1313,11 @@ fn a_confirmed_plan_is_acted_on_and_fails_safe_when_a_stack_changed() {
     let mut planned = crate::ObservedMap::new();
     for n in [1, 2] {
         planned.insert(
-            (AccountId::parse(&id(n)).unwrap(), "us-east-1".to_owned()),
+            (
+                AccountId::parse(&id(n)).unwrap(),
+                "default".to_owned(),
+                "us-east-1".to_owned(),
+            ),
             Observed::Absent,
         );
     }
@@ -1360,7 +1366,11 @@ fn a_confirmed_plan_is_acted_on_and_fails_safe_when_a_stack_changed() {
         unreachable!()
     };
     let planned = crate::ObservedMap::from([(
-        (AccountId::parse(&id(1)).unwrap(), "us-east-1".to_owned()),
+        (
+            AccountId::parse(&id(1)).unwrap(),
+            "default".to_owned(),
+            "us-east-1".to_owned(),
+        ),
         Observed::Present(info),
     )]);
     let outcomes = run(apply(

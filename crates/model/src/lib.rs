@@ -241,6 +241,10 @@ pub struct Target {
 /// What the role stack should be, the same for every target.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Desired {
+    /// The role's key in the inventory (`default` for a single `role:`).
+    pub role: String,
+    /// `role.name`, possibly with `{region}`.
+    pub role_name: String,
     pub stack_name: String,
     pub template_body: String,
     pub parameters: BTreeMap<String, String>,
@@ -393,6 +397,8 @@ pub struct Decision {
 pub struct PlanEntry {
     pub account_id: AccountId,
     pub account_name: String,
+    /// The role's key in the inventory.
+    pub role: String,
     pub region: String,
     pub action: Action,
     pub reason: String,
@@ -518,6 +524,11 @@ pub struct ResourceChange {
 pub struct Outcome {
     pub account_id: AccountId,
     pub account_name: String,
+    /// The role's key in the inventory, its IAM name in this region, and
+    /// the stack that holds it.
+    pub role: String,
+    pub role_name: String,
+    pub stack_name: String,
     pub region: String,
     /// What the planner decided (the last decision, after any wait).
     pub action: Option<Action>,

@@ -1,7 +1,8 @@
 //! The ARN registry's document: a versioned JSON file other tools read.
 //! Plain data with typed ids; what the next registry holds is decided by
-//! `planner::registry::next`, the bytes are rendered by
-//! `reporter::registry`. Its JSON Schema is schemas/registry.v2.schema.json.
+//! `planner::registry::next` (which also reads versions 1 and 2), the
+//! bytes are rendered by `reporter::registry`. Its JSON Schema is
+//! schemas/registry.v3.schema.json.
 
 use std::collections::BTreeMap;
 
@@ -10,7 +11,11 @@ use serde::{Deserialize, Serialize};
 use crate::{AccountId, Status};
 
 /// The version rolecall writes.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
+
+/// The role key of an inventory with a single `role:`, and of every entry
+/// of a version 1 or 2 registry.
+pub const DEFAULT_ROLE: &str = "default";
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -18,10 +23,13 @@ pub struct Registry {
     pub schema_version: u32,
     /// RFC 3339, UTC.
     pub generated_at: String,
+    /// The inventory that wrote it (its `name`); `None` only for a
+    /// registry of version 1 or 2, which did not record it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inventory: Option<String>,
     pub source_account: AccountId,
-    pub stack_name: String,
-    pub role_name: String,
-    /// Sorted by account, then region; one per account/region.
+    /// Sorted by account, then role, then region; one per
+    /// account/role/region.
     pub entries: Vec<Entry>,
 }
 
@@ -30,6 +38,11 @@ pub struct Registry {
 pub struct Entry {
     pub account_id: AccountId,
     pub account_name: String,
+    /// The role's key in the inventory (`default` for a single `role:`).
+    pub role: String,
+    /// The IAM role's name in this account and region.
+    pub role_name: String,
+    pub stack_name: String,
     pub region: String,
     pub stack_id: Option<String>,
     /// The stack's output, never computed.
@@ -43,8 +56,8 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// The account/region it is about: one entry each.
-    pub fn key(&self) -> (&AccountId, &str) {
-        (&self.account_id, &self.region)
+    /// The stack it is about: one entry each.
+    pub fn key(&self) -> (&AccountId, &str, &str) {
+        (&self.account_id, &self.role, &self.region)
     }
 }

@@ -110,6 +110,9 @@ pub struct ProfileSource<'a> {
     pub account_name: &'a str,
     pub region: &'a str,
     pub role_arn: Option<&'a str>,
+    /// The role's name in this region when it is known (the registry's);
+    /// else `ProfileSettings::role_name` with `{region}` filled in.
+    pub role_name: Option<&'a str>,
 }
 
 /// What shapes every profile besides the entries.
@@ -153,7 +156,9 @@ pub fn profiles(settings: &ProfileSettings<'_>, entries: &[ProfileSource<'_>]) -
             list.truncate(1);
         }
         for e in list {
-            let role_name = names::role_name_in(settings.role_name, e.region);
+            let role_name = e
+                .role_name
+                .map_or_else(|| names::role_name_in(settings.role_name, e.region), str::to_owned);
             out.push(Profile {
                 name: render(
                     &settings.spec.name,
@@ -187,6 +192,7 @@ pub fn for_targets(settings: &ProfileSettings<'_>, targets: &[Target]) -> Vec<Pr
                 account_name: &t.account_name,
                 region,
                 role_arn: None,
+                role_name: None,
             })
         })
         .collect();
@@ -301,18 +307,21 @@ mod tests {
                 account_name: "Log Archive",
                 region: "us-east-1",
                 role_arn: None,
+                role_name: None,
             },
             ProfileSource {
                 account_id: &a,
                 account_name: "a",
                 region: "eu-west-1",
                 role_arn: Some("arn:aws:iam::222222222222:role/R-eu-west-1"),
+                role_name: None,
             },
             ProfileSource {
                 account_id: &a,
                 account_name: "a",
                 region: "us-east-1",
                 role_arn: Some("arn:aws:iam::222222222222:role/R-us-east-1"),
+                role_name: None,
             },
         ];
         let order = BTreeMap::from([(a.clone(), vec!["us-east-1".to_owned(), "eu-west-1".to_owned()])]);
@@ -368,18 +377,21 @@ mod tests {
                 account_name: "Log Archive",
                 region: "us-east-1",
                 role_arn: None,
+                role_name: None,
             },
             ProfileSource {
                 account_id: &b,
                 account_name: "Log-Archive",
                 region: "us-east-1",
                 role_arn: None,
+                role_name: None,
             },
             ProfileSource {
                 account_id: &c,
                 account_name: "###",
                 region: "us-east-1",
                 role_arn: None,
+                role_name: None,
             },
         ];
         let order = BTreeMap::new();

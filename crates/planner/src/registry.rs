@@ -2,25 +2,29 @@
 //! registry, the run's outcomes and the run's scope, whatever command ran
 //! and wherever the document is stored. Also which versions are read.
 //!
-//! Version 2 (rolecall 0.2) adds the statuses `orphaned` and
+//! Version 3 (rolecall 0.3) names the inventory in the header, and every
+//! entry its role (key, IAM name, stack): one inventory may hold several
+//! roles. Version 2 (rolecall 0.2) added the statuses `orphaned` and
 //! `changed-since-plan`, and a failed entry keeps the last known ARN.
-//! Version 1 files are still read.
+//! Versions 1 and 2 are still read: their entries are role `default`,
+//! with the header's role and stack names.
 
 use std::collections::BTreeMap;
 
-use model::registry::{Entry, Registry, SCHEMA_VERSION};
+use model::registry::{DEFAULT_ROLE, Entry, Registry, SCHEMA_VERSION};
 use model::{AccountId, Outcome, Status};
+use serde::Deserialize;
 
 /// Versions `parse` reads.
-pub const READS: [u32; 2] = [1, 2];
+pub const READS: [u32; 3] = [1, 2, 3];
 
 /// What the registry says about the run, besides the outcomes.
 #[derive(Clone, Debug)]
 pub struct Header<'a> {
     pub generated_at: &'a str,
+    /// The inventory's name.
+    pub inventory: &'a str,
     pub source_account: &'a AccountId,
-    pub stack_name: &'a str,
-    pub role_name: &'a str,
 }
 
 /// What the run looked at: it decides which entries of the previous
@@ -51,23 +55,23 @@ pub enum Scope<'a> {
 ///    exists, and consumers must not lose it.
 pub fn next(previous: Option<&Registry>, header: &Header<'_>, outcomes: &[Outcome], scope: Scope<'_>) -> Registry {
     let previous: &[Entry] = previous.map_or(&[], |r| &r.entries);
-    let last: BTreeMap<(&AccountId, &str), &Entry> = previous.iter().map(|e| (e.key(), e)).collect();
+    let last: BTreeMap<(&AccountId, &str, &str), &Entry> = previous.iter().map(|e| (e.key(), e)).collect();
     let visited = |e: &Entry| {
         outcomes
             .iter()
-            .any(|o| o.account_id == e.account_id && o.region == e.region)
+            .any(|o| o.account_id == e.account_id && o.role == e.role && o.region == e.region)
     };
-    let mut entries: BTreeMap<(AccountId, String), Entry> = previous
+    let mut entries: BTreeMap<(AccountId, String, String), Entry> = previous
         .iter()
         .filter(|e| match scope {
             Scope::Inventory => false,
             Scope::Accounts(ids) => !ids.contains(&e.account_id),
             Scope::Destroy => !visited(e),
         })
-        .map(|e| ((e.account_id.clone(), e.region.clone()), e.clone()))
+        .map(|e| ((e.account_id.clone(), e.role.clone(), e.region.clone()), e.clone()))
         .collect();
     for o in outcomes {
-        let key = (o.account_id.clone(), o.region.clone());
+        let key = (o.account_id.clone(), o.role.clone(), o.region.clone());
         let gone = o.status == Status::Deleted || (matches!(scope, Scope::Destroy) && o.status == Status::Unchanged);
         if gone {
             entries.remove(&key);
@@ -75,7 +79,7 @@ pub fn next(previous: Option<&Registry>, header: &Header<'_>, outcomes: &[Outcom
         }
         let mut e = entry(o);
         if e.role_arn.is_none()
-            && let Some(old) = last.get(&(&o.account_id, o.region.as_str()))
+            && let Some(old) = last.get(&(&o.account_id, o.role.as_str(), o.region.as_str()))
         {
             if !o.status.succeeded() {
                 // What this run saw of a failed stack is no role: the last
@@ -100,9 +104,8 @@ pub fn next(previous: Option<&Registry>, header: &Header<'_>, outcomes: &[Outcom
     Registry {
         schema_version: SCHEMA_VERSION,
         generated_at: header.generated_at.to_owned(),
+        inventory: Some(header.inventory.to_owned()),
         source_account: header.source_account.clone(),
-        stack_name: header.stack_name.to_owned(),
-        role_name: header.role_name.to_owned(),
         entries: entries.into_values().collect(),
     }
 }
@@ -112,6 +115,9 @@ pub fn entry(o: &Outcome) -> Entry {
     Entry {
         account_id: o.account_id.clone(),
         account_name: o.account_name.clone(),
+        role: o.role.clone(),
+        role_name: o.role_name.clone(),
+        stack_name: o.stack_name.clone(),
         region: o.region.clone(),
         stack_id: o.stack_id.clone(),
         role_arn: o.role_arn.clone(),
@@ -125,14 +131,87 @@ pub fn entry(o: &Outcome) -> Entry {
 /// Reads a registry written by this or an earlier rolecall (the versions
 /// in `READS`).
 pub fn parse(text: &str) -> Result<Registry, String> {
-    let registry: Registry = serde_json::from_str(text).map_err(|e| format!("not a rolecall registry: {e}"))?;
-    if !READS.contains(&registry.schema_version) {
-        return Err(format!(
-            "schema_version {} is not supported (this rolecall reads 1 and 2)",
-            registry.schema_version
-        ));
+    #[derive(Deserialize)]
+    struct Version {
+        schema_version: u32,
     }
-    Ok(registry)
+    let not_ours = |e: serde_json::Error| format!("not a rolecall registry: {e}");
+    let version: Version = serde_json::from_str(text).map_err(not_ours)?;
+    match version.schema_version {
+        SCHEMA_VERSION => serde_json::from_str(text).map_err(not_ours),
+        1 | 2 => serde_json::from_str::<Single>(text)
+            .map(Single::upgrade)
+            .map_err(not_ours),
+        v => Err(format!(
+            "schema_version {v} is not supported (this rolecall reads 1, 2 and 3; a newer rolecall wrote it)"
+        )),
+    }
+}
+
+/// A registry of versions 1 and 2: one role, named in the header.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Single {
+    schema_version: u32,
+    generated_at: String,
+    source_account: AccountId,
+    stack_name: String,
+    role_name: String,
+    entries: Vec<SingleEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SingleEntry {
+    account_id: AccountId,
+    account_name: String,
+    region: String,
+    stack_id: Option<String>,
+    role_arn: Option<String>,
+    outputs: BTreeMap<String, String>,
+    fingerprint: Option<String>,
+    status: Status,
+    error: Option<String>,
+}
+
+impl Single {
+    /// As version 3: every entry is role `default`, with the header's
+    /// stack name and role name.
+    fn upgrade(self) -> Registry {
+        let entries = self
+            .entries
+            .into_iter()
+            .map(|e| Entry {
+                role_name: role_name(&self.role_name, &e.region, e.role_arn.as_deref()),
+                account_id: e.account_id,
+                account_name: e.account_name,
+                role: DEFAULT_ROLE.to_owned(),
+                stack_name: self.stack_name.clone(),
+                region: e.region,
+                stack_id: e.stack_id,
+                role_arn: e.role_arn,
+                outputs: e.outputs,
+                fingerprint: e.fingerprint,
+                status: e.status,
+                error: e.error,
+            })
+            .collect();
+        Registry {
+            schema_version: self.schema_version,
+            generated_at: self.generated_at,
+            inventory: None,
+            source_account: self.source_account,
+            entries,
+        }
+    }
+}
+
+/// The role's IAM name in a region, as the registry records it: its ARN's,
+/// else `role.name` with `{region}` filled in.
+pub fn role_name(template: &str, region: &str, role_arn: Option<&str>) -> String {
+    role_arn
+        .and_then(crate::partition::role_name_of_arn)
+        .map_or_else(|| crate::names::role_name_in(template, region), str::to_owned)
 }
 
 #[cfg(test)]
@@ -150,6 +229,9 @@ mod tests {
         Outcome {
             account_id: id(n),
             account_name: format!("acct-{n}"),
+            role: "default".into(),
+            role_name: "RolecallTarget".into(),
+            stack_name: "rolecall-target-role".into(),
             region: region.into(),
             action: None,
             status,
@@ -174,9 +256,8 @@ mod tests {
         let (source, at) = header();
         let h = Header {
             generated_at: at,
+            inventory: "prod",
             source_account: &source,
-            stack_name: "rolecall-target-role",
-            role_name: "RolecallTarget",
         };
         next(previous, &h, outcomes, scope)
     }
@@ -228,7 +309,10 @@ mod tests {
                 "2 us-east-1 created role-2-us-east-1 stack-2-us-east-1"
             ]
         );
-        assert_eq!((r.schema_version, r.source_account.as_str()), (2, "111111111111"));
+        assert_eq!(
+            (r.schema_version, r.inventory.as_deref(), r.source_account.as_str()),
+            (3, Some("prod"), "111111111111")
+        );
     }
 
     #[test]
@@ -354,14 +438,44 @@ mod tests {
         );
     }
 
+    /// The same stack of two roles: two entries, each kept by its own
+    /// rules.
+    #[test]
+    fn entries_are_per_role() {
+        let mut deploy = outcome(1, "us-east-1", Status::Created, true);
+        deploy.role = "deploy".into();
+        let r = run(
+            Some(&first()),
+            &[outcome(1, "us-east-1", Status::Failed, false), deploy],
+            Scope::Inventory,
+        );
+        let keys: Vec<(String, String)> = r
+            .entries
+            .iter()
+            .map(|e| (e.role.clone(), e.status.to_string()))
+            .collect();
+        assert_eq!(
+            keys,
+            [("default".into(), "failed".into()), ("deploy".into(), "created".into())]
+        );
+        assert_eq!(
+            r.entries[0].role_arn.as_deref(),
+            Some("role-1-us-east-1"),
+            "the failure keeps its own role's ARN"
+        );
+    }
+
     #[test]
     fn versions_read_and_refused() {
         let text = serde_json::to_string(&first()).unwrap();
         assert_eq!(super::parse(&text).unwrap(), first());
-        let v1 = text.replace("\"schema_version\":2", "\"schema_version\":1");
-        assert_eq!(super::parse(&v1).unwrap().entries, first().entries);
-        assert!(super::parse("{\"schema_version\": 3}").is_err());
+        assert!(
+            super::parse("{\"schema_version\": 4}")
+                .unwrap_err()
+                .contains("newer rolecall")
+        );
         let bad_id = text.replace("\"000000000001\"", "\"1\"");
+        assert_ne!(bad_id, text);
         let err = super::parse(&bad_id).unwrap_err();
         assert!(err.contains("is not an account id"), "{err}");
     }

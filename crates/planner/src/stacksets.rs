@@ -57,6 +57,7 @@ pub fn decide(
             entries.push(PlanEntry {
                 account_id: t.account_id.clone(),
                 account_name: t.account_name.clone(),
+                role: desired.role.clone(),
                 region: region.clone(),
                 action,
                 reason,
@@ -71,6 +72,7 @@ pub fn decide(
             entries.push(PlanEntry {
                 account_id: i.account_id.clone(),
                 account_name: i.account_id.to_string(),
+                role: desired.role.clone(),
                 region: i.region.clone(),
                 action: Action::Orphaned,
                 reason: "the instance's account or region left the inventory; `apply --prune` or `destroy --orphans` removes it".to_owned(),

@@ -20,6 +20,8 @@ pub fn desired(inv: &Inventory) -> Desired {
     };
     Desired {
         auto_expand: declares_transform(&template_body),
+        role: model::registry::DEFAULT_ROLE.to_owned(),
+        role_name: role.name.clone(),
         stack_name: role.stack_name.clone(),
         fingerprint: fingerprint(&template_body, &parameters),
         template_body,

@@ -24,6 +24,7 @@ fn entry(n: u64, region: &str, action: Action, reason: &str) -> PlanEntry {
     PlanEntry {
         account_id: account(n),
         account_name: format!("acct-{n}"),
+        role: "default".into(),
         region: region.into(),
         action,
         reason: reason.into(),
@@ -92,6 +93,9 @@ fn outcome(n: u64, region: &str, status: Status) -> Outcome {
     Outcome {
         account_id: account(n),
         account_name: format!("acct-{n}"),
+        role: "default".into(),
+        role_name: "RolecallTarget".into(),
+        stack_name: "rolecall-target-role".into(),
         region: region.into(),
         action: Some(if status == Status::Updated {
             Action::Update
@@ -144,9 +148,8 @@ fn registry_is_sorted_stable_and_keeps_carried_entries() {
     let source = account(111111111111);
     let meta = Meta {
         generated_at: "2026-11-28T12:00:00Z",
+        inventory: "prod",
         source_account: &source,
-        stack_name: "rolecall-target-role",
-        role_name: "RolecallTarget",
     };
     let first = next(
         None,
@@ -165,15 +168,17 @@ fn registry_is_sorted_stable_and_keeps_carried_entries() {
     assert_eq!(parse(&json).unwrap(), first, "round trip");
     expect![[r#"
         {
-          "schema_version": 2,
+          "schema_version": 3,
           "generated_at": "2026-11-28T12:00:00Z",
+          "inventory": "prod",
           "source_account": "111111111111",
-          "stack_name": "rolecall-target-role",
-          "role_name": "RolecallTarget",
           "entries": [
             {
               "account_id": "000000000001",
               "account_name": "acct-1",
+              "role": "default",
+              "role_name": "RolecallTarget",
+              "stack_name": "rolecall-target-role",
               "region": "us-east-1",
               "stack_id": null,
               "role_arn": null,
@@ -185,6 +190,9 @@ fn registry_is_sorted_stable_and_keeps_carried_entries() {
             {
               "account_id": "000000000002",
               "account_name": "acct-2",
+              "role": "default",
+              "role_name": "RolecallTarget",
+              "stack_name": "rolecall-target-role",
               "region": "us-east-1",
               "stack_id": "arn:aws:cloudformation:us-east-1:000000000002:stack/rolecall-target-role/x",
               "role_arn": "arn:aws:iam::000000000002:role/RolecallTarget",
@@ -212,9 +220,32 @@ fn registry_is_sorted_stable_and_keeps_carried_entries() {
         ["created", "created"]
     );
     assert!(parse("{\"schema_version\": 3}").is_err());
-    // A version 1 file is still read.
-    let v1 = json.replace("\"schema_version\": 2", "\"schema_version\": 1");
-    assert_eq!(parse(&v1).unwrap().entries, first.entries);
+    // Version 1 and 2 files (one role, named in the header) are still read,
+    // as role `default`.
+    for v in [1, 2] {
+        let old = serde_json::json!({
+            "schema_version": v,
+            "generated_at": "2026-11-28T12:00:00Z",
+            "source_account": "111111111111",
+            "stack_name": "rolecall-target-role",
+            "role_name": "RolecallTarget",
+            "entries": serde_json::from_str::<serde_json::Value>(&json).unwrap()["entries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| {
+                    let mut e = e.clone();
+                    for k in ["role", "role_name", "stack_name"] {
+                        e.as_object_mut().unwrap().remove(k);
+                    }
+                    e
+                })
+                .collect::<Vec<_>>(),
+        });
+        let read = parse(&old.to_string()).unwrap();
+        assert_eq!(read.entries, first.entries, "version {v}");
+        assert_eq!(read.inventory, None);
+    }
 
     // Account 2 fails the next run: its last known ARN, stack and outputs
     // stay, with the failure.
