@@ -7,6 +7,7 @@ mod corpus;
 mod crash;
 mod destroy;
 mod drift;
+mod inventories;
 mod inventory_errors;
 mod names;
 mod own_template;

@@ -66,6 +66,13 @@ pub(crate) async fn apply(aws: &AwsArgs, inv: &Inventory, args: &ApplyArgs) -> a
     if !options::can_confirm(args.yes, &needs) {
         return Ok(exit::FAILURE);
     }
+    // Read before any AWS call: an unreadable registry, or another
+    // inventory's, must stop the run here, not after it, when its results
+    // could no longer be recorded.
+    let registry::Registries {
+        path: registry_path,
+        previous,
+    } = registry::previous(args.registry.as_deref(), inv)?;
     let cloud = crate::setup::connect(aws, inv).await?;
     let Some(mut targets) = crate::setup::resolve_targets(&cloud, inv).await? else {
         return Ok(exit::FAILURE);
@@ -90,12 +97,6 @@ pub(crate) async fn apply(aws: &AwsArgs, inv: &Inventory, args: &ApplyArgs) -> a
         &args.accounts,
         "targets of this inventory (see `rolecall accounts -i ...`)",
     )?;
-    // Read before any stack changes: an unreadable registry must stop the
-    // run here, not after it, when its results could no longer be recorded.
-    let registry::Registries {
-        path: registry_path,
-        previous,
-    } = registry::previous(args.registry.as_deref(), inv)?;
     let settings = crate::setup::settings(&cloud, inv, args.concurrency, "apply");
     let desired = planner::desired(inv);
     let options = executor::ApplyOptions {

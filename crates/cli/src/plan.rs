@@ -29,11 +29,12 @@ pub(crate) struct PlanArgs {
 }
 
 pub(crate) async fn plan(aws: &AwsArgs, inv: &Inventory, args: &PlanArgs) -> anyhow::Result<u8> {
+    // Before any AWS call: another inventory's registry stops the run.
+    let previous = crate::registry::previous(args.registry.as_deref(), inv)?.previous;
     let cloud = crate::setup::connect(aws, inv).await?;
     let Some(targets) = crate::setup::resolve_targets(&cloud, inv).await? else {
         return Ok(exit::FAILURE);
     };
-    let previous = crate::registry::previous(args.registry.as_deref(), inv)?.previous;
     let settings = crate::setup::settings(&cloud, inv, args.concurrency, "plan");
     let desired = planner::desired(inv);
     let plan = if inv.deploy.via == model::DeployVia::Stacksets {
