@@ -19,6 +19,7 @@ fn profiles(n: u8) -> Vec<Profile> {
             role_session_name: None,
             external_id: None,
             duration_seconds: None,
+            mfa_serial: None,
         })
         .collect()
 }

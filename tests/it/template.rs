@@ -45,6 +45,10 @@ fn built_in_and_bootstrap_templates_pass_cfn_lint() {
             "role:\n  name: Reader\n  max_session_duration: 43200\n  managed_policy_arns: [ReadOnlyAccess, \"arn:aws:iam::aws:policy/job-function/ViewOnlyAccess\"]\n  policy: {Version: \"2012-10-17\", Statement: [{Effect: Deny, Action: \"iam:*\", Resource: \"*\"}]}\n  tags: {owner: platform, cost-center: \"42\"}\n",
         ),
         (
+            "principals-conditions-boundary-path",
+            "role:\n  name: Deploy\n  path: /platform/ci/\n  trusted_principals: [\"arn:aws:iam::111111111111:role/ci-deployer\", \"arn:aws:iam::111111111111:user/alice\"]\n  trust_conditions: {StringEquals: {aws:PrincipalOrgID: o-abc123def4}, Bool: {aws:MultiFactorAuthPresent: \"true\"}}\n  external_id: ci-ext\n  permissions_boundary: PowerUserAccess\n  managed_policy_arns: [ReadOnlyAccess]\nprofiles:\n  mfa_serial: \"arn:aws:iam::111111111111:mfa/alice\"\n",
+        ),
+        (
             "region-names",
             "role:\n  name: \"Admin-{region}\"\n  output_key: AdminArn\ndeploy:\n  regions: [us-east-1, eu-west-1, ap-southeast-2]\n  bootstrap_external_id: boot-strap\n",
         ),

@@ -257,6 +257,7 @@ pub(crate) fn profiles(args: &ProfilesArgs) -> anyhow::Result<u8> {
         region: None,
         role_session_name: None,
         duration_seconds: None,
+        mfa_serial: None,
     };
     let mut region_order = BTreeMap::new();
     if let Some(inv) = &inventory {
@@ -271,6 +272,12 @@ pub(crate) fn profiles(args: &ProfilesArgs) -> anyhow::Result<u8> {
     }
     let spec = inventory.as_ref().map_or(&default_spec, |i| &i.profiles);
     let external_id = inventory.as_ref().and_then(|i| i.role.external_id.as_deref());
+    let mfa_serial = inventory.as_ref().and_then(|i| {
+        i.profiles
+            .mfa_serial
+            .as_deref()
+            .filter(|_| planner::template::requires_mfa(i.role.trust_conditions.as_ref()))
+    });
     let settings = ProfileSettings {
         spec,
         // Every entry names its role; this only fills in what they lack.
@@ -278,6 +285,7 @@ pub(crate) fn profiles(args: &ProfilesArgs) -> anyhow::Result<u8> {
             .as_ref()
             .map_or(planner::inventory::DEFAULT_ROLE_NAME, |i| i.role.name.as_str()),
         external_id,
+        mfa_serial,
         region_order: &region_order,
     };
     let profiles = profile_list(&registry, &settings)?;

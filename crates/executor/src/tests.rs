@@ -1925,6 +1925,7 @@ fn wanted_role() -> planner::drift::ExpectedRole {
         )]),
         managed: Default::default(),
         max_session_duration: 3600,
+        permissions_boundary: None,
         partition: planner::partition::AWS,
     }
 }
@@ -1936,6 +1937,7 @@ fn live(trust: serde_json::Value) -> model::LiveRole {
         inline: want.inline,
         managed: want.managed,
         max_session_duration: 3600,
+        permissions_boundary: None,
     }
 }
 

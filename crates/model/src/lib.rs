@@ -77,6 +77,16 @@ pub struct RoleSpec {
     pub name: String,
     pub stack_name: String,
     pub trusted_accounts: Vec<AccountId>,
+    /// IAM role or user ARNs trusted besides (or, without
+    /// `trusted_accounts`, instead of) whole accounts.
+    pub trusted_principals: Vec<String>,
+    /// An IAM condition block (operator → key → value) added to every
+    /// trust statement, e.g. `aws:PrincipalOrgID`.
+    pub trust_conditions: Option<serde_json::Value>,
+    /// A managed policy (name or ARN) bounding the role's permissions.
+    pub permissions_boundary: Option<String>,
+    /// The role's IAM path (`/` by default).
+    pub path: Option<String>,
     /// The inline policy document; `None`: no inline policy (`policy:
     /// none`, or managed policies alone). Validation puts the full-access
     /// policy here when the inventory gives neither.
@@ -162,6 +172,9 @@ pub struct ProfilesSpec {
     pub role_session_name: Option<String>,
     /// Must not exceed `role.max_session_duration`.
     pub duration_seconds: Option<u32>,
+    /// The MFA device every profile names, for roles whose trust requires
+    /// MFA (`aws:MultiFactorAuthPresent`).
+    pub mfa_serial: Option<String>,
 }
 
 /// An account listed in the inventory.
@@ -630,6 +643,8 @@ pub struct Profile {
     pub role_session_name: Option<String>,
     pub external_id: Option<String>,
     pub duration_seconds: Option<u32>,
+    /// The role's trust requires MFA: the AWS CLI asks for a code.
+    pub mfa_serial: Option<String>,
 }
 
 /// The verdict of `drift` for one target account/region (or account).
@@ -714,4 +729,6 @@ pub struct LiveRole {
     pub inline: BTreeMap<String, serde_json::Value>,
     pub managed: std::collections::BTreeSet<String>,
     pub max_session_duration: u32,
+    /// The permissions boundary's ARN, if the role has one.
+    pub permissions_boundary: Option<String>,
 }

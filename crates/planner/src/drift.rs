@@ -24,6 +24,8 @@ pub struct ExpectedRole {
     pub inline: BTreeMap<String, Value>,
     pub managed: BTreeSet<String>,
     pub max_session_duration: u32,
+    /// The boundary's ARN, when the role has one.
+    pub permissions_boundary: Option<String>,
     /// The partition the role is in: an account-id principal in a policy
     /// means that partition's root ARN.
     pub partition: Partition,
@@ -35,17 +37,21 @@ pub fn expected_role(inv: &Inventory, region: &str, partition: Partition) -> Opt
     if role.template.is_some() {
         return None;
     }
-    let statements: Vec<Value> = role
+    let condition = crate::template::trust_condition(role);
+    let principals = role
         .trusted_accounts
         .iter()
-        .map(|account| {
+        .map(|account| partition.root_arn(account.as_str()))
+        .chain(role.trusted_principals.iter().cloned());
+    let statements: Vec<Value> = principals
+        .map(|principal| {
             let mut s = json!({
                 "Effect": "Allow",
-                "Principal": {"AWS": partition.root_arn(account.as_str())},
+                "Principal": {"AWS": principal},
                 "Action": "sts:AssumeRole",
             });
-            if let Some(external_id) = &role.external_id {
-                s["Condition"] = json!({"StringEquals": {"sts:ExternalId": external_id}});
+            if let Some(condition) = &condition {
+                s["Condition"] = condition.clone();
             }
             s
         })
@@ -65,6 +71,10 @@ pub fn expected_role(inv: &Inventory, region: &str, partition: Partition) -> Opt
             .collect(),
         managed,
         max_session_duration: role.max_session_duration,
+        permissions_boundary: role
+            .permissions_boundary
+            .as_deref()
+            .map(|p| partition.managed_policy_arn(p)),
         partition,
     })
 }
@@ -137,6 +147,14 @@ pub fn compare_role(expected: &ExpectedRole, live: Option<&LiveRole>) -> Vec<Dri
     }
     for arn in live.managed.difference(&expected.managed) {
         out.push(detail("ManagedPolicyArns", "not attached", arn));
+    }
+    if live.permissions_boundary != expected.permissions_boundary {
+        let show = |b: &Option<String>| b.clone().unwrap_or_else(|| "none".to_owned());
+        out.push(detail(
+            "PermissionsBoundary",
+            &show(&expected.permissions_boundary),
+            &show(&live.permissions_boundary),
+        ));
     }
     if live.max_session_duration != expected.max_session_duration {
         out.push(detail(

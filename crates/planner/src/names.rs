@@ -122,6 +122,20 @@ pub fn check_inventory_name(name: &str) -> Result<(), String> {
     }
 }
 
+/// An IAM path: `/`, or `/a/b/` (at most 512 characters, printable ASCII).
+pub fn check_role_path(path: &str) -> Result<(), String> {
+    if !path.starts_with('/') || !path.ends_with('/') {
+        return Err("it must start and end with /".to_owned());
+    }
+    if path.len() > 512 {
+        return Err(format!("{} characters; at most 512", path.len()));
+    }
+    match path.chars().find(|c| !('!'..='~').contains(c)) {
+        Some(c) => Err(format!("{c:?} is not allowed")),
+        None => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

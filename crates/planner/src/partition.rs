@@ -167,6 +167,19 @@ pub fn is_role_arn(s: &str) -> bool {
     is_arn(s) && s.contains(":iam::") && s.contains(":role/")
 }
 
+/// An IAM role's or user's ARN: `arn:<p>:iam::<12 digits>:role/…` or
+/// `…:user/…`.
+pub fn is_principal_arn(s: &str) -> bool {
+    let Some(rest) = s.strip_prefix("arn:") else {
+        return false;
+    };
+    let parts: Vec<&str> = rest.splitn(5, ':').collect();
+    matches!(parts.as_slice(), [_, "iam", "", account, resource]
+        if account.len() == 12
+            && account.bytes().all(|b| b.is_ascii_digit())
+            && (resource.strip_prefix("role/").or(resource.strip_prefix("user/"))).is_some_and(|n| !n.is_empty()))
+}
+
 /// The role's name in its ARN: what follows the last `/` of the role's
 /// path (`arn:aws:iam::1:role/a/b/Name` → `Name`).
 pub fn role_name_of_arn(arn: &str) -> Option<&str> {

@@ -122,6 +122,8 @@ pub struct ProfileSettings<'a> {
     /// `role.name`, possibly with `{region}`.
     pub role_name: &'a str,
     pub external_id: Option<&'a str>,
+    /// The MFA device of profiles whose role's trust requires MFA.
+    pub mfa_serial: Option<&'a str>,
     /// Region order per account (inventory order); accounts not in it use
     /// their entries' order.
     pub region_order: &'a BTreeMap<AccountId, Vec<String>>,
@@ -134,6 +136,11 @@ impl<'a> ProfileSettings<'a> {
             spec: &inv.profiles,
             role_name: &inv.role.name,
             external_id: inv.role.external_id.as_deref(),
+            mfa_serial: inv
+                .profiles
+                .mfa_serial
+                .as_deref()
+                .filter(|_| crate::template::requires_mfa(inv.role.trust_conditions.as_ref())),
             region_order,
         }
     }
@@ -175,6 +182,7 @@ pub fn profiles(settings: &ProfileSettings<'_>, entries: &[ProfileSource<'_>]) -
                 role_session_name: settings.spec.role_session_name.clone(),
                 external_id: settings.external_id.map(str::to_owned),
                 duration_seconds: settings.spec.duration_seconds,
+                mfa_serial: settings.mfa_serial.map(str::to_owned),
             });
         }
     }
@@ -294,6 +302,7 @@ mod tests {
             region: None,
             role_session_name: None,
             duration_seconds: Some(7200),
+            mfa_serial: None,
         }
     }
 
@@ -330,6 +339,7 @@ mod tests {
             spec: &s,
             role_name: "R-{region}",
             external_id: Some("ext"),
+            mfa_serial: None,
             region_order: &order,
         };
         let got = profiles(&settings, &entries);
@@ -353,6 +363,7 @@ mod tests {
             spec: &s,
             role_name: "R-{region}",
             external_id: None,
+            mfa_serial: None,
             region_order: &order,
         };
         let names: Vec<String> = profiles(&settings, &entries).into_iter().map(|p| p.name).collect();
@@ -400,6 +411,7 @@ mod tests {
             spec: &s,
             role_name: "R",
             external_id: None,
+            mfa_serial: None,
             region_order: &order,
         };
         let messages: Vec<String> = problems(&profiles(&settings, &entries))

@@ -84,18 +84,28 @@ pub fn full_access_policy() -> Value {
 /// The built-in template: one IAM role, one trust statement per trusted
 /// account, the inline policy, and the role's ARN as an output.
 pub fn render_builtin(role: &RoleSpec) -> String {
-    let statements: Vec<Value> = role
-        .trusted_accounts
+    let accounts = role.trusted_accounts.iter().map(|account| {
+        (
+            format!("TrustAccount{account}"),
+            json!({"Fn::Sub": template::root_arn(account.as_str())}),
+        )
+    });
+    let principals = role
+        .trusted_principals
         .iter()
-        .map(|account| {
+        .enumerate()
+        .map(|(i, arn)| (format!("TrustPrincipal{}", i + 1), json!(arn)));
+    let statements: Vec<Value> = accounts
+        .chain(principals)
+        .map(|(sid, principal)| {
             let mut statement = json!({
-                "Sid": format!("TrustAccount{account}"),
+                "Sid": sid,
                 "Effect": "Allow",
-                "Principal": {"AWS": {"Fn::Sub": template::root_arn(account.as_str())}},
+                "Principal": {"AWS": principal},
                 "Action": "sts:AssumeRole",
             });
-            if let Some(external_id) = &role.external_id {
-                statement["Condition"] = json!({"StringEquals": {"sts:ExternalId": external_id}});
+            if let Some(condition) = trust_condition(role) {
+                statement["Condition"] = condition;
             }
             statement
         })
@@ -115,6 +125,15 @@ pub fn render_builtin(role: &RoleSpec) -> String {
     });
     if let Some(policy) = &role.policy {
         properties["Policies"] = json!([{"PolicyName": "rolecall-policy", "PolicyDocument": policy}]);
+    }
+    if let Some(boundary) = &role.permissions_boundary {
+        properties["PermissionsBoundary"] = match PolicyRef::of(boundary) {
+            PolicyRef::Arn(arn) => json!(arn),
+            PolicyRef::AwsManaged(name) => json!({"Fn::Sub": template::aws_managed_policy_arn(name)}),
+        };
+    }
+    if let Some(path) = &role.path {
+        properties["Path"] = json!(path);
     }
     if !role.managed_policy_arns.is_empty() {
         // A policy given by name works in every partition: the ARN is
@@ -161,7 +180,34 @@ pub fn bootstrap(inv: &Inventory) -> String {
     if let Some(external_id) = &deploy.bootstrap_external_id {
         statement["Condition"] = json!({"StringEquals": {"sts:ExternalId": external_id}});
     }
-    let role_pattern = inv.role.name.replace("{region}", "*");
+    // The role's ARN holds its path: arn:…:role/<path>/<name>.
+    let path = inv.role.path.as_deref().unwrap_or("/").trim_start_matches('/');
+    let role_pattern = format!("{path}{}", inv.role.name.replace("{region}", "*"));
+    // CreateRole with a permissions boundary needs the boundary actions too.
+    let boundary: &[&str] = if inv.role.permissions_boundary.is_some() {
+        &["iam:DeleteRolePermissionsBoundary", "iam:PutRolePermissionsBoundary"]
+    } else {
+        &[]
+    };
+    let mut iam_actions = vec![
+        "iam:AttachRolePolicy",
+        "iam:CreateRole",
+        "iam:DeleteRole",
+        "iam:DeleteRolePolicy",
+        "iam:DetachRolePolicy",
+        "iam:GetRole",
+        "iam:GetRolePolicy",
+        "iam:ListAttachedRolePolicies",
+        "iam:ListRolePolicies",
+        "iam:ListRoleTags",
+        "iam:PutRolePolicy",
+        "iam:TagRole",
+        "iam:UntagRole",
+        "iam:UpdateAssumeRolePolicy",
+        "iam:UpdateRole",
+        "iam:UpdateRoleDescription",
+    ];
+    iam_actions.extend_from_slice(boundary);
     let policy = json!({
         "Version": "2012-10-17",
         "Statement": [
@@ -179,12 +225,7 @@ pub fn bootstrap(inv: &Inventory) -> String {
             {
                 "Sid": "RolecallRole",
                 "Effect": "Allow",
-                "Action": [
-                    "iam:AttachRolePolicy", "iam:CreateRole", "iam:DeleteRole", "iam:DeleteRolePolicy", "iam:DetachRolePolicy",
-                    "iam:GetRole", "iam:GetRolePolicy", "iam:ListAttachedRolePolicies", "iam:ListRolePolicies", "iam:ListRoleTags",
-                    "iam:PutRolePolicy", "iam:TagRole", "iam:UntagRole", "iam:UpdateAssumeRolePolicy", "iam:UpdateRole",
-                    "iam:UpdateRoleDescription",
-                ],
+                "Action": iam_actions,
                 "Resource": {"Fn::Sub": template::own_roles_arn(&role_pattern)},
             },
         ],
@@ -202,4 +243,36 @@ pub fn bootstrap(inv: &Inventory) -> String {
     let mut body = serde_json::to_string_pretty(&template).expect("a JSON value always serialises");
     body.push('\n');
     body
+}
+
+/// The trust conditions require MFA (`aws:MultiFactorAuthPresent` or
+/// `aws:MultiFactorAuthAge`): the role's profiles need an `mfa_serial`.
+pub fn requires_mfa(conditions: Option<&Value>) -> bool {
+    conditions
+        .and_then(Value::as_object)
+        .into_iter()
+        .flat_map(|ops| ops.values())
+        .filter_map(Value::as_object)
+        .flat_map(|keys| keys.keys())
+        .any(|k| {
+            k.eq_ignore_ascii_case("aws:MultiFactorAuthPresent") || k.eq_ignore_ascii_case("aws:MultiFactorAuthAge")
+        })
+}
+
+/// The condition of every trust statement: `role.trust_conditions`, with
+/// the external id (`sts:ExternalId` under `StringEquals`) when there is
+/// one; `None` when there is neither.
+pub fn trust_condition(role: &RoleSpec) -> Option<Value> {
+    let mut condition = role.trust_conditions.clone().unwrap_or_else(|| json!({}));
+    if let Some(external_id) = &role.external_id {
+        let map = condition.as_object_mut()?;
+        let equals = map.entry("StringEquals").or_insert_with(|| json!({}));
+        equals
+            .as_object_mut()?
+            .insert("sts:ExternalId".to_owned(), json!(external_id));
+    }
+    condition
+        .as_object()
+        .is_some_and(|m| !m.is_empty())
+        .then_some(condition)
 }

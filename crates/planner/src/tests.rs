@@ -887,6 +887,10 @@ fn sample(key: &str) -> Option<&'static str> {
         "role.name" => "role: {name: Admin}",
         "role.stack_name" => "role: {stack_name: my-stack}",
         "role.trusted_accounts" => "role: {trusted_accounts: [\"444444444444\"]}",
+        "role.trusted_principals" => "role: {trusted_principals: [\"arn:aws:iam::111111111111:role/ci\"]}",
+        "role.trust_conditions" => "role: {trust_conditions: {StringEquals: {aws:PrincipalOrgID: o-abc123def4}}}",
+        "role.permissions_boundary" => "role: {permissions_boundary: PowerUserAccess}",
+        "role.path" => "role: {path: /platform/}",
         "role.policy" => "role: {policy: {Version: \"2012-10-17\", Statement: []}}",
         "role.managed_policy_arns" => "role: {managed_policy_arns: [\"arn:aws:iam::aws:policy/ReadOnlyAccess\"]}",
         "role.external_id" => "role: {external_id: abc-123}",
@@ -923,6 +927,7 @@ fn sample(key: &str) -> Option<&'static str> {
         "profiles.region" => "profiles: {region: eu-west-1}",
         "profiles.role_session_name" => "profiles: {role_session_name: me-ops}",
         "profiles.duration_seconds" => "profiles: {duration_seconds: 3600}",
+        "profiles.mfa_serial" => "profiles: {mfa_serial: \"arn:aws:iam::111111111111:mfa/alice\"}",
         "accounts.name" => "",
         "accounts.regions" => "accounts: [{id: \"222222222222\", regions: [eu-west-1]}]",
         "accounts.tags" => "accounts: [{id: \"222222222222\", tags: {team: web}}]",
@@ -1261,6 +1266,7 @@ fn a_govcloud_trust_policy_with_a_bare_account_id_is_in_sync() {
         inline: expected.inline.clone(),
         managed: expected.managed.clone(),
         max_session_duration: expected.max_session_duration,
+        permissions_boundary: None,
     };
     assert_eq!(crate::drift::compare_role(&expected, Some(&live)), Vec::new());
     // The commercial root ARN of the same account is another principal.
@@ -1374,4 +1380,132 @@ fn an_inventory_is_named_by_name_or_its_file() {
         1 error in inv/my inventory.yaml
     "#]]
     .assert_eq(&named(&format!("version: 1\n{body}"), "inv/my inventory.yaml").unwrap_err());
+}
+
+/// The trust of a role: whole accounts, and IAM role or user ARNs besides
+/// (or, without trusted_accounts, instead of) them; every statement with
+/// the trust conditions and the external id; a permissions boundary by
+/// name or ARN; a path. Template and drift's expected role agree.
+#[test]
+fn principals_conditions_boundary_and_path() {
+    let inv = inventory_with(
+        "role:\n  path: /platform/\n  trusted_principals: [\"arn:aws:iam::111111111111:role/ci-deployer\"]\n  trust_conditions: {StringEquals: {aws:PrincipalOrgID: o-abc123def4}}\n  external_id: ext-1\n  permissions_boundary: PowerUserAccess\n  policy: none\n",
+    );
+    let body: serde_json::Value = serde_json::from_str(&desired(&inv).template_body).unwrap();
+    let props = &body["Resources"]["Role"]["Properties"];
+    expect![[r#"
+        {
+          "Statement": [
+            {
+              "Action": "sts:AssumeRole",
+              "Condition": {
+                "StringEquals": {
+                  "aws:PrincipalOrgID": "o-abc123def4",
+                  "sts:ExternalId": "ext-1"
+                }
+              },
+              "Effect": "Allow",
+              "Principal": {
+                "AWS": "arn:aws:iam::111111111111:role/ci-deployer"
+              },
+              "Sid": "TrustPrincipal1"
+            }
+          ],
+          "Version": "2012-10-17"
+        }"#]]
+    .assert_eq(&serde_json::to_string_pretty(&props["AssumeRolePolicyDocument"]).unwrap());
+    assert_eq!(
+        props["PermissionsBoundary"],
+        serde_json::json!({"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/PowerUserAccess"})
+    );
+    assert_eq!(props["Path"], "/platform/");
+    // Drift expects the same trust (without Sids) and the boundary's ARN.
+    let expected = crate::drift::expected_role(&inv, "us-east-1", crate::partition::AWS).unwrap();
+    let mut live_trust = props["AssumeRolePolicyDocument"].clone();
+    live_trust["Statement"][0].as_object_mut().unwrap().remove("Sid");
+    let live = model::LiveRole {
+        trust: live_trust,
+        inline: Default::default(),
+        managed: Default::default(),
+        max_session_duration: 3600,
+        permissions_boundary: Some("arn:aws:iam::aws:policy/PowerUserAccess".into()),
+    };
+    assert_eq!(crate::drift::compare_role(&expected, Some(&live)), Vec::new());
+    let unbounded = model::LiveRole {
+        permissions_boundary: None,
+        ..live.clone()
+    };
+    assert_eq!(
+        crate::drift::compare_role(&expected, Some(&unbounded))
+            .iter()
+            .map(|d| d.path.as_str())
+            .collect::<Vec<_>>(),
+        ["PermissionsBoundary"]
+    );
+    // Accounts and principals together: both trusted.
+    let both = inventory_with(
+        "role:\n  trusted_accounts: [\"111111111111\"]\n  trusted_principals: [\"arn:aws:iam::111111111111:user/alice\"]\n",
+    );
+    assert_eq!(both.role.trusted_accounts.len(), 1);
+    assert_eq!(both.role.trusted_principals.len(), 1);
+    // The bootstrap role may manage the role under its path, and its boundary.
+    let boot = crate::template::bootstrap(&inv);
+    assert!(boot.contains("role/platform/RolecallTarget"), "{boot}");
+    assert!(boot.contains("iam:PutRolePermissionsBoundary"), "{boot}");
+    assert!(!crate::template::bootstrap(&both).contains("PermissionsBoundary"));
+}
+
+#[test]
+fn trust_keys_are_checked() {
+    check_inventory(
+        &format!(
+            "{HEAD}role:\n  trusted_principals: [\"arn:aws:iam::111111111111:group/admins\", \"arn:aws-cn:iam::111111111111:role/x\"]\n  trust_conditions: {{StringEquals: {{sts:ExternalId: x}}}}\n  path: platform\n  permissions_boundary: \"arn:aws:s3:::bucket\"\naccounts:\n  - id: \"222222222222\"\n"
+        ),
+        expect![[r#"
+            error: inv/test.yaml:4:24: role.trusted_principals[0]: "arn:aws:iam::111111111111:group/admins" is not the ARN of an IAM role or user
+              help: write arn:aws:iam::<account>:role/<name> (or :user/<name>); to trust a whole account, list it in trusted_accounts
+            error: inv/test.yaml:4:66: role.trusted_principals[1]: "arn:aws-cn:iam::111111111111:role/x" is in partition aws-cn, but the stacks go to partition aws (us-east-1)
+              help: trust principals of the deployment's partition (one inventory per partition)
+            error: inv/test.yaml:5:21: role.trust_conditions: sts:ExternalId is set through role.external_id
+              help: move it to role.external_id
+            error: inv/test.yaml:6:9: role.path: "platform" is not an IAM path: it must start and end with /
+              help: start and end with /, e.g. /platform/; letters, digits and !-~ inside, at most 512 characters
+            error: inv/test.yaml:7:25: role.permissions_boundary: "arn:aws:s3:::bucket" is not an IAM policy ARN (arn:<partition>:iam::<account or aws>:policy/<name>)
+              help: name a managed policy: an AWS managed one by name, or a full ARN such as arn:aws:iam::<account>:policy/<name>
+            warning: inv/test.yaml:3:1: role.policy: no policy given: the role gets full access (Action "*" on Resource "*")
+              help: set role.policy to the least privilege the role needs
+            5 errors in inv/test.yaml
+        "#]],
+    );
+    check_inventory(
+        &format!("{HEAD}role:\n  trust_conditions: [aws:PrincipalOrgID]\naccounts:\n  - id: \"222222222222\"\n"),
+        expect![[r#"
+            error: inv/test.yaml:4:21: role.trust_conditions: expected an IAM condition block: operators, each with condition keys and values
+              help: e.g. {StringEquals: {aws:PrincipalOrgID: o-abc123}, Bool: {aws:MultiFactorAuthPresent: "true"}}
+            warning: inv/test.yaml:3:1: role.policy: no policy given: the role gets full access (Action "*" on Resource "*")
+              help: set role.policy to the least privilege the role needs
+            1 error in inv/test.yaml
+        "#]],
+    );
+    // MFA in the trust needs an MFA device for the profiles.
+    check_inventory(
+        &format!(
+            "{HEAD}role:\n  policy: none\n  trust_conditions: {{Bool: {{aws:MultiFactorAuthPresent: \"true\"}}}}\naccounts:\n  - id: \"222222222222\"\n"
+        ),
+        expect![[r#"
+            error: inv/test.yaml:1:1: profiles.mfa_serial: role.trust_conditions require MFA, but the profiles name no MFA device: the AWS CLI could not assume the role
+              help: set profiles.mfa_serial to the MFA device's ARN (arn:aws:iam::<source account>:mfa/<name>)
+            1 error in inv/test.yaml
+        "#]],
+    );
+    let inv = inventory_with(
+        "role:\n  policy: none\n  trust_conditions: {Bool: {aws:MultiFactorAuthPresent: \"true\"}}\nprofiles:\n  mfa_serial: \"arn:aws:iam::111111111111:mfa/alice\"\n",
+    );
+    let order = BTreeMap::new();
+    let targets = crate::targets::resolve(&inv, &[]).targets;
+    let profiles = crate::profiles::for_targets(&crate::profiles::ProfileSettings::of(&inv, &order), &targets);
+    assert_eq!(
+        profiles[0].mfa_serial.as_deref(),
+        Some("arn:aws:iam::111111111111:mfa/alice")
+    );
 }

@@ -40,6 +40,9 @@ fn stanza(out: &mut String, p: &Profile, role_arn: &str) {
     if let Some(seconds) = p.duration_seconds {
         let _ = writeln!(out, "duration_seconds = {seconds}");
     }
+    if let Some(serial) = &p.mfa_serial {
+        let _ = writeln!(out, "mfa_serial = {serial}");
+    }
 }
 
 /// A standalone profiles file: a header comment, then one stanza per

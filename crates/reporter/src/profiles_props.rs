@@ -57,6 +57,7 @@ fn profiles() -> impl Strategy<Value = Vec<Profile>> {
                 role_session_name: None,
                 external_id: None,
                 duration_seconds: None,
+                mfa_serial: None,
             })
             .collect()
     })

@@ -285,6 +285,7 @@ fn profile(name: &str, n: u64, arn: bool) -> Profile {
         role_session_name: None,
         external_id: None,
         duration_seconds: None,
+        mfa_serial: None,
     }
 }
 

@@ -59,6 +59,10 @@ impl Roles for SdkSession {
                 .max_session_duration()
                 .and_then(|d| u32::try_from(d).ok())
                 .unwrap_or(3600),
+            permissions_boundary: role
+                .permissions_boundary()
+                .and_then(|b| b.permissions_boundary_arn())
+                .map(str::to_owned),
         }))
     }
 }

@@ -425,6 +425,16 @@ impl Validator<'_> {
         let listed = raw.accounts.as_ref().is_some_and(|a| !a.is_empty());
         let accounts = self.accounts(raw.accounts.unwrap_or_default());
         let organization = raw.organization.map(|org| self.organization(org));
+        if let (Some(role), Some(spec)) = (&role, &profiles)
+            && crate::template::requires_mfa(role.trust_conditions.as_ref())
+            && spec.mfa_serial.is_none()
+        {
+            self.error(
+                "profiles.mfa_serial",
+                "role.trust_conditions require MFA, but the profiles name no MFA device: the AWS CLI could not assume the role",
+                "set profiles.mfa_serial to the MFA device's ARN (arn:aws:iam::<source account>:mfa/<name>)",
+            );
+        }
 
         if let Some(source) = &source_account
             && let Some(i) = accounts.iter().position(|a| &a.id == source)
@@ -493,6 +503,7 @@ impl Validator<'_> {
                 spec,
                 role_name,
                 external_id: None,
+                mfa_serial: None,
                 region_order: &order,
             };
             for problem in crate::profiles::problems(&crate::profiles::for_targets(&settings, &targets)) {

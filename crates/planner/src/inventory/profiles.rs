@@ -57,12 +57,23 @@ impl Validator<'_> {
                 "use 900 to 43200 seconds, at most role.max_session_duration",
             );
         }
+        if let Some(serial) = &raw.mfa_serial
+            && !(crate::partition::is_arn(serial) && serial.contains(":iam::") && serial.contains(":mfa/"))
+        {
+            self.error(
+                "profiles.mfa_serial",
+                format!("\"{serial}\" is not an MFA device ARN"),
+                "write arn:aws:iam::<source account>:mfa/<device name>",
+            );
+            ok = false;
+        }
         ok.then_some(ProfilesSpec {
             source_profile,
             name,
             region: raw.region,
             role_session_name: raw.role_session_name,
             duration_seconds: raw.duration_seconds,
+            mfa_serial: raw.mfa_serial,
         })
     }
 }

@@ -28,6 +28,10 @@ pub(super) struct RawRole {
     pub(super) name: Option<String>,
     pub(super) stack_name: Option<String>,
     pub(super) trusted_accounts: Option<Vec<String>>,
+    pub(super) trusted_principals: Option<Vec<String>>,
+    pub(super) trust_conditions: Option<serde_json::Value>,
+    pub(super) permissions_boundary: Option<String>,
+    pub(super) path: Option<String>,
     pub(super) policy: Option<serde_json::Value>,
     pub(super) managed_policy_arns: Option<Vec<String>>,
     pub(super) external_id: Option<String>,
@@ -72,6 +76,7 @@ pub(super) struct RawProfiles {
     pub(super) region: Option<String>,
     pub(super) role_session_name: Option<String>,
     pub(super) duration_seconds: Option<u32>,
+    pub(super) mfa_serial: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -25,7 +25,30 @@ impl Validator<'_> {
             );
         }
 
-        let trusted_accounts = self.trusted_accounts(raw.trusted_accounts.as_deref(), source);
+        let trusted_principals = self.trusted_principals(raw.trusted_principals.as_deref().unwrap_or_default());
+        // Principals alone trust no whole account; neither trusts the source.
+        let source = source.filter(|_| trusted_principals.is_empty());
+        let trusted_accounts =
+            self.trusted_accounts(raw.trusted_accounts.as_deref(), source, !trusted_principals.is_empty());
+        let trust_conditions = self.trust_conditions(raw.trust_conditions.as_ref(), raw.external_id.is_some());
+        if let Some(boundary) = &raw.permissions_boundary
+            && let Err(why) = names::check_managed_policy(boundary)
+        {
+            self.error(
+                "role.permissions_boundary",
+                format!("\"{boundary}\" {why}"),
+                "name a managed policy: an AWS managed one by name, or a full ARN such as arn:aws:iam::<account>:policy/<name>",
+            );
+        }
+        if let Some(path) = &raw.path
+            && let Err(why) = names::check_role_path(path)
+        {
+            self.error(
+                "role.path",
+                format!("\"{path}\" is not an IAM path: {why}"),
+                "start and end with /, e.g. /platform/; letters, digits and !-~ inside, at most 512 characters",
+            );
+        }
 
         if let Some(policy) = &raw.policy
             && !is_none(policy)
@@ -87,6 +110,10 @@ impl Validator<'_> {
             name,
             stack_name,
             trusted_accounts,
+            trusted_principals,
+            trust_conditions,
+            permissions_boundary: raw.permissions_boundary.clone(),
+            path: raw.path.clone(),
             policy: inline_policy(raw.policy, &managed_policy_arns, template.is_some()),
             managed_policy_arns,
             external_id: raw.external_id,
@@ -99,10 +126,15 @@ impl Validator<'_> {
 
     /// Who may assume the role: the listed accounts, each once, else the
     /// source account.
-    fn trusted_accounts(&mut self, list: Option<&[String]>, source: Option<&AccountId>) -> Vec<AccountId> {
+    fn trusted_accounts(
+        &mut self,
+        list: Option<&[String]>,
+        source: Option<&AccountId>,
+        principals: bool,
+    ) -> Vec<AccountId> {
         match list {
             Some(list) => {
-                if list.is_empty() {
+                if list.is_empty() && !principals {
                     self.error(
                         "role.trusted_accounts",
                         "the list is empty: nobody could assume the role",
@@ -124,6 +156,69 @@ impl Validator<'_> {
             }
             None => source.into_iter().cloned().collect(),
         }
+    }
+
+    /// IAM role or user ARNs, each once. Kept in order even when one is
+    /// refused (the inventory is invalid then): later checks name them by
+    /// their index.
+    fn trusted_principals(&mut self, list: &[String]) -> Vec<String> {
+        for (i, arn) in list.iter().enumerate() {
+            let path = format!("role.trusted_principals[{i}]");
+            if !crate::partition::is_principal_arn(arn) {
+                self.error(
+                    &path,
+                    format!("\"{arn}\" is not the ARN of an IAM role or user"),
+                    "write arn:aws:iam::<account>:role/<name> (or :user/<name>); to trust a whole account, list it in trusted_accounts",
+                );
+            } else if list[..i].contains(arn) {
+                self.error(&path, format!("{arn} is listed twice"), "remove the duplicate");
+            }
+        }
+        list.to_vec()
+    }
+
+    /// An IAM condition block: operator → key → value(s). `sts:ExternalId`
+    /// belongs to `external_id`, which adds it.
+    fn trust_conditions(&mut self, given: Option<&serde_json::Value>, external_id: bool) -> Option<serde_json::Value> {
+        let block = given?;
+        let well_formed = block.as_object().is_some_and(|ops| {
+            !ops.is_empty()
+                && ops.iter().all(|(op, keys)| {
+                    !op.is_empty()
+                        && keys.as_object().is_some_and(|k| {
+                            !k.is_empty()
+                                && k.values()
+                                    .all(|v| v.is_string() || v.is_array() || v.is_boolean() || v.is_number())
+                        })
+                })
+        });
+        if !well_formed {
+            self.error(
+                "role.trust_conditions",
+                "expected an IAM condition block: operators, each with condition keys and values",
+                "e.g. {StringEquals: {aws:PrincipalOrgID: o-abc123}, Bool: {aws:MultiFactorAuthPresent: \"true\"}}",
+            );
+            return None;
+        }
+        let sets_external_id = block
+            .as_object()
+            .into_iter()
+            .flat_map(|ops| ops.values())
+            .filter_map(|keys| keys.as_object())
+            .any(|keys| keys.keys().any(|k| k.eq_ignore_ascii_case("sts:ExternalId")));
+        if sets_external_id {
+            self.error(
+                "role.trust_conditions",
+                "sts:ExternalId is set through role.external_id",
+                if external_id {
+                    "remove it from trust_conditions"
+                } else {
+                    "move it to role.external_id"
+                },
+            );
+            return None;
+        }
+        Some(block.clone())
     }
 
     /// `role.template`: read (through the injected reader) from inside the

@@ -99,22 +99,38 @@ impl Validator<'_> {
                 );
             }
         }
-        for (i, arn) in role
-            .map(|r| r.managed_policy_arns.as_slice())
-            .unwrap_or_default()
-            .iter()
-            .enumerate()
-        {
+        let arns = role.into_iter().flat_map(|r| {
+            let managed = r
+                .managed_policy_arns
+                .iter()
+                .enumerate()
+                .map(|(i, a)| (format!("role.managed_policy_arns[{i}]"), a));
+            let principals = r
+                .trusted_principals
+                .iter()
+                .enumerate()
+                .map(|(i, a)| (format!("role.trusted_principals[{i}]"), a));
+            let boundary = r
+                .permissions_boundary
+                .iter()
+                .map(|a| ("role.permissions_boundary".to_owned(), a));
+            managed.chain(principals).chain(boundary).collect::<Vec<_>>()
+        });
+        for (path, arn) in arns.collect::<Vec<_>>() {
             if let Some(other) = Partition::of_arn(arn)
                 && other != partition
             {
                 self.error(
-                    &format!("role.managed_policy_arns[{i}]"),
+                    &path,
                     format!(
                         "\"{arn}\" is in partition {}, but the stacks go to partition {} ({first})",
                         other.name, partition.name
                     ),
-                    "write the policy by name for AWS managed policies, or use an ARN of the deployment's partition",
+                    if path.starts_with("role.trusted_principals") {
+                        "trust principals of the deployment's partition (one inventory per partition)"
+                    } else {
+                        "write an AWS managed policy by name, or use an ARN of the deployment's partition"
+                    },
                 );
             }
         }

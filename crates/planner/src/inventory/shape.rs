@@ -25,6 +25,10 @@ pub(super) const INVENTORY: Shape = Shape::Map(&[
             ("name", Shape::Any),
             ("stack_name", Shape::Any),
             ("trusted_accounts", ACCOUNT_IDS),
+            ("trusted_principals", Shape::Any),
+            ("trust_conditions", Shape::Any),
+            ("permissions_boundary", Shape::Any),
+            ("path", Shape::Any),
             ("policy", Shape::Any),
             ("managed_policy_arns", Shape::Any),
             ("external_id", Shape::Any),
@@ -68,6 +72,7 @@ pub(super) const INVENTORY: Shape = Shape::Map(&[
             ("region", Shape::Any),
             ("role_session_name", Shape::Any),
             ("duration_seconds", Shape::Any),
+            ("mfa_serial", Shape::Any),
         ]),
     ),
     (
