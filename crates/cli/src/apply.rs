@@ -190,8 +190,9 @@ async fn bootstrap_apply(
     let mut planned = None;
     if !args.yes {
         let progress = reporter::Progress::stderr("observing", false);
-        let decide = |o: &model::Observed| Some(planner::decide(desired, o));
-        let (mut plan, observed) = executor::observe(cloud, settings, desired, targets, &progress, &decide).await;
+        let decide = |d: &model::Desired, o: &model::Observed| Some(planner::decide(d, o));
+        let catalog = std::slice::from_ref(desired);
+        let (mut plan, observed) = executor::observe(cloud, settings, catalog, targets, &progress, &decide).await;
         progress.finish();
         plan.entries.extend(orphan_rows);
         plan.sort();
@@ -207,7 +208,8 @@ async fn bootstrap_apply(
     }
 
     let progress = reporter::Progress::stderr("applying", true);
-    let mut outcomes = executor::apply(cloud, settings, options, desired, targets, planned.as_ref(), &progress).await;
+    let catalog = std::slice::from_ref(desired);
+    let mut outcomes = executor::apply(cloud, settings, options, catalog, targets, planned.as_ref(), &progress).await;
     progress.finish();
     if args.prune {
         // Only the orphans whose stack is still there (rolecall's, as the
@@ -229,11 +231,11 @@ async fn bootstrap_apply(
                     .filter(|o| o.account_id == t.account_id && known(o))
                     .map(|o| o.region.clone())
                     .collect();
-                (!regions.is_empty()).then(|| model::Target { regions, ..t.clone() })
+                (!regions.is_empty()).then(|| model::Target { regions, ..t.clone() }.with_role(&desired.role))
             })
             .collect();
         let progress = reporter::Progress::stderr("pruning", true);
-        let pruned = executor::destroy(cloud, settings, options, desired, &doomed, None, &progress).await;
+        let pruned = executor::destroy(cloud, settings, options, catalog, &doomed, None, &progress).await;
         progress.finish();
         outcomes.extend(orphan_outcomes.into_iter().filter(|o| {
             !pruned

@@ -67,6 +67,7 @@ pub(crate) async fn destroy(aws: &AwsArgs, inv: &Inventory, args: &DestroyArgs) 
     let region_order: BTreeMap<AccountId, Vec<String>> =
         all.iter().map(|t| (t.account_id.clone(), t.regions.clone())).collect();
     let desired = planner::desired(inv);
+    let catalog = std::slice::from_ref(&desired);
     let mut targets = if args.orphans {
         orphans::targets(previous, &desired.role, &all)
     } else {
@@ -109,8 +110,8 @@ pub(crate) async fn destroy(aws: &AwsArgs, inv: &Inventory, args: &DestroyArgs) 
     let mut planned = None;
     if !args.yes {
         let progress = reporter::Progress::stderr("observing", false);
-        let decide = |o: &model::Observed| Some(planner::decide::decide_destroy(&desired.stack_name, o));
-        let (plan, observed) = executor::observe(&cloud, &settings, &desired, &targets, &progress, &decide).await;
+        let decide = |d: &model::Desired, o: &model::Observed| Some(planner::decide::decide_destroy(&d.stack_name, o));
+        let (plan, observed) = executor::observe(&cloud, &settings, catalog, &targets, &progress, &decide).await;
         progress.finish();
         reporter::write_plan(&mut std::io::stdout().lock(), &plan)?;
         if plan.count(model::Action::Delete) == 0 {
@@ -131,7 +132,7 @@ pub(crate) async fn destroy(aws: &AwsArgs, inv: &Inventory, args: &DestroyArgs) 
         &cloud,
         &settings,
         &options,
-        &desired,
+        catalog,
         &targets,
         planned.as_ref(),
         &progress,

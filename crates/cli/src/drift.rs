@@ -101,7 +101,7 @@ pub(crate) async fn drift(aws: &AwsArgs, inv: &Inventory, args: &DriftArgs) -> a
     }));
 
     let partition = settings.partition;
-    let expected = |region: &str| planner::drift::expected_role(inv, region, partition);
+    let expected = |_: &model::Desired, region: &str| planner::drift::expected_role(inv, region, partition);
     let options = executor::drift::DriftOptions {
         cfn_drift: args.cfn_drift,
         detections_at_once: 8,
@@ -109,7 +109,16 @@ pub(crate) async fn drift(aws: &AwsArgs, inv: &Inventory, args: &DriftArgs) -> a
         poll_interval: std::time::Duration::from_secs(2),
     };
     let progress = reporter::Progress::stderr("checking", false);
-    let check = executor::drift::drift(&cloud, &settings, &desired, &targets, &expected, &options, &progress).await;
+    let check = executor::drift::drift(
+        &cloud,
+        &settings,
+        std::slice::from_ref(&desired),
+        &targets,
+        &expected,
+        &options,
+        &progress,
+    )
+    .await;
     progress.finish();
     findings.extend(check.findings);
     executor::drift::sort(&mut findings);

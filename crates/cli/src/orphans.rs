@@ -28,11 +28,12 @@ pub(crate) fn targets(previous: Option<&Registry>, role: &str, current: &[Target
                 regions: Vec::new(),
                 source: TargetSource::Inventory,
                 parent: None,
+                roles: Vec::new(),
             })
             .regions
             .push(e.region.clone());
     }
-    by_account.into_values().collect()
+    by_account.into_values().map(|t| t.with_role(role)).collect()
 }
 
 /// Orphans as plan rows and as outcomes for the registry. A stack that is
@@ -45,13 +46,13 @@ pub(crate) async fn observe(
     desired: &model::Desired,
     orphans: &[Target],
 ) -> (Vec<PlanEntry>, Vec<Outcome>) {
-    let stack_name = desired.stack_name.as_str();
     if orphans.is_empty() {
         return (Vec::new(), Vec::new());
     }
-    let decide = |o: &Observed| planner::decide::decide_orphan(stack_name, o);
+    let decide = |d: &model::Desired, o: &Observed| planner::decide::decide_orphan(&d.stack_name, o);
     let progress = reporter::Progress::stderr("checking orphans", false);
-    let (mut plan, observed) = executor::observe(cloud, settings, desired, orphans, &progress, &decide).await;
+    let catalog = std::slice::from_ref(desired);
+    let (mut plan, observed) = executor::observe(cloud, settings, catalog, orphans, &progress, &decide).await;
     progress.finish();
     for error in plan.errors.drain(..) {
         for region in error.region.clone().map_or_else(

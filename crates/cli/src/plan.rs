@@ -49,7 +49,7 @@ pub(crate) async fn plan(aws: &AwsArgs, inv: &Inventory, args: &PlanArgs) -> any
         crate::stacksets::plan(&cloud, &run, &targets).await?
     } else {
         let progress = reporter::Progress::stderr("observing", false);
-        let mut plan = executor::plan(&cloud, &settings, &desired, &targets, &progress).await;
+        let mut plan = executor::plan(&cloud, &settings, std::slice::from_ref(&desired), &targets, &progress).await;
         progress.finish();
         let orphan_targets = orphans::targets(previous.as_ref(), &desired.role, &targets);
         let (rows, _) = orphans::observe(&cloud, &settings, &desired, &orphan_targets).await;

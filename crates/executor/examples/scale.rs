@@ -40,12 +40,16 @@ fn main() {
     println!("|---:|---:|---:|---:|---:|");
     for n in sizes {
         let targets: Vec<Target> = (0..n)
-            .map(|i| Target {
-                account_id: AccountId::parse(&format!("{:012}", 100_000_000_000u64 + i as u64)).expect("id"),
-                account_name: format!("member-{i}"),
-                regions: vec!["us-east-1".to_owned()],
-                source: TargetSource::Inventory,
-                parent: None,
+            .map(|i| {
+                Target {
+                    account_id: AccountId::parse(&format!("{:012}", 100_000_000_000u64 + i as u64)).expect("id"),
+                    account_name: format!("member-{i}"),
+                    regions: vec!["us-east-1".to_owned()],
+                    source: TargetSource::Inventory,
+                    parent: None,
+                    roles: Vec::new(),
+                }
+                .with_role("default")
             })
             .collect();
         let cloud = SimCloud::default();
@@ -66,12 +70,24 @@ fn main() {
             registered: None,
         };
         let t = Instant::now();
-        let plan = runtime.block_on(executor::plan(&cloud, &settings, &desired, &targets, &NoEvents));
+        let plan = runtime.block_on(executor::plan(
+            &cloud,
+            &settings,
+            std::slice::from_ref(&desired),
+            &targets,
+            &NoEvents,
+        ));
         let plan_us = t.elapsed().as_secs_f64() * 1e6 / n as f64;
         assert_eq!(plan.entries.len(), n);
         let t = Instant::now();
         let outcomes = runtime.block_on(executor::apply(
-            &cloud, &settings, &options, &desired, &targets, None, &NoEvents,
+            &cloud,
+            &settings,
+            &options,
+            std::slice::from_ref(&desired),
+            &targets,
+            None,
+            &NoEvents,
         ));
         let apply_us = t.elapsed().as_secs_f64() * 1e6 / n as f64;
         assert!(outcomes.iter().all(|o| o.role_arn.is_some()));

@@ -22,7 +22,7 @@ pub async fn apply<C: Cloud>(
     cloud: &C,
     settings: &Settings,
     options: &ApplyOptions,
-    desired: &Desired,
+    catalog: &[Desired],
     targets: &[Target],
     planned: Option<&ObservedMap>,
     events: &dyn EventSink,
@@ -30,7 +30,7 @@ pub async fn apply<C: Cloud>(
 where
     C::Session: Stacks + ChangeSets,
 {
-    run_stacks(&Apply, cloud, settings, options, desired, targets, planned, events).await
+    run_stacks(&Apply, cloud, settings, options, catalog, targets, planned, events).await
 }
 
 struct Apply;

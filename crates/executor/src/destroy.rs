@@ -17,7 +17,7 @@ pub async fn destroy<C: Cloud>(
     cloud: &C,
     settings: &Settings,
     options: &ApplyOptions,
-    desired: &Desired,
+    catalog: &[Desired],
     targets: &[Target],
     planned: Option<&ObservedMap>,
     events: &dyn EventSink,
@@ -25,7 +25,7 @@ pub async fn destroy<C: Cloud>(
 where
     C::Session: Stacks,
 {
-    run_stacks(&Destroy, cloud, settings, options, desired, targets, planned, events).await
+    run_stacks(&Destroy, cloud, settings, options, catalog, targets, planned, events).await
 }
 
 struct Destroy;

@@ -38,14 +38,14 @@ pub struct DriftCheck {
     pub notes: Vec<String>,
 }
 
-/// What the inventory expects of the role in a region (`None`: an own
-/// template, whose role is only checked to exist).
-pub type Expect<'a> = &'a (dyn Fn(&str) -> Option<ExpectedRole> + Sync);
+/// What the inventory expects of a role (of the catalog) in a region
+/// (`None`: an own template, whose role is only checked to exist).
+pub type Expect<'a> = &'a (dyn Fn(&Desired, &str) -> Option<ExpectedRole> + Sync);
 
 pub async fn drift<C: Cloud>(
     cloud: &C,
     settings: &Settings,
-    desired: &Desired,
+    catalog: &[Desired],
     targets: &[Target],
     expected: Expect<'_>,
     options: &DriftOptions,
@@ -67,10 +67,8 @@ where
         let findings = match reach {
             Reach::Session(session) => {
                 futures::future::join_all(
-                    target
-                        .regions
-                        .iter()
-                        .map(|region| check(&session, desired, target, region, expected, options, shared)),
+                    crate::records::stacks(target, catalog)
+                        .map(|(desired, region)| check(&session, desired, target, region, expected, options, shared)),
                 )
                 .await
             }
@@ -149,7 +147,7 @@ async fn check<S: Stacks + Roles + StackDrift>(
         Ok(stack) => stack,
         Err((kind, reason)) => return here(kind, reason, Vec::new()),
     };
-    let want = expected(region);
+    let want = expected(desired, region);
     // The role the stack made: its output, else the name the inventory gives.
     let role_name = stack
         .outputs

@@ -18,23 +18,24 @@ pub type StackKey = (AccountId, String, String);
 /// confirmed plan acts on exactly this.
 pub type ObservedMap = BTreeMap<StackKey, Observed>;
 
-/// A decision for one observed stack; `None` leaves it out of the plan.
-pub type Decide<'a> = &'a (dyn Fn(&Observed) -> Option<Decision> + Sync);
+/// A decision for one observed stack of a role; `None` leaves it out of
+/// the plan.
+pub type Decide<'a> = &'a (dyn Fn(&Desired, &Observed) -> Option<Decision> + Sync);
 
 /// Observes every target and decides; returns the plan sorted by account
 /// and region.
 pub async fn plan<C: Cloud>(
     cloud: &C,
     settings: &Settings,
-    desired: &Desired,
+    catalog: &[Desired],
     targets: &[Target],
     events: &dyn EventSink,
 ) -> Plan
 where
     C::Session: Stacks,
 {
-    let decide = |o: &Observed| Some(planner::decide(desired, o));
-    observe(cloud, settings, desired, targets, events, &decide).await.0
+    let decide = |d: &Desired, o: &Observed| Some(planner::decide(d, o));
+    observe(cloud, settings, catalog, targets, events, &decide).await.0
 }
 
 /// The observe pipeline with any decision: the plan (sorted), and every
@@ -42,7 +43,7 @@ where
 pub async fn observe<C: Cloud>(
     cloud: &C,
     settings: &Settings,
-    desired: &Desired,
+    catalog: &[Desired],
     targets: &[Target],
     events: &dyn EventSink,
     decide: Decide<'_>,
@@ -54,7 +55,7 @@ where
     let results: Vec<AccountResult> = fan_out(cloud, settings, targets, events, None, |target, reach| async move {
         let result = match reach {
             Reach::Session(session) => {
-                let result = observe_account(&session, desired, target, events, decide).await;
+                let result = observe_account(&session, catalog, target, events, decide).await;
                 for error in &result.1 {
                     events.event(Event::AccountFailed { error: error.clone() });
                 }
@@ -99,39 +100,35 @@ pub(crate) async fn read_stack<S: Stacks>(session: &S, region: &str, stack_name:
     Ok(observed)
 }
 
-/// Reads the stack in each region of one account (regions concurrently).
+/// Reads every stack of one account (all at once) and decides each.
 async fn observe_account<S: Stacks>(
     session: &S,
-    desired: &Desired,
+    catalog: &[Desired],
     target: &Target,
     events: &dyn EventSink,
     decide: Decide<'_>,
 ) -> (Vec<PlanEntry>, Vec<AccountError>, Vec<(StackKey, Observed)>) {
-    let stack_name = desired.stack_name.as_str();
-    let observed = futures::future::join_all(
-        target
-            .regions
-            .iter()
-            .map(|region| async move { (region, read_stack(session, region, stack_name).await) }),
-    )
+    let observed = futures::future::join_all(crate::records::stacks(target, catalog).map(
+        |(desired, region)| async move { (desired, region, read_stack(session, region, &desired.stack_name).await) },
+    ))
     .await;
     let mut entries = Vec::new();
     let mut errors = Vec::new();
     let mut seen = Vec::new();
-    for (region, result) in observed {
+    for (desired, region, result) in observed {
         match result {
             Ok(observed) => {
-                if let Some(decision) = decide(&observed) {
+                if let Some(decision) = decide(desired, &observed) {
                     let entry = entry(target, &desired.role, region, decision, &observed);
                     events.event(Event::Planned { entry: entry.clone() });
                     entries.push(entry);
                 }
                 seen.push((
-                    (target.account_id.clone(), desired.role.clone(), region.clone()),
+                    (target.account_id.clone(), desired.role.clone(), region.to_owned()),
                     observed,
                 ));
             }
-            Err(e) => errors.push(region_error(target, region, stack_name, &e)),
+            Err(e) => errors.push(region_error(target, region, &desired.stack_name, &e)),
         }
     }
     (entries, errors, seen)

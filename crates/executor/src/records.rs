@@ -48,13 +48,19 @@ pub(crate) fn status_of(observed: &Observed) -> &str {
     }
 }
 
-/// The same outcome in every region of an account that was not reached.
-pub(crate) fn every_region(target: &Target, status: Status, error: &str, desired: &Desired) -> Vec<Outcome> {
-    target
-        .regions
-        .iter()
-        .map(|r| outcome(target, r, None, status, None, Some(error.to_owned()), desired))
+/// The same outcome for every stack of an account that was not reached.
+pub(crate) fn every_stack(target: &Target, status: Status, error: &str, catalog: &[Desired]) -> Vec<Outcome> {
+    stacks(target, catalog)
+        .map(|(desired, region)| outcome(target, region, None, status, None, Some(error.to_owned()), desired))
         .collect()
+}
+
+/// The stacks of an account: each of its roles (as the catalog describes
+/// it) in each of that role's regions. A role the catalog lacks has none.
+pub(crate) fn stacks<'a>(target: &'a Target, catalog: &'a [Desired]) -> impl Iterator<Item = (&'a Desired, &'a str)> {
+    target
+        .stacks()
+        .filter_map(move |(role, region)| Some((catalog.iter().find(|d| d.role == role)?, region)))
 }
 
 pub(crate) fn outcome(

@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use crate::cloud::{Cloud, CloudError, StackRequest, Stacks};
 use crate::fanout::{Done, Reach, fan_out};
 use crate::observe::ObservedMap;
-use crate::records::{every_region, outcome, status_of};
+use crate::records::{every_stack, outcome, status_of};
 use crate::settings::Settings;
 
 /// How apply and destroy wait and when they stop starting accounts.
@@ -53,7 +53,7 @@ pub(crate) async fn run_stacks<C, W>(
     cloud: &C,
     settings: &Settings,
     options: &ApplyOptions,
-    desired: &Desired,
+    catalog: &[Desired],
     targets: &[Target],
     planned: Option<&ObservedMap>,
     events: &dyn EventSink,
@@ -72,8 +72,8 @@ where
         |target, reach| async move {
             let outcomes = match reach {
                 Reach::Session(session) => {
-                    futures::future::join_all(target.regions.iter().map(|region| {
-                        let key = (target.account_id.clone(), desired.role.clone(), region.clone());
+                    futures::future::join_all(crate::records::stacks(target, catalog).map(|(desired, region)| {
+                        let key = (target.account_id.clone(), desired.role.clone(), region.to_owned());
                         let seen = planned.map(|p| p.get(&key).cloned());
                         let run = Stack {
                             session: &session,
@@ -96,8 +96,8 @@ where
                     }))
                     .await
                 }
-                Reach::Unreachable(error) => every_region(target, Status::Failed, &error.message, desired),
-                Reach::Skipped(reason) => every_region(target, Status::NotAttempted, &reason, desired),
+                Reach::Unreachable(error) => every_stack(target, Status::Failed, &error.message, catalog),
+                Reach::Skipped(reason) => every_stack(target, Status::NotAttempted, &reason, catalog),
             };
             for o in &outcomes {
                 events.event(Event::Finished { outcome: o.clone() });
@@ -110,7 +110,7 @@ where
     )
     .await;
     let mut outcomes: Vec<Outcome> = results.into_iter().flatten().collect();
-    outcomes.sort_by(|a, b| (&a.account_id, &a.region).cmp(&(&b.account_id, &b.region)));
+    outcomes.sort_by(|a, b| (&a.account_id, &a.role, &a.region).cmp(&(&b.account_id, &b.role, &b.region)));
     outcomes
 }
 

@@ -676,11 +676,12 @@ async fn gather_outputs<C: Cloud>(
                 regions: Vec::new(),
                 source: model::TargetSource::Inventory,
                 parent: None,
+                roles: Vec::new(),
             })
             .regions
             .push(o.region.clone());
     }
-    let targets: Vec<Target> = targets.into_values().collect();
+    let targets: Vec<Target> = targets.into_values().map(|t| t.with_role(&run.desired.role)).collect();
     let ids: BTreeMap<Key, Option<String>> = outcomes
         .iter()
         .map(|o| ((o.account_id.clone(), o.region.clone()), o.stack_id.clone()))

@@ -523,12 +523,16 @@ fn id(n: usize) -> String {
 
 fn targets(n: usize) -> Vec<Target> {
     (1..=n)
-        .map(|i| Target {
-            account_id: AccountId::parse(&id(i)).unwrap(),
-            account_name: format!("acct-{i}"),
-            regions: vec!["us-east-1".into(), "eu-west-1".into()],
-            source: TargetSource::Inventory,
-            parent: None,
+        .map(|i| {
+            Target {
+                account_id: AccountId::parse(&id(i)).unwrap(),
+                account_name: format!("acct-{i}"),
+                regions: vec!["us-east-1".into(), "eu-west-1".into()],
+                source: TargetSource::Inventory,
+                parent: None,
+                roles: Vec::new(),
+            }
+            .with_role("default")
         })
         .collect()
 }
@@ -587,7 +591,7 @@ fn run<F: std::future::Future>(f: F) -> F::Output {
 fn one_assume_role_per_account_and_bounded_concurrency() {
     let fake = Fake::default();
     let events = Recorder::default();
-    let plan = run(plan(&fake, &settings(4), &desired(), &targets(40), &events));
+    let plan = run(plan(&fake, &settings(4), &[desired()], &targets(40), &events));
     assert_eq!(plan.entries.len(), 80);
     assert!(plan.errors.is_empty());
     assert!(plan.entries.iter().all(|e| e.action == Action::Create));
@@ -645,7 +649,7 @@ fn an_unreachable_account_or_region_fails_alone() {
     );
     let fake = Fake(Arc::new(state));
     let events = Recorder::default();
-    let plan = run(plan(&fake, &settings(16), &desired(), &targets(4), &events));
+    let plan = run(plan(&fake, &settings(16), &[desired()], &targets(4), &events));
     assert_eq!(plan.errors.len(), 3, "{:#?}", plan.errors);
     let expired = &plan.errors[2];
     assert!(
@@ -809,14 +813,14 @@ fn apply_to(state: State, n: usize, options: &ApplyOptions) -> (Arc<State>, Vec<
         .into_iter()
         .map(|mut t| {
             t.regions.truncate(1);
-            t
+            t.with_role("default")
         })
         .collect();
     let outcomes = run(apply(
         &fake,
         &settings(1),
         options,
-        &desired(),
+        &[desired()],
         &targets,
         None,
         &Recorder::default(),
@@ -1242,7 +1246,7 @@ fn apply_runs_accounts_concurrently_without_a_barrier() {
     let events = Recorder::default();
     let mut s = settings(8);
     s.session_name = "rolecall-apply-test".into();
-    let outcomes = run(apply(&fake, &s, &options(), &desired(), &targets(40), None, &events));
+    let outcomes = run(apply(&fake, &s, &options(), &[desired()], &targets(40), None, &events));
     assert_eq!(outcomes.len(), 80);
     assert!(outcomes.iter().all(|o| o.status == model::Status::Created));
     let max = fake.0.max_in_flight.load(Ordering::SeqCst);
@@ -1277,7 +1281,7 @@ fn bootstrap_role_arns_are_in_the_callers_partition() {
             interrupt: Default::default(),
             ..settings(4)
         };
-        let plan = run(plan(&fake, &settings, &desired(), &targets(3), &NoEventsSink));
+        let plan = run(plan(&fake, &settings, &[desired()], &targets(3), &NoEventsSink));
         assert!(plan.errors.is_empty(), "{region}: {:?}", plan.errors);
         assert_eq!(fake.0.assume_calls.lock().unwrap().len(), 3, "{region}");
     }
@@ -1295,7 +1299,7 @@ fn east(n: usize) -> Vec<Target> {
         .into_iter()
         .map(|mut t| {
             t.regions.truncate(1);
-            t
+            t.with_role("default")
         })
         .collect()
 }
@@ -1325,7 +1329,7 @@ fn a_confirmed_plan_is_acted_on_and_fails_safe_when_a_stack_changed() {
         &fake,
         &settings(1),
         &options(),
-        &desired(),
+        &[desired()],
         &east(3),
         Some(&planned),
         &NoEventsSink,
@@ -1377,7 +1381,7 @@ fn a_confirmed_plan_is_acted_on_and_fails_safe_when_a_stack_changed() {
         &fake,
         &settings(1),
         &options(),
-        &desired(),
+        &[desired()],
         &east(1),
         Some(&planned),
         &NoEventsSink,
@@ -1406,7 +1410,7 @@ fn destroy_deletes_only_rolecalls_stacks_by_id_and_waits() {
         &fake,
         &settings(2),
         &options(),
-        &desired(),
+        &[desired()],
         &east(4),
         None,
         &NoEventsSink,
@@ -1952,11 +1956,11 @@ fn drift_options(cfn_drift: bool) -> DriftOptions {
 
 fn run_drift(state: State, n: usize, options: &DriftOptions) -> (Arc<State>, crate::drift::DriftCheck) {
     let fake = Fake(Arc::new(state));
-    let want = |_: &str| Some(wanted_role());
+    let want = |_: &Desired, _: &str| Some(wanted_role());
     let check = run(crate::drift::drift(
         &fake,
         &settings(4),
-        &desired(),
+        &[desired()],
         &east(n),
         &want,
         options,
@@ -2100,5 +2104,83 @@ fn cfn_drift_is_rate_limited_bounded_in_time_and_unavailable_is_said_once() {
     assert_eq!(
         check.notes,
         ["CloudFormation drift detection unavailable here; the live-role comparison was used"]
+    );
+}
+
+/// The unit of work inside an account is its stacks (role × region): two
+/// roles of the catalog cost one AssumeRole per account, each stack gets
+/// its own role's template and outcome.
+#[test]
+fn the_stacks_of_several_roles_share_one_assume_role_per_account() {
+    let readonly = Desired {
+        role: "readonly".into(),
+        role_name: "RolecallReadOnly".into(),
+        stack_name: "rolecall-readonly".into(),
+        fingerprint: "e".repeat(64),
+        ..desired()
+    };
+    let catalog = [desired(), readonly];
+    let targets: Vec<Target> = targets(3)
+        .into_iter()
+        .map(|mut t| {
+            t.roles = vec![
+                model::TargetRole {
+                    role: "default".into(),
+                    regions: vec!["us-east-1".into()],
+                },
+                model::TargetRole {
+                    role: "readonly".into(),
+                    regions: vec!["eu-west-1".into()],
+                },
+            ];
+            t
+        })
+        .collect();
+    let fake = Fake(Arc::new(State::default()));
+    let plan = run(plan(&fake, &settings(4), &catalog, &targets, &NoEventsSink));
+    let rows: Vec<(String, String, String)> = plan
+        .entries
+        .iter()
+        .map(|e| (e.role.clone(), e.region.clone(), e.action.to_string()))
+        .collect();
+    assert_eq!(rows.len(), 6);
+    assert!(rows.contains(&("readonly".into(), "eu-west-1".into(), "create".into())));
+    assert!(
+        !rows
+            .iter()
+            .any(|(role, region, _)| role == "readonly" && region == "us-east-1")
+    );
+    assert_eq!(
+        fake.0.assume_calls.lock().unwrap().len(),
+        3,
+        "one AssumeRole per account"
+    );
+
+    let fake = Fake(Arc::new(State::default()));
+    let outcomes = run(apply(
+        &fake,
+        &settings(4),
+        &options(),
+        &catalog,
+        &targets,
+        None,
+        &NoEventsSink,
+    ));
+    assert_eq!(
+        fake.0.assume_calls.lock().unwrap().len(),
+        3,
+        "one AssumeRole per account"
+    );
+    let created: Vec<(String, String, String)> = outcomes
+        .iter()
+        .filter(|o| o.account_id.as_str() == id(1))
+        .map(|o| (o.role.clone(), o.stack_name.clone(), status(o)))
+        .collect();
+    assert_eq!(
+        created,
+        [
+            ("default".into(), "rolecall-target-role".into(), "created ".into()),
+            ("readonly".into(), "rolecall-readonly".into(), "created ".into()),
+        ]
     );
 }

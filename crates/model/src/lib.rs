@@ -245,10 +245,40 @@ pub enum TargetSource {
 pub struct Target {
     pub account_id: AccountId,
     pub account_name: String,
+    /// Every region any of its roles goes to, in the inventory's order.
     pub regions: Vec<String>,
     pub source: TargetSource,
     /// Where discovery found it (OU or root id); `None` for inventory-only accounts.
     pub parent: Option<String>,
+    /// The stacks of this account: each role of the catalog it gets, in
+    /// that role's regions. One AssumeRole serves them all.
+    pub roles: Vec<TargetRole>,
+}
+
+/// One role of the catalog in one target account.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TargetRole {
+    /// The role's key in the inventory.
+    pub role: String,
+    pub regions: Vec<String>,
+}
+
+impl Target {
+    /// The account with one role in `regions` (its `regions` too).
+    pub fn with_role(mut self, role: &str) -> Target {
+        self.roles = vec![TargetRole {
+            role: role.to_owned(),
+            regions: self.regions.clone(),
+        }];
+        self
+    }
+
+    /// Every stack of the account: (role key, region).
+    pub fn stacks(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.roles
+            .iter()
+            .flat_map(|r| r.regions.iter().map(move |region| (r.role.as_str(), region.as_str())))
+    }
 }
 
 /// What the role stack should be, the same for every target.

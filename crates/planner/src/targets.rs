@@ -36,6 +36,7 @@ pub fn resolve(inv: &Inventory, discovered: &[DiscoveredAccount]) -> Resolution 
                 regions: a.regions(&inv.deploy.regions).to_vec(),
                 source: TargetSource::Inventory,
                 parent: discovered.iter().find(|d| d.id == a.id).map(|d| d.parent.clone()),
+                roles: Vec::new(),
             },
         );
     }
@@ -65,11 +66,15 @@ pub fn resolve(inv: &Inventory, discovered: &[DiscoveredAccount]) -> Resolution 
                 regions: inv.deploy.regions.clone(),
                 source: TargetSource::Organization,
                 parent: Some(d.parent.clone()),
+                roles: Vec::new(),
             },
         );
     }
     Resolution {
-        targets: by_id.into_values().collect(),
+        targets: by_id
+            .into_values()
+            .map(|t| t.with_role(model::registry::DEFAULT_ROLE))
+            .collect(),
         notes,
     }
 }

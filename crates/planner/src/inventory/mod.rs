@@ -489,12 +489,16 @@ impl Validator<'_> {
         if let (Some(spec), false) = (&profiles, self.sink.has_errors()) {
             let targets: Vec<Target> = accounts
                 .iter()
-                .map(|a| Target {
-                    account_id: a.id.clone(),
-                    account_name: a.name.clone().unwrap_or_else(|| a.id.to_string()),
-                    regions: a.regions(&deploy.regions).to_vec(),
-                    source: TargetSource::Inventory,
-                    parent: None,
+                .map(|a| {
+                    Target {
+                        account_id: a.id.clone(),
+                        account_name: a.name.clone().unwrap_or_else(|| a.id.to_string()),
+                        regions: a.regions(&deploy.regions).to_vec(),
+                        source: TargetSource::Inventory,
+                        parent: None,
+                        roles: Vec::new(),
+                    }
+                    .with_role(model::registry::DEFAULT_ROLE)
                 })
                 .collect();
             let role_name = role.as_ref().map_or(DEFAULT_ROLE_NAME, |r| r.name.as_str());
