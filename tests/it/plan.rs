@@ -134,7 +134,7 @@ fn plan_creates_everywhere_then_sees_noop_update_and_blocked() {
     // outdated in api-prod (us-east-1), not rolecall's in data-prod (us-east-1).
     let read = |p: &std::path::Path| std::fs::read_to_string(p);
     let (inv, _) = planner::inventory::parse(&text, &path, &read).unwrap();
-    let desired = planner::desired(&inv);
+    let desired = planner::desired(&inv.roles[0]);
     let rt = tests::runtime();
     let create = |account: &str, region: &str, tags: BTreeMap<String, String>| {
         rt.block_on(async {

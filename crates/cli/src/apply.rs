@@ -98,7 +98,7 @@ pub(crate) async fn apply(aws: &AwsArgs, inv: &Inventory, args: &ApplyArgs) -> a
         "targets of this inventory (see `rolecall accounts -i ...`)",
     )?;
     let settings = crate::setup::settings(&cloud, inv, args.concurrency, "apply");
-    let desired = planner::desired(inv);
+    let catalog = planner::catalog(inv);
     let options = executor::ApplyOptions {
         failure_tolerance: args.failure_tolerance.unwrap_or(inv.deploy.failure_tolerance),
         poll_interval,
@@ -116,14 +116,15 @@ pub(crate) async fn apply(aws: &AwsArgs, inv: &Inventory, args: &ApplyArgs) -> a
             if !args.accounts.is_empty() {
                 bail!("--accounts cannot narrow a stack set (its instances are deployed as one set); leave it out");
             }
-            let run = crate::stacksets::run(inv, &desired, &options, args.concurrency);
+            let desired = crate::stacksets::one_role(&catalog)?;
+            let run = crate::stacksets::run(inv, desired, &options, args.concurrency);
             crate::stacksets::apply(&cloud, &settings, &run, &targets, args.yes, args.prune).await?
         }
         model::DeployVia::BootstrapRole => {
             bootstrap_apply(
                 &cloud,
                 &settings,
-                &desired,
+                &catalog,
                 &targets,
                 &all_targets,
                 previous.as_ref(),
@@ -168,7 +169,7 @@ pub(crate) async fn apply(aws: &AwsArgs, inv: &Inventory, args: &ApplyArgs) -> a
 async fn bootstrap_apply(
     cloud: &SdkCloud,
     settings: &executor::Settings,
-    desired: &model::Desired,
+    catalog: &[model::Desired],
     targets: &[model::Target],
     all_targets: &[model::Target],
     previous: Option<&Registry>,
@@ -179,11 +180,11 @@ async fn bootstrap_apply(
     // (`Scope::Accounts`); otherwise entries that left the inventory are
     // checked as orphans.
     let orphan_targets = if args.accounts.is_empty() {
-        orphans::targets(previous, &desired.role, all_targets)
+        orphans::targets(previous, catalog, all_targets)
     } else {
         Vec::new()
     };
-    let (orphan_rows, orphan_outcomes) = orphans::observe(cloud, settings, desired, &orphan_targets).await;
+    let (orphan_rows, orphan_outcomes) = orphans::observe(cloud, settings, catalog, &orphan_targets).await;
 
     // Without --yes: observe once, show the plan, ask, and act on exactly
     // what was shown.
@@ -191,7 +192,6 @@ async fn bootstrap_apply(
     if !args.yes {
         let progress = reporter::Progress::stderr("observing", false);
         let decide = |d: &model::Desired, o: &model::Observed| Some(planner::decide(d, o));
-        let catalog = std::slice::from_ref(desired);
         let (mut plan, observed) = executor::observe(cloud, settings, catalog, targets, &progress, &decide).await;
         progress.finish();
         plan.entries.extend(orphan_rows);
@@ -208,7 +208,6 @@ async fn bootstrap_apply(
     }
 
     let progress = reporter::Progress::stderr("applying", true);
-    let catalog = std::slice::from_ref(desired);
     let mut outcomes = executor::apply(cloud, settings, options, catalog, targets, planned.as_ref(), &progress).await;
     progress.finish();
     if args.prune {
@@ -226,12 +225,26 @@ async fn bootstrap_apply(
         let doomed: Vec<model::Target> = orphan_targets
             .iter()
             .filter_map(|t| {
-                let regions: Vec<String> = orphan_outcomes
+                let roles: Vec<model::TargetRole> = t
+                    .roles
                     .iter()
-                    .filter(|o| o.account_id == t.account_id && known(o))
-                    .map(|o| o.region.clone())
+                    .filter_map(|r| {
+                        let regions: Vec<String> = orphan_outcomes
+                            .iter()
+                            .filter(|o| o.account_id == t.account_id && o.role == r.role && known(o))
+                            .map(|o| o.region.clone())
+                            .collect();
+                        (!regions.is_empty()).then(|| model::TargetRole {
+                            role: r.role.clone(),
+                            regions,
+                        })
+                    })
                     .collect();
-                (!regions.is_empty()).then(|| model::Target { regions, ..t.clone() }.with_role(&desired.role))
+                (!roles.is_empty()).then(|| model::Target {
+                    regions: roles.iter().flat_map(|r| r.regions.clone()).collect(),
+                    roles,
+                    ..t.clone()
+                })
             })
             .collect();
         let progress = reporter::Progress::stderr("pruning", true);
@@ -240,7 +253,7 @@ async fn bootstrap_apply(
         outcomes.extend(orphan_outcomes.into_iter().filter(|o| {
             !pruned
                 .iter()
-                .any(|p| p.account_id == o.account_id && p.region == o.region)
+                .any(|p| p.account_id == o.account_id && p.role == o.role && p.region == o.region)
         }));
         outcomes.extend(pruned);
     } else {

@@ -66,10 +66,9 @@ pub(crate) async fn destroy(aws: &AwsArgs, inv: &Inventory, args: &DestroyArgs) 
     };
     let region_order: BTreeMap<AccountId, Vec<String>> =
         all.iter().map(|t| (t.account_id.clone(), t.regions.clone())).collect();
-    let desired = planner::desired(inv);
-    let catalog = std::slice::from_ref(&desired);
+    let catalog = &planner::catalog(inv)[..];
     let mut targets = if args.orphans {
-        orphans::targets(previous, &desired.role, &all)
+        orphans::targets(previous, catalog, &all)
     } else {
         all.clone()
     };
@@ -90,7 +89,7 @@ pub(crate) async fn destroy(aws: &AwsArgs, inv: &Inventory, args: &DestroyArgs) 
         if !args.accounts.is_empty() {
             anyhow::bail!("--accounts cannot narrow a stack set's destroy; leave it out (or use --orphans)");
         }
-        let run = crate::stacksets::run(inv, &desired, &options, args.concurrency);
+        let run = crate::stacksets::run(inv, crate::stacksets::one_role(catalog)?, &options, args.concurrency);
         if !args.yes {
             let (plan, _) = executor::stacksets::plan(&cloud, &run, &all).await?;
             reporter::write_plan(&mut std::io::stdout().lock(), &plan)?;

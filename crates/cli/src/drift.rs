@@ -84,10 +84,10 @@ pub(crate) async fn drift(aws: &AwsArgs, inv: &Inventory, args: &DriftArgs) -> a
     }
 
     let settings = crate::setup::settings(&cloud, inv, args.concurrency, "drift");
-    let desired = planner::desired(inv);
+    let catalog = planner::catalog(inv);
     let (orphan_rows, _) = if args.accounts.is_empty() {
-        let orphan_targets = orphans::targets(previous.as_ref(), &desired.role, &targets);
-        orphans::observe(&cloud, &settings, &desired, &orphan_targets).await
+        let orphan_targets = orphans::targets(previous.as_ref(), &catalog, &targets);
+        orphans::observe(&cloud, &settings, &catalog, &orphan_targets).await
     } else {
         (Vec::new(), Vec::new())
     };
@@ -101,7 +101,10 @@ pub(crate) async fn drift(aws: &AwsArgs, inv: &Inventory, args: &DriftArgs) -> a
     }));
 
     let partition = settings.partition;
-    let expected = |_: &model::Desired, region: &str| planner::drift::expected_role(inv, region, partition);
+    let expected = |d: &model::Desired, region: &str| {
+        let role = inv.role(&d.role)?;
+        planner::drift::expected_role(&role.spec, region, partition)
+    };
     let options = executor::drift::DriftOptions {
         cfn_drift: args.cfn_drift,
         detections_at_once: 8,
@@ -109,16 +112,7 @@ pub(crate) async fn drift(aws: &AwsArgs, inv: &Inventory, args: &DriftArgs) -> a
         poll_interval: std::time::Duration::from_secs(2),
     };
     let progress = reporter::Progress::stderr("checking", false);
-    let check = executor::drift::drift(
-        &cloud,
-        &settings,
-        std::slice::from_ref(&desired),
-        &targets,
-        &expected,
-        &options,
-        &progress,
-    )
-    .await;
+    let check = executor::drift::drift(&cloud, &settings, &catalog, &targets, &expected, &options, &progress).await;
     progress.finish();
     findings.extend(check.findings);
     executor::drift::sort(&mut findings);

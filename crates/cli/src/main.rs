@@ -70,6 +70,9 @@ enum Command {
         /// Print the stack parameters instead, as `--parameters file://…` of the AWS CLI takes them
         #[arg(long)]
         parameters: bool,
+        /// The role of the catalog (its key; needed when the catalog has several)
+        #[arg(long, value_name = "KEY")]
+        role: Option<String>,
     },
 }
 
@@ -217,11 +220,27 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             block_on(drift::drift(&cli.aws, &inv, args))
         }
         Command::Profiles(args) => profiles::profiles(args),
-        Command::Template { inventory, parameters } => {
+        Command::Template {
+            inventory,
+            parameters,
+            role,
+        } => {
             let Some(inv) = load_inventory(&inventory.inventory)? else {
                 return Ok(exit::FAILURE);
             };
-            let desired = planner::desired(&inv);
+            let keys: Vec<&str> = inv.roles.iter().map(|r| r.key.as_str()).collect();
+            let chosen = match (role, inv.roles.as_slice()) {
+                (Some(key), _) => inv.role(key),
+                (None, [only]) => Some(only),
+                (None, _) => None,
+            };
+            let Some(chosen) = chosen else {
+                anyhow::bail!(
+                    "name the role with --role: the inventory's roles are {}",
+                    keys.join(", ")
+                );
+            };
+            let desired = planner::desired(chosen);
             let mut out = std::io::stdout().lock();
             if *parameters {
                 reporter::write_parameters_json(&mut out, &desired.parameters)?;
@@ -247,8 +266,16 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 planner::template::BOOTSTRAP_STACK_NAME,
                 inv.deploy.bootstrap_role,
                 inv.source_account,
-                inv.role.stack_name,
-                inv.role.name,
+                inv.roles
+                    .iter()
+                    .map(|r| r.spec.stack_name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                inv.roles
+                    .iter()
+                    .map(|r| r.spec.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
             );
             Ok(exit::OK)
         }

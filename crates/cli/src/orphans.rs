@@ -6,34 +6,41 @@ use std::collections::BTreeMap;
 
 use executor::aws::SdkCloud;
 use model::registry::Registry;
-use model::{AccountId, Action, Observed, Outcome, PlanEntry, Status, Target, TargetSource};
+use model::{AccountId, Action, Desired, Observed, Outcome, PlanEntry, Status, Target, TargetRole, TargetSource};
 
-/// Registry entries of `role` whose account/region is no longer a target,
-/// as targets (one per account, with those regions).
-pub(crate) fn targets(previous: Option<&Registry>, role: &str, current: &[Target]) -> Vec<Target> {
+/// Registry entries of the catalog's roles whose stack is no longer one of
+/// the targets' (the account, or the role's region there, left), as
+/// targets: one per account, with those roles and regions.
+pub(crate) fn targets(previous: Option<&Registry>, catalog: &[Desired], current: &[Target]) -> Vec<Target> {
     let mut by_account: BTreeMap<AccountId, Target> = BTreeMap::new();
-    for e in previous.iter().flat_map(|r| &r.entries).filter(|e| e.role == role) {
-        let id = &e.account_id;
+    let known = |role: &str| catalog.iter().any(|d| d.role == role);
+    for e in previous.iter().flat_map(|r| &r.entries).filter(|e| known(&e.role)) {
         let still = current
             .iter()
-            .any(|t| &t.account_id == id && t.regions.contains(&e.region));
+            .any(|t| t.account_id == e.account_id && t.stacks().any(|s| s == (e.role.as_str(), e.region.as_str())));
         if still {
             continue;
         }
-        by_account
-            .entry(id.clone())
-            .or_insert_with(|| Target {
-                account_id: id.clone(),
-                account_name: e.account_name.clone(),
-                regions: Vec::new(),
-                source: TargetSource::Inventory,
-                parent: None,
-                roles: Vec::new(),
-            })
-            .regions
-            .push(e.region.clone());
+        let target = by_account.entry(e.account_id.clone()).or_insert_with(|| Target {
+            account_id: e.account_id.clone(),
+            account_name: e.account_name.clone(),
+            regions: Vec::new(),
+            source: TargetSource::Inventory,
+            parent: None,
+            roles: Vec::new(),
+        });
+        if !target.regions.contains(&e.region) {
+            target.regions.push(e.region.clone());
+        }
+        match target.roles.iter_mut().find(|r| r.role == e.role) {
+            Some(r) => r.regions.push(e.region.clone()),
+            None => target.roles.push(TargetRole {
+                role: e.role.clone(),
+                regions: vec![e.region.clone()],
+            }),
+        }
     }
-    by_account.into_values().map(|t| t.with_role(role)).collect()
+    by_account.into_values().collect()
 }
 
 /// Orphans as plan rows and as outcomes for the registry. A stack that is
@@ -43,32 +50,30 @@ pub(crate) fn targets(previous: Option<&Registry>, role: &str, current: &[Target
 pub(crate) async fn observe(
     cloud: &SdkCloud,
     settings: &executor::Settings,
-    desired: &model::Desired,
+    catalog: &[Desired],
     orphans: &[Target],
 ) -> (Vec<PlanEntry>, Vec<Outcome>) {
     if orphans.is_empty() {
         return (Vec::new(), Vec::new());
     }
-    let decide = |d: &model::Desired, o: &Observed| planner::decide::decide_orphan(&d.stack_name, o);
+    let decide = |d: &Desired, o: &Observed| planner::decide::decide_orphan(&d.stack_name, o);
     let progress = reporter::Progress::stderr("checking orphans", false);
-    let catalog = std::slice::from_ref(desired);
     let (mut plan, observed) = executor::observe(cloud, settings, catalog, orphans, &progress, &decide).await;
     progress.finish();
     for error in plan.errors.drain(..) {
-        for region in error.region.clone().map_or_else(
-            || {
-                orphans
-                    .iter()
-                    .find(|t| t.account_id == error.account_id)
-                    .map(|t| t.regions.clone())
-                    .unwrap_or_default()
-            },
-            |r| vec![r],
-        ) {
+        // The orphan stacks the error kept from being checked: the
+        // account's (all of them), or those of its region.
+        let unchecked: Vec<(String, String)> = orphans
+            .iter()
+            .filter(|t| t.account_id == error.account_id)
+            .flat_map(|t| t.stacks().map(|(role, region)| (role.to_owned(), region.to_owned())))
+            .filter(|(_, region)| error.region.as_deref().is_none_or(|r| r == region))
+            .collect();
+        for (role, region) in unchecked {
             plan.entries.push(PlanEntry {
                 account_id: error.account_id.clone(),
                 account_name: error.account_name.clone(),
-                role: desired.role.clone(),
+                role,
                 region,
                 action: Action::Orphaned,
                 reason: format!(
@@ -90,6 +95,10 @@ pub(crate) async fn observe(
                 Some(Observed::Present(s)) => Some(s),
                 _ => None,
             };
+            let desired = catalog
+                .iter()
+                .find(|d| d.role == p.role)
+                .expect("orphan rows are of the catalog's roles");
             let role_arn = stack.and_then(|s| s.outputs.get(&desired.output_key).cloned());
             Outcome {
                 account_id: p.account_id.clone(),

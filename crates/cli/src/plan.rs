@@ -36,7 +36,7 @@ pub(crate) async fn plan(aws: &AwsArgs, inv: &Inventory, args: &PlanArgs) -> any
         return Ok(exit::FAILURE);
     };
     let settings = crate::setup::settings(&cloud, inv, args.concurrency, "plan");
-    let desired = planner::desired(inv);
+    let catalog = planner::catalog(inv);
     let plan = if inv.deploy.via == model::DeployVia::Stacksets {
         // The instances are the truth: orphans come from them.
         let options = executor::ApplyOptions {
@@ -45,14 +45,14 @@ pub(crate) async fn plan(aws: &AwsArgs, inv: &Inventory, args: &PlanArgs) -> any
             max_wait: std::time::Duration::from_secs(1800),
             registered: None,
         };
-        let run = crate::stacksets::run(inv, &desired, &options, args.concurrency);
+        let run = crate::stacksets::run(inv, crate::stacksets::one_role(&catalog)?, &options, args.concurrency);
         crate::stacksets::plan(&cloud, &run, &targets).await?
     } else {
         let progress = reporter::Progress::stderr("observing", false);
-        let mut plan = executor::plan(&cloud, &settings, std::slice::from_ref(&desired), &targets, &progress).await;
+        let mut plan = executor::plan(&cloud, &settings, &catalog, &targets, &progress).await;
         progress.finish();
-        let orphan_targets = orphans::targets(previous.as_ref(), &desired.role, &targets);
-        let (rows, _) = orphans::observe(&cloud, &settings, &desired, &orphan_targets).await;
+        let orphan_targets = orphans::targets(previous.as_ref(), &catalog, &targets);
+        let (rows, _) = orphans::observe(&cloud, &settings, &catalog, &orphan_targets).await;
         plan.entries.extend(rows);
         plan.sort();
         plan

@@ -56,7 +56,7 @@ pub(crate) fn write_profile_outputs(
     if outputs.standalone.is_none() && outputs.into.is_none() {
         return Ok(true);
     }
-    let profiles = profile_list(registry, &ProfileSettings::of(inv, region_order))?;
+    let profiles = inventory_profiles(inv, registry, region_order)?;
     let origin = outputs.origin.display().to_string();
     if let Some(path) = outputs.standalone {
         write_standalone(path, &profiles, &origin)?;
@@ -104,7 +104,14 @@ pub(crate) fn check_before_run(
     region_order: &BTreeMap<AccountId, Vec<String>>,
     into: Option<&Path>,
 ) -> anyhow::Result<bool> {
-    let planned = planner::profiles::for_targets(&ProfileSettings::of(inv, region_order), targets);
+    let planned: Vec<Profile> = inv
+        .roles
+        .iter()
+        .flat_map(|role| {
+            let settings = ProfileSettings::of(role, region_order);
+            planner::profiles::for_targets(&settings, &role_targets(targets, &role.key))
+        })
+        .collect();
     check_profiles(&planned)?;
     if let Some(path) = into {
         let existing = files::read_or_empty(path).with_context(|| format!("cannot read {}", path.display()))?;
@@ -116,13 +123,50 @@ pub(crate) fn check_before_run(
     Ok(true)
 }
 
-fn profile_list(registry: &Registry, settings: &ProfileSettings<'_>) -> anyhow::Result<Vec<Profile>> {
+/// The targets that get `role`, each with that role's regions.
+fn role_targets(targets: &[model::Target], role: &str) -> Vec<model::Target> {
+    targets
+        .iter()
+        .filter_map(|t| {
+            let regions = &t.roles.iter().find(|r| r.role == role)?.regions;
+            Some(model::Target {
+                regions: regions.clone(),
+                ..t.clone()
+            })
+        })
+        .collect()
+}
+
+/// The profiles of every role of the inventory, from the registry's
+/// entries of that role; checked together (a name two roles generate is
+/// refused).
+fn inventory_profiles(
+    inv: &Inventory,
+    registry: &Registry,
+    region_order: &BTreeMap<AccountId, Vec<String>>,
+) -> anyhow::Result<Vec<Profile>> {
+    let mut all = Vec::new();
+    for role in &inv.roles {
+        all.extend(profile_list(
+            registry,
+            Some(&role.key),
+            &ProfileSettings::of(role, region_order),
+        ));
+    }
+    all.sort_by(|a, b| a.name.cmp(&b.name));
+    check_profiles(&all)?;
+    Ok(all)
+}
+
+/// The profiles of the registry's entries (of `role`, when given).
+fn profile_list(registry: &Registry, role: Option<&str>, settings: &ProfileSettings<'_>) -> Vec<Profile> {
     // Profiles follow the inventory: orphans keep their registry entry but
     // leave the profiles.
     let sources: Vec<ProfileSource<'_>> = registry
         .entries
         .iter()
         .filter(|e| e.status != model::Status::Orphaned)
+        .filter(|e| role.is_none_or(|r| r == e.role))
         .map(|e| ProfileSource {
             account_id: &e.account_id,
             account_name: &e.account_name,
@@ -131,9 +175,7 @@ fn profile_list(registry: &Registry, settings: &ProfileSettings<'_>) -> anyhow::
             role_name: Some(&e.role_name),
         })
         .collect();
-    let profiles = planner::profiles::profiles(settings, &sources);
-    check_profiles(&profiles)?;
-    Ok(profiles)
+    planner::profiles::profiles(settings, &sources)
 }
 
 /// Refuses profiles the AWS CLI cannot use or that two accounts share.
@@ -270,25 +312,22 @@ pub(crate) fn profiles(args: &ProfilesArgs) -> anyhow::Result<u8> {
                 .or_insert_with(|| inv.deploy.regions.clone());
         }
     }
-    let spec = inventory.as_ref().map_or(&default_spec, |i| &i.profiles);
-    let external_id = inventory.as_ref().and_then(|i| i.role.external_id.as_deref());
-    let mfa_serial = inventory.as_ref().and_then(|i| {
-        i.profiles
-            .mfa_serial
-            .as_deref()
-            .filter(|_| planner::template::requires_mfa(i.role.trust_conditions.as_ref()))
-    });
-    let settings = ProfileSettings {
-        spec,
-        // Every entry names its role; this only fills in what they lack.
-        role_name: inventory
-            .as_ref()
-            .map_or(planner::inventory::DEFAULT_ROLE_NAME, |i| i.role.name.as_str()),
-        external_id,
-        mfa_serial,
-        region_order: &region_order,
+    let profiles = match &inventory {
+        Some(inv) => inventory_profiles(inv, &registry, &region_order)?,
+        None => {
+            let settings = ProfileSettings {
+                spec: &default_spec,
+                // Every entry names its role; this only fills in what they lack.
+                role_name: planner::inventory::DEFAULT_ROLE_NAME,
+                external_id: None,
+                mfa_serial: None,
+                region_order: &region_order,
+            };
+            let profiles = profile_list(&registry, None, &settings);
+            check_profiles(&profiles)?;
+            profiles
+        }
     };
-    let profiles = profile_list(&registry, &settings)?;
     let origin = args.registry.display().to_string();
     if let Some(path) = &args.out {
         write_standalone(path, &profiles, &origin)?;

@@ -95,12 +95,18 @@ fn check_owner(registry: &Registry, inv: &Inventory) -> Result<(), String> {
             registry.source_account, inv.source_account
         ));
     }
+    // A version 1 or 2 registry is of one role (default): this inventory's
+    // when its stacks are that role's.
+    let ours = inv
+        .role(model::registry::DEFAULT_ROLE)
+        .map(|r| r.spec.stack_name.as_str());
     if registry.inventory.is_none()
-        && let Some(e) = registry.entries.iter().find(|e| e.stack_name != inv.role.stack_name)
+        && let Some(e) = registry.entries.iter().find(|e| Some(e.stack_name.as_str()) != ours)
     {
         return Err(format!(
             "it is the registry of another inventory (its stacks are {}, this inventory's are {})",
-            e.stack_name, inv.role.stack_name
+            e.stack_name,
+            ours.unwrap_or("of other roles")
         ));
     }
     Ok(())

@@ -70,3 +70,14 @@ pub(crate) async fn apply(
     progress.finish();
     Ok(Some(outcomes?))
 }
+
+/// StackSets deploy one role (one stack set): the inventory's.
+pub(crate) fn one_role(catalog: &[Desired]) -> anyhow::Result<&Desired> {
+    match catalog {
+        [one] => Ok(one),
+        _ => anyhow::bail!(
+            "deploy.via stacksets deploys one role, and the catalog has {}; use deploy.via bootstrap-role",
+            catalog.len()
+        ),
+    }
+}

@@ -31,7 +31,7 @@ fn main() {
     let text = "version: 1\nsource_account: \"111111111111\"\nrole:\n  policy: {Version: \"2012-10-17\", Statement: [{Effect: Allow, Action: \"s3:*\", Resource: \"*\"}]}\naccounts:\n  - id: \"222222222222\"\n";
     let read = |_: &std::path::Path| Err(std::io::Error::other("no files"));
     let (inv, _) = planner::inventory::parse(text, std::path::Path::new("scale.yaml"), &read).expect("valid inventory");
-    let desired = planner::desired(&inv);
+    let desired = planner::desired(&inv.roles[0]);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -65,11 +65,32 @@ pub struct Inventory {
     pub name: String,
     pub source_account: AccountId,
     pub allow_source_account: bool,
-    pub role: RoleSpec,
+    /// The catalog of roles, by key. An inventory with a single `role:` is
+    /// a catalog of one, key `default` (`registry::DEFAULT_ROLE`).
+    pub roles: Vec<CatalogRole>,
     pub deploy: Deploy,
     pub profiles: ProfilesSpec,
     pub accounts: Vec<AccountEntry>,
     pub organization: Option<OrgDiscovery>,
+}
+
+/// One role of the catalog: what it is, and where it goes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CatalogRole {
+    /// Its key (`admin`, `readonly`, `deploy`; `default` for `role:`).
+    pub key: String,
+    pub spec: RoleSpec,
+    /// Replaces `deploy.regions` for this role; `None`: the inventory's.
+    pub regions: Option<Vec<String>>,
+    /// The inventory's `profiles:` as they apply to this role.
+    pub profiles: ProfilesSpec,
+}
+
+impl Inventory {
+    /// The role of the catalog with this key.
+    pub fn role(&self, key: &str) -> Option<&CatalogRole> {
+        self.roles.iter().find(|r| r.key == key)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]

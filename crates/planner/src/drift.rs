@@ -8,7 +8,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use model::{
-    Desired, DriftDetail, DriftKind, Inventory, LiveRole, Observed, StackInfo, TAG_FINGERPRINT, TAG_MANAGED_BY,
+    Desired, DriftDetail, DriftKind, Inventory, LiveRole, Observed, RoleSpec, StackInfo, TAG_FINGERPRINT,
+    TAG_MANAGED_BY,
 };
 use serde_json::{Value, json};
 
@@ -31,9 +32,9 @@ pub struct ExpectedRole {
     pub partition: Partition,
 }
 
-/// The role the inventory puts in `region`, in `partition`.
-pub fn expected_role(inv: &Inventory, region: &str, partition: Partition) -> Option<ExpectedRole> {
-    let role = &inv.role;
+/// The role (of the catalog) the inventory puts in `region`, in
+/// `partition`.
+pub fn expected_role(role: &RoleSpec, region: &str, partition: Partition) -> Option<ExpectedRole> {
     if role.template.is_some() {
         return None;
     }

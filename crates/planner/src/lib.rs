@@ -25,7 +25,7 @@ mod yaml;
 
 pub use decide::decide;
 pub use diagnostic::{Diagnostic, Severity};
-pub use template::desired;
+pub use template::{catalog, desired};
 
 #[cfg(test)]
 mod tests;

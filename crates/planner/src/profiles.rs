@@ -130,17 +130,18 @@ pub struct ProfileSettings<'a> {
 }
 
 impl<'a> ProfileSettings<'a> {
-    /// The inventory's: its `profiles:`, its role's name and external id.
-    pub fn of(inv: &'a model::Inventory, region_order: &'a BTreeMap<AccountId, Vec<String>>) -> ProfileSettings<'a> {
+    /// A role's of the catalog: its `profiles:`, its name and external id,
+    /// its MFA device when its trust requires MFA.
+    pub fn of(role: &'a model::CatalogRole, region_order: &'a BTreeMap<AccountId, Vec<String>>) -> ProfileSettings<'a> {
         ProfileSettings {
-            spec: &inv.profiles,
-            role_name: &inv.role.name,
-            external_id: inv.role.external_id.as_deref(),
-            mfa_serial: inv
+            spec: &role.profiles,
+            role_name: &role.spec.name,
+            external_id: role.spec.external_id.as_deref(),
+            mfa_serial: role
                 .profiles
                 .mfa_serial
                 .as_deref()
-                .filter(|_| crate::template::requires_mfa(inv.role.trust_conditions.as_ref())),
+                .filter(|_| crate::template::requires_mfa(role.spec.trust_conditions.as_ref())),
             region_order,
         }
     }

@@ -5,22 +5,28 @@
 
 use std::collections::BTreeMap;
 
-use model::{Desired, Inventory, RoleSpec};
+use model::{CatalogRole, Desired, Inventory, RoleSpec};
 
 use crate::partition::{PolicyRef, template};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-/// What every target's stack should be.
-pub fn desired(inv: &Inventory) -> Desired {
-    let role = &inv.role;
+/// What the stack of each role of the catalog should be, in the catalog's
+/// order.
+pub fn catalog(inv: &Inventory) -> Vec<Desired> {
+    inv.roles.iter().map(desired).collect()
+}
+
+/// What every stack of one role should be.
+pub fn desired(catalog_role: &CatalogRole) -> Desired {
+    let role = &catalog_role.spec;
     let (template_body, parameters) = match &role.template {
         Some(custom) => (custom.body.clone(), custom.parameters.clone()),
         None => (render_builtin(role), BTreeMap::new()),
     };
     Desired {
         auto_expand: declares_transform(&template_body),
-        role: model::registry::DEFAULT_ROLE.to_owned(),
+        role: catalog_role.key.clone(),
         role_name: role.name.clone(),
         stack_name: role.stack_name.clone(),
         fingerprint: fingerprint(&template_body, &parameters),
@@ -180,11 +186,34 @@ pub fn bootstrap(inv: &Inventory) -> String {
     if let Some(external_id) = &deploy.bootstrap_external_id {
         statement["Condition"] = json!({"StringEquals": {"sts:ExternalId": external_id}});
     }
-    // The role's ARN holds its path: arn:…:role/<path>/<name>.
-    let path = inv.role.path.as_deref().unwrap_or("/").trim_start_matches('/');
-    let role_pattern = format!("{path}{}", inv.role.name.replace("{region}", "*"));
+    // Every role of the catalog: its stacks, and its role by path and name
+    // (the ARN holds the path: arn:…:role/<path>/<name>). One resource
+    // is written as a string, several as a list.
+    let one_or_many = |mut arns: Vec<String>| {
+        arns.dedup();
+        let subs: Vec<Value> = arns.into_iter().map(|a| json!({"Fn::Sub": a})).collect();
+        match <[Value; 1]>::try_from(subs) {
+            Ok([one]) => one,
+            Err(many) => json!(many),
+        }
+    };
+    let stacks = one_or_many(
+        inv.roles
+            .iter()
+            .map(|r| template::own_stacks_arn(&r.spec.stack_name))
+            .collect(),
+    );
+    let roles = one_or_many(
+        inv.roles
+            .iter()
+            .map(|r| {
+                let path = r.spec.path.as_deref().unwrap_or("/").trim_start_matches('/');
+                template::own_roles_arn(&format!("{path}{}", r.spec.name.replace("{region}", "*")))
+            })
+            .collect(),
+    );
     // CreateRole with a permissions boundary needs the boundary actions too.
-    let boundary: &[&str] = if inv.role.permissions_boundary.is_some() {
+    let boundary: &[&str] = if inv.roles.iter().any(|r| r.spec.permissions_boundary.is_some()) {
         &["iam:DeleteRolePermissionsBoundary", "iam:PutRolePermissionsBoundary"]
     } else {
         &[]
@@ -220,13 +249,13 @@ pub fn bootstrap(inv: &Inventory) -> String {
                     "cloudformation:DescribeStacks", "cloudformation:ExecuteChangeSet", "cloudformation:GetTemplate",
                     "cloudformation:ListChangeSets", "cloudformation:UpdateStack",
                 ],
-                "Resource": {"Fn::Sub": template::own_stacks_arn(&inv.role.stack_name)},
+                "Resource": stacks,
             },
             {
                 "Sid": "RolecallRole",
                 "Effect": "Allow",
                 "Action": iam_actions,
-                "Resource": {"Fn::Sub": template::own_roles_arn(&role_pattern)},
+                "Resource": roles,
             },
         ],
     });

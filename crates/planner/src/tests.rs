@@ -46,10 +46,10 @@ fn minimal_inventory_fills_defaults() {
         &read_file,
     )
     .unwrap();
-    assert_eq!(inv.role.name, "RolecallTarget");
-    assert_eq!(inv.role.stack_name, "rolecall-target-role");
-    assert_eq!(inv.role.trusted_accounts[0].as_str(), "111111111111");
-    assert_eq!(inv.role.output_key, "RoleArn");
+    assert_eq!(inv.roles[0].spec.name, "RolecallTarget");
+    assert_eq!(inv.roles[0].spec.stack_name, "rolecall-target-role");
+    assert_eq!(inv.roles[0].spec.trusted_accounts[0].as_str(), "111111111111");
+    assert_eq!(inv.roles[0].spec.output_key, "RoleArn");
     assert_eq!(inv.deploy.bootstrap_role, "OrganizationAccountAccessRole");
     assert_eq!(inv.deploy.regions, ["us-east-1"]);
     assert_eq!(inv.deploy.concurrency, 16);
@@ -204,7 +204,7 @@ fn a_fixed_role_name_in_several_regions_collides() {
     );
     let inv = inventory_with("role:\n  name: \"Admin-{region}\"\n");
     assert!(
-        desired(&inv)
+        desired(&inv.roles[0])
             .template_body
             .contains("\"Fn::Sub\": \"Admin-${AWS::Region}\"")
     );
@@ -347,7 +347,7 @@ fn custom_templates() {
         &read_file,
     )
     .unwrap();
-    let d = desired(&inv);
+    let d = desired(&inv.roles[0]);
     assert_eq!(d.template_body, "Resources: {}\n");
     assert_eq!(d.parameters["Env"], "prod");
 }
@@ -448,11 +448,11 @@ fn builtin_template_is_deterministic_and_complete() {
     let inv = inventory_with(
         "role:\n  trusted_accounts: [\"111111111111\", \"044444444444\"]\n  external_id: ext-123\n  managed_policy_arns: [arn:aws:iam::aws:policy/ReadOnlyAccess]\n",
     );
-    assert!(inv.role.name == "RolecallTarget");
-    let a = desired(&inv);
+    assert!(inv.roles[0].spec.name == "RolecallTarget");
+    let a = desired(&inv.roles[0]);
     let b = desired(&inventory_with(
         "role:\n  trusted_accounts: [\"111111111111\", \"044444444444\"]\n  external_id: ext-123\n  managed_policy_arns: [arn:aws:iam::aws:policy/ReadOnlyAccess]\n",
-    ));
+    ).roles[0]);
     assert_eq!(a, b);
     expect![[r#"
         {
@@ -524,13 +524,13 @@ fn builtin_template_is_deterministic_and_complete() {
 
 #[test]
 fn fingerprint_follows_template_and_parameters_not_tags() {
-    let base = desired(&inventory_with(""));
+    let base = desired(&inventory_with("").roles[0]);
     assert_eq!(base.fingerprint.len(), 64);
     let policy = desired(&inventory_with(
         "role:\n  policy: {Version: \"2012-10-17\", Statement: [{Effect: Allow, Action: \"s3:*\", Resource: \"*\"}]}\n",
-    ));
+    ).roles[0]);
     assert_ne!(base.fingerprint, policy.fingerprint);
-    let tagged = desired(&inventory_with("role:\n  tags: {team: web}\n"));
+    let tagged = desired(&inventory_with("role:\n  tags: {team: web}\n").roles[0]);
     assert_eq!(base.fingerprint, tagged.fingerprint);
     let p1 = BTreeMap::from([("a".to_owned(), "b=c".to_owned())]);
     let p2 = BTreeMap::from([("a=b".to_owned(), "c".to_owned())]);
@@ -558,15 +558,15 @@ fn stack(status: &str, tags: &[(&str, &str)]) -> Observed {
 #[track_caller]
 fn check_decide(observed: Observed, expect: Expect) {
     let mut inv = inventory_with("role:\n  tags: {team: web}\n");
-    inv.role.tags.insert("team".to_owned(), "web".to_owned());
-    let d = decide(&desired(&inv), &observed);
+    inv.roles[0].spec.tags.insert("team".to_owned(), "web".to_owned());
+    let d = decide(&desired(&inv.roles[0]), &observed);
     expect.assert_eq(&format!("{} {:?}: {}", d.action, d.differences, d.reason));
 }
 
 #[test]
 fn decisions() {
     let inv = inventory_with("role:\n  tags: {team: web}\n");
-    let fp = desired(&inv).fingerprint;
+    let fp = desired(&inv.roles[0]).fingerprint;
     let ours = [
         (TAG_MANAGED_BY, "rolecall"),
         (TAG_FINGERPRINT, fp.as_str()),
@@ -591,7 +591,7 @@ fn decisions() {
         s.deployed_template = Some(body);
         Observed::Present(s)
     };
-    let body = desired(&inv).template_body;
+    let body = desired(&inv.roles[0]).template_body;
     check_decide(
         deployed(body.clone()),
         expect!["no-op []: UPDATE_ROLLBACK_COMPLETE matches the inventory"],
@@ -635,7 +635,7 @@ fn decisions() {
         expect!["update [Tags]: tags differ from the inventory"],
     );
     for status in ["ROLLBACK_COMPLETE", "CREATE_FAILED", "DELETE_FAILED"] {
-        let d = decide(&desired(&inv), &stack(status, &ours));
+        let d = decide(&desired(&inv.roles[0]), &stack(status, &ours));
         assert_eq!(d.action, Action::Recover, "{status}");
     }
     check_decide(
@@ -650,7 +650,7 @@ fn decisions() {
         "ROLLBACK_IN_PROGRESS",
     ] {
         assert_eq!(
-            decide(&desired(&inv), &stack(status, &ours)).action,
+            decide(&desired(&inv.roles[0]), &stack(status, &ours)).action,
             Action::Wait,
             "{status}"
         );
@@ -687,7 +687,7 @@ fn parameter_changes_are_named() {
         "{HEAD}role:\n  template: templates/role.yaml\n  parameters: {{Env: prod}}\naccounts:\n  - id: \"222222222222\"\n"
     );
     let (inv, _) = inventory::parse(&text, Path::new("inv/test.yaml"), &read_file).unwrap();
-    let want = desired(&inv);
+    let want = desired(&inv.roles[0]);
     let Observed::Present(mut info) = stack(
         "CREATE_COMPLETE",
         &[(TAG_MANAGED_BY, "rolecall"), (TAG_FINGERPRINT, "old")],
@@ -708,7 +708,7 @@ fn own_templates_settle_with_defaulted_and_no_echo_parameters() {
         "{HEAD}role:\n  template: templates/role.yaml\n  parameters: {{Env: prod, Secret: s3cr3t}}\naccounts:\n  - id: \"222222222222\"\n"
     );
     let (inv, _) = inventory::parse(&text, Path::new("inv/test.yaml"), &read_file).unwrap();
-    let want = desired(&inv);
+    let want = desired(&inv.roles[0]);
     let Observed::Present(mut info) = stack(
         "UPDATE_COMPLETE",
         &[
@@ -981,7 +981,7 @@ fn check_stackset(set: Option<&[(&str, &str)]>, instances: &[model::InstanceInfo
         &read_file,
     )
     .unwrap();
-    let want = desired(&inv);
+    let want = desired(&inv.roles[0]);
     let targets = targets::resolve(&inv, &[]).targets;
     let info = set.map(|tags| model::StackSetInfo {
         name: "s".into(),
@@ -1216,7 +1216,7 @@ fn template_paths_stay_in_the_inventory_folder() {
 #[test]
 fn an_import_that_rolled_back_is_healthy_in_plan_and_drift() {
     let inv = inventory_with("role:\n  tags: {team: web}\n");
-    let desired = desired(&inv);
+    let desired = desired(&inv.roles[0]);
     let ours = [
         (TAG_MANAGED_BY, "rolecall"),
         (TAG_FINGERPRINT, desired.fingerprint.as_str()),
@@ -1254,7 +1254,7 @@ fn an_import_that_rolled_back_is_healthy_in_plan_and_drift() {
 fn a_govcloud_trust_policy_with_a_bare_account_id_is_in_sync() {
     let inv = inventory_with("deploy:\n  regions: [us-gov-west-1]\n");
     let gov = crate::partition::Partition::of_region("us-gov-west-1");
-    let expected = crate::drift::expected_role(&inv, "us-gov-west-1", gov).unwrap();
+    let expected = crate::drift::expected_role(&inv.roles[0].spec, "us-gov-west-1", gov).unwrap();
     assert_eq!(
         expected.trust["Statement"][0]["Principal"]["AWS"],
         "arn:aws-us-gov:iam::111111111111:root"
@@ -1299,8 +1299,8 @@ fn arns_of_the_inventory_are_read_in_one_place() {
 fn inline_policy_given_none_or_full_access() {
     let inline = |extra: &str| {
         let inv = inventory_with(extra);
-        let body: serde_json::Value = serde_json::from_str(&desired(&inv).template_body).unwrap();
-        let expected = crate::drift::expected_role(&inv, "us-east-1", crate::partition::AWS).unwrap();
+        let body: serde_json::Value = serde_json::from_str(&desired(&inv.roles[0]).template_body).unwrap();
+        let expected = crate::drift::expected_role(&inv.roles[0].spec, "us-east-1", crate::partition::AWS).unwrap();
         let policies = body["Resources"]["Role"]["Properties"].get("Policies").cloned();
         assert_eq!(
             policies.is_some(),
@@ -1346,7 +1346,8 @@ fn inline_policy_given_none_or_full_access() {
 #[test]
 fn the_default_roles_template_is_unchanged() {
     let inv = inventory_with("");
-    expect!["cf7656b59d03d2dd3a3ec65780bacce03a8ee77c667ef16863ef4a92ef123411"].assert_eq(&desired(&inv).fingerprint);
+    expect!["cf7656b59d03d2dd3a3ec65780bacce03a8ee77c667ef16863ef4a92ef123411"]
+        .assert_eq(&desired(&inv.roles[0]).fingerprint);
 }
 
 #[test]
@@ -1391,7 +1392,7 @@ fn principals_conditions_boundary_and_path() {
     let inv = inventory_with(
         "role:\n  path: /platform/\n  trusted_principals: [\"arn:aws:iam::111111111111:role/ci-deployer\"]\n  trust_conditions: {StringEquals: {aws:PrincipalOrgID: o-abc123def4}}\n  external_id: ext-1\n  permissions_boundary: PowerUserAccess\n  policy: none\n",
     );
-    let body: serde_json::Value = serde_json::from_str(&desired(&inv).template_body).unwrap();
+    let body: serde_json::Value = serde_json::from_str(&desired(&inv.roles[0]).template_body).unwrap();
     let props = &body["Resources"]["Role"]["Properties"];
     expect![[r#"
         {
@@ -1420,7 +1421,7 @@ fn principals_conditions_boundary_and_path() {
     );
     assert_eq!(props["Path"], "/platform/");
     // Drift expects the same trust (without Sids) and the boundary's ARN.
-    let expected = crate::drift::expected_role(&inv, "us-east-1", crate::partition::AWS).unwrap();
+    let expected = crate::drift::expected_role(&inv.roles[0].spec, "us-east-1", crate::partition::AWS).unwrap();
     let mut live_trust = props["AssumeRolePolicyDocument"].clone();
     live_trust["Statement"][0].as_object_mut().unwrap().remove("Sid");
     let live = model::LiveRole {
@@ -1446,8 +1447,8 @@ fn principals_conditions_boundary_and_path() {
     let both = inventory_with(
         "role:\n  trusted_accounts: [\"111111111111\"]\n  trusted_principals: [\"arn:aws:iam::111111111111:user/alice\"]\n",
     );
-    assert_eq!(both.role.trusted_accounts.len(), 1);
-    assert_eq!(both.role.trusted_principals.len(), 1);
+    assert_eq!(both.roles[0].spec.trusted_accounts.len(), 1);
+    assert_eq!(both.roles[0].spec.trusted_principals.len(), 1);
     // The bootstrap role may manage the role under its path, and its boundary.
     let boot = crate::template::bootstrap(&inv);
     assert!(boot.contains("role/platform/RolecallTarget"), "{boot}");
@@ -1503,7 +1504,7 @@ fn trust_keys_are_checked() {
     );
     let order = BTreeMap::new();
     let targets = crate::targets::resolve(&inv, &[]).targets;
-    let profiles = crate::profiles::for_targets(&crate::profiles::ProfileSettings::of(&inv, &order), &targets);
+    let profiles = crate::profiles::for_targets(&crate::profiles::ProfileSettings::of(&inv.roles[0], &order), &targets);
     assert_eq!(
         profiles[0].mfa_serial.as_deref(),
         Some("arn:aws:iam::111111111111:mfa/alice")

@@ -533,7 +533,12 @@ impl Validator<'_> {
             name: name?,
             source_account: source_account?,
             allow_source_account: raw.allow_source_account,
-            role: role?,
+            roles: vec![model::CatalogRole {
+                key: model::registry::DEFAULT_ROLE.to_owned(),
+                spec: role?,
+                regions: None,
+                profiles: profiles.clone()?,
+            }],
             deploy,
             profiles: profiles?,
             accounts,
