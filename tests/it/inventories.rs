@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use aws_sdk_iam as iam;
 use serde_json::Value;
 use tests::proxy::{Proxy, is_read};
-use tests::{MANAGEMENT_ACCOUNT, Run};
+use tests::{MANAGEMENT_ACCOUNT, rolecall_in};
 
 const HAND_WRITTEN: &str = "# mine\n[default]\nregion = eu-central-1\n\n[profile personal]\nregion = us-west-2\n";
 
@@ -20,21 +20,6 @@ fn tempdir(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-/// rolecall with the tests' AWS environment, run in `dir` (where the
-/// default registry paths are).
-fn rolecall_in(dir: &Path, endpoint: &str, args: &[&str]) -> Run {
-    let out = tests::base_command(tests::binary(), endpoint)
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("run rolecall");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
 }
 
 fn json(path: &Path) -> Value {

@@ -278,7 +278,14 @@ pub fn workspace_root() -> PathBuf {
 /// Runs rolecall with only the AWS settings we give it: no user config,
 /// no instance metadata, static keys of the management account.
 pub fn rolecall(endpoint: &str, args: &[&str]) -> Run {
+    rolecall_in(&workspace_root(), endpoint, args)
+}
+
+/// `rolecall` run in `dir` (where relative paths, and the default registry
+/// paths, are).
+pub fn rolecall_in(dir: &Path, endpoint: &str, args: &[&str]) -> Run {
     let out: Output = base_command(binary(), endpoint)
+        .current_dir(dir)
         .args(args)
         .output()
         .expect("run rolecall");
