@@ -179,12 +179,13 @@ async fn bootstrap_apply(
     // With --accounts the other accounts' entries stay as they were
     // (`Scope::Accounts`); otherwise entries that left the inventory are
     // checked as orphans.
+    let with_orphans = orphans::with_stand_ins(previous, catalog);
     let orphan_targets = if args.accounts.is_empty() {
-        orphans::targets(previous, catalog, all_targets)
+        orphans::targets(previous, &with_orphans, all_targets)
     } else {
         Vec::new()
     };
-    let (orphan_rows, orphan_outcomes) = orphans::observe(cloud, settings, catalog, &orphan_targets).await;
+    let (orphan_rows, orphan_outcomes) = orphans::observe(cloud, settings, &with_orphans, &orphan_targets).await;
 
     // Without --yes: observe once, show the plan, ask, and act on exactly
     // what was shown.
@@ -248,7 +249,7 @@ async fn bootstrap_apply(
             })
             .collect();
         let progress = reporter::Progress::stderr("pruning", true);
-        let pruned = executor::destroy(cloud, settings, options, catalog, &doomed, None, &progress).await;
+        let pruned = executor::destroy(cloud, settings, options, &with_orphans, &doomed, None, &progress).await;
         progress.finish();
         outcomes.extend(orphan_outcomes.into_iter().filter(|o| {
             !pruned

@@ -66,7 +66,14 @@ pub(crate) async fn destroy(aws: &AwsArgs, inv: &Inventory, args: &DestroyArgs) 
     };
     let region_order: BTreeMap<AccountId, Vec<String>> =
         all.iter().map(|t| (t.account_id.clone(), t.regions.clone())).collect();
-    let catalog = &planner::catalog(inv)[..];
+    // With --orphans, the roles that left the catalog are destroyed too.
+    let inventory_roles = planner::catalog(inv);
+    let with_orphans = orphans::with_stand_ins(previous, &inventory_roles);
+    let catalog = if args.orphans {
+        &with_orphans[..]
+    } else {
+        &inventory_roles[..]
+    };
     let mut targets = if args.orphans {
         orphans::targets(previous, catalog, &all)
     } else {
@@ -89,7 +96,12 @@ pub(crate) async fn destroy(aws: &AwsArgs, inv: &Inventory, args: &DestroyArgs) 
         if !args.accounts.is_empty() {
             anyhow::bail!("--accounts cannot narrow a stack set's destroy; leave it out (or use --orphans)");
         }
-        let run = crate::stacksets::run(inv, crate::stacksets::one_role(catalog)?, &options, args.concurrency);
+        let run = crate::stacksets::run(
+            inv,
+            crate::stacksets::one_role(&inventory_roles)?,
+            &options,
+            args.concurrency,
+        );
         if !args.yes {
             let (plan, _) = executor::stacksets::plan(&cloud, &run, &all).await?;
             reporter::write_plan(&mut std::io::stdout().lock(), &plan)?;

@@ -86,8 +86,9 @@ pub(crate) async fn drift(aws: &AwsArgs, inv: &Inventory, args: &DriftArgs) -> a
     let settings = crate::setup::settings(&cloud, inv, args.concurrency, "drift");
     let catalog = planner::catalog(inv);
     let (orphan_rows, _) = if args.accounts.is_empty() {
-        let orphan_targets = orphans::targets(previous.as_ref(), &catalog, &targets);
-        orphans::observe(&cloud, &settings, &catalog, &orphan_targets).await
+        let with_orphans = orphans::with_stand_ins(previous.as_ref(), &catalog);
+        let orphan_targets = orphans::targets(previous.as_ref(), &with_orphans, &targets);
+        orphans::observe(&cloud, &settings, &with_orphans, &orphan_targets).await
     } else {
         (Vec::new(), Vec::new())
     };

@@ -8,6 +8,36 @@ use executor::aws::SdkCloud;
 use model::registry::Registry;
 use model::{AccountId, Action, Desired, Observed, Outcome, PlanEntry, Status, Target, TargetRole, TargetSource};
 
+/// The catalog, with a stand-in for every role of the previous registry
+/// that left it: its stacks are orphans (plan and apply report them,
+/// `destroy --orphans` deletes them), found by the stack name and output
+/// the registry recorded. A stand-in deploys nothing.
+pub(crate) fn with_stand_ins(previous: Option<&Registry>, catalog: &[Desired]) -> Vec<Desired> {
+    let mut out = catalog.to_vec();
+    for e in previous.iter().flat_map(|r| &r.entries) {
+        if out.iter().any(|d| d.role == e.role) {
+            continue;
+        }
+        let output_key = e
+            .outputs
+            .iter()
+            .find(|(_, v)| Some(v.as_str()) == e.role_arn.as_deref())
+            .map_or_else(|| planner::inventory::DEFAULT_OUTPUT_KEY.to_owned(), |(k, _)| k.clone());
+        out.push(Desired {
+            role: e.role.clone(),
+            role_name: e.role_name.clone(),
+            stack_name: e.stack_name.clone(),
+            template_body: String::new(),
+            parameters: Default::default(),
+            tags: Default::default(),
+            fingerprint: String::new(),
+            output_key,
+            auto_expand: false,
+        });
+    }
+    out
+}
+
 /// Registry entries of the catalog's roles whose stack is no longer one of
 /// the targets' (the account, or the role's region there, left), as
 /// targets: one per account, with those roles and regions.

@@ -51,8 +51,9 @@ pub(crate) async fn plan(aws: &AwsArgs, inv: &Inventory, args: &PlanArgs) -> any
         let progress = reporter::Progress::stderr("observing", false);
         let mut plan = executor::plan(&cloud, &settings, &catalog, &targets, &progress).await;
         progress.finish();
-        let orphan_targets = orphans::targets(previous.as_ref(), &catalog, &targets);
-        let (rows, _) = orphans::observe(&cloud, &settings, &catalog, &orphan_targets).await;
+        let with_orphans = orphans::with_stand_ins(previous.as_ref(), &catalog);
+        let orphan_targets = orphans::targets(previous.as_ref(), &with_orphans, &targets);
+        let (rows, _) = orphans::observe(&cloud, &settings, &with_orphans, &orphan_targets).await;
         plan.entries.extend(rows);
         plan.sort();
         plan

@@ -317,6 +317,7 @@ pub(crate) fn profiles(args: &ProfilesArgs) -> anyhow::Result<u8> {
         None => {
             let settings = ProfileSettings {
                 spec: &default_spec,
+                role: model::registry::DEFAULT_ROLE,
                 // Every entry names its role; this only fills in what they lack.
                 role_name: planner::inventory::DEFAULT_ROLE_NAME,
                 external_id: None,

@@ -172,7 +172,8 @@ pub(crate) async fn resolve_with_discovered(
     inv: &Inventory,
 ) -> anyhow::Result<Option<(Vec<Target>, Vec<model::DiscoveredAccount>)>> {
     let discovered = match &inv.organization {
-        Some(org) => executor::discover(cloud, org).await.with_context(|| {
+        // A role that targets by tag needs every discovered account's tags.
+        Some(org) => executor::discover(cloud, org, planner::targets::needs_tags(inv)).await.with_context(|| {
             "account discovery through AWS Organizations failed; the caller needs organizations:ListAccountsForParent, ListChildren and ListTagsForResource (run from the management account or a delegated administrator)"
         })?,
         None => Vec::new(),

@@ -21,14 +21,18 @@ pub struct DiscoveryError {
     pub source: CloudError,
 }
 
-/// Every ACTIVE account under `org.ous`, sorted by id, each once.
+/// Every ACTIVE account under `org.ous`, sorted by id, each once. With
+/// `tags` (a tag filter somewhere in the inventory), each with its tags.
 pub async fn discover<C: Organization>(
     cloud: &C,
     org: &OrgDiscovery,
+    tags: bool,
 ) -> Result<Vec<DiscoveredAccount>, DiscoveryError> {
     let mut found: BTreeMap<String, DiscoveredAccount> = BTreeMap::new();
     let mut level: Vec<String> = org.ous.clone();
     let mut seen_parents = std::collections::BTreeSet::new();
+    // The OUs above each parent, from the inventory's OU down to it.
+    let mut chains: BTreeMap<String, Vec<String>> = level.iter().map(|ou| (ou.clone(), vec![ou.clone()])).collect();
     while !level.is_empty() {
         level.retain(|p| seen_parents.insert(p.clone()));
         let results: Vec<(String, Vec<OrgAccount>, Vec<String>)> = stream::iter(level.iter().cloned())
@@ -50,18 +54,25 @@ pub async fn discover<C: Organization>(
             .await?;
         level = Vec::new();
         for (parent, accounts, children) in results {
+            let chain = chains.get(&parent).cloned().unwrap_or_else(|| vec![parent.clone()]);
             for a in accounts.into_iter().filter(OrgAccount::is_active) {
                 found.entry(a.id.to_string()).or_insert(DiscoveredAccount {
                     id: a.id,
                     name: a.name,
                     parent: parent.clone(),
+                    ous: chain.clone(),
                     tags: BTreeMap::new(),
                 });
+            }
+            for child in &children {
+                chains
+                    .entry(child.clone())
+                    .or_insert_with(|| [chain.clone(), vec![child.clone()]].concat());
             }
             level.extend(children);
         }
     }
-    if !org.tags.is_empty() {
+    if tags || !org.tags.is_empty() {
         let tagged: Vec<(String, Vec<(String, String)>)> = stream::iter(found.values().map(|a| a.id.clone()))
             .map(|id| async move {
                 let tags = cloud.list_account_tags(&id).await.map_err(|source| DiscoveryError {

@@ -764,16 +764,16 @@ fn discovery_walks_ous_and_keeps_active_accounts() {
             .collect::<Vec<_>>()
     };
     assert_eq!(
-        ids(run(discover(&fake, &org(&["r-root"], true, &[]))).unwrap()),
+        ids(run(discover(&fake, &org(&["r-root"], true, &[]), false)).unwrap()),
         ["1@r-root", "2@ou-a", "4@ou-a1", "5@ou-b"]
     );
     assert_eq!(
-        ids(run(discover(&fake, &org(&["r-root"], false, &[]))).unwrap()),
+        ids(run(discover(&fake, &org(&["r-root"], false, &[]), false)).unwrap()),
         ["1@r-root"]
     );
     // Overlapping OUs list each account once.
     assert_eq!(
-        ids(run(discover(&fake, &org(&["ou-a", "ou-a1"], true, &[]))).unwrap()),
+        ids(run(discover(&fake, &org(&["ou-a", "ou-a1"], true, &[]), false)).unwrap()),
         ["2@ou-a", "4@ou-a1"]
     );
     assert_eq!(
@@ -781,13 +781,13 @@ fn discovery_walks_ous_and_keeps_active_accounts() {
         0,
         "tags are read only for a tag filter"
     );
-    let tagged = run(discover(&fake, &org(&["r-root"], true, &[("env", "prod")]))).unwrap();
+    let tagged = run(discover(&fake, &org(&["r-root"], true, &[("env", "prod")]), false)).unwrap();
     assert_eq!(fake.0.tag_calls.load(Ordering::SeqCst), 4);
     assert_eq!(
         tagged.iter().find(|a| a.id.as_str() == id(5)).unwrap().tags["team"],
         "x"
     );
-    let err = run(discover(&fake, &org(&["ou-missing"], true, &[]))).unwrap_err();
+    let err = run(discover(&fake, &org(&["ou-missing"], true, &[]), false)).unwrap_err();
     assert_eq!(
         err.to_string(),
         "cannot list accounts under ou-missing: ParentNotFoundException: ou-missing not found"

@@ -80,10 +80,23 @@ pub struct CatalogRole {
     /// Its key (`admin`, `readonly`, `deploy`; `default` for `role:`).
     pub key: String,
     pub spec: RoleSpec,
+    /// Narrows the inventory's targets for this role; `None`: every target.
+    pub targets: Option<RoleTargets>,
     /// Replaces `deploy.regions` for this role; `None`: the inventory's.
     pub regions: Option<Vec<String>>,
     /// The inventory's `profiles:` as they apply to this role.
     pub profiles: ProfilesSpec,
+}
+
+/// Which of the inventory's targets a role goes to: accounts under one of
+/// `ous` (at any depth) or listed in `accounts` (when either is given),
+/// carrying every tag of `tags`, and not in `exclude`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RoleTargets {
+    pub ous: Vec<String>,
+    pub tags: BTreeMap<String, String>,
+    pub accounts: Vec<AccountId>,
+    pub exclude: Vec<AccountId>,
 }
 
 impl Inventory {
@@ -251,6 +264,9 @@ pub struct DiscoveredAccount {
     pub name: String,
     /// The OU (or root) it was listed under.
     pub parent: String,
+    /// Every OU (or root) above it that discovery walked, from the
+    /// inventory's OU down to `parent`: a role's `targets.ous` match any.
+    pub ous: Vec<String>,
     pub tags: BTreeMap<String, String>,
 }
 

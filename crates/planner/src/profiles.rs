@@ -11,7 +11,7 @@ use model::{AccountId, Profile, ProfilesSpec, Target};
 use crate::names;
 
 /// Variables a name template may use.
-pub const VARIABLES: [&str; 4] = ["account_name", "account_id", "role_name", "region"];
+pub const VARIABLES: [&str; 5] = ["account_name", "account_id", "role_name", "role", "region"];
 
 /// Characters the AWS CLI cannot take in a profile name: it reads
 /// `[profile NAME]` headers, and `#`/`;` start comments there.
@@ -94,12 +94,24 @@ pub fn per_region(template: &str) -> bool {
 }
 
 /// One profile name: the template with each variable's safe value.
-pub fn render(template: &str, account_name: &str, account_id: &str, role_name: &str, region: &str) -> String {
+pub fn render(template: &str, vars: &Vars<'_>) -> String {
     template
-        .replace("{account_name}", &safe(account_name))
-        .replace("{account_id}", account_id)
-        .replace("{role_name}", &safe(role_name))
-        .replace("{region}", region)
+        .replace("{account_name}", &safe(vars.account_name))
+        .replace("{account_id}", vars.account_id)
+        .replace("{role_name}", &safe(vars.role_name))
+        .replace("{role}", &safe(vars.role))
+        .replace("{region}", vars.region)
+}
+
+/// The values of a profile name's variables.
+#[derive(Clone, Copy, Debug)]
+pub struct Vars<'a> {
+    pub account_name: &'a str,
+    pub account_id: &'a str,
+    pub role_name: &'a str,
+    /// The role's key in the catalog.
+    pub role: &'a str,
+    pub region: &'a str,
 }
 
 /// One account/region that gets (or had) the role: a registry entry, or a
@@ -119,6 +131,8 @@ pub struct ProfileSource<'a> {
 #[derive(Clone, Debug)]
 pub struct ProfileSettings<'a> {
     pub spec: &'a ProfilesSpec,
+    /// The role's key in the catalog (`{role}`).
+    pub role: &'a str,
     /// `role.name`, possibly with `{region}`.
     pub role_name: &'a str,
     pub external_id: Option<&'a str>,
@@ -135,6 +149,7 @@ impl<'a> ProfileSettings<'a> {
     pub fn of(role: &'a model::CatalogRole, region_order: &'a BTreeMap<AccountId, Vec<String>>) -> ProfileSettings<'a> {
         ProfileSettings {
             spec: &role.profiles,
+            role: &role.key,
             role_name: &role.spec.name,
             external_id: role.spec.external_id.as_deref(),
             mfa_serial: role
@@ -170,10 +185,13 @@ pub fn profiles(settings: &ProfileSettings<'_>, entries: &[ProfileSource<'_>]) -
             out.push(Profile {
                 name: render(
                     &settings.spec.name,
-                    e.account_name,
-                    account.as_str(),
-                    &role_name,
-                    e.region,
+                    &Vars {
+                        account_name: e.account_name,
+                        account_id: account.as_str(),
+                        role_name: &role_name,
+                        role: settings.role,
+                        region: e.region,
+                    },
                 ),
                 account_id: account.clone(),
                 account_name: e.account_name.to_owned(),
@@ -281,7 +299,7 @@ mod tests {
         assert!(check_template("org.{account_id}").is_ok());
         assert_eq!(
             check_template("{acct}").unwrap_err(),
-            "unknown variable `{acct}` in \"{acct}\" (use {account_name} {account_id} {role_name} {region})"
+            "unknown variable `{acct}` in \"{acct}\" (use {account_name} {account_id} {role_name} {role} {region})"
         );
         assert!(check_template("{account_name").is_err());
         assert!(check_template("x}").is_err());
@@ -291,8 +309,17 @@ mod tests {
             "the text of \"x [{account_name}]\" contains ' ', which the AWS CLI does not accept in a profile name (whitespace and []\\;'\"# are not allowed)"
         );
         assert_eq!(
-            render("ct-{account_name}", "Log Archive", "1", "R", "us-east-1"),
-            "ct-Log-Archive"
+            render(
+                "ct-{account_name}-{role}",
+                &Vars {
+                    account_name: "Log Archive",
+                    account_id: "1",
+                    role_name: "R",
+                    role: "read-only",
+                    region: "us-east-1"
+                }
+            ),
+            "ct-Log-Archive-read-only"
         );
     }
 
@@ -338,6 +365,7 @@ mod tests {
         let s = spec("{account_name}");
         let settings = ProfileSettings {
             spec: &s,
+            role: "default",
             role_name: "R-{region}",
             external_id: Some("ext"),
             mfa_serial: None,
@@ -362,6 +390,7 @@ mod tests {
         let s = spec("{account_name}-{region}-{role_name}");
         let settings = ProfileSettings {
             spec: &s,
+            role: "default",
             role_name: "R-{region}",
             external_id: None,
             mfa_serial: None,
@@ -410,6 +439,7 @@ mod tests {
         let s = spec("{account_name}");
         let settings = ProfileSettings {
             spec: &s,
+            role: "default",
             role_name: "R",
             external_id: None,
             mfa_serial: None,

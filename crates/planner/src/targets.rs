@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use model::{DiscoveredAccount, Inventory, Target, TargetSource};
+use model::{DiscoveredAccount, Inventory, Target, TargetRole, TargetSource};
 
 /// The resolved targets (sorted by account id) and notes about accounts
 /// that were left out, for the user to read.
@@ -73,8 +73,69 @@ pub fn resolve(inv: &Inventory, discovered: &[DiscoveredAccount]) -> Resolution 
     Resolution {
         targets: by_id
             .into_values()
-            .map(|t| t.with_role(model::registry::DEFAULT_ROLE))
+            .filter_map(|t| with_roles(inv, discovered, t))
             .collect(),
         notes,
     }
+}
+
+/// A role of the catalog targets by tag: discovery reads every account's
+/// tags.
+pub fn needs_tags(inv: &Inventory) -> bool {
+    inv.roles
+        .iter()
+        .any(|r| r.targets.as_ref().is_some_and(|t| !t.tags.is_empty()))
+}
+
+/// The target with the roles of the catalog it gets, each in its regions;
+/// `None` when it gets none.
+///
+/// A role goes to an account when its `targets` (if any) take it: under
+/// one of `ous` (at any depth of what discovery walked) or listed in
+/// `accounts`, when either is given; with every tag of `tags` (the
+/// account's Organizations tags, and its `tags` in the inventory); not in
+/// `exclude`. Its regions are its own `regions` (else `deploy.regions`);
+/// for an account that lists its own `regions`, those of them the role's
+/// list has, in the role's order (the account's, without role regions).
+fn with_roles(inv: &Inventory, discovered: &[DiscoveredAccount], mut target: Target) -> Option<Target> {
+    let found = discovered.iter().find(|d| d.id == target.account_id);
+    let listed = inv.accounts.iter().find(|a| a.id == target.account_id);
+    let tags: BTreeMap<&String, &String> = found
+        .iter()
+        .flat_map(|d| &d.tags)
+        .chain(listed.iter().flat_map(|a| &a.tags))
+        .collect();
+    let mut regions: Vec<String> = Vec::new();
+    target.roles = inv
+        .roles
+        .iter()
+        .filter(|role| {
+            let Some(t) = &role.targets else { return true };
+            let by_place = !t.ous.is_empty() || !t.accounts.is_empty();
+            let placed = t.accounts.contains(&target.account_id)
+                || found.is_some_and(|d| d.ous.iter().any(|ou| t.ous.contains(ou)));
+            (!by_place || placed)
+                && t.tags.iter().all(|(k, v)| tags.get(k) == Some(&v))
+                && !t.exclude.contains(&target.account_id)
+        })
+        .filter_map(|role| {
+            let own = listed.and_then(|a| a.regions.as_ref());
+            let role_regions: Vec<String> = match (&role.regions, own) {
+                (Some(r), Some(own)) => r.iter().filter(|x| own.contains(x)).cloned().collect(),
+                (Some(r), None) => r.clone(),
+                (None, _) => target.regions.clone(),
+            };
+            for r in &role_regions {
+                if !regions.contains(r) {
+                    regions.push(r.clone());
+                }
+            }
+            (!role_regions.is_empty()).then(|| TargetRole {
+                role: role.key.clone(),
+                regions: role_regions,
+            })
+        })
+        .collect();
+    target.regions = regions;
+    (!target.roles.is_empty()).then_some(target)
 }

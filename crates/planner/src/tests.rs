@@ -72,7 +72,7 @@ fn full_access_is_warned_about() {
 
 #[test]
 fn example_and_demo_inventories_are_valid() {
-    for file in ["example.yaml", "demo.yaml", "demo-stacksets.yaml"] {
+    for file in ["example.yaml", "catalog.yaml", "demo.yaml", "demo-stacksets.yaml"] {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../inventory").join(file);
         let text = std::fs::read_to_string(&path).unwrap();
         let read = |p: &Path| std::fs::read_to_string(p);
@@ -90,7 +90,7 @@ fn unknown_keys_are_all_reported_with_a_suggestion() {
         ),
         expect![[r#"
             error: inv/test.yaml:3:1: rol: unknown key `rol` at the top level
-              help: did you mean `role`? valid keys here: version, name, source_account, allow_source_account, role, deploy, profiles, accounts, organization
+              help: did you mean `role`? valid keys here: version, name, source_account, allow_source_account, role, roles, deploy, profiles, accounts, organization
             error: inv/test.yaml:7:5: accounts[0].regoins: unknown key `regoins` in `accounts[0]`
               help: did you mean `regions`? valid keys here: id, name, regions, tags
             error: inv/test.yaml:9:3: deploy.concurency: unknown key `concurency` in `deploy`
@@ -215,7 +215,7 @@ fn profile_name_templates() {
     check_inventory(
         &format!("{HEAD}profiles:\n  name: \"{{account}}-x\"\naccounts:\n  - id: \"222222222222\"\n"),
         expect![[r##"
-            error: inv/test.yaml:4:9: profiles.name: unknown variable `{account}` in "{account}-x" (use {account_name} {account_id} {role_name} {region})
+            error: inv/test.yaml:4:9: profiles.name: unknown variable `{account}` in "{account}-x" (use {account_name} {account_id} {role_name} {role} {region})
               help: write the name from {account_name} {account_id} {role_name} {region} and text without whitespace or []\;'"#
             warning: inv/test.yaml:1:1: role.policy: no policy given: the role gets full access (Action "*" on Resource "*")
               help: set role.policy to the least privilege the role needs
@@ -767,6 +767,7 @@ fn discovered(id: &str, name: &str, tags: &[(&str, &str)]) -> DiscoveredAccount 
         id: model::AccountId::parse(id).unwrap(),
         name: name.to_owned(),
         parent: "ou-abcd-12345678".to_owned(),
+        ous: vec!["r-ab12".to_owned(), "ou-abcd-12345678".to_owned()],
         tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
     }
 }
@@ -880,6 +881,25 @@ fn sample(key: &str) -> Option<&'static str> {
         "version" | "source_account" | "role" | "deploy" | "profiles" | "accounts" | "accounts.id" => "",
         "allow_source_account" => "allow_source_account: true",
         "name" => "name: platform-admin",
+        "roles" => "roles: {a: {name: A, policy: none, managed_policy_arns: [ReadOnlyAccess]}}",
+        "roles.regions" => {
+            "roles: {a: {name: A, policy: none, managed_policy_arns: [ReadOnlyAccess], regions: [us-east-1]}}"
+        }
+        "roles.targets" | "roles.targets.accounts" => {
+            "roles: {a: {name: A, policy: none, managed_policy_arns: [ReadOnlyAccess], targets: {accounts: [\"222222222222\"]}}}"
+        }
+        "roles.targets.ous" => {
+            "roles: {a: {name: A, policy: none, managed_policy_arns: [ReadOnlyAccess], targets: {ous: [ou-ab12-cd34ef56]}}}"
+        }
+        "roles.targets.tags" => {
+            "roles: {a: {name: A, policy: none, managed_policy_arns: [ReadOnlyAccess], targets: {tags: {env: prod}}}}"
+        }
+        "roles.targets.exclude" => {
+            "roles: {a: {name: A, policy: none, managed_policy_arns: [ReadOnlyAccess], targets: {exclude: [\"333333333333\"]}}}"
+        }
+        "roles.profiles" => {
+            "roles: {a: {name: A, policy: none, managed_policy_arns: [ReadOnlyAccess], profiles: {name: \"{account_name}-a\"}}}"
+        }
         "organization" | "organization.ous" => "organization: {ous: [r-ab12]}",
         "organization.recursive" => "organization: {ous: [r-ab12], recursive: false}",
         "organization.tags" => "organization: {ous: [r-ab12], tags: {env: prod}}",
@@ -1508,5 +1528,177 @@ fn trust_keys_are_checked() {
     assert_eq!(
         profiles[0].mfa_serial.as_deref(),
         Some("arn:aws:iam::111111111111:mfa/alice")
+    );
+}
+
+// ---------------------------------------------------------------------------
+// The catalog of roles.
+
+const CATALOG: &str = "roles:
+  admin:
+    name: PlatformAdmin
+    stack_name: rolecall-admin
+    policy: {Version: \"2012-10-17\", Statement: [{Effect: Allow, Action: \"*\", Resource: \"*\"}]}
+  readonly:
+    name: PlatformReadOnly
+    stack_name: rolecall-readonly
+    managed_policy_arns: [ReadOnlyAccess]
+    profiles: {name: \"{account_name}-ro\"}
+  deploy:
+    name: \"Deploy-{region}\"
+    stack_name: rolecall-deploy
+    trusted_principals: [\"arn:aws:iam::111111111111:role/ci-deployer\"]
+    policy: none
+    managed_policy_arns: [PowerUserAccess]
+    regions: [us-east-1, eu-west-1]
+    targets: {ous: [ou-abcd-12345678], exclude: [\"333333333333\"]}
+profiles:
+  name: \"{account_name}-{role}\"
+";
+
+#[test]
+fn a_catalog_of_roles_each_with_its_targets_regions_and_profiles() {
+    let inv = inventory_with(CATALOG);
+    let keys: Vec<&str> = inv.roles.iter().map(|r| r.key.as_str()).collect();
+    assert_eq!(keys, ["admin", "deploy", "readonly"]);
+    let ro = inv.role("readonly").unwrap();
+    assert_eq!(ro.profiles.name, "{account_name}-ro");
+    assert_eq!(ro.spec.policy, None, "managed policies alone: no inline policy");
+    let deploy = inv.role("deploy").unwrap();
+    assert_eq!(
+        deploy.spec.trusted_accounts,
+        Vec::<model::AccountId>::new(),
+        "principals instead of accounts"
+    );
+    assert_eq!(inv.role("admin").unwrap().profiles.name, "{account_name}-{role}");
+    let catalog = crate::catalog(&inv);
+    assert_eq!(
+        catalog
+            .iter()
+            .map(|d| (d.role.as_str(), d.stack_name.as_str()))
+            .collect::<Vec<_>>(),
+        [
+            ("admin", "rolecall-admin"),
+            ("deploy", "rolecall-deploy"),
+            ("readonly", "rolecall-readonly")
+        ]
+    );
+    // Targets: the listed account 222… (not under the OU) gets admin and
+    // readonly; two discovered accounts of the OU (one deep) get deploy in
+    // both regions too; 333… is excluded from deploy.
+    let mut deep = discovered("444444444444", "deep", &[]);
+    deep.ous = vec!["r-ab12".into(), "ou-abcd-12345678".into(), "ou-abcd-deeper00".into()];
+    deep.parent = "ou-abcd-deeper00".into();
+    let found = [deep, discovered("333333333333", "excluded", &[])];
+    let mut inv = inv;
+    inv.organization = Some(model::OrgDiscovery {
+        ous: vec!["r-ab12".into()],
+        recursive: true,
+        tags: Default::default(),
+        exclude: Vec::new(),
+    });
+    let targets = crate::targets::resolve(&inv, &found).targets;
+    let summary: Vec<String> = targets
+        .iter()
+        .map(|t| {
+            let roles: Vec<String> = t
+                .roles
+                .iter()
+                .map(|r| format!("{}:{}", r.role, r.regions.join("+")))
+                .collect();
+            format!("{} {}", t.account_id.as_str().trim_start_matches('0'), roles.join(" "))
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            "222222222222 admin:us-east-1 readonly:us-east-1",
+            "333333333333 admin:us-east-1 readonly:us-east-1",
+            "444444444444 admin:us-east-1 deploy:us-east-1+eu-west-1 readonly:us-east-1",
+        ]
+    );
+    // Profiles: one per role and account, named after the role.
+    let order = BTreeMap::new();
+    let names: Vec<String> = inv
+        .roles
+        .iter()
+        .flat_map(|r| {
+            let settings = crate::profiles::ProfileSettings::of(r, &order);
+            let role_targets: Vec<model::Target> = targets
+                .iter()
+                .filter_map(|t| {
+                    let regions = t.roles.iter().find(|x| x.role == r.key)?.regions.clone();
+                    Some(model::Target { regions, ..t.clone() })
+                })
+                .collect();
+            crate::profiles::for_targets(&settings, &role_targets)
+        })
+        .map(|p| p.name)
+        .filter(|n| n.starts_with("deep"))
+        .collect();
+    assert_eq!(names, ["deep-admin", "deep-deploy", "deep-ro"]);
+    // The bootstrap role may manage every role's stack and role.
+    let boot = crate::template::bootstrap(&inv);
+    for part in [
+        "rolecall-admin/*",
+        "rolecall-readonly/*",
+        "role/PlatformReadOnly",
+        "role/Deploy-*",
+    ] {
+        assert!(boot.contains(part), "{part}: {boot}");
+    }
+}
+
+#[test]
+fn catalog_mistakes_are_named_with_the_fix() {
+    check_inventory(
+        &format!("{HEAD}role: {{name: A}}\nroles:\n  a: {{name: B}}\naccounts:\n  - id: \"222222222222\"\n"),
+        expect![[r#"
+            error: inv/test.yaml:5:4: roles: `role` and `roles` are both given
+              help: a single role is `role:`; a catalog is `roles:`, one key per role (move the role under roles: with a key, e.g. admin)
+            1 error in inv/test.yaml
+        "#]],
+    );
+    check_inventory(
+        &format!(
+            "{HEAD}roles:\n  admin: {{name: Same, policy: none, managed_policy_arns: [ReadOnlyAccess]}}\n  \"read only\": {{name: Same, policy: none, managed_policy_arns: [ReadOnlyAccess]}}\naccounts:\n  - id: \"222222222222\"\n"
+        ),
+        expect![[r#"
+            error: inv/test.yaml:1:1: profiles.name: with several roles, each profile name must say its role, but profiles.name has no {role}
+              help: add {role}, e.g. name: "{account_name}-{role}" (or give each role its own profiles.name)
+            error: inv/test.yaml:5:3: roles.read only.stack_name: roles.read only and roles.admin have the same stack name "rolecall-target-role"
+              help: give each role its own stack_name
+            error: inv/test.yaml:5:16: roles.read only: "read only" is not a role key: ' ' is not allowed
+              help: use 1-64 letters, digits, `-` and `_` (admin, read-only, deploy)
+            error: inv/test.yaml:5:23: roles.read only.name: roles.read only and roles.admin have the same role name "Same"; IAM role names are global to an account, so the second stack would fail
+              help: give each role its own name
+            4 errors in inv/test.yaml
+        "#]],
+    );
+    check_inventory(
+        &format!(
+            "{HEAD}role:\n  regions: [us-east-1]\n  targets: {{ous: [ou-abcd-12345678]}}\naccounts:\n  - id: \"222222222222\"\n"
+        ),
+        expect![[r#"
+            error: inv/test.yaml:4:3: role.regions: unknown key `regions` in `role`
+              help: valid keys here: name, stack_name, trusted_accounts, trusted_principals, trust_conditions, permissions_boundary, path, policy, managed_policy_arns, external_id, max_session_duration, template, parameters, output_key, tags
+            error: inv/test.yaml:5:3: role.targets: unknown key `targets` in `role`
+              help: valid keys here: name, stack_name, trusted_accounts, trusted_principals, trust_conditions, permissions_boundary, path, policy, managed_policy_arns, external_id, max_session_duration, template, parameters, output_key, tags
+            2 errors in inv/test.yaml
+        "#]],
+    );
+    check_inventory(
+        &format!(
+            "{HEAD}roles:\n  a:\n    name: A\n    policy: none\n    managed_policy_arns: [ReadOnlyAccess]\n    targets: {{ous: [not-an-ou], accounts: [\"12\"]}}\n    regions: [mars-1]\naccounts:\n  - id: \"222222222222\"\n"
+        ),
+        expect![[r#"
+            error: inv/test.yaml:8:21: roles.a.targets.ous[0]: "not-an-ou" is not an OU id or root id
+              help: use ids like ou-ab12-cd34ef56 or r-ab12
+            error: inv/test.yaml:8:44: roles.a.targets.accounts[0]: "12" is not an AWS account id (expected exactly 12 digits)
+              help: write the full 12-digit account id, in quotes
+            error: inv/test.yaml:9:15: roles.a.regions[0]: "mars-1" is not an AWS region name
+              help: write a region such as us-east-1 or eu-west-1
+            3 errors in inv/test.yaml
+        "#]],
     );
 }

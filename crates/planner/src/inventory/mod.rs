@@ -142,6 +142,7 @@ pub fn parse(
         sink: &mut sink,
         base,
         read_file,
+        role_at: "role".to_owned(),
     }
     .validate(raw, origin);
     match inventory {
@@ -234,6 +235,7 @@ fn serde_message(msg: &str) -> String {
 // Pass 1: the shape of the file.
 
 mod accounts;
+mod catalog;
 mod deploy;
 mod profiles;
 mod raw;
@@ -261,6 +263,8 @@ struct Validator<'a> {
     sink: &'a mut Sink,
     base: &'a Path,
     read_file: ReadFile<'a>,
+    /// Where the role being checked is: `role`, or `roles.<key>`.
+    role_at: String,
 }
 
 impl Validator<'_> {
@@ -291,6 +295,12 @@ impl Validator<'_> {
             }
         }
         node.at()
+    }
+
+    /// The path of a key of the role being checked: `role.name`,
+    /// `roles.deploy.name`.
+    fn role_key(&self, key: &str) -> String {
+        format!("{}.{key}", self.role_at)
     }
 
     fn error(&mut self, path: &str, message: impl Into<String>, help: impl Into<String>) {
@@ -419,21 +429,23 @@ impl Validator<'_> {
             }
         };
 
-        let role = self.role(raw.role.unwrap_or_default(), source_account.as_ref());
         let deploy = self.deploy(raw.deploy.unwrap_or_default());
         let profiles = self.profiles(raw.profiles.unwrap_or_default());
         let listed = raw.accounts.as_ref().is_some_and(|a| !a.is_empty());
         let accounts = self.accounts(raw.accounts.unwrap_or_default());
         let organization = raw.organization.map(|org| self.organization(org));
-        if let (Some(role), Some(spec)) = (&role, &profiles)
-            && crate::template::requires_mfa(role.trust_conditions.as_ref())
-            && spec.mfa_serial.is_none()
-        {
-            self.error(
-                "profiles.mfa_serial",
-                "role.trust_conditions require MFA, but the profiles name no MFA device: the AWS CLI could not assume the role",
-                "set profiles.mfa_serial to the MFA device's ARN (arn:aws:iam::<source account>:mfa/<name>)",
-            );
+        let catalog = self.catalog(raw.role, raw.roles, source_account.as_ref(), profiles.as_ref());
+        for (at, role) in &catalog {
+            if let (Some(role), Some(spec)) = (role, &profiles)
+                && crate::template::requires_mfa(role.spec.trust_conditions.as_ref())
+                && spec.mfa_serial.is_none()
+            {
+                self.error(
+                    "profiles.mfa_serial",
+                    format!("{at}.trust_conditions require MFA, but the profiles name no MFA device: the AWS CLI could not assume the role"),
+                    "set profiles.mfa_serial to the MFA device's ARN (arn:aws:iam::<source account>:mfa/<name>)",
+                );
+            }
         }
 
         if let Some(source) = &source_account
@@ -443,28 +455,47 @@ impl Validator<'_> {
             self.error(&format!("accounts[{i}].id"), format!("{source} is the source_account; deploying the role into the account that assumes it is usually a mistake"), "remove it from accounts, or set `allow_source_account: true` at the top level if you mean it");
         }
         let mut deploy = deploy;
-        if let (Some(set), Some(role)) = (deploy.stackset.as_mut(), role.as_ref())
+        if deploy.stackset.is_some() && catalog.len() > 1 {
+            self.error(
+                "deploy.via",
+                "deploy.via stacksets deploys one stack set, and the catalog has several roles",
+                "use deploy.via: bootstrap-role for a catalog of roles",
+            );
+        }
+        if let (Some(set), [(_, Some(role))]) = (deploy.stackset.as_mut(), catalog.as_slice())
             && set.name.is_empty()
         {
-            set.name = role.stack_name.clone();
+            set.name = role.spec.stack_name.clone();
         }
         self.stackset_targets(&deploy, &accounts, organization.as_ref());
-        self.one_partition(role.as_ref(), &deploy, &accounts);
-        if let Some(role) = &role {
-            self.one_role_per_account(role, &deploy, &accounts);
-            if let Some(seconds) = profiles.as_ref().and_then(|p| p.duration_seconds)
-                && seconds > role.max_session_duration
-            {
-                self.error(
-                    "profiles.duration_seconds",
-                    format!(
-                        "{seconds} exceeds role.max_session_duration ({})",
-                        role.max_session_duration
-                    ),
-                    "lower it, or raise role.max_session_duration",
-                );
+        for (at, role) in &catalog {
+            self.role_at = at.clone();
+            // A role's own regions replace deploy.regions for it.
+            let role_deploy = match role.as_ref().and_then(|r| r.regions.clone()) {
+                Some(regions) => model::Deploy {
+                    regions,
+                    ..deploy.clone()
+                },
+                None => deploy.clone(),
+            };
+            self.one_partition(role.as_ref().map(|r| &r.spec), &role_deploy, &accounts);
+            if let Some(role) = role {
+                self.one_role_per_account(&role.spec, &role_deploy, &accounts);
+                if let Some(seconds) = profiles.as_ref().and_then(|p| p.duration_seconds)
+                    && seconds > role.spec.max_session_duration
+                {
+                    self.error(
+                        "profiles.duration_seconds",
+                        format!(
+                            "{seconds} exceeds {at}.max_session_duration ({})",
+                            role.spec.max_session_duration
+                        ),
+                        format!("lower it, or raise {at}.max_session_duration"),
+                    );
+                }
             }
         }
+        self.role_at = "role".to_owned();
         if !listed && organization.is_none() {
             self.error(
                 "accounts",
@@ -486,30 +517,26 @@ impl Validator<'_> {
         // Profile names derive from names and ids checked above; with errors
         // there they would only repeat them. Discovered accounts are checked
         // where profiles are written (apply, profiles).
-        if let (Some(spec), false) = (&profiles, self.sink.has_errors()) {
+        let checked = !self.sink.has_errors();
+        for (_, role) in catalog.iter().filter(|_| checked) {
+            let Some(role) = role else { continue };
+            let spec = &role.profiles;
             let targets: Vec<Target> = accounts
                 .iter()
                 .map(|a| {
                     Target {
                         account_id: a.id.clone(),
                         account_name: a.name.clone().unwrap_or_else(|| a.id.to_string()),
-                        regions: a.regions(&deploy.regions).to_vec(),
+                        regions: a.regions(role.regions.as_deref().unwrap_or(&deploy.regions)).to_vec(),
                         source: TargetSource::Inventory,
                         parent: None,
                         roles: Vec::new(),
                     }
-                    .with_role(model::registry::DEFAULT_ROLE)
+                    .with_role(&role.key)
                 })
                 .collect();
-            let role_name = role.as_ref().map_or(DEFAULT_ROLE_NAME, |r| r.name.as_str());
             let order = BTreeMap::new();
-            let settings = crate::profiles::ProfileSettings {
-                spec,
-                role_name,
-                external_id: None,
-                mfa_serial: None,
-                region_order: &order,
-            };
+            let settings = crate::profiles::ProfileSettings::of(role, &order);
             for problem in crate::profiles::problems(&crate::profiles::for_targets(&settings, &targets)) {
                 // Point at the account's name when it has one (renaming it is
                 // one fix), else at the template.
@@ -533,12 +560,7 @@ impl Validator<'_> {
             name: name?,
             source_account: source_account?,
             allow_source_account: raw.allow_source_account,
-            roles: vec![model::CatalogRole {
-                key: model::registry::DEFAULT_ROLE.to_owned(),
-                spec: role?,
-                regions: None,
-                profiles: profiles.clone()?,
-            }],
+            roles: catalog.into_iter().map(|(_, r)| r).collect::<Option<Vec<_>>>()?,
             deploy,
             profiles: profiles?,
             accounts,

@@ -16,6 +16,7 @@ pub(super) struct RawInventory {
     #[serde(default)]
     pub(super) allow_source_account: bool,
     pub(super) role: Option<RawRole>,
+    pub(super) roles: Option<BTreeMap<String, RawRole>>,
     pub(super) deploy: Option<RawDeploy>,
     pub(super) profiles: Option<RawProfiles>,
     pub(super) accounts: Option<Vec<RawAccount>>,
@@ -40,6 +41,26 @@ pub(super) struct RawRole {
     pub(super) parameters: Option<BTreeMap<String, String>>,
     pub(super) output_key: Option<String>,
     pub(super) tags: Option<BTreeMap<String, String>>,
+    // Only in `roles:` (pass 1 refuses them under `role:`).
+    pub(super) regions: Option<Vec<String>>,
+    pub(super) targets: Option<RawRoleTargets>,
+    pub(super) profiles: Option<RawRoleProfiles>,
+}
+
+#[derive(Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRoleTargets {
+    pub(super) ous: Option<Vec<String>>,
+    pub(super) tags: Option<BTreeMap<String, String>>,
+    pub(super) accounts: Option<Vec<String>>,
+    pub(super) exclude: Option<Vec<String>>,
+}
+
+#[derive(Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRoleProfiles {
+    pub(super) name: Option<String>,
+    pub(super) source_profile: Option<String>,
 }
 
 #[derive(Deserialize, Default)]

@@ -11,7 +11,7 @@ impl Validator<'_> {
         let name = raw.name.clone().unwrap_or_else(|| DEFAULT_ROLE_NAME.to_owned());
         if let Err(why) = names::check_role_name_template(&name) {
             self.error(
-                "role.name",
+                &self.role_key("name"),
                 format!("\"{name}\" is not a valid IAM role name: {why}"),
                 "use 1-64 letters, digits and +=,.@_- (and {region} if the role goes to several regions)",
             );
@@ -19,7 +19,7 @@ impl Validator<'_> {
         let stack_name = raw.stack_name.clone().unwrap_or_else(|| DEFAULT_STACK_NAME.to_owned());
         if let Err(why) = names::check_stack_name(&stack_name) {
             self.error(
-                "role.stack_name",
+                &self.role_key("stack_name"),
                 format!("\"{stack_name}\" is not a valid CloudFormation stack name: {why}"),
                 "start with a letter; use up to 128 letters, digits and hyphens",
             );
@@ -35,7 +35,7 @@ impl Validator<'_> {
             && let Err(why) = names::check_managed_policy(boundary)
         {
             self.error(
-                "role.permissions_boundary",
+                &self.role_key("permissions_boundary"),
                 format!("\"{boundary}\" {why}"),
                 "name a managed policy: an AWS managed one by name, or a full ARN such as arn:aws:iam::<account>:policy/<name>",
             );
@@ -44,7 +44,7 @@ impl Validator<'_> {
             && let Err(why) = names::check_role_path(path)
         {
             self.error(
-                "role.path",
+                &self.role_key("path"),
                 format!("\"{path}\" is not an IAM path: {why}"),
                 "start and end with /, e.g. /platform/; letters, digits and !-~ inside, at most 512 characters",
             );
@@ -55,7 +55,7 @@ impl Validator<'_> {
             && (!policy.is_object() || policy.get("Statement").is_none())
         {
             self.error(
-                "role.policy",
+                &self.role_key("policy"),
                 "expected an IAM policy document (a mapping with `Version` and `Statement`), or `none`",
                 "write the policy as YAML, e.g. {Version: \"2012-10-17\", Statement: [...]}; `none` for no inline policy",
             );
@@ -64,7 +64,7 @@ impl Validator<'_> {
         for (i, arn) in managed_policy_arns.iter().enumerate() {
             if let Err(why) = names::check_managed_policy(arn) {
                 self.error(
-                    &format!("role.managed_policy_arns[{i}]"),
+                    &format!("{}.managed_policy_arns[{i}]", self.role_at),
                     format!("\"{arn}\" {why}"),
                     "write an AWS managed policy by name (ReadOnlyAccess, job-function/ViewOnlyAccess), which works in every partition, or a full ARN such as arn:aws:iam::<account>:policy/<name>",
                 );
@@ -73,12 +73,16 @@ impl Validator<'_> {
         if let Some(external_id) = &raw.external_id
             && let Err(why) = names::check_external_id(external_id)
         {
-            self.error("role.external_id", why, "use 2-1224 letters, digits and +=,.@:/-");
+            self.error(
+                &self.role_key("external_id"),
+                why,
+                "use 2-1224 letters, digits and +=,.@:/-",
+            );
         }
         let max_session_duration = raw.max_session_duration.unwrap_or(3600);
         if !(3600..=43200).contains(&max_session_duration) {
             self.error(
-                "role.max_session_duration",
+                &self.role_key("max_session_duration"),
                 format!("{max_session_duration} is out of range (IAM allows 3600 to 43200 seconds)"),
                 "pick a value from 3600 (1 hour) to 43200 (12 hours)",
             );
@@ -86,16 +90,16 @@ impl Validator<'_> {
         let output_key = raw.output_key.clone().unwrap_or_else(|| DEFAULT_OUTPUT_KEY.to_owned());
         if output_key.is_empty() || !output_key.bytes().all(|b| b.is_ascii_alphanumeric()) {
             self.error(
-                "role.output_key",
+                &self.role_key("output_key"),
                 format!("\"{output_key}\" is not a CloudFormation output name"),
                 "use letters and digits only",
             );
         }
         let tags = raw.tags.clone().unwrap_or_default();
-        self.tags("role.tags", &tags);
+        self.tags(&self.role_key("tags"), &tags);
         if tags.len() > 48 {
             self.error(
-                "role.tags",
+                &self.role_key("tags"),
                 format!(
                     "{} tags; CloudFormation allows 50 per stack and rolecall uses 2",
                     tags.len()
@@ -136,14 +140,14 @@ impl Validator<'_> {
             Some(list) => {
                 if list.is_empty() && !principals {
                     self.error(
-                        "role.trusted_accounts",
+                        &self.role_key("trusted_accounts"),
                         "the list is empty: nobody could assume the role",
                         "list at least one account id, or remove the key to trust source_account",
                     );
                 }
                 let mut ids = Vec::new();
                 for (i, s) in list.iter().enumerate() {
-                    let path = format!("role.trusted_accounts[{i}]");
+                    let path = format!("{}.trusted_accounts[{i}]", self.role_at);
                     if let Some(id) = self.account_id(&path, s) {
                         if ids.contains(&id) {
                             self.error(&path, format!("{id} is listed twice"), "remove the duplicate");
@@ -163,7 +167,7 @@ impl Validator<'_> {
     /// their index.
     fn trusted_principals(&mut self, list: &[String]) -> Vec<String> {
         for (i, arn) in list.iter().enumerate() {
-            let path = format!("role.trusted_principals[{i}]");
+            let path = format!("{}.trusted_principals[{i}]", self.role_at);
             if !crate::partition::is_principal_arn(arn) {
                 self.error(
                     &path,
@@ -194,7 +198,7 @@ impl Validator<'_> {
         });
         if !well_formed {
             self.error(
-                "role.trust_conditions",
+                &self.role_key("trust_conditions"),
                 "expected an IAM condition block: operators, each with condition keys and values",
                 "e.g. {StringEquals: {aws:PrincipalOrgID: o-abc123}, Bool: {aws:MultiFactorAuthPresent: \"true\"}}",
             );
@@ -208,7 +212,7 @@ impl Validator<'_> {
             .any(|keys| keys.keys().any(|k| k.eq_ignore_ascii_case("sts:ExternalId")));
         if sets_external_id {
             self.error(
-                "role.trust_conditions",
+                &self.role_key("trust_conditions"),
                 "sts:ExternalId is set through role.external_id",
                 if external_id {
                     "remove it from trust_conditions"
@@ -228,14 +232,14 @@ impl Validator<'_> {
             None => {
                 if raw.parameters.is_some() {
                     self.error(
-                        "role.parameters",
+                        &self.role_key("parameters"),
                         "`parameters` only applies to your own `template`",
                         "remove it, or set `role.template`",
                     );
                 }
                 if raw.policy.is_none() && managed_policy_arns.is_empty() {
                     self.warning(
-                        "role.policy",
+                        &self.role_key("policy"),
                         "no policy given: the role gets full access (Action \"*\" on Resource \"*\")",
                         "set role.policy to the least privilege the role needs",
                     );
@@ -251,7 +255,7 @@ impl Validator<'_> {
                 ] {
                     if set {
                         self.error(
-                            &format!("role.{key}"),
+                            &self.role_key(key),
                             format!("`{key}` has no effect with your own `template`"),
                             "express it in the template (or pass it through `parameters`), or drop `template`",
                         );
@@ -268,7 +272,7 @@ impl Validator<'_> {
                     Ok(body) if crate::template::check_body(&body).is_err() => {
                         let why = crate::template::check_body(&body).unwrap_err();
                         self.error(
-                            "role.template",
+                            &self.role_key("template"),
                             format!("template {} {why}", full.display()),
                             "point role.template at a CloudFormation template (JSON or YAML) of at most 51,200 bytes",
                         );
@@ -281,7 +285,7 @@ impl Validator<'_> {
                     }),
                     Err(e) => {
                         self.error(
-                            "role.template",
+                            &self.role_key("template"),
                             format!("cannot read template {}: {e}", full.display()),
                             "the path is relative to the inventory file; check it exists",
                         );

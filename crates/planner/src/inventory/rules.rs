@@ -26,7 +26,7 @@ impl Validator<'_> {
         if let Some((path, n)) = multi {
             self.error(
                 &path,
-                format!("role \"{}\" (role.name) would be created in {n} regions of one account, but IAM role names are global to an account: the second stack fails with EntityAlreadyExists", role.name),
+                format!("role \"{}\" ({}) would be created in {n} regions of one account, but IAM role names are global to an account: the second stack fails with EntityAlreadyExists", role.name, self.role_key("name")),
                 format!("put {{region}} in the name (e.g. name: \"{}-{{region}}\") to get one role per region, or deploy to one region", role.name),
             );
         }
@@ -104,16 +104,16 @@ impl Validator<'_> {
                 .managed_policy_arns
                 .iter()
                 .enumerate()
-                .map(|(i, a)| (format!("role.managed_policy_arns[{i}]"), a));
+                .map(|(i, a)| (format!("{}.managed_policy_arns[{i}]", self.role_at), a));
             let principals = r
                 .trusted_principals
                 .iter()
                 .enumerate()
-                .map(|(i, a)| (format!("role.trusted_principals[{i}]"), a));
+                .map(|(i, a)| (format!("{}.trusted_principals[{i}]", self.role_at), a));
             let boundary = r
                 .permissions_boundary
                 .iter()
-                .map(|a| ("role.permissions_boundary".to_owned(), a));
+                .map(|a| (self.role_key("permissions_boundary"), a));
             managed.chain(principals).chain(boundary).collect::<Vec<_>>()
         });
         for (path, arn) in arns.collect::<Vec<_>>() {
@@ -126,7 +126,7 @@ impl Validator<'_> {
                         "\"{arn}\" is in partition {}, but the stacks go to partition {} ({first})",
                         other.name, partition.name
                     ),
-                    if path.starts_with("role.trusted_principals") {
+                    if path.contains(".trusted_principals[") {
                         "trust principals of the deployment's partition (one inventory per partition)"
                     } else {
                         "write an AWS managed policy by name, or use an ARN of the deployment's partition"

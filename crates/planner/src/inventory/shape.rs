@@ -6,6 +6,8 @@ use crate::yaml::{Kind, Node};
 
 pub(super) enum Shape {
     Map(&'static [(&'static str, Shape)]),
+    /// A mapping with keys of the user's (role keys), each value of a shape.
+    MapOf(&'static Shape),
     SeqOf(&'static Shape),
     AccountId,
     /// Anything: policy documents, tag maps, scalars.
@@ -14,31 +16,65 @@ pub(super) enum Shape {
 
 pub(super) const ACCOUNT_IDS: Shape = Shape::SeqOf(&Shape::AccountId);
 
+/// The keys of `role:`.
+const ROLE: &[(&str, Shape)] = &[
+    ("name", Shape::Any),
+    ("stack_name", Shape::Any),
+    ("trusted_accounts", ACCOUNT_IDS),
+    ("trusted_principals", Shape::Any),
+    ("trust_conditions", Shape::Any),
+    ("permissions_boundary", Shape::Any),
+    ("path", Shape::Any),
+    ("policy", Shape::Any),
+    ("managed_policy_arns", Shape::Any),
+    ("external_id", Shape::Any),
+    ("max_session_duration", Shape::Any),
+    ("template", Shape::Any),
+    ("parameters", Shape::Any),
+    ("output_key", Shape::Any),
+    ("tags", Shape::Any),
+];
+
+/// A role of `roles:`: the keys of `role:`, and where the role goes.
+const CATALOG_ROLE: &[(&str, Shape)] = &[
+    ("name", Shape::Any),
+    ("stack_name", Shape::Any),
+    ("trusted_accounts", ACCOUNT_IDS),
+    ("trusted_principals", Shape::Any),
+    ("trust_conditions", Shape::Any),
+    ("permissions_boundary", Shape::Any),
+    ("path", Shape::Any),
+    ("policy", Shape::Any),
+    ("managed_policy_arns", Shape::Any),
+    ("external_id", Shape::Any),
+    ("max_session_duration", Shape::Any),
+    ("template", Shape::Any),
+    ("parameters", Shape::Any),
+    ("output_key", Shape::Any),
+    ("tags", Shape::Any),
+    ("regions", Shape::Any),
+    (
+        "targets",
+        Shape::Map(&[
+            ("ous", Shape::Any),
+            ("tags", Shape::Any),
+            ("accounts", ACCOUNT_IDS),
+            ("exclude", ACCOUNT_IDS),
+        ]),
+    ),
+    (
+        "profiles",
+        Shape::Map(&[("name", Shape::Any), ("source_profile", Shape::Any)]),
+    ),
+];
+
 pub(super) const INVENTORY: Shape = Shape::Map(&[
     ("version", Shape::Any),
     ("name", Shape::Any),
     ("source_account", Shape::AccountId),
     ("allow_source_account", Shape::Any),
-    (
-        "role",
-        Shape::Map(&[
-            ("name", Shape::Any),
-            ("stack_name", Shape::Any),
-            ("trusted_accounts", ACCOUNT_IDS),
-            ("trusted_principals", Shape::Any),
-            ("trust_conditions", Shape::Any),
-            ("permissions_boundary", Shape::Any),
-            ("path", Shape::Any),
-            ("policy", Shape::Any),
-            ("managed_policy_arns", Shape::Any),
-            ("external_id", Shape::Any),
-            ("max_session_duration", Shape::Any),
-            ("template", Shape::Any),
-            ("parameters", Shape::Any),
-            ("output_key", Shape::Any),
-            ("tags", Shape::Any),
-        ]),
-    ),
+    ("role", Shape::Map(ROLE)),
+    ("roles", Shape::MapOf(&Shape::Map(CATALOG_ROLE))),
     (
         "deploy",
         Shape::Map(&[
@@ -117,6 +153,12 @@ pub(super) fn check_shape(node: &Node, shape: &Shape, path: &str, sink: &mut Sin
                         sink.error(k.at(), &child, format!("unknown key `{name}` {within}"), help);
                     }
                 }
+            }
+        }
+        (Shape::MapOf(value), Kind::Map(entries)) => {
+            for (k, v) in entries {
+                let Some(name) = k.as_str() else { continue };
+                check_shape(v, value, &join(path, name), sink);
             }
         }
         (Shape::SeqOf(item), Kind::Seq(items)) => {
