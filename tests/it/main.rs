@@ -2,6 +2,7 @@
 //! runs the real `rolecall` binary and checks what it prints and returns.
 
 mod apply;
+mod catalog;
 mod chaos;
 mod corpus;
 mod crash;
