@@ -157,6 +157,92 @@ fn a_catalog_of_three_roles_goes_where_each_role_says() {
     // Nothing to do on the next plan.
     run(&["plan", "-i", "platform.yaml", "--detailed-exitcode"]).expect_code(0);
 
+    // --roles narrows every command; the registry keeps the other roles.
+    let only_ro = run(&["plan", "-i", "platform.yaml", "--roles", "readonly", "--json"]);
+    only_ro.expect_code(0);
+    let rows: Value = serde_json::from_str(&only_ro.stdout).unwrap();
+    let rows = rows["entries"].as_array().unwrap();
+    assert!(
+        rows.len() == 21 && rows.iter().all(|e| e["role"] == "readonly"),
+        "{}",
+        only_ro.stdout
+    );
+    run(&[
+        "apply",
+        "-i",
+        "platform.yaml",
+        "--yes",
+        "--roles",
+        "readonly",
+        "--poll-interval",
+        "0.05",
+    ])
+    .expect_code(0);
+    let kept = by_role(&crate::registry(&dir.join("rolecall-registry-platform.json")));
+    assert_eq!(
+        (kept["admin"].len(), kept["readonly"].len(), kept["deploy"].len()),
+        (21, 21, 22)
+    );
+    // Someone widens the read-only role's trust in web-prod: drift names
+    // that role in that account, and only there. (moto attaches no managed
+    // policy, so every read-only role also shows it "not attached"; the
+    // trust is what this checks.)
+    let widened = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{MANAGEMENT_ACCOUNT}:root"}},"Action":"sts:AssumeRole"}},{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::666666666666:root"}},"Action":"sts:AssumeRole"}}]}}"#
+    );
+    tests::runtime().block_on(async {
+        aws_sdk_iam::Client::new(&moto.account_config(&web.id).await)
+            .update_assume_role_policy()
+            .role_name("PlatformReadOnly")
+            .policy_document(widened)
+            .send()
+            .await
+            .unwrap();
+    });
+    let drift = run(&["drift", "-i", "platform.yaml", "--json", "--roles", "readonly"]);
+    let report = crate::valid(serde_json::from_str(&drift.stdout).unwrap(), "drift.v2.schema.json");
+    let trust_changed: Vec<(String, String)> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| {
+            f["details"].as_array().is_some_and(|d| {
+                d.iter()
+                    .any(|d| d["path"].as_str().unwrap().starts_with("AssumeRolePolicyDocument"))
+            })
+        })
+        .map(|f| {
+            (
+                f["account_id"].as_str().unwrap().to_owned(),
+                f["role"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        trust_changed,
+        [(web.id.clone(), "readonly".to_owned())],
+        "{}",
+        drift.stdout
+    );
+    assert!(
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["region"].is_string())
+            .all(|f| f["role"] == "readonly")
+    );
+
+    let unknown = run(&["plan", "-i", "platform.yaml", "--roles", "auditor"]);
+    unknown.expect_code(1);
+    assert!(
+        unknown
+            .stderr
+            .contains("not roles of this inventory (admin, deploy, readonly)"),
+        "{}",
+        unknown.stderr
+    );
+
     // deploy leaves the catalog: its 22 stacks are orphaned (kept in the
     // registry with their ARNs), and destroy --orphans deletes exactly them.
     std::fs::write(dir.join("platform.yaml"), inventory(workloads, root, false)).unwrap();

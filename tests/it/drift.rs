@@ -21,7 +21,7 @@ fn inventory(org: &tests::SeededOrg, action: &str) -> String {
 fn report(run: &tests::Run) -> Value {
     let json: Value =
         serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}\n{}", run.stdout, run.stderr));
-    crate::valid(json, "drift.v1.schema.json")
+    crate::valid(json, "drift.v2.schema.json")
 }
 
 /// (account name, kind, details joined) for every finding that is not in sync.

@@ -28,6 +28,9 @@ pub(crate) struct ApplyArgs {
     /// Only these accounts (comma-separated ids); the registry keeps the others' entries
     #[arg(long, value_name = "ID,...", value_delimiter = ',')]
     accounts: Vec<String>,
+    /// Only these roles of the catalog (comma-separated keys); the registry keeps the others' entries
+    #[arg(long, value_name = "KEY,...", value_delimiter = ',')]
+    pub(crate) roles: Vec<String>,
     /// Do not ask for confirmation (required when stdin is not a terminal)
     #[arg(long)]
     pub(crate) yes: bool,
@@ -98,7 +101,8 @@ pub(crate) async fn apply(aws: &AwsArgs, inv: &Inventory, args: &ApplyArgs) -> a
         "targets of this inventory (see `rolecall accounts -i ...`)",
     )?;
     let settings = crate::setup::settings(&cloud, inv, args.concurrency, "apply");
-    let catalog = planner::catalog(inv);
+    let mut catalog = planner::catalog(inv);
+    options::only_roles(&mut catalog, &mut targets, &args.roles)?;
     let options = executor::ApplyOptions {
         failure_tolerance: args.failure_tolerance.unwrap_or(inv.deploy.failure_tolerance),
         poll_interval,
@@ -113,8 +117,10 @@ pub(crate) async fn apply(aws: &AwsArgs, inv: &Inventory, args: &ApplyArgs) -> a
     };
     let run = match inv.deploy.via {
         model::DeployVia::Stacksets => {
-            if !args.accounts.is_empty() {
-                bail!("--accounts cannot narrow a stack set (its instances are deployed as one set); leave it out");
+            if !args.accounts.is_empty() || !args.roles.is_empty() {
+                bail!(
+                    "--accounts and --roles cannot narrow a stack set (its instances are deployed as one set); leave them out"
+                );
             }
             let desired = crate::stacksets::one_role(&catalog)?;
             let run = crate::stacksets::run(inv, desired, &options, args.concurrency);
@@ -140,10 +146,13 @@ pub(crate) async fn apply(aws: &AwsArgs, inv: &Inventory, args: &ApplyArgs) -> a
     outcomes.sort_by(|a, b| (&a.account_id, &a.region).cmp(&(&b.account_id, &b.region)));
     // The registry records what happened, also when accounts failed.
     let accounts: Vec<AccountId> = targets.iter().map(|t| t.account_id.clone()).collect();
-    let scope = if args.accounts.is_empty() {
+    let scope = if args.accounts.is_empty() && args.roles.is_empty() {
         Scope::Inventory
     } else {
-        Scope::Accounts(&accounts)
+        Scope::Narrowed {
+            accounts: (!args.accounts.is_empty()).then_some(&accounts[..]),
+            roles: (!args.roles.is_empty()).then_some(&args.roles[..]),
+        }
     };
     let registry = registry::write_next(&registry_path, inv, previous.as_ref(), &outcomes, scope)?;
     let outputs = ProfileOutputs {
@@ -176,11 +185,11 @@ async fn bootstrap_apply(
     args: &ApplyArgs,
     options: &executor::ApplyOptions,
 ) -> anyhow::Result<Option<Vec<model::Outcome>>> {
-    // With --accounts the other accounts' entries stay as they were
-    // (`Scope::Accounts`); otherwise entries that left the inventory are
+    // With --accounts or --roles the other entries stay as they were
+    // (`Scope::Narrowed`); otherwise entries that left the inventory are
     // checked as orphans.
     let with_orphans = orphans::with_stand_ins(previous, catalog);
-    let orphan_targets = if args.accounts.is_empty() {
+    let orphan_targets = if args.accounts.is_empty() && args.roles.is_empty() {
         orphans::targets(previous, &with_orphans, all_targets)
     } else {
         Vec::new()

@@ -24,6 +24,9 @@ pub(crate) struct DestroyArgs {
     /// Only these accounts (comma-separated ids)
     #[arg(long, value_name = "ID,...", value_delimiter = ',')]
     accounts: Vec<String>,
+    /// Only these roles of the catalog (comma-separated keys)
+    #[arg(long, value_name = "KEY,...", value_delimiter = ',')]
+    roles: Vec<String>,
     /// Do not ask for confirmation (required when stdin is not a terminal)
     #[arg(long)]
     yes: bool,
@@ -69,16 +72,18 @@ pub(crate) async fn destroy(aws: &AwsArgs, inv: &Inventory, args: &DestroyArgs) 
     // With --orphans, the roles that left the catalog are destroyed too.
     let inventory_roles = planner::catalog(inv);
     let with_orphans = orphans::with_stand_ins(previous, &inventory_roles);
-    let catalog = if args.orphans {
-        &with_orphans[..]
+    let mut catalog = if args.orphans {
+        with_orphans
     } else {
-        &inventory_roles[..]
+        inventory_roles.clone()
     };
     let mut targets = if args.orphans {
-        orphans::targets(previous, catalog, &all)
+        orphans::targets(previous, &catalog, &all)
     } else {
         all.clone()
     };
+    crate::options::only_roles(&mut catalog, &mut targets, &args.roles)?;
+    let catalog = &catalog[..];
     let among = if args.orphans {
         "orphans (account/regions of the registry that left the inventory; see `rolecall plan`)"
     } else {
@@ -93,8 +98,10 @@ pub(crate) async fn destroy(aws: &AwsArgs, inv: &Inventory, args: &DestroyArgs) 
         registered: None,
     };
     if inv.deploy.via == model::DeployVia::Stacksets {
-        if !args.accounts.is_empty() {
-            anyhow::bail!("--accounts cannot narrow a stack set's destroy; leave it out (or use --orphans)");
+        if !args.accounts.is_empty() || !args.roles.is_empty() {
+            anyhow::bail!(
+                "--accounts and --roles cannot narrow a stack set's destroy; leave them out (or use --orphans)"
+            );
         }
         let run = crate::stacksets::run(
             inv,

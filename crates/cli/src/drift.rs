@@ -21,7 +21,7 @@ pub(crate) struct DriftArgs {
     /// Also run CloudFormation drift detection on every healthy stack (slower; rate-limited)
     #[arg(long)]
     cfn_drift: bool,
-    /// A JSON report on stdout (schemas/drift.v1.schema.json)
+    /// A JSON report on stdout (schemas/drift.v2.schema.json)
     #[arg(long, conflicts_with = "markdown")]
     json: bool,
     /// A Markdown report on stdout, for a CI job summary or a ticket
@@ -36,6 +36,9 @@ pub(crate) struct DriftArgs {
     /// Only these accounts (comma-separated ids)
     #[arg(long, value_name = "ID,...", value_delimiter = ',')]
     accounts: Vec<String>,
+    /// Only these roles of the catalog (comma-separated keys)
+    #[arg(long, value_name = "KEY,...", value_delimiter = ',')]
+    roles: Vec<String>,
     /// The ARN registry of the last apply (default: rolecall-registry-NAME.json): rolecall stacks in accounts that left the inventory are ORPHANED
     #[arg(long, value_name = "PATH")]
     registry: Option<PathBuf>,
@@ -84,8 +87,9 @@ pub(crate) async fn drift(aws: &AwsArgs, inv: &Inventory, args: &DriftArgs) -> a
     }
 
     let settings = crate::setup::settings(&cloud, inv, args.concurrency, "drift");
-    let catalog = planner::catalog(inv);
-    let (orphan_rows, _) = if args.accounts.is_empty() {
+    let mut catalog = planner::catalog(inv);
+    crate::options::only_roles(&mut catalog, &mut targets, &args.roles)?;
+    let (orphan_rows, _) = if args.accounts.is_empty() && args.roles.is_empty() {
         let with_orphans = orphans::with_stand_ins(previous.as_ref(), &catalog);
         let orphan_targets = orphans::targets(previous.as_ref(), &with_orphans, &targets);
         orphans::observe(&cloud, &settings, &with_orphans, &orphan_targets).await
@@ -95,6 +99,7 @@ pub(crate) async fn drift(aws: &AwsArgs, inv: &Inventory, args: &DriftArgs) -> a
     findings.extend(orphan_rows.into_iter().map(|r| model::DriftFinding {
         account_id: r.account_id,
         account_name: r.account_name,
+        role: Some(r.role),
         region: Some(r.region),
         kind: DriftKind::Orphaned,
         reason: r.reason,

@@ -47,6 +47,36 @@ pub(crate) fn only_accounts(targets: &mut Vec<model::Target>, accounts: &[String
     Ok(())
 }
 
+/// Narrows the catalog to `--roles` (when given), and each target to those
+/// roles (a target left with none drops out); a key the catalog lacks is an
+/// error before anything happens.
+pub(crate) fn only_roles(
+    catalog: &mut Vec<model::Desired>,
+    targets: &mut Vec<model::Target>,
+    roles: &[String],
+) -> anyhow::Result<()> {
+    if roles.is_empty() {
+        return Ok(());
+    }
+    let unknown: Vec<&String> = roles
+        .iter()
+        .filter(|r| !catalog.iter().any(|d| &d.role == *r))
+        .collect();
+    if !unknown.is_empty() {
+        let keys: Vec<&str> = catalog.iter().map(|d| d.role.as_str()).collect();
+        bail!(
+            "--roles names {unknown:?}, which are not roles of this inventory ({})",
+            keys.join(", ")
+        );
+    }
+    catalog.retain(|d| roles.contains(&d.role));
+    for t in targets.iter_mut() {
+        t.roles.retain(|r| roles.contains(&r.role));
+    }
+    targets.retain(|t| !t.roles.is_empty());
+    Ok(())
+}
+
 /// `--poll-interval` and `--max-wait`, bounded: no overflow on huge values,
 /// and no poll loop that AWS would throttle (below 1 s only against an
 /// emulator, `--endpoint-url`).

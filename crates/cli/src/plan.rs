@@ -23,6 +23,9 @@ pub(crate) struct PlanArgs {
     /// Accounts observed at once (default: deploy.concurrency)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=512))]
     concurrency: Option<u16>,
+    /// Only these roles of the catalog (comma-separated keys); orphans are then not checked
+    #[arg(long, value_name = "KEY,...", value_delimiter = ',')]
+    roles: Vec<String>,
     /// The ARN registry of the last apply (default: rolecall-registry-NAME.json): its accounts that left the inventory are reported as orphaned
     #[arg(long, value_name = "PATH")]
     registry: Option<PathBuf>,
@@ -36,7 +39,9 @@ pub(crate) async fn plan(aws: &AwsArgs, inv: &Inventory, args: &PlanArgs) -> any
         return Ok(exit::FAILURE);
     };
     let settings = crate::setup::settings(&cloud, inv, args.concurrency, "plan");
-    let catalog = planner::catalog(inv);
+    let mut catalog = planner::catalog(inv);
+    let mut targets = targets;
+    crate::options::only_roles(&mut catalog, &mut targets, &args.roles)?;
     let plan = if inv.deploy.via == model::DeployVia::Stacksets {
         // The instances are the truth: orphans come from them.
         let options = executor::ApplyOptions {
@@ -51,10 +56,12 @@ pub(crate) async fn plan(aws: &AwsArgs, inv: &Inventory, args: &PlanArgs) -> any
         let progress = reporter::Progress::stderr("observing", false);
         let mut plan = executor::plan(&cloud, &settings, &catalog, &targets, &progress).await;
         progress.finish();
-        let with_orphans = orphans::with_stand_ins(previous.as_ref(), &catalog);
-        let orphan_targets = orphans::targets(previous.as_ref(), &with_orphans, &targets);
-        let (rows, _) = orphans::observe(&cloud, &settings, &with_orphans, &orphan_targets).await;
-        plan.entries.extend(rows);
+        if args.roles.is_empty() {
+            let with_orphans = orphans::with_stand_ins(previous.as_ref(), &catalog);
+            let orphan_targets = orphans::targets(previous.as_ref(), &with_orphans, &targets);
+            let (rows, _) = orphans::observe(&cloud, &settings, &with_orphans, &orphan_targets).await;
+            plan.entries.extend(rows);
+        }
         plan.sort();
         plan
     };

@@ -72,8 +72,8 @@ where
                 )
                 .await
             }
-            Reach::Unreachable(error) => vec![finding(target, None, DriftKind::Error, error.message, Vec::new())],
-            Reach::Skipped(why) => vec![finding(target, None, DriftKind::Error, why, Vec::new())],
+            Reach::Unreachable(error) => vec![finding(target, None, None, DriftKind::Error, error.message, Vec::new())],
+            Reach::Skipped(why) => vec![finding(target, None, None, DriftKind::Error, why, Vec::new())],
         };
         Done {
             failed: findings.iter().any(|f| f.kind == DriftKind::Error),
@@ -92,7 +92,7 @@ where
 
 /// By account, then region (account-level findings first).
 pub fn sort(findings: &mut [DriftFinding]) {
-    findings.sort_by(|a, b| (&a.account_id, &a.region).cmp(&(&b.account_id, &b.region)));
+    findings.sort_by(|a, b| (&a.account_id, &a.region, &a.role).cmp(&(&b.account_id, &b.region, &b.role)));
 }
 
 /// What all drift detections of a run share: the rate limit, and whether
@@ -108,6 +108,7 @@ struct Detections<'a> {
 
 pub fn finding(
     target: &Target,
+    role: Option<&str>,
     region: Option<&str>,
     kind: DriftKind,
     reason: String,
@@ -116,6 +117,7 @@ pub fn finding(
     DriftFinding {
         account_id: target.account_id.clone(),
         account_name: target.account_name.clone(),
+        role: role.map(str::to_owned),
         region: region.map(str::to_owned),
         kind,
         reason,
@@ -132,7 +134,8 @@ async fn check<S: Stacks + Roles + StackDrift>(
     options: &DriftOptions,
     shared: &Detections<'_>,
 ) -> DriftFinding {
-    let here = |kind, reason: String, details| finding(target, Some(region), kind, reason, details);
+    let here =
+        |kind, reason: String, details| finding(target, Some(&desired.role), Some(region), kind, reason, details);
     let observed = match session.describe_stack(region, &desired.stack_name).await {
         Ok(o) => o,
         Err(e) => {

@@ -781,6 +781,9 @@ pub struct DriftDetail {
 pub struct DriftFinding {
     pub account_id: AccountId,
     pub account_name: String,
+    /// The role of the catalog whose stack it is about; `None` for
+    /// account-level findings.
+    pub role: Option<String>,
     /// `None` for account-level findings (uncovered, closed, unreachable).
     pub region: Option<String>,
     pub kind: DriftKind,

@@ -342,6 +342,7 @@ pub fn coverage(
     let finding = |id: &model::AccountId, name: &str, kind, reason: String| model::DriftFinding {
         account_id: id.clone(),
         account_name: name.to_owned(),
+        role: None,
         region: None,
         kind,
         reason,

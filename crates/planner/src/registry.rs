@@ -35,9 +35,12 @@ pub enum Scope<'a> {
     /// visited, so an earlier entry the run did not report is gone (it left
     /// the inventory and its stack is gone too).
     Inventory,
-    /// `apply --accounts`: only these accounts were visited; the others'
-    /// entries stay as they were.
-    Accounts(&'a [AccountId]),
+    /// `apply --accounts` / `--roles`: only these accounts' stacks of these
+    /// roles (`None`: all) were visited; every other entry stays as it was.
+    Narrowed {
+        accounts: Option<&'a [AccountId]>,
+        roles: Option<&'a [String]>,
+    },
     /// `destroy`: the account/regions with an outcome were visited;
     /// deleted stacks and stacks that were not there leave the registry,
     /// every other entry stays.
@@ -65,7 +68,9 @@ pub fn next(previous: Option<&Registry>, header: &Header<'_>, outcomes: &[Outcom
         .iter()
         .filter(|e| match scope {
             Scope::Inventory => false,
-            Scope::Accounts(ids) => !ids.contains(&e.account_id),
+            Scope::Narrowed { accounts, roles } => {
+                !(accounts.is_none_or(|ids| ids.contains(&e.account_id)) && roles.is_none_or(|r| r.contains(&e.role)))
+            }
             Scope::Destroy => !visited(e),
         })
         .map(|e| ((e.account_id.clone(), e.role.clone(), e.region.clone()), e.clone()))
@@ -331,7 +336,10 @@ mod tests {
         let r = run(
             Some(&first()),
             &[outcome(2, "us-east-1", Status::Updated, true)],
-            Scope::Accounts(&only),
+            Scope::Narrowed {
+                accounts: Some(&only),
+                roles: None,
+            },
         );
         // Account 2's eu-west-1 was in the run's scope but not reported:
         // it left the account's regions, so its entry goes.
@@ -434,6 +442,40 @@ mod tests {
             [
                 "1 us-east-1 created role-1-us-east-1 stack-1-us-east-1",
                 "3 us-east-1 failed role-3-us-east-1 stack-3-us-east-1",
+            ]
+        );
+    }
+
+    /// `--roles`: the other roles' entries stay as they were.
+    #[test]
+    fn roles_keeps_the_other_roles_entries() {
+        let mut deploy = outcome(1, "us-east-1", Status::Created, true);
+        deploy.role = "deploy".into();
+        let before = run(
+            None,
+            &[outcome(1, "us-east-1", Status::Created, true), deploy.clone()],
+            Scope::Inventory,
+        );
+        deploy.status = Status::Updated;
+        let only = ["deploy".to_owned()];
+        let r = run(
+            Some(&before),
+            &[deploy],
+            Scope::Narrowed {
+                accounts: None,
+                roles: Some(&only),
+            },
+        );
+        let keys: Vec<(String, String)> = r
+            .entries
+            .iter()
+            .map(|e| (e.role.clone(), e.status.to_string()))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                ("default".into(), "created".into()),
+                ("deploy".into(), "updated".into())
             ]
         );
     }

@@ -1,5 +1,5 @@
 //! The drift report: a table with counts, a JSON document (its schema is
-//! schemas/drift.v1.schema.json), or Markdown for a CI job summary or a
+//! schemas/drift.v2.schema.json), or Markdown for a CI job summary or a
 //! ticket.
 
 use std::collections::BTreeMap;
@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::table::Table;
 
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Findings by kind, every kind present (zero included).
 pub fn counts(findings: &[DriftFinding]) -> BTreeMap<DriftKind, usize> {

@@ -213,7 +213,10 @@ fn registry_is_sorted_stable_and_keeps_carried_entries() {
         Some(&first),
         &meta,
         &[outcome(1, "us-east-1", Status::Created)],
-        Scope::Accounts(&only),
+        Scope::Narrowed {
+            accounts: Some(&only),
+            roles: None,
+        },
     );
     assert_eq!(
         second.entries.iter().map(|e| e.status.as_str()).collect::<Vec<_>>(),
@@ -522,6 +525,7 @@ fn findings() -> Vec<model::DriftFinding> {
     let f = |n: u64, region: Option<&str>, kind, reason: &str, details: Vec<model::DriftDetail>| model::DriftFinding {
         account_id: account(n),
         account_name: format!("acct-{n}"),
+        role: region.map(|_| "default".to_owned()),
         region: region.map(str::to_owned),
         kind,
         reason: reason.into(),
