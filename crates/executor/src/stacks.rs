@@ -162,13 +162,13 @@ impl<S: Stacks> Stack<'_, S> {
         });
     }
 
-    /// ClientRequestToken of one write: unique to the run, account, region
-    /// and operation, so that CloudFormation recognises an SDK retry of a
+    /// ClientRequestToken of one write: unique to the run, role, account,
+    /// region and operation, so that CloudFormation recognises an SDK retry of a
     /// request it already received (and tags that operation's events).
     pub(crate) fn token(&self, operation: &str) -> String {
         let mut token: String = format!(
-            "{}-{operation}-{}-{}",
-            self.settings.session_name, self.target.account_id, self.region
+            "{}-{operation}-{}-{}-{}",
+            self.settings.session_name, self.desired.role, self.target.account_id, self.region
         )
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' })

@@ -933,8 +933,8 @@ fn recover_deletes_the_failed_stack_then_creates() {
     assert_eq!(
         tokens,
         [
-            "rolecall-plan-test-delete-000000000001-us-east-1",
-            "rolecall-plan-test-create-000000000001-us-east-1"
+            "rolecall-plan-test-delete-default-000000000001-us-east-1",
+            "rolecall-plan-test-create-default-000000000001-us-east-1"
         ]
     );
 

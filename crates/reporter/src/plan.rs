@@ -137,12 +137,13 @@ pub fn write_plan_json(w: &mut dyn Write, plan: &Plan) -> io::Result<()> {
 }
 
 pub fn write_targets(w: &mut dyn Write, targets: &[Target]) -> io::Result<()> {
-    let mut table = Table::new(&["ACCOUNT", "NAME", "REGIONS", "SOURCE", "PARENT"]);
+    let mut table = Table::new(&["ACCOUNT", "NAME", "REGIONS", "ROLES", "SOURCE", "PARENT"]);
     for t in targets {
         table.row(vec![
             t.account_id.to_string(),
             t.account_name.clone(),
             t.regions.join(","),
+            t.roles.iter().map(|r| r.role.as_str()).collect::<Vec<_>>().join(","),
             match t.source {
                 model::TargetSource::Inventory => "inventory".to_owned(),
                 model::TargetSource::Organization => "organization".to_owned(),
