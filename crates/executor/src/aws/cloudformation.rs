@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use aws_sdk_cloudformation as cfn;
 use model::{Observed, StackInfo};
 
-use super::{SdkSession, sdk_error};
-use crate::cloud::{CloudError, ErrorKind, StackRequest, Stacks};
+use super::{SdkSession, found, sdk_error};
+use crate::cloud::{CloudError, StackRequest, Stacks};
 
 pub(super) fn parameters(request: &StackRequest) -> Vec<cfn::types::Parameter> {
     request
@@ -44,17 +44,10 @@ pub(super) fn capabilities(request: &StackRequest) -> Vec<cfn::types::Capability
 impl Stacks for SdkSession {
     async fn describe_stack(&self, region: &str, stack_name: &str) -> Result<Observed, CloudError> {
         let result = self.cfn(region).describe_stacks().stack_name(stack_name).send().await;
-        let out = match result {
-            Ok(out) => out,
-            Err(err) => {
-                let err = sdk_error(err);
-                // CloudFormation says "Stack with id X does not exist" as a
-                // ValidationError; that is the answer "no stack", not a failure.
-                if err.kind == ErrorKind::NotFound {
-                    return Ok(Observed::Absent);
-                }
-                return Err(err);
-            }
+        // CloudFormation says "Stack with id X does not exist" as a
+        // ValidationError; that is the answer "no stack", not a failure.
+        let Some(out) = found(result)? else {
+            return Ok(Observed::Absent);
         };
         let Some(stack) = out.stacks().first() else {
             return Ok(Observed::Absent);

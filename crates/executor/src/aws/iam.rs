@@ -2,22 +2,14 @@
 
 use std::collections::BTreeMap;
 
-use super::{SdkSession, sdk_error};
-use crate::cloud::{CloudError, ErrorKind, Roles};
+use super::{SdkSession, found, sdk_error};
+use crate::cloud::{CloudError, Roles};
 
 impl Roles for SdkSession {
     async fn get_live_role(&self, role_name: &str) -> Result<Option<model::LiveRole>, CloudError> {
         let iam = self.iam();
-        let role = match iam.get_role().role_name(role_name).send().await {
-            Ok(out) => out,
-            Err(e) => {
-                let e = sdk_error(e);
-                return if e.kind == ErrorKind::NotFound {
-                    Ok(None)
-                } else {
-                    Err(e)
-                };
-            }
+        let Some(role) = found(iam.get_role().role_name(role_name).send().await)? else {
+            return Ok(None);
         };
         let role = role
             .role()

@@ -217,6 +217,20 @@ where
     }
 }
 
+/// A call's answer, where "not found" (no such stack, stack set or role) is
+/// an answer, `None`, not a failure.
+fn found<T, E, R>(result: Result<T, SdkError<E, R>>) -> Result<Option<T>, CloudError>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match result.map_err(sdk_error) {
+        Ok(out) => Ok(Some(out)),
+        Err(e) if e.kind == crate::cloud::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// A call (or a page) of a rate-limited service.
 async fn limited<T>(limit: &RateLimit, call: impl std::future::Future<Output = T>) -> T {
     limit.acquire().await;

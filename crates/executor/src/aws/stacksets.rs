@@ -5,10 +5,10 @@ use aws_sdk_cloudformation as cfn;
 use model::{AccountId, Observed};
 
 use super::cloudformation::{capabilities, parameters, tags};
-use super::{SdkCloud, SdkSession, sdk_error};
+use super::{SdkCloud, SdkSession, found, sdk_error};
 use crate::cloud::{
-    CloudError, ErrorKind, InstanceStacks, InstanceTargets, InstancesOp, OperationInfo, OperationPrefs,
-    OperationResult, StackSetRequest, StackSets, Stacks,
+    CloudError, InstanceStacks, InstanceTargets, InstancesOp, OperationInfo, OperationPrefs, OperationResult,
+    StackSetRequest, StackSets, Stacks,
 };
 
 fn call_as(delegated: bool) -> cfn::types::CallAs {
@@ -53,23 +53,15 @@ fn deployment(t: &InstanceTargets) -> (Option<Vec<String>>, Option<cfn::types::D
 
 impl StackSets for SdkCloud {
     async fn describe_stack_set(&self, name: &str, delegated: bool) -> Result<Option<model::StackSetInfo>, CloudError> {
-        let out = match self
+        let answer = self
             .admin
             .describe_stack_set()
             .stack_set_name(name)
             .call_as(call_as(delegated))
             .send()
-            .await
-        {
-            Ok(out) => out,
-            Err(e) => {
-                let e = sdk_error(e);
-                return if e.kind == ErrorKind::NotFound {
-                    Ok(None)
-                } else {
-                    Err(e)
-                };
-            }
+            .await;
+        let Some(out) = found(answer)? else {
+            return Ok(None);
         };
         Ok(out.stack_set().map(|s| model::StackSetInfo {
             name: s.stack_set_name().unwrap_or(name).to_owned(),
