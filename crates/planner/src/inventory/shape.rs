@@ -8,6 +8,8 @@ pub(super) enum Shape {
     Map(&'static [(&'static str, Shape)]),
     /// A mapping with keys of the user's (role keys), each value of a shape.
     MapOf(&'static Shape),
+    /// A mapping whose keys are those of several groups.
+    Maps(&'static [&'static [(&'static str, Shape)]]),
     SeqOf(&'static Shape),
     AccountId,
     /// Anything: policy documents, tag maps, scalars.
@@ -35,23 +37,8 @@ const ROLE: &[(&str, Shape)] = &[
     ("tags", Shape::Any),
 ];
 
-/// A role of `roles:`: the keys of `role:`, and where the role goes.
+/// What a role of `roles:` has besides the keys of `role:`: where it goes.
 const CATALOG_ROLE: &[(&str, Shape)] = &[
-    ("name", Shape::Any),
-    ("stack_name", Shape::Any),
-    ("trusted_accounts", ACCOUNT_IDS),
-    ("trusted_principals", Shape::Any),
-    ("trust_conditions", Shape::Any),
-    ("permissions_boundary", Shape::Any),
-    ("path", Shape::Any),
-    ("policy", Shape::Any),
-    ("managed_policy_arns", Shape::Any),
-    ("external_id", Shape::Any),
-    ("max_session_duration", Shape::Any),
-    ("template", Shape::Any),
-    ("parameters", Shape::Any),
-    ("output_key", Shape::Any),
-    ("tags", Shape::Any),
     ("regions", Shape::Any),
     (
         "targets",
@@ -74,7 +61,7 @@ pub(super) const INVENTORY: Shape = Shape::Map(&[
     ("source_account", Shape::AccountId),
     ("allow_source_account", Shape::Any),
     ("role", Shape::Map(ROLE)),
-    ("roles", Shape::MapOf(&Shape::Map(CATALOG_ROLE))),
+    ("roles", Shape::MapOf(&Shape::Maps(&[ROLE, CATALOG_ROLE]))),
     (
         "deploy",
         Shape::Map(&[
@@ -131,30 +118,34 @@ pub(super) const INVENTORY: Shape = Shape::Map(&[
     ),
 ]);
 
-pub(super) fn check_shape(node: &Node, shape: &Shape, path: &str, sink: &mut Sink) {
-    match (shape, &node.kind) {
-        (Shape::Map(keys), Kind::Map(entries)) => {
-            for (k, v) in entries {
-                let Some(name) = k.as_str() else { continue };
-                let child = join(path, name);
-                match keys.iter().find(|(key, _)| *key == name) {
-                    Some((_, shape)) => check_shape(v, shape, &child, sink),
-                    None => {
-                        let known: Vec<&str> = keys.iter().map(|(key, _)| *key).collect();
-                        let help = match closest(name, &known) {
-                            Some(best) => format!("did you mean `{best}`? valid keys here: {}", known.join(", ")),
-                            None => format!("valid keys here: {}", known.join(", ")),
-                        };
-                        let within = if path.is_empty() {
-                            "at the top level".to_owned()
-                        } else {
-                            format!("in `{path}`")
-                        };
-                        sink.error(k.at(), &child, format!("unknown key `{name}` {within}"), help);
-                    }
-                }
+/// The keys of a mapping: each one of `groups`', its value of its shape.
+fn check_map(entries: &[(Node, Node)], groups: &[&[(&'static str, Shape)]], path: &str, sink: &mut Sink) {
+    for (k, v) in entries {
+        let Some(name) = k.as_str() else { continue };
+        let child = join(path, name);
+        match groups.iter().flat_map(|g| g.iter()).find(|(key, _)| *key == name) {
+            Some((_, shape)) => check_shape(v, shape, &child, sink),
+            None => {
+                let known: Vec<&str> = groups.iter().flat_map(|g| g.iter()).map(|(key, _)| *key).collect();
+                let help = match closest(name, &known) {
+                    Some(best) => format!("did you mean `{best}`? valid keys here: {}", known.join(", ")),
+                    None => format!("valid keys here: {}", known.join(", ")),
+                };
+                let within = if path.is_empty() {
+                    "at the top level".to_owned()
+                } else {
+                    format!("in `{path}`")
+                };
+                sink.error(k.at(), &child, format!("unknown key `{name}` {within}"), help);
             }
         }
+    }
+}
+
+pub(super) fn check_shape(node: &Node, shape: &Shape, path: &str, sink: &mut Sink) {
+    match (shape, &node.kind) {
+        (Shape::Map(keys), Kind::Map(entries)) => check_map(entries, &[keys], path, sink),
+        (Shape::Maps(groups), Kind::Map(entries)) => check_map(entries, groups, path, sink),
         (Shape::MapOf(value), Kind::Map(entries)) => {
             for (k, v) in entries {
                 let Some(name) = k.as_str() else { continue };
