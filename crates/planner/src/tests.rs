@@ -1653,7 +1653,9 @@ fn a_catalog_of_roles_each_with_its_targets_regions_and_profiles() {
 fn catalog_mistakes_are_named_with_the_fix() {
     // A role of the catalog takes the keys of role: and its own three.
     check_inventory(
-        &format!("{HEAD}roles:\n  a: {{name: A, policy: none, managed_policy_arns: [ReadOnlyAccess], regoins: [us-east-1]}}\naccounts:\n  - id: \"222222222222\"\n"),
+        &format!(
+            "{HEAD}roles:\n  a: {{name: A, policy: none, managed_policy_arns: [ReadOnlyAccess], regoins: [us-east-1]}}\naccounts:\n  - id: \"222222222222\"\n"
+        ),
         expect![[r#"
             error: inv/test.yaml:4:69: roles.a.regoins: unknown key `regoins` in `roles.a`
               help: did you mean `regions`? valid keys here: name, stack_name, trusted_accounts, trusted_principals, trust_conditions, permissions_boundary, path, policy, managed_policy_arns, external_id, max_session_duration, template, parameters, output_key, tags, regions, targets, profiles
