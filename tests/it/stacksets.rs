@@ -294,3 +294,183 @@ fn service_managed_targets_the_ou_and_records_instances_it_cannot_read() {
         assert!(e["error"].as_str().unwrap().contains("no role ARN recorded"), "{e}");
     }
 }
+
+/// A catalog on StackSets: one stack set per role (named after its
+/// stack_name), each in its role's accounts and regions, every ARN read
+/// with one AssumeRole per account; --roles picks whole stack sets; a role
+/// that leaves the catalog orphans its stack set, and `destroy --orphans`
+/// deletes exactly its instances and the set.
+#[test]
+fn a_catalog_gets_one_stack_set_per_role_and_a_role_that_leaves_is_orphaned() {
+    let moto = Moto::start();
+    let proxy = Proxy::start(moto.port);
+    let rt = tests::runtime();
+    let org = rt.block_on(async {
+        let tree = vec![ou(
+            "Apps",
+            &[("app-1", &[]), ("app-2", &[]), ("app-3", &[]), ("app-4", &[])],
+            vec![],
+        )];
+        seed_org(&moto.sdk_config().await, &[], &tree).await
+    });
+    let (audited_a, audited_b) = (org.account("app-1").id.clone(), org.account("app-2").id.clone());
+    let audit = format!(
+        "  audit:\n    name: \"Audit-{{region}}\"\n    policy: none\n    managed_policy_arns: [ReadOnlyAccess]\n    regions: [us-east-1, eu-west-1]\n    targets: {{accounts: [\"{audited_a}\", \"{audited_b}\"]}}\n"
+    );
+    let dir = tests::write_inventory("stacksets-catalog", "")
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let inv = dir.join("inventory.yaml");
+    let write = |audit: &str| {
+        std::fs::write(
+            &inv,
+            format!(
+                "version: 1\nname: catalog\nsource_account: \"{MANAGEMENT_ACCOUNT}\"\nroles:\n  admin:\n    name: Admin\n    policy: {{Version: \"2012-10-17\", Statement: [{{Effect: Allow, Action: \"s3:*\", Resource: \"*\"}}]}}\n{audit}profiles: {{name: \"{{account_name}}-{{role}}\"}}\ndeploy:\n  via: stacksets\n  regions: [us-east-1]\norganization:\n  ous: [{}]\n",
+                org.ou("Root/Apps")
+            ),
+        )
+        .unwrap();
+    };
+    write(&audit);
+    let reg = dir.join("registry.json");
+    let (inv_s, reg_s) = (inv.to_str().unwrap(), reg.to_str().unwrap());
+    let run_with = |command: &str, extra: &[&str]| {
+        let mut args = vec![command, "-i", inv_s, "--registry", reg_s];
+        if command != "plan" {
+            args.extend_from_slice(&["--yes", "--poll-interval", "0.05"]);
+        }
+        args.extend_from_slice(extra);
+        tests::rolecall(&proxy.url(), &args)
+    };
+
+    let plan = run_with("plan", &["--detailed-exitcode"]);
+    plan.expect_code(2);
+    for line in ["Stack set rolecall-admin: create", "Stack set rolecall-audit: create"] {
+        assert!(plan.stdout.contains(line), "{line}:\n{}", plan.stdout);
+    }
+    assert!(
+        plan.stdout.contains("ROLE"),
+        "several roles: a ROLE column\n{}",
+        plan.stdout
+    );
+    proxy.take_calls();
+    let run = run_with("apply", &[]);
+    run.expect_code(0);
+    assert!(
+        run.stdout.contains("Apply: 8 created"),
+        "{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    let calls = proxy.take_calls();
+    assert_eq!(
+        (
+            calls.get("cloudformation:CreateStackSet"),
+            calls.get("cloudformation:CreateStackInstances"),
+            calls.get("sts:AssumeRole"),
+        ),
+        (Some(&2), Some(&2), Some(&4)),
+        "two stack sets, one instance operation each, one AssumeRole per account for both roles' outputs: {calls:?}"
+    );
+    let json = registry(&reg);
+    let mut seen: Vec<String> = json["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let (account, role, region) = (
+                e["account_id"].as_str().unwrap(),
+                e["role"].as_str().unwrap(),
+                e["region"].as_str().unwrap(),
+            );
+            let name = if role == "admin" {
+                "Admin".to_owned()
+            } else {
+                format!("Audit-{region}")
+            };
+            assert_eq!(
+                e["role_arn"].as_str(),
+                Some(format!("arn:aws:iam::{account}:role/{name}").as_str()),
+                "{e}"
+            );
+            assert_eq!(e["stack_name"], format!("rolecall-{role}"));
+            format!("{role} {account} {region}")
+        })
+        .collect();
+    seen.sort();
+    let mut want: Vec<String> = ["app-1", "app-2", "app-3", "app-4"]
+        .iter()
+        .map(|a| format!("admin {} us-east-1", org.account(a).id))
+        .chain(
+            [&audited_a, &audited_b]
+                .iter()
+                .flat_map(|a| ["eu-west-1", "us-east-1"].map(|r| format!("audit {a} {r}"))),
+        )
+        .collect();
+    want.sort();
+    assert_eq!(seen, want);
+
+    // Unchanged: no stack-set write; --roles narrows to one set.
+    run_with("apply", &[]).expect_code(0);
+    assert!(stack_set_writes(&proxy.take_calls()).is_empty());
+    run_with("plan", &["--detailed-exitcode"]).expect_code(0);
+    let plan = run_with("plan", &["--roles", "audit"]);
+    plan.expect_code(0);
+    assert!(
+        plan.stdout.contains("rolecall-audit") && !plan.stdout.contains("rolecall-admin"),
+        "{}",
+        plan.stdout
+    );
+
+    // audit leaves the catalog: its set and 4 instances are orphaned, kept
+    // in the registry, and destroy --orphans removes exactly them.
+    write("");
+    let plan = run_with("plan", &["--detailed-exitcode"]);
+    plan.expect_code(2);
+    assert!(
+        plan.stdout.contains("Stack set rolecall-audit: orphaned"),
+        "{}",
+        plan.stdout
+    );
+    assert!(plan.stdout.contains("4 orphaned"), "{}", plan.stdout);
+    run_with("apply", &[]).expect_code(0);
+    assert!(stack_set_writes(&proxy.take_calls()).is_empty());
+    assert_eq!(statuses(&registry(&reg)).get("orphaned"), Some(&4));
+    let run = run_with("destroy", &["--orphans"]);
+    run.expect_code(0);
+    assert!(run.stdout.contains("4 deleted"), "{}", run.stdout);
+    let calls = proxy.take_calls();
+    assert_eq!(
+        (
+            calls.get("cloudformation:DeleteStackInstances"),
+            calls.get("cloudformation:DeleteStackSet")
+        ),
+        (Some(&1), Some(&1)),
+        "{calls:?}"
+    );
+    let sets = rt.block_on(async {
+        let cfn = cfn::Client::new(&moto.sdk_config().await);
+        let mut out = Vec::new();
+        for name in ["rolecall-admin", "rolecall-audit"] {
+            let found = cfn.describe_stack_set().stack_set_name(name).send().await;
+            out.push((
+                name,
+                found.ok().and_then(|s| s.stack_set().and_then(|s| s.status().cloned())),
+            ));
+        }
+        out
+    });
+    assert_eq!(sets[0].1.as_ref().map(|s| s.as_str()), Some("ACTIVE"), "{sets:?}");
+    assert!(
+        sets[1].1.is_none() || sets[1].1.as_ref().map(|s| s.as_str()) == Some("DELETED"),
+        "{sets:?}"
+    );
+    let json = registry(&reg);
+    assert!(
+        json["entries"].as_array().unwrap().iter().all(|e| e["role"] == "admin"),
+        "{json}"
+    );
+    assert_eq!(json["entries"].as_array().unwrap().len(), 4);
+    run_with("plan", &["--detailed-exitcode"]).expect_code(0);
+}

@@ -67,6 +67,33 @@ fn built_in_and_bootstrap_templates_pass_cfn_lint() {
         run.expect_code(0);
         assert_eq!(run.stdout, "[]\n", "the built-in template takes no parameters");
     }
+    // A catalog on StackSets: each role's template, and a bootstrap role
+    // that may read every role's instance stacks.
+    let inv = tests::write_inventory(
+        "lint-stacksets-catalog",
+        &format!(
+            "{HEAD}roles:\n  admin: {{name: Admin}}\n  audit: {{name: Audit, policy: none, managed_policy_arns: [ReadOnlyAccess]}}\nprofiles: {{name: \"{{account_name}}-{{role}}\"}}\ndeploy: {{via: stacksets}}\n"
+        ),
+    );
+    let boot = tests::rolecall(NO_AWS, &["bootstrap-template", "-i", inv.to_str().unwrap()]);
+    boot.expect_code(0);
+    for part in [
+        "StackSet-rolecall-admin-*/*",
+        "StackSet-rolecall-audit-*/*",
+        "cloudformation:ListStacks",
+    ] {
+        assert!(boot.stdout.contains(part), "{part}: {}", boot.stdout);
+    }
+    let file = inv.with_file_name("bootstrap-template.json");
+    std::fs::write(&file, &boot.stdout).unwrap();
+    files.push(file);
+    for role in ["admin", "audit"] {
+        let run = tests::rolecall(NO_AWS, &["template", "-i", inv.to_str().unwrap(), "--role", role]);
+        run.expect_code(0);
+        let file = inv.with_file_name(format!("template-{role}.json"));
+        std::fs::write(&file, &run.stdout).unwrap();
+        files.push(file);
+    }
     let (code, findings) = lint(&files);
     assert_eq!(
         (code, findings.as_str()),

@@ -111,20 +111,26 @@ pub(crate) async fn apply(aws: &AwsArgs, inv: &Inventory, args: &ApplyArgs) -> a
             previous
                 .iter()
                 .flat_map(|r| &r.entries)
-                .map(|e| (e.account_id.clone(), e.region.clone()))
+                .map(|e| (e.account_id.clone(), e.role.clone(), e.region.clone()))
                 .collect(),
         ),
     };
     let run = match inv.deploy.via {
         model::DeployVia::Stacksets => {
-            if !args.accounts.is_empty() || !args.roles.is_empty() {
+            if !args.accounts.is_empty() {
                 bail!(
-                    "--accounts and --roles cannot narrow a stack set (its instances are deployed as one set); leave them out"
+                    "--accounts cannot narrow a stack set (its instances are deployed as one set); leave it out (--roles picks whole stack sets)"
                 );
             }
-            let desired = crate::stacksets::one_role(&catalog)?;
-            let run = crate::stacksets::run(inv, desired, &options, args.concurrency);
-            crate::stacksets::apply(&cloud, &settings, &run, &targets, args.yes, args.prune).await?
+            // One stack set per role; the stack sets of roles that left
+            // the catalog are orphans (deleted with --prune).
+            let roles = if args.roles.is_empty() {
+                orphans::with_stand_ins(previous.as_ref(), &catalog)
+            } else {
+                catalog.clone()
+            };
+            let runs = crate::stacksets::runs(inv, &roles, &options, args.concurrency);
+            crate::stacksets::apply(&cloud, &settings, &runs, &targets, args.yes, args.prune).await?
         }
         model::DeployVia::BootstrapRole => {
             bootstrap_apply(

@@ -98,19 +98,16 @@ pub(crate) async fn destroy(aws: &AwsArgs, inv: &Inventory, args: &DestroyArgs) 
         registered: None,
     };
     if inv.deploy.via == model::DeployVia::Stacksets {
-        if !args.accounts.is_empty() || !args.roles.is_empty() {
+        if !args.accounts.is_empty() {
             anyhow::bail!(
-                "--accounts and --roles cannot narrow a stack set's destroy; leave them out (or use --orphans)"
+                "--accounts cannot narrow a stack set's destroy (its instances are deleted as one set); leave it out (or use --orphans, or --roles for whole stack sets)"
             );
         }
-        let run = crate::stacksets::run(
-            inv,
-            crate::stacksets::one_role(&inventory_roles)?,
-            &options,
-            args.concurrency,
-        );
+        // One stack set per role (--roles picks whole sets); with
+        // --orphans, also those of roles that left the catalog.
+        let runs = crate::stacksets::runs(inv, catalog, &options, args.concurrency);
         if !args.yes {
-            let (plan, _) = executor::stacksets::plan(&cloud, &run, &all).await?;
+            let plan = executor::stacksets::plan(&cloud, &runs, &all).await?;
             reporter::write_plan(&mut std::io::stdout().lock(), &plan)?;
             if !confirm(
                 "Delete these stack instances (and the stack set once empty)?",
@@ -120,7 +117,7 @@ pub(crate) async fn destroy(aws: &AwsArgs, inv: &Inventory, args: &DestroyArgs) 
             }
         }
         let progress = reporter::Progress::stderr("deleting", true);
-        let outcomes = executor::stacksets::destroy(&cloud, &settings, &run, &all, args.orphans, &progress).await;
+        let outcomes = executor::stacksets::destroy(&cloud, &settings, &runs, &all, args.orphans, &progress).await;
         progress.finish();
         return finish(inv, args, &registries, &region_order, outcomes?);
     }

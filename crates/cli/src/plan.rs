@@ -50,8 +50,13 @@ pub(crate) async fn plan(aws: &AwsArgs, inv: &Inventory, args: &PlanArgs) -> any
             max_wait: std::time::Duration::from_secs(1800),
             registered: None,
         };
-        let run = crate::stacksets::run(inv, crate::stacksets::one_role(&catalog)?, &options, args.concurrency);
-        crate::stacksets::plan(&cloud, &run, &targets).await?
+        let roles = if args.roles.is_empty() {
+            orphans::with_stand_ins(previous.as_ref(), &catalog)
+        } else {
+            catalog.clone()
+        };
+        let runs = crate::stacksets::runs(inv, &roles, &options, args.concurrency);
+        crate::stacksets::plan(&cloud, &runs, &targets).await?
     } else {
         let progress = reporter::Progress::stderr("observing", false);
         let mut plan = executor::plan(&cloud, &settings, &catalog, &targets, &progress).await;

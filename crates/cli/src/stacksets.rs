@@ -8,43 +8,53 @@ use model::{Desired, Inventory, Outcome, Plan, Target};
 
 use crate::options::confirm;
 
-/// The stack set, its targets and its operation preferences.
-pub(crate) fn run<'a>(
+/// One stack set per role of `roles` (the catalog, narrowed by --roles;
+/// `left`: the stand-ins of roles that left it), with its targets and
+/// operation preferences.
+pub(crate) fn runs<'a>(
     inv: &'a Inventory,
-    desired: &'a Desired,
+    roles: &'a [Desired],
     options: &'a executor::ApplyOptions,
     concurrency: Option<u16>,
-) -> StackSetRun<'a> {
+) -> Vec<StackSetRun<'a>> {
     let spec = inv
         .deploy
         .stackset
         .as_ref()
         .expect("validation sets deploy.stackset with via: stacksets");
-    let org = inv.organization.as_ref();
-    let account_filter = if !inv.accounts.is_empty() {
-        Some(("INTERSECTION", inv.accounts.iter().map(|a| a.id.to_string()).collect()))
-    } else {
-        org.filter(|o| !o.exclude.is_empty())
-            .map(|o| ("DIFFERENCE", o.exclude.iter().map(|a| a.to_string()).collect()))
-    };
-    StackSetRun {
-        spec,
-        desired,
-        options,
-        prefs: executor::OperationPrefs {
-            max_concurrent: concurrency.map_or(inv.deploy.concurrency, usize::from),
-            failure_tolerance: options.failure_tolerance,
-            region_parallel: spec.region_parallel,
-            soft_failure_tolerance: spec.soft_failure_tolerance,
-        },
-        ous: org.map(|o| o.ous.clone()).unwrap_or_default(),
-        account_filter,
+    let mut runs: Vec<StackSetRun<'a>> = Vec::new();
+    for desired in roles {
+        let role = inv.role(&desired.role);
+        let name = match role {
+            Some(_) => planner::stacksets::set_name(spec, &desired.stack_name),
+            None => desired.stack_name.clone(),
+        };
+        // A stand-in whose stack set is still one of the catalog's (a
+        // renamed single role keeps `deploy.stackset.name`) is not an orphan.
+        if runs.iter().any(|r| r.spec.name == name) {
+            continue;
+        }
+        let deployment = role.map(|r| planner::stacksets::deployment(inv, r)).unwrap_or_default();
+        runs.push(StackSetRun {
+            spec: model::StackSetSpec { name, ..spec.clone() },
+            desired,
+            options,
+            prefs: executor::OperationPrefs {
+                max_concurrent: concurrency.map_or(inv.deploy.concurrency, usize::from),
+                failure_tolerance: options.failure_tolerance,
+                region_parallel: spec.region_parallel,
+                soft_failure_tolerance: spec.soft_failure_tolerance,
+            },
+            ous: deployment.ous,
+            account_filter: deployment.account_filter,
+            left: role.is_none(),
+        });
     }
+    runs
 }
 
-pub(crate) async fn plan(cloud: &SdkCloud, run: &StackSetRun<'_>, targets: &[Target]) -> anyhow::Result<Plan> {
-    let (plan, _) = stacksets::plan(cloud, run, targets).await?;
-    Ok(plan)
+pub(crate) async fn plan(cloud: &SdkCloud, runs: &[StackSetRun<'_>], targets: &[Target]) -> anyhow::Result<Plan> {
+    Ok(stacksets::plan(cloud, runs, targets).await?)
 }
 
 /// Plan, confirm (without --yes), apply, gather outputs. `None`: the user
@@ -52,13 +62,13 @@ pub(crate) async fn plan(cloud: &SdkCloud, run: &StackSetRun<'_>, targets: &[Tar
 pub(crate) async fn apply(
     cloud: &SdkCloud,
     settings: &executor::Settings,
-    run: &StackSetRun<'_>,
+    runs: &[StackSetRun<'_>],
     targets: &[Target],
     yes: bool,
     prune: bool,
 ) -> anyhow::Result<Option<Vec<Outcome>>> {
     if !yes {
-        let plan = plan(cloud, run, targets).await?;
+        let plan = plan(cloud, runs, targets).await?;
         reporter::write_plan(&mut std::io::stdout().lock(), &plan)?;
         let pruning = prune && plan.count(model::Action::Orphaned) > 0;
         if (plan.has_changes() || pruning) && !confirm("Apply these changes?", "apply")? {
@@ -66,18 +76,7 @@ pub(crate) async fn apply(
         }
     }
     let progress = reporter::Progress::stderr("applying", true);
-    let outcomes = stacksets::apply(cloud, settings, run, targets, prune, &progress).await;
+    let outcomes = stacksets::apply(cloud, settings, runs, targets, prune, &progress).await;
     progress.finish();
     Ok(Some(outcomes?))
-}
-
-/// StackSets deploy one role (one stack set): the inventory's.
-pub(crate) fn one_role(catalog: &[Desired]) -> anyhow::Result<&Desired> {
-    match catalog {
-        [one] => Ok(one),
-        _ => anyhow::bail!(
-            "deploy.via stacksets deploys one role, and the catalog has {}; use deploy.via bootstrap-role",
-            catalog.len()
-        ),
-    }
 }

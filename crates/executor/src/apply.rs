@@ -39,11 +39,13 @@ impl<S: Stacks + ChangeSets> StackWork<S> for Apply {
     const VERB: &'static str = "apply";
 
     async fn stack(&self, run: &Stack<'_, S>, planned: Option<Observed>) -> Result<Outcome, Failure> {
-        let unregistered = run
-            .options
-            .registered
-            .as_ref()
-            .is_some_and(|r| !r.contains(&(run.target.account_id.clone(), run.region.to_owned())));
+        let unregistered = run.options.registered.as_ref().is_some_and(|r| {
+            !r.contains(&(
+                run.target.account_id.clone(),
+                run.desired.role.clone(),
+                run.region.to_owned(),
+            ))
+        });
         if planned.is_none() && unregistered {
             run.create_first().await
         } else {

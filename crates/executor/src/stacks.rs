@@ -24,13 +24,13 @@ pub struct ApplyOptions {
     pub poll_interval: Duration,
     /// Longest wait for one stack operation before giving up on it.
     pub max_wait: Duration,
-    /// The account/regions the last registry has. Where given, the others
-    /// (new accounts, a first rollout) go straight to CreateStack without a
+    /// The (account, role, region) stacks the last registry has. Where
+    /// given, the others (new accounts, new roles, a first rollout) go straight to CreateStack without a
     /// DescribeStacks first: CreateStack refuses when a stack exists
     /// (AlreadyExists), and then rolecall observes and decides as usual,
     /// so nothing is touched that would not be otherwise. `None`: always
     /// observe first.
-    pub registered: Option<std::collections::BTreeSet<(model::AccountId, String)>>,
+    pub registered: Option<std::collections::BTreeSet<(model::AccountId, String, String)>>,
 }
 
 /// What a pipeline does to one stack.
@@ -157,6 +157,7 @@ impl<S: Stacks> Stack<'_, S> {
     pub(crate) fn stage(&self, stage: Stage) {
         self.events.event(Event::Stage {
             account_id: self.target.account_id.clone(),
+            role: self.desired.role.clone(),
             region: self.region.to_owned(),
             stage,
         });

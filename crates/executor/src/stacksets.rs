@@ -22,10 +22,12 @@ use crate::fanout::{Done, Reach, fan_out};
 use crate::settings::Settings;
 use crate::stacks::ApplyOptions;
 
-/// What every stack-set call of one run shares.
+/// One role's stack set in a run (a catalog has one stack set per role):
+/// what every call on it shares.
 #[derive(Clone, Debug)]
 pub struct StackSetRun<'a> {
-    pub spec: &'a StackSetSpec,
+    /// `deploy.stackset`, named for this role's stack set.
+    pub spec: StackSetSpec,
     pub desired: &'a Desired,
     pub options: &'a ApplyOptions,
     /// deploy.concurrency and deploy.failure_tolerance, as AWS takes them.
@@ -33,6 +35,19 @@ pub struct StackSetRun<'a> {
     /// The OUs of a service-managed stack set, and its account filter.
     pub ous: Vec<String>,
     pub account_filter: Option<(&'static str, Vec<String>)>,
+    /// The role left the catalog (a stand-in from the registry): its stack
+    /// set and instances are orphans.
+    pub left: bool,
+}
+
+impl StackSetRun<'_> {
+    /// The targets' accounts that get this role, in its regions.
+    fn targets(&self, targets: &[Target]) -> Vec<Target> {
+        if self.left {
+            return Vec::new();
+        }
+        targets.iter().filter_map(|t| t.for_role(&self.desired.role)).collect()
+    }
 }
 
 /// A run that could not even look at the stack set.
@@ -45,12 +60,34 @@ pub struct StackSetError {
     pub source: CloudError,
 }
 
-/// Observes the stack set and its instances and decides.
+/// Observes every role's stack set and its instances, and decides.
 pub async fn plan<C: StackSets>(
+    cloud: &C,
+    runs: &[StackSetRun<'_>],
+    targets: &[Target],
+) -> Result<Plan, StackSetError> {
+    let plans = futures::future::try_join_all(runs.iter().map(|run| plan_one(cloud, run, targets))).await?;
+    Ok(merge(plans.into_iter().map(|(plan, _)| plan)))
+}
+
+fn merge(plans: impl Iterator<Item = Plan>) -> Plan {
+    let mut all = Plan::default();
+    for plan in plans {
+        all.entries.extend(plan.entries);
+        all.errors.extend(plan.errors);
+        all.stack_sets.extend(plan.stack_sets);
+    }
+    all.sort();
+    all
+}
+
+/// One role's stack set, against the targets that get the role.
+async fn plan_one<C: StackSets>(
     cloud: &C,
     run: &StackSetRun<'_>,
     targets: &[Target],
 ) -> Result<(Plan, Vec<InstanceInfo>), StackSetError> {
+    let targets = &run.targets(targets)[..];
     let name = &run.spec.name;
     let err = |what| {
         move |source| StackSetError {
@@ -70,7 +107,7 @@ pub async fn plan<C: StackSets>(
             .map_err(err("ListStackInstances"))?,
         None => Vec::new(),
     };
-    let mut plan = planner::stacksets::decide(run.desired, name, set.as_ref(), &instances, targets);
+    let mut plan = planner::stacksets::decide(run.desired, name, set.as_ref(), &instances, targets, run.left);
     for e in &mut plan.entries {
         if let Some(t) = targets.iter().find(|t| t.account_id == e.account_id) {
             e.account_name.clone_from(&t.account_name);
@@ -79,14 +116,26 @@ pub async fn plan<C: StackSets>(
     Ok((plan, instances))
 }
 
+/// An instance of one stack set: (account, region).
 type Key = (AccountId, String);
 
-/// Applies the inventory through the stack set. `prune` also deletes the
-/// instances of account/regions that left the inventory.
+/// A stack of the run: (account, role, region).
+type StackKey = (AccountId, String, String);
+
+fn stack_key(account: &AccountId, role: &str, region: &str) -> StackKey {
+    (account.clone(), role.to_owned(), region.to_owned())
+}
+
+/// Applies the inventory through every role's stack set: each set is
+/// observed first (nothing is written unless every one could be), then the
+/// sets' operations run side by side (AWS serializes them per set), then
+/// every instance's outputs are read in one fan-out (one AssumeRole per
+/// account). `prune` also deletes the instances of account/regions (and
+/// the stack sets of roles) that left the inventory.
 pub async fn apply<C: Cloud + StackSets>(
     cloud: &C,
     settings: &Settings,
-    run: &StackSetRun<'_>,
+    runs: &[StackSetRun<'_>],
     targets: &[Target],
     prune: bool,
     events: &dyn EventSink,
@@ -94,12 +143,35 @@ pub async fn apply<C: Cloud + StackSets>(
 where
     C::Session: InstanceStacks,
 {
+    let begun = futures::future::try_join_all(runs.iter().map(|run| begin(cloud, settings, run, targets))).await?;
+    let outcomes = futures::future::join_all(
+        begun
+            .into_iter()
+            .map(|(ops, plan, instances, names)| operate(ops, plan, instances.len(), names, prune, events)),
+    )
+    .await;
+    let mut outcomes: Vec<Outcome> = outcomes.into_iter().flatten().collect();
+    gather_outputs(cloud, settings, runs, &mut outcomes, events).await;
+    Ok(outcomes)
+}
+
+/// One role's stack set: the operations its plan needs, one at a time.
+async fn operate<C: StackSets>(
+    ops: Operations<'_, C>,
+    plan: Plan,
+    instances: usize,
+    names: BTreeMap<AccountId, String>,
+    prune: bool,
+    events: &dyn EventSink,
+) -> Vec<Outcome> {
+    let (cloud, run) = (ops.cloud, ops.run);
     let name = &run.spec.name;
-    let (ops, plan, _, names) = begin(cloud, settings, run, targets).await?;
     for entry in &plan.entries {
         events.event(Event::Planned { entry: entry.clone() });
     }
-    let set = plan.stack_set.as_ref().expect("a stack-set plan decides the set");
+    let Some(set) = plan.stack_sets.first() else {
+        return Vec::new();
+    };
     let mut outcomes: BTreeMap<Key, Outcome> = BTreeMap::new();
     let mut pending: BTreeMap<Action, Vec<Key>> = BTreeMap::new();
     for e in &plan.entries {
@@ -189,6 +261,7 @@ where
             }
             _ => {}
         }
+        let deleting = pending.get(&Action::Orphaned).map_or(0, Vec::len);
         for (action, op, status) in [
             (Action::Create, InstancesOp::Create, Status::Created),
             (Action::Update, InstancesOp::Update, Status::Updated),
@@ -219,10 +292,22 @@ where
                 ops.finish(&id, &keys, status, &mut outcomes).await?;
             }
         }
+        // A role that left the catalog: its stack set goes with its last
+        // instance.
+        let emptied = outcomes.values().filter(|o| o.status == Status::Deleted).count() == deleting;
+        if set.action == Action::Orphaned && prune && deleting == instances && emptied {
+            ops.delete_set().await?;
+        }
         Ok::<(), StackSetError>(())
     }
     .await;
-    if let Err(e) = &result {
+    fail_the_rest(&result, &mut outcomes);
+    outcomes.into_values().collect()
+}
+
+/// After a failed operation, what was not reached failed with it.
+fn fail_the_rest(result: &Result<(), StackSetError>, outcomes: &mut BTreeMap<Key, Outcome>) {
+    if let Err(e) = result {
         for o in outcomes.values_mut() {
             if o.status == Status::NotAttempted {
                 o.status = Status::Failed;
@@ -230,28 +315,50 @@ where
             }
         }
     }
-    let mut outcomes: Vec<Outcome> = outcomes.into_values().collect();
-    gather_outputs(cloud, settings, run, &mut outcomes, events).await;
-    Ok(outcomes)
 }
 
-/// Deletes the instances at `keys` (and the stack set once it has none
-/// left). Only rolecall's stack set is touched.
+/// Deletes the instances of every role's stack set (only the orphaned ones
+/// with `orphans_only`), and each stack set once it has none left. Only
+/// rolecall's stack sets are touched.
 pub async fn destroy<C: StackSets>(
     cloud: &C,
     settings: &Settings,
-    run: &StackSetRun<'_>,
+    runs: &[StackSetRun<'_>],
     targets: &[Target],
     orphans_only: bool,
     events: &dyn EventSink,
 ) -> Result<Vec<Outcome>, StackSetError> {
+    let begun = futures::future::try_join_all(runs.iter().map(|run| begin(cloud, settings, run, targets))).await?;
+    events.event(Event::Started {
+        accounts: targets.len(),
+    });
+    let outcomes = futures::future::join_all(
+        begun
+            .into_iter()
+            .map(|(ops, plan, instances, names)| destroy_one(ops, plan, instances.len(), names, orphans_only)),
+    )
+    .await;
+    let outcomes: Vec<Outcome> = outcomes.into_iter().flatten().collect();
+    for o in &outcomes {
+        events.event(Event::Finished { outcome: o.clone() });
+    }
+    Ok(outcomes)
+}
+
+async fn destroy_one<C: StackSets>(
+    ops: Operations<'_, C>,
+    plan: Plan,
+    instances: usize,
+    names: BTreeMap<AccountId, String>,
+    orphans_only: bool,
+) -> Vec<Outcome> {
+    let (cloud, run) = (ops.cloud, ops.run);
     let name = &run.spec.name;
-    let (ops, plan, instances, names) = begin(cloud, settings, run, targets).await?;
-    let Some(set) = &plan.stack_set else {
-        return Ok(Vec::new());
+    let Some(set) = plan.stack_sets.first() else {
+        return Vec::new();
     };
     if set.action == Action::Blocked {
-        return Ok(plan
+        return plan
             .entries
             .iter()
             .map(|e| {
@@ -265,7 +372,7 @@ pub async fn destroy<C: StackSets>(
                     Some(set.reason.clone()),
                 )
             })
-            .collect());
+            .collect();
     }
     let doomed: Vec<Key> = plan
         .entries
@@ -301,7 +408,6 @@ pub async fn destroy<C: StackSets>(
             )
         })
         .collect();
-    events.event(Event::Started { accounts: names.len() });
     let result = async {
         for group in ops.groups(&doomed) {
             let id = ops
@@ -317,43 +423,28 @@ pub async fn destroy<C: StackSets>(
                 .await?;
             ops.finish(&id, &doomed, Status::Deleted, &mut outcomes).await?;
         }
-        let left = instances.len() - doomed.len();
-        if left == 0 && plan.stack_set.as_ref().is_some_and(|s| s.action != Action::Create) {
-            cloud
-                .delete_stack_set(name, run.spec.delegated_admin)
-                .await
-                .map_err(|source| StackSetError {
-                    name: name.clone(),
-                    what: "DeleteStackSet",
-                    source,
-                })?;
+        if instances == doomed.len() && set.action != Action::Create {
+            ops.delete_set().await?;
         }
         Ok::<(), StackSetError>(())
     }
     .await;
-    if let Err(e) = &result {
-        for o in outcomes.values_mut() {
-            if o.status == Status::NotAttempted {
-                o.status = Status::Failed;
-                o.error = Some(e.to_string());
-            }
-        }
-    }
-    let outcomes: Vec<Outcome> = outcomes.into_values().collect();
-    for o in &outcomes {
-        events.event(Event::Finished { outcome: o.clone() });
-    }
-    Ok(outcomes)
+    fail_the_rest(&result, &mut outcomes);
+    outcomes.into_values().collect()
 }
 
-/// Where apply and destroy start: no operation running on the stack set
-/// (one is waited for), the plan, and the targets' names.
+/// What `begin` hands over: the operations, the plan, the instances
+/// and the targets' names.
+type Begun<'a, C> = (Operations<'a, C>, Plan, Vec<InstanceInfo>, BTreeMap<AccountId, String>);
+
+/// Where apply and destroy start for one role's stack set: no operation
+/// running on it (one is waited for), the plan, and the targets' names.
 async fn begin<'a, C: StackSets>(
     cloud: &'a C,
     settings: &'a Settings,
     run: &'a StackSetRun<'a>,
     targets: &[Target],
-) -> Result<(Operations<'a, C>, Plan, Vec<InstanceInfo>, BTreeMap<AccountId, String>), StackSetError> {
+) -> Result<Begun<'a, C>, StackSetError> {
     let ops = Operations {
         cloud,
         run,
@@ -362,7 +453,7 @@ async fn begin<'a, C: StackSets>(
         counter: std::sync::atomic::AtomicUsize::new(0),
     };
     ops.wait_running().await?;
-    let (plan, instances) = plan(cloud, run, targets).await?;
+    let (plan, instances) = plan_one(cloud, run, targets).await?;
     let names = targets
         .iter()
         .map(|t| (t.account_id.clone(), t.account_name.clone()))
@@ -453,6 +544,18 @@ impl<C: StackSets> Operations<'_, C> {
             .collect()
     }
 
+    async fn delete_set(&self) -> Result<(), StackSetError> {
+        let spec = &self.run.spec;
+        self.cloud
+            .delete_stack_set(&spec.name, spec.delegated_admin)
+            .await
+            .map_err(|source| StackSetError {
+                name: spec.name.clone(),
+                what: "DeleteStackSet",
+                source,
+            })
+    }
+
     /// A fresh operation id: makes a retried call idempotent.
     fn next_id(&self) -> String {
         let n = self.counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -499,7 +602,7 @@ impl<C: StackSets> Operations<'_, C> {
 
     /// Waits for every operation not finished on the stack set.
     async fn wait_running(&self) -> Result<(), StackSetError> {
-        let spec = self.run.spec;
+        let spec = &self.run.spec;
         let running = match self.cloud.running_operations(&spec.name, spec.delegated_admin).await {
             Ok(ids) => ids,
             Err(e) if e.kind == ErrorKind::NotFound => return Ok(()),
@@ -520,7 +623,7 @@ impl<C: StackSets> Operations<'_, C> {
     /// Polls DescribeStackSetOperation with backoff until it ends or
     /// `--max-wait` passes.
     async fn wait(&self, id: &str) -> Result<crate::cloud::OperationInfo, StackSetError> {
-        let spec = self.run.spec;
+        let spec = &self.run.spec;
         let options = self.run.options;
         let deadline = Instant::now() + options.max_wait;
         let mut delay = options.poll_interval;
@@ -570,7 +673,7 @@ impl<C: StackSets> Operations<'_, C> {
         success: Status,
         outcomes: &mut BTreeMap<Key, Outcome>,
     ) -> Result<(), StackSetError> {
-        let spec = self.run.spec;
+        let spec = &self.run.spec;
         let info = self.wait(id).await?;
         let mut next = None;
         let mut seen = 0;
@@ -657,7 +760,7 @@ fn colon(reason: &str) -> String {
 async fn gather_outputs<C: Cloud>(
     cloud: &C,
     settings: &Settings,
-    run: &StackSetRun<'_>,
+    runs: &[StackSetRun<'_>],
     outcomes: &mut [Outcome],
     events: &dyn EventSink,
 ) where
@@ -668,37 +771,48 @@ async fn gather_outputs<C: Cloud>(
         .iter()
         .filter(|o| o.status.succeeded() && o.status != Status::Orphaned && o.status != Status::Deleted)
     {
-        targets
-            .entry(o.account_id.clone())
-            .or_insert_with(|| Target {
-                account_id: o.account_id.clone(),
-                account_name: o.account_name.clone(),
-                regions: Vec::new(),
-                source: model::TargetSource::Inventory,
-                parent: None,
-                roles: Vec::new(),
-            })
-            .regions
-            .push(o.region.clone());
+        let target = targets.entry(o.account_id.clone()).or_insert_with(|| Target {
+            account_id: o.account_id.clone(),
+            account_name: o.account_name.clone(),
+            regions: Vec::new(),
+            source: model::TargetSource::Inventory,
+            parent: None,
+            roles: Vec::new(),
+        });
+        if !target.regions.contains(&o.region) {
+            target.regions.push(o.region.clone());
+        }
+        match target.roles.iter_mut().find(|r| r.role == o.role) {
+            Some(r) => r.regions.push(o.region.clone()),
+            None => target.roles.push(model::TargetRole {
+                role: o.role.clone(),
+                regions: vec![o.region.clone()],
+            }),
+        }
     }
-    let targets: Vec<Target> = targets.into_values().map(|t| t.with_role(&run.desired.role)).collect();
-    let ids: BTreeMap<Key, Option<String>> = outcomes
+    let targets: Vec<Target> = targets.into_values().collect();
+    let ids: BTreeMap<StackKey, Option<String>> = outcomes
         .iter()
-        .map(|o| ((o.account_id.clone(), o.region.clone()), o.stack_id.clone()))
+        .map(|o| (stack_key(&o.account_id, &o.role, &o.region), o.stack_id.clone()))
         .collect();
-    let ids = &ids;
-    let name = &run.spec.name;
-    let read: Vec<Vec<(Key, Result<Observed, String>)>> =
+    let run_of = |role: &str| runs.iter().find(|r| r.desired.role == role);
+    let (ids, run_of) = (&ids, &run_of);
+    let read: Vec<Vec<(StackKey, Result<Observed, String>)>> =
         fan_out(cloud, settings, &targets, events, None, |target, reach| async move {
+            let keys = target
+                .stacks()
+                .map(|(role, region)| stack_key(&target.account_id, role, region));
             let result = match reach {
                 Reach::Session(session) => {
-                    futures::future::join_all(target.regions.iter().map(|region| {
-                        let key = (target.account_id.clone(), region.clone());
+                    futures::future::join_all(keys.map(|key| {
                         let id = ids.get(&key).cloned().flatten();
                         let session = &session;
                         async move {
+                            let Some(run) = run_of(&key.1) else {
+                                return (key, Err("no stack set of this role in the run".to_owned()));
+                            };
                             let found = session
-                                .find_instance_stack(region, name, id.as_deref())
+                                .find_instance_stack(&key.2, &run.spec.name, id.as_deref())
                                 .await
                                 .map_err(|e| format!("cannot read the instance's stack: {e}"));
                             (key, found)
@@ -706,23 +820,16 @@ async fn gather_outputs<C: Cloud>(
                     }))
                     .await
                 }
-                Reach::Unreachable(e) => target
-                    .regions
-                    .iter()
-                    .map(|r| ((target.account_id.clone(), r.clone()), Err(e.message.clone())))
-                    .collect(),
-                Reach::Skipped(why) => target
-                    .regions
-                    .iter()
-                    .map(|r| ((target.account_id.clone(), r.clone()), Err(why.clone())))
-                    .collect(),
+                Reach::Unreachable(e) => keys.map(|k| (k, Err(e.message.clone()))).collect(),
+                Reach::Skipped(why) => keys.map(|k| (k, Err(why.clone()))).collect(),
             };
             Done { failed: false, result }
         })
         .await;
-    let read: BTreeMap<Key, Result<Observed, String>> = read.into_iter().flatten().collect();
+    let read: BTreeMap<StackKey, Result<Observed, String>> = read.into_iter().flatten().collect();
     for o in outcomes.iter_mut() {
-        let Some(found) = read.get(&(o.account_id.clone(), o.region.clone())) else {
+        let (Some(found), Some(run)) = (read.get(&stack_key(&o.account_id, &o.role, &o.region)), run_of(&o.role))
+        else {
             continue;
         };
         match found {

@@ -1130,7 +1130,14 @@ fn account_regions_the_registry_lacks_are_created_without_reading_first() {
         .with_stack(3, "us-east-1", "CREATE_COMPLETE", foreign)
         .with_stack(4, "us-east-1", "CREATE_COMPLETE", ours());
     let registered = ApplyOptions {
-        registered: Some([(model::AccountId::parse(&id(4)).unwrap(), "us-east-1".to_owned())].into()),
+        registered: Some(
+            [(
+                model::AccountId::parse(&id(4)).unwrap(),
+                model::registry::DEFAULT_ROLE.to_owned(),
+                "us-east-1".to_owned(),
+            )]
+            .into(),
+        ),
         ..options()
     };
     let (state, outcomes) = apply_to(state, 4, &registered);
@@ -1711,7 +1718,7 @@ fn stackset_apply(
     let desired = desired();
     let options = options();
     let run = StackSetRun {
-        spec,
+        spec: spec.clone(),
         desired: &desired,
         options: &options,
         prefs: OperationPrefs {
@@ -1722,11 +1729,12 @@ fn stackset_apply(
         },
         ous,
         account_filter: filter,
+        left: false,
     };
     self::run(crate::stacksets::apply(
         fake,
         &settings(4),
-        &run,
+        std::slice::from_ref(&run),
         targets,
         prune,
         &NoEventsSink,

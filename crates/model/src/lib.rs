@@ -310,6 +310,17 @@ impl Target {
         self
     }
 
+    /// The account with only `role`'s stacks; `None` when the role does
+    /// not go there.
+    pub fn for_role(&self, role: &str) -> Option<Target> {
+        let mine = self.roles.iter().find(|r| r.role == role)?;
+        Some(Target {
+            regions: mine.regions.clone(),
+            roles: vec![mine.clone()],
+            ..self.clone()
+        })
+    }
+
     /// Every stack of the account: (role key, region).
     pub fn stacks(&self) -> impl Iterator<Item = (&str, &str)> {
         self.roles
@@ -503,16 +514,18 @@ pub struct AccountError {
 pub struct Plan {
     pub entries: Vec<PlanEntry>,
     pub errors: Vec<AccountError>,
-    /// `deploy.via: stacksets`: what happens to the stack set itself.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub stack_set: Option<StackSetDecision>,
+    /// `deploy.via: stacksets`: what happens to each stack set (one per
+    /// role of the catalog).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stack_sets: Vec<StackSetDecision>,
 }
 
 impl Plan {
-    /// Sorts rows and errors by account, then region, for stable output.
+    /// Sorts rows by account, role, then region, and errors by account,
+    /// then region, for stable output.
     pub fn sort(&mut self) {
         self.entries
-            .sort_by(|a, b| (&a.account_id, &a.region).cmp(&(&b.account_id, &b.region)));
+            .sort_by(|a, b| (&a.account_id, &a.role, &a.region).cmp(&(&b.account_id, &b.role, &b.region)));
         self.errors
             .sort_by(|a, b| (&a.account_id, &a.region).cmp(&(&b.account_id, &b.region)));
     }
@@ -524,7 +537,7 @@ impl Plan {
     /// True when applying would write somewhere (or has to wait for a
     /// stack), or a stack outside the inventory is left over.
     pub fn has_changes(&self) -> bool {
-        self.stack_set.as_ref().is_some_and(|s| s.action.changes())
+        self.stack_sets.iter().any(|s| s.action.changes())
             || self
                 .entries
                 .iter()
@@ -535,7 +548,7 @@ impl Plan {
     pub fn needs_attention(&self) -> bool {
         !self.errors.is_empty()
             || self.count(Action::Blocked) > 0
-            || self.stack_set.as_ref().is_some_and(|s| s.action == Action::Blocked)
+            || self.stack_sets.iter().any(|s| s.action == Action::Blocked)
     }
 }
 
@@ -641,9 +654,10 @@ pub enum Event {
         entry: PlanEntry,
     },
     /// A stack operation began or moved on (`creating`, `updating`,
-    /// `deleting`, `waiting`) in one region.
+    /// `deleting`, `waiting`) for one role in one region.
     Stage {
         account_id: AccountId,
+        role: String,
         region: String,
         stage: Stage,
     },

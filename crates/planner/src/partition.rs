@@ -206,6 +206,12 @@ pub mod template {
         format!("arn:${{AWS::Partition}}:cloudformation:*:${{AWS::AccountId}}:stack/{stack_name}/*")
     }
 
+    /// The instance stacks of stack set `set` in the stack's own account
+    /// (StackSets names them `StackSet-<set>-<uuid>`).
+    pub fn instance_stacks_arn(set: &str) -> String {
+        format!("arn:${{AWS::Partition}}:cloudformation:*:${{AWS::AccountId}}:stack/StackSet-{set}-*/*")
+    }
+
     /// Roles of the stack's own account whose name matches `pattern`.
     pub fn own_roles_arn(pattern: &str) -> String {
         format!("arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role/{pattern}")

@@ -237,6 +237,20 @@ pub fn bootstrap(inv: &Inventory) -> String {
         "iam:UpdateRoleDescription",
     ];
     iam_actions.extend_from_slice(boundary);
+    // StackSets: rolecall only reads each instance's outputs (DescribeStacks
+    // on the instance stacks; ListStacks finds one, and takes no resource).
+    let instances = deploy.stackset.as_ref().map(|spec| {
+        let stacks = one_or_many(
+            inv.roles
+                .iter()
+                .map(|r| template::instance_stacks_arn(&crate::stacksets::set_name(spec, &r.spec.stack_name)))
+                .collect(),
+        );
+        [
+            json!({"Sid": "RolecallStackSetInstances", "Effect": "Allow", "Action": "cloudformation:DescribeStacks", "Resource": stacks}),
+            json!({"Sid": "RolecallFindInstances", "Effect": "Allow", "Action": "cloudformation:ListStacks", "Resource": "*"}),
+        ]
+    });
     let policy = json!({
         "Version": "2012-10-17",
         "Statement": [
@@ -259,6 +273,10 @@ pub fn bootstrap(inv: &Inventory) -> String {
             },
         ],
     });
+    let mut policy = policy;
+    if let (Some(statements), Some(instances)) = (policy["Statement"].as_array_mut(), instances) {
+        statements.extend(instances);
+    }
     let template = json!({
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": format!("rolecall bootstrap role {}: lets the source account {} manage the rolecall stack in this account", deploy.bootstrap_role, inv.source_account),

@@ -1020,8 +1020,8 @@ fn check_stackset(set: Option<&[(&str, &str)]>, instances: &[model::InstanceInfo
             })
             .collect(),
     });
-    let plan = crate::stacksets::decide(&want, "s", info.as_ref(), instances, &targets);
-    let set = plan.stack_set.as_ref().unwrap();
+    let plan = crate::stacksets::decide(&want, "s", info.as_ref(), instances, &targets, false);
+    let set = plan.stack_sets.first().unwrap();
     let mut out = format!("set {}: {}\n", set.action, set.reason);
     for e in &plan.entries {
         out.push_str(&format!("{} {} {}: {}\n", e.account_id, e.region, e.action, e.reason));
@@ -1672,17 +1672,17 @@ fn catalog_mistakes_are_named_with_the_fix() {
     );
     check_inventory(
         &format!(
-            "{HEAD}roles:\n  admin: {{name: Same, policy: none, managed_policy_arns: [ReadOnlyAccess]}}\n  \"read only\": {{name: Same, policy: none, managed_policy_arns: [ReadOnlyAccess]}}\naccounts:\n  - id: \"222222222222\"\n"
+            "{HEAD}roles:\n  admin: {{name: Same, stack_name: S, policy: none, managed_policy_arns: [ReadOnlyAccess]}}\n  \"read only\": {{name: Same, stack_name: S, policy: none, managed_policy_arns: [ReadOnlyAccess]}}\naccounts:\n  - id: \"222222222222\"\n"
         ),
         expect![[r#"
             error: inv/test.yaml:1:1: profiles.name: with several roles, each profile name must say its role, but profiles.name has no {role}
               help: add {role}, e.g. name: "{account_name}-{role}" (or give each role its own profiles.name)
-            error: inv/test.yaml:5:3: roles.read only.stack_name: roles.read only and roles.admin have the same stack name "rolecall-target-role"
-              help: give each role its own stack_name
             error: inv/test.yaml:5:16: roles.read only: "read only" is not a role key: ' ' is not allowed
               help: use 1-64 letters, digits, `-` and `_` (admin, read-only, deploy)
             error: inv/test.yaml:5:23: roles.read only.name: roles.read only and roles.admin have the same role name "Same"; IAM role names are global to an account, so the second stack would fail
               help: give each role its own name
+            error: inv/test.yaml:5:41: roles.read only.stack_name: roles.read only and roles.admin have the same stack name "S"
+              help: give each role its own stack_name
             4 errors in inv/test.yaml
         "#]],
     );
@@ -1711,5 +1711,106 @@ fn catalog_mistakes_are_named_with_the_fix() {
               help: write a region such as us-east-1 or eu-west-1
             3 errors in inv/test.yaml
         "#]],
+    );
+}
+
+/// A catalog of roles on StackSets: one stack set per role, named after
+/// its stack_name; a service-managed set deploys to the role's OUs, or to
+/// the inventory's narrowed to the role's accounts, less every exclusion.
+#[test]
+fn a_catalog_gets_one_stack_set_per_role() {
+    let catalog = "roles:\n  admin: {name: Admin}\n  audit:\n    name: Audit\n    policy: none\n    managed_policy_arns: [ReadOnlyAccess]\n    targets: {accounts: [\"222222222222\", \"444444444444\"], exclude: [\"444444444444\"]}\n  deploy:\n    name: Deploy\n    stack_name: rolecall-deploy\n    targets: {ous: [ou-ab12-cd34ef56]}\nprofiles: {name: \"{account_name}-{role}\"}\n";
+    let (inv, _) = inventory::parse(
+        &format!(
+            "{HEAD}{catalog}deploy: {{via: stacksets, stackset: {{permission_model: service-managed}}}}\norganization: {{ous: [r-ab12], exclude: [\"333333333333\"]}}\n"
+        ),
+        Path::new("inv/test.yaml"),
+        &read_file,
+    )
+    .unwrap();
+    let spec = inv.deploy.stackset.as_ref().unwrap();
+    let mut out = String::new();
+    for role in &inv.roles {
+        let d = crate::stacksets::deployment(&inv, role);
+        out.push_str(&format!(
+            "{}: set {}, ous {:?}, filter {:?}\n",
+            role.key,
+            crate::stacksets::set_name(spec, &role.spec.stack_name),
+            d.ous,
+            d.account_filter
+        ));
+    }
+    expect![[r#"
+        admin: set rolecall-admin, ous ["r-ab12"], filter Some(("DIFFERENCE", ["333333333333"]))
+        audit: set rolecall-audit, ous ["r-ab12"], filter Some(("INTERSECTION", ["222222222222"]))
+        deploy: set rolecall-deploy, ous ["ou-ab12-cd34ef56"], filter Some(("DIFFERENCE", ["333333333333"]))
+    "#]]
+    .assert_eq(&out);
+
+    // What a service-managed set cannot say, and one name for many sets.
+    check_inventory(
+        &format!(
+            "{HEAD}roles:\n  a: {{name: A, targets: {{tags: {{env: prod}}}}}}\n  b: {{name: B, targets: {{ous: [ou-ab12-cd34ef56], accounts: [\"222222222222\"]}}}}\nprofiles: {{name: \"{{account_name}}-{{role}}\"}}\ndeploy: {{via: stacksets, stackset: {{name: one-set, permission_model: service-managed}}}}\norganization: {{ous: [r-ab12]}}\n"
+        ),
+        expect![[r#"
+            error: inv/test.yaml:4:32: roles.a.targets.tags: a service-managed stack set targets whole OUs; a tag filter cannot be expressed
+              help: target the role by `ous` or `accounts`, or use permission_model: self-managed
+            error: inv/test.yaml:5:25: roles.b.targets: a service-managed stack set deploys to OUs, narrowed to accounts within them; `ous` and `accounts` together (either one) cannot be expressed
+              help: keep either `ous` or `accounts`, or use permission_model: self-managed
+            error: inv/test.yaml:7:43: deploy.stackset.name: `name` names one stack set, and the catalog has 2 roles: each role gets its own stack set, named after its stack_name
+              help: remove deploy.stackset.name, and set roles.KEY.stack_name where a role's stack set needs another name
+            warning: inv/test.yaml:4:3: roles.a.policy: no policy given: the role gets full access (Action "*" on Resource "*")
+              help: set role.policy to the least privilege the role needs
+            warning: inv/test.yaml:5:3: roles.b.policy: no policy given: the role gets full access (Action "*" on Resource "*")
+              help: set role.policy to the least privilege the role needs
+            3 errors in inv/test.yaml
+        "#]],
+    );
+}
+
+/// A role that left the catalog: its stack set and every instance are
+/// orphans; a stack set rolecall did not make is not its business.
+#[test]
+fn a_role_that_left_the_catalog_orphans_its_stack_set() {
+    let (inv, _) = inventory::parse(
+        &format!("{HEAD}role: {{name: R}}\ndeploy: {{via: stacksets}}\naccounts:\n  - id: \"222222222222\"\n"),
+        Path::new("inv/test.yaml"),
+        &read_file,
+    )
+    .unwrap();
+    let want = desired(&inv.roles[0]);
+    let set = |managed: bool| model::StackSetInfo {
+        name: "old".into(),
+        status: "ACTIVE".into(),
+        tags: if managed {
+            [(model::TAG_MANAGED_BY.to_owned(), model::MANAGED_BY_VALUE.to_owned())].into()
+        } else {
+            Default::default()
+        },
+    };
+    let instances = [instance("222222222222", "us-east-1", "CURRENT", "SUCCEEDED")];
+    let plan = crate::stacksets::decide(&want, "old", Some(&set(true)), &instances, &[], true);
+    let mut out = String::new();
+    for s in &plan.stack_sets {
+        out.push_str(&format!("set {}: {}\n", s.action, s.reason));
+    }
+    for e in &plan.entries {
+        out.push_str(&format!(
+            "{} {} {} {}: {}\n",
+            e.account_id, e.role, e.region, e.action, e.reason
+        ));
+    }
+    expect![[r#"
+        set orphaned: role default left the catalog; `destroy --orphans` deletes its instances and stack set old
+        222222222222 default us-east-1 orphaned: role default left the catalog; `destroy --orphans` deletes its instances and stack set old
+    "#]]
+    .assert_eq(&out);
+    assert_eq!(
+        crate::stacksets::decide(&want, "old", Some(&set(false)), &instances, &[], true),
+        model::Plan::default()
+    );
+    assert_eq!(
+        crate::stacksets::decide(&want, "old", None, &[], &[], true),
+        model::Plan::default()
     );
 }

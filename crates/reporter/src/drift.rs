@@ -8,7 +8,7 @@ use std::io::{self, Write};
 use model::{DriftFinding, DriftKind};
 use serde::Serialize;
 
-use crate::table::Table;
+use crate::table::{Table, several_roles};
 
 pub const SCHEMA_VERSION: u32 = 2;
 
@@ -34,11 +34,12 @@ fn summary_line(findings: &[DriftFinding]) -> String {
 }
 
 pub fn write_table(w: &mut dyn Write, findings: &[DriftFinding], notes: &[String]) -> io::Result<()> {
-    let mut table = Table::new(&["ACCOUNT", "NAME", "REGION", "RESULT", "REASON"]);
+    let mut table = Table::new(&["ACCOUNT", "NAME", "ROLE", "REGION", "RESULT", "REASON"]);
     for f in findings {
         table.row(vec![
             f.account_id.to_string(),
             f.account_name.clone(),
+            f.role.clone().unwrap_or_else(|| "-".to_owned()),
             f.region.clone().unwrap_or_else(|| "-".to_owned()),
             f.kind.to_string(),
             f.reason.clone(),
@@ -49,9 +50,13 @@ pub fn write_table(w: &mut dyn Write, findings: &[DriftFinding], notes: &[String
                 String::new(),
                 String::new(),
                 String::new(),
+                String::new(),
                 format!("  {}: expected {}, actual {}", d.path, d.expected, d.actual),
             ]);
         }
+    }
+    if !several_roles(findings.iter().filter_map(|f| f.role.as_deref())) {
+        table.hide(2);
     }
     table.write(w)?;
     for note in notes {

@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use model::{Action, Plan, Target};
 use serde::Serialize;
 
-use crate::table::Table;
+use crate::table::{Table, several_roles};
 
 /// Counts by action, as shown in the summary and in JSON.
 #[derive(Debug, Serialize, PartialEq, Eq)]
@@ -48,20 +48,22 @@ pub fn summary(plan: &Plan) -> Summary {
 }
 
 pub fn write_plan(w: &mut dyn Write, plan: &Plan) -> io::Result<()> {
-    if let Some(set) = &plan.stack_set {
-        writeln!(w, "Stack set {}: {} ({})\n", set.name, set.action, set.reason)?;
+    for set in &plan.stack_sets {
+        writeln!(w, "Stack set {}: {} ({})", set.name, set.action, set.reason)?;
     }
-    let mut table = Table::new(&["ACCOUNT", "NAME", "REGION", "ACTION", "REASON"]);
+    if !plan.stack_sets.is_empty() {
+        writeln!(w)?;
+    }
+    let mut table = Table::new(&["ACCOUNT", "NAME", "ROLE", "REGION", "ACTION", "REASON"]);
     let mut errors = plan.errors.iter().peekable();
     for entry in &plan.entries {
-        while let Some(e) = errors.next_if(|e| {
-            (&e.account_id, e.region.as_deref().unwrap_or("")) <= (&entry.account_id, entry.region.as_str())
-        }) {
+        while let Some(e) = errors.next_if(|e| e.account_id <= entry.account_id) {
             table.row(error_row(e));
         }
         table.row(vec![
             entry.account_id.to_string(),
             entry.account_name.clone(),
+            entry.role.clone(),
             entry.region.clone(),
             entry.action.to_string(),
             entry.reason.clone(),
@@ -69,6 +71,9 @@ pub fn write_plan(w: &mut dyn Write, plan: &Plan) -> io::Result<()> {
     }
     for e in errors {
         table.row(error_row(e));
+    }
+    if !several_roles(plan.entries.iter().map(|e| e.role.as_str())) {
+        table.hide(2);
     }
     table.write(w)?;
     let s = summary(plan);
@@ -107,6 +112,7 @@ fn error_row(e: &model::AccountError) -> Vec<String> {
     vec![
         e.account_id.to_string(),
         e.account_name.clone(),
+        "-".to_owned(),
         e.region.clone().unwrap_or_else(|| "-".to_owned()),
         "error".to_owned(),
         e.message.clone(),
@@ -123,6 +129,9 @@ struct PlanJson<'a> {
     summary: Summary,
     entries: &'a [model::PlanEntry],
     errors: &'a [model::AccountError],
+    /// `deploy.via: stacksets`: each role's stack set.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    stack_sets: &'a [model::StackSetDecision],
 }
 
 pub fn write_plan_json(w: &mut dyn Write, plan: &Plan) -> io::Result<()> {
@@ -131,6 +140,7 @@ pub fn write_plan_json(w: &mut dyn Write, plan: &Plan) -> io::Result<()> {
         summary: summary(plan),
         entries: &plan.entries,
         errors: &plan.errors,
+        stack_sets: &plan.stack_sets,
     };
     serde_json::to_writer_pretty(&mut *w, &doc)?;
     writeln!(w)

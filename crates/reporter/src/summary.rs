@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use model::{Outcome, Status};
 use serde::Serialize;
 
-use crate::table::Table;
+use crate::table::{Table, several_roles};
 
 #[derive(Debug, Default, Serialize, PartialEq, Eq)]
 pub struct Counts {
@@ -88,7 +88,15 @@ pub fn write_destroy_summary(w: &mut dyn Write, outcomes: &[Outcome]) -> io::Res
 }
 
 fn write_table(w: &mut dyn Write, outcomes: &[Outcome]) -> io::Result<()> {
-    let mut table = Table::new(&["ACCOUNT", "NAME", "REGION", "ACTION", "RESULT", "ROLE ARN / ERROR"]);
+    let mut table = Table::new(&[
+        "ACCOUNT",
+        "NAME",
+        "ROLE",
+        "REGION",
+        "ACTION",
+        "RESULT",
+        "ROLE ARN / ERROR",
+    ]);
     for o in outcomes {
         let mut result = o.status.to_string();
         if !o.changes.is_empty() {
@@ -102,11 +110,15 @@ fn write_table(w: &mut dyn Write, outcomes: &[Outcome]) -> io::Result<()> {
         table.row(vec![
             o.account_id.to_string(),
             o.account_name.clone(),
+            o.role.clone(),
             o.region.clone(),
             o.action.map_or_else(|| "-".to_owned(), |a| a.to_string()),
             result,
             o.error.clone().or_else(|| o.role_arn.clone()).unwrap_or_default(),
         ]);
+    }
+    if !several_roles(outcomes.iter().map(|o| o.role.as_str())) {
+        table.hide(2);
     }
     table.write(w)
 }

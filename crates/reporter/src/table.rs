@@ -18,6 +18,16 @@ impl Table {
         self.rows.push(cells);
     }
 
+    /// Removes column `index` from the header and every row (a ROLE
+    /// column when the rows are all of one role).
+    pub fn hide(&mut self, index: usize) {
+        for row in &mut self.rows {
+            if index < row.len() {
+                row.remove(index);
+            }
+        }
+    }
+
     pub fn write(&self, w: &mut dyn Write) -> io::Result<()> {
         let columns = self.rows.iter().map(Vec::len).max().unwrap_or(0);
         let mut widths = vec![0; columns];
@@ -39,4 +49,11 @@ impl Table {
         }
         Ok(())
     }
+}
+
+/// More than one role among the rows: only then do tables show a ROLE
+/// column (an inventory of one role prints what it always printed).
+pub fn several_roles<'a>(mut roles: impl Iterator<Item = &'a str>) -> bool {
+    let Some(first) = roles.next() else { return false };
+    roles.any(|r| r != first)
 }

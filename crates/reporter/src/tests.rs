@@ -48,7 +48,7 @@ fn plan_table_interleaves_errors_and_counts() {
             region: None,
             message: "cannot assume …".into(),
         }],
-        stack_set: None,
+        stack_sets: vec![],
     };
     expect![[r#"
         ACCOUNT       NAME    REGION     ACTION  REASON
@@ -70,11 +70,11 @@ fn a_stack_set_plan_says_what_happens_to_the_set() {
             entry(2, "us-east-1", Action::Create, "no stack instance"),
         ],
         errors: vec![],
-        stack_set: Some(model::StackSetDecision {
+        stack_sets: vec![model::StackSetDecision {
             name: "rolecall-target-role".into(),
             action: Action::NoOp,
             reason: "matches the inventory".into(),
-        }),
+        }],
     };
     expect![[r#"
         Stack set rolecall-target-role: no-op (matches the inventory)
@@ -85,6 +85,38 @@ fn a_stack_set_plan_says_what_happens_to_the_set() {
 
         Plan: 1 to create, 0 to update, 0 to recover, 0 to wait for, 1 unchanged, 0 blocked, 0 errors (2 stacks in 2 accounts)
     "#]].assert_eq(&text(|w| crate::write_plan(w, &plan)));
+}
+
+/// Several roles: a ROLE column, rows by account, role, region; an
+/// inventory of one role prints without it (as above).
+#[test]
+fn a_catalog_plan_names_each_rows_role() {
+    let role = |mut e: PlanEntry, role: &str| {
+        e.role = role.into();
+        e
+    };
+    let mut plan = Plan {
+        entries: vec![
+            role(entry(1, "us-east-1", Action::NoOp, "matches"), "readonly"),
+            role(
+                entry(1, "us-east-1", Action::Create, "no stack rolecall-admin"),
+                "admin",
+            ),
+            role(entry(1, "eu-west-1", Action::NoOp, "matches"), "readonly"),
+        ],
+        errors: vec![],
+        stack_sets: vec![],
+    };
+    plan.sort();
+    expect![[r#"
+        ACCOUNT       NAME    ROLE      REGION     ACTION  REASON
+        000000000001  acct-1  admin     us-east-1  create  no stack rolecall-admin
+        000000000001  acct-1  readonly  eu-west-1  no-op   matches
+        000000000001  acct-1  readonly  us-east-1  no-op   matches
+
+        Plan: 1 to create, 0 to update, 0 to recover, 0 to wait for, 2 unchanged, 0 blocked, 0 errors (3 stacks in 1 account)
+    "#]]
+    .assert_eq(&text(|w| crate::write_plan(w, &plan)));
 }
 
 fn outcome(n: u64, region: &str, status: Status) -> Outcome {

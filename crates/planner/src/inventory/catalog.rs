@@ -111,6 +111,12 @@ impl Validator<'_> {
                     "add {role}, e.g. name: \"{account_name}-{role}\" (or give each role its own profiles.name)",
                 );
             }
+            let mut raw = raw;
+            if at != "role" && raw.stack_name.is_none() && names::check_inventory_name(&key).is_ok() {
+                // Each role of a catalog has its own stack (and stack set):
+                // rolecall-KEY. `role:` keeps 0.2's rolecall-target-role.
+                raw.stack_name = Some(format!("rolecall-{}", key.replace('_', "-")));
+            }
             let spec = self.role(raw, source);
             let role = match (spec, profiles) {
                 (Some(spec), Some(profiles)) => Some(CatalogRole {

@@ -455,19 +455,28 @@ impl Validator<'_> {
             self.error(&format!("accounts[{i}].id"), format!("{source} is the source_account; deploying the role into the account that assumes it is usually a mistake"), "remove it from accounts, or set `allow_source_account: true` at the top level if you mean it");
         }
         let mut deploy = deploy;
-        if deploy.stackset.is_some() && catalog.len() > 1 {
-            self.error(
-                "deploy.via",
-                "deploy.via stacksets deploys one stack set, and the catalog has several roles",
-                "use deploy.via: bootstrap-role for a catalog of roles",
-            );
-        }
-        if let (Some(set), [(_, Some(role))]) = (deploy.stackset.as_mut(), catalog.as_slice())
-            && set.name.is_empty()
-        {
-            set.name = role.spec.stack_name.clone();
+        if let Some(set) = deploy.stackset.as_mut() {
+            // One stack set per role, named after the role's stack_name;
+            // `deploy.stackset.name` names the one set of a single role.
+            if catalog.len() > 1 && !set.name.is_empty() {
+                self.error(
+                    "deploy.stackset.name",
+                    format!("`name` names one stack set, and the catalog has {} roles: each role gets its own stack set, named after its stack_name", catalog.len()),
+                    "remove deploy.stackset.name, and set roles.KEY.stack_name where a role's stack set needs another name",
+                );
+            }
+            if let [(_, Some(role))] = catalog.as_slice()
+                && set.name.is_empty()
+            {
+                set.name = role.spec.stack_name.clone();
+            }
         }
         self.stackset_targets(&deploy, &accounts, organization.as_ref());
+        for (at, role) in &catalog {
+            if let Some(role) = role {
+                self.stackset_role_targets(&deploy, at, role.targets.as_ref());
+            }
+        }
         for (at, role) in &catalog {
             self.role_at = at.clone();
             // A role's own regions replace deploy.regions for it.

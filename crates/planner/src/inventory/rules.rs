@@ -72,6 +72,33 @@ impl Validator<'_> {
         }
     }
 
+    /// A role's `targets` on a service-managed stack set: its OUs become
+    /// the set's OUs, its accounts an INTERSECTION filter within the
+    /// inventory's OUs, its exclusions part of the DIFFERENCE; a tag filter
+    /// and OUs together with accounts (a union) cannot be expressed.
+    pub(super) fn stackset_role_targets(&mut self, deploy: &Deploy, at: &str, targets: Option<&model::RoleTargets>) {
+        let (Some(set), Some(targets)) = (&deploy.stackset, targets) else {
+            return;
+        };
+        if set.permission_model != PermissionModel::ServiceManaged {
+            return;
+        }
+        if !targets.tags.is_empty() {
+            self.error(
+                &format!("{at}.targets.tags"),
+                "a service-managed stack set targets whole OUs; a tag filter cannot be expressed",
+                "target the role by `ous` or `accounts`, or use permission_model: self-managed",
+            );
+        }
+        if !targets.ous.is_empty() && !targets.accounts.is_empty() {
+            self.error(
+                &format!("{at}.targets"),
+                "a service-managed stack set deploys to OUs, narrowed to accounts within them; `ous` and `accounts` together (either one) cannot be expressed",
+                "keep either `ous` or `accounts`, or use permission_model: self-managed",
+            );
+        }
+    }
+
     /// Credentials of one partition (aws, aws-us-gov, aws-cn …) never work in
     /// another: one run stays in one partition, and so do the ARNs it names.
     pub(super) fn one_partition(&mut self, role: Option<&RoleSpec>, deploy: &Deploy, accounts: &[AccountEntry]) {
