@@ -232,10 +232,18 @@ fn serve_one(
         && !header("connection").is_some_and(|c| c.eq_ignore_ascii_case("close"));
     let mut body = vec![0; length];
     reader.read_exact(&mut body)?;
-    let operation = operation(header("x-amz-target"), &body);
     let service = header("authorization")
         .and_then(|a| a.split('/').nth(3).map(str::to_owned))
         .unwrap_or_else(|| "unknown".to_owned());
+    let operation = if service == "s3" {
+        s3_operation(
+            &head[0],
+            header("if-match").is_some(),
+            header("if-none-match").is_some(),
+        )
+    } else {
+        operation(header("x-amz-target"), &body)
+    };
     let json = header("content-type").is_some_and(|c| c.contains("json"));
     let account = account_of(&service, &operation, &body, header("authorization"), shared);
     let (throttle, fault, delay) = {
@@ -422,6 +430,23 @@ fn learn_keys(operation: &str, body: &[u8], response: &[u8], shared: &Mutex<Shar
     }
     if let (Some(key), Some(account)) = (key, role_account(body)) {
         s.keys.insert(key.to_owned(), account);
+    }
+}
+
+/// S3 is REST: the operation is the method on an object, with the write's
+/// condition (`PutObject(If-Match)`, `PutObject(If-None-Match)`).
+fn s3_operation(request_line: &str, if_match: bool, if_none_match: bool) -> String {
+    let name = match request_line.split(' ').next() {
+        Some("PUT") => "PutObject",
+        Some("GET") => "GetObject",
+        Some("HEAD") => "HeadObject",
+        Some("DELETE") => "DeleteObject",
+        _ => "unknown",
+    };
+    match (if_match, if_none_match) {
+        (true, _) => format!("{name}(If-Match)"),
+        (_, true) => format!("{name}(If-None-Match)"),
+        _ => name.to_owned(),
     }
 }
 

@@ -35,8 +35,8 @@ pub(crate) struct ApplyArgs {
     #[arg(long)]
     pub(crate) yes: bool,
     /// Where the ARN registry is read and written (default: rolecall-registry-NAME.json, NAME the inventory's name)
-    #[arg(long, value_name = "PATH")]
-    registry: Option<PathBuf>,
+    #[arg(long, value_name = "PATH|s3://BUCKET/KEY")]
+    registry: Option<String>,
     /// Also write a standalone AWS CLI profiles file
     #[arg(long, value_name = "PATH")]
     profiles: Option<PathBuf>,
@@ -69,14 +69,14 @@ pub(crate) async fn apply(aws: &AwsArgs, inv: &Inventory, args: &ApplyArgs) -> a
     if !options::can_confirm(args.yes, &needs) {
         return Ok(exit::FAILURE);
     }
-    // Read before any AWS call: an unreadable registry, or another
-    // inventory's, must stop the run here, not after it, when its results
-    // could no longer be recorded.
-    let registry::Registries {
-        path: registry_path,
-        previous,
-    } = registry::previous(args.registry.as_deref(), inv)?;
+    // Read before any account is touched (a file before any AWS call): an
+    // unreadable registry, or another inventory's, must stop the run here,
+    // not after it, when its results could no longer be recorded.
     let cloud = crate::setup::connect(aws, inv).await?;
+    let registry::Registries {
+        location: registry_location,
+        previous,
+    } = registry::previous(&cloud, args.registry.as_deref(), inv).await?;
     let Some(mut targets) = crate::setup::resolve_targets(&cloud, inv).await? else {
         return Ok(exit::FAILURE);
     };
@@ -160,7 +160,8 @@ pub(crate) async fn apply(aws: &AwsArgs, inv: &Inventory, args: &ApplyArgs) -> a
             roles: (!args.roles.is_empty()).then_some(&args.roles[..]),
         }
     };
-    let registry = registry::write_next(&registry_path, inv, previous.as_ref(), &outcomes, scope)?;
+    let written = registry::write_next(&cloud, &registry_location, inv, previous.as_ref(), &outcomes, scope).await?;
+    let registry = written.registry;
     let outputs = ProfileOutputs {
         standalone: args.profiles.as_deref(),
         into: args.profiles_into.as_deref(),
@@ -168,14 +169,16 @@ pub(crate) async fn apply(aws: &AwsArgs, inv: &Inventory, args: &ApplyArgs) -> a
         json: args.json,
         origin: &args.inventory.inventory,
     };
-    profiles::finish_run(
+    let code = profiles::finish_run(
         inv,
         &registry,
         &region_order,
         &outputs,
         &outcomes,
         reporter::write_summary,
-    )
+    )?;
+    // A registry that was not written fails the run (it is kept locally).
+    Ok(if written.failed { exit::FAILURE } else { code })
 }
 
 /// The bootstrap-role path of apply: orphans, the confirmed plan, the

@@ -34,8 +34,8 @@ pub(crate) struct DestroyArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=512))]
     concurrency: Option<u16>,
     /// The ARN registry to update (default: rolecall-registry-NAME.json)
-    #[arg(long, value_name = "PATH")]
-    registry: Option<PathBuf>,
+    #[arg(long, value_name = "PATH|s3://BUCKET/KEY")]
+    registry: Option<String>,
     /// Also rewrite a standalone profiles file
     #[arg(long, value_name = "PATH")]
     profiles: Option<PathBuf>,
@@ -61,9 +61,9 @@ pub(crate) async fn destroy(aws: &AwsArgs, inv: &Inventory, args: &DestroyArgs) 
     ) {
         return Ok(exit::FAILURE);
     }
-    let registries = registry::previous(args.registry.as_deref(), inv)?;
-    let previous = registries.previous.as_ref();
     let cloud = crate::setup::connect(aws, inv).await?;
+    let registries = registry::previous(&cloud, args.registry.as_deref(), inv).await?;
+    let previous = registries.previous.as_ref();
     let Some(all) = crate::setup::resolve_targets(&cloud, inv).await? else {
         return Ok(exit::FAILURE);
     };
@@ -119,7 +119,7 @@ pub(crate) async fn destroy(aws: &AwsArgs, inv: &Inventory, args: &DestroyArgs) 
         let progress = reporter::Progress::stderr("deleting", true);
         let outcomes = executor::stacksets::destroy(&cloud, &settings, &runs, &all, args.orphans, &progress).await;
         progress.finish();
-        return finish(inv, args, &registries, &region_order, outcomes?);
+        return finish(&cloud, inv, args, &registries, &region_order, outcomes?).await;
     }
 
     let mut planned = None;
@@ -154,26 +154,30 @@ pub(crate) async fn destroy(aws: &AwsArgs, inv: &Inventory, args: &DestroyArgs) 
     )
     .await;
     progress.finish();
-    finish(inv, args, &registries, &region_order, outcomes)
+    finish(&cloud, inv, args, &registries, &region_order, outcomes).await
 }
 
 /// The registry and profiles after a destroy, and the summary: deleted
 /// (or already gone) entries leave the registry; the others keep theirs,
 /// updated with what happened this run (`Scope::Destroy`).
-fn finish(
+async fn finish(
+    cloud: &executor::aws::SdkCloud,
     inv: &Inventory,
     args: &DestroyArgs,
     registries: &registry::Registries,
     region_order: &BTreeMap<AccountId, Vec<String>>,
     outcomes: Vec<model::Outcome>,
 ) -> anyhow::Result<u8> {
-    let registry = registry::write_next(
-        &registries.path,
+    let written = registry::write_next(
+        cloud,
+        &registries.location,
         inv,
         registries.previous.as_ref(),
         &outcomes,
         Scope::Destroy,
-    )?;
+    )
+    .await?;
+    let registry = written.registry;
     let outputs = ProfileOutputs {
         standalone: args.profiles.as_deref(),
         into: args.profiles_into.as_deref(),
@@ -181,12 +185,13 @@ fn finish(
         json: args.json,
         origin: &args.inventory.inventory,
     };
-    profiles::finish_run(
+    let code = profiles::finish_run(
         inv,
         &registry,
         region_order,
         &outputs,
         &outcomes,
         reporter::write_destroy_summary,
-    )
+    )?;
+    Ok(if written.failed { exit::FAILURE } else { code })
 }

@@ -1,8 +1,6 @@
 //! `rolecall drift`: the scheduled, read-only check that every account is
 //! still covered, healthy and exactly as the inventory says.
 
-use std::path::PathBuf;
-
 use anyhow::Context;
 use clap::Args;
 use executor::Organization;
@@ -40,8 +38,8 @@ pub(crate) struct DriftArgs {
     #[arg(long, value_name = "KEY,...", value_delimiter = ',')]
     roles: Vec<String>,
     /// The ARN registry of the last apply (default: rolecall-registry-NAME.json): rolecall stacks in accounts that left the inventory are ORPHANED
-    #[arg(long, value_name = "PATH")]
-    registry: Option<PathBuf>,
+    #[arg(long, value_name = "PATH|s3://BUCKET/KEY")]
+    registry: Option<String>,
     /// Longest wait for one CloudFormation drift detection, in seconds
     #[arg(long, value_name = "SECONDS", default_value_t = 300.0)]
     detection_timeout: f64,
@@ -55,8 +53,10 @@ pub(crate) async fn drift(aws: &AwsArgs, inv: &Inventory, args: &DriftArgs) -> a
         );
     }
     let detection_timeout = std::time::Duration::from_secs_f64(args.detection_timeout);
-    let previous = crate::registry::previous(args.registry.as_deref(), inv)?.previous;
     let cloud = crate::setup::connect(aws, inv).await?;
+    let previous = crate::registry::previous(&cloud, args.registry.as_deref(), inv)
+        .await?
+        .previous;
     let Some((mut targets, discovered)) = crate::setup::resolve_with_discovered(&cloud, inv).await? else {
         return Ok(exit::FAILURE);
     };

@@ -2,7 +2,6 @@
 //! decide, and show it; writes nothing.
 
 use std::io::Write;
-use std::path::PathBuf;
 
 use clap::Args;
 use model::Inventory;
@@ -27,14 +26,16 @@ pub(crate) struct PlanArgs {
     #[arg(long, value_name = "KEY,...", value_delimiter = ',')]
     roles: Vec<String>,
     /// The ARN registry of the last apply (default: rolecall-registry-NAME.json): its accounts that left the inventory are reported as orphaned
-    #[arg(long, value_name = "PATH")]
-    registry: Option<PathBuf>,
+    #[arg(long, value_name = "PATH|s3://BUCKET/KEY")]
+    registry: Option<String>,
 }
 
 pub(crate) async fn plan(aws: &AwsArgs, inv: &Inventory, args: &PlanArgs) -> anyhow::Result<u8> {
-    // Before any AWS call: another inventory's registry stops the run.
-    let previous = crate::registry::previous(args.registry.as_deref(), inv)?.previous;
     let cloud = crate::setup::connect(aws, inv).await?;
+    // Before any account is touched: another inventory's registry stops the run.
+    let previous = crate::registry::previous(&cloud, args.registry.as_deref(), inv)
+        .await?
+        .previous;
     let Some(targets) = crate::setup::resolve_targets(&cloud, inv).await? else {
         return Ok(exit::FAILURE);
     };

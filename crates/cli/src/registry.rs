@@ -1,12 +1,15 @@
-//! The ARN registry's bytes: read the previous document before a run, write
-//! the next one after it. What the next one holds is
-//! `planner::registry::next`; how it is spelled is `reporter::registry`.
+//! The ARN registry's bytes, wherever they live (a file, an S3 object):
+//! read the previous document before a run, write the next one after it.
+//! What the next one holds is `planner::registry::next`, applied to the
+//! newest version at write time (another run may have written meanwhile);
+//! how it is spelled is `reporter::registry`.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use executor::aws::SdkCloud;
 use model::Inventory;
-use model::registry::Registry;
+use model::registry::{Location, Registry};
 use planner::registry::Header;
 
 use crate::files;
@@ -21,53 +24,146 @@ pub(crate) fn default_path(inv: &Inventory) -> PathBuf {
     PathBuf::from(format!("rolecall-registry-{}.json", inv.name))
 }
 
+/// A registry document's home: read it, and change it atomically without
+/// losing another writer's change.
+pub(crate) trait Store {
+    /// The document's text; `None` when there is none yet.
+    async fn read(&self) -> anyhow::Result<Option<String>>;
+    /// Replaces the document with `edit(current)`, where `current` is the
+    /// newest version at write time; returns what was written. On failure,
+    /// the text this run would have written, when it got that far.
+    async fn update(
+        &self,
+        edit: &mut (dyn FnMut(Option<&str>) -> Result<String, EditError> + Send),
+    ) -> Result<String, (anyhow::Error, Option<String>)>;
+}
+
+/// The newest version cannot take this run's changes (it is another
+/// inventory's, or not a registry).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct EditError(String);
+
+/// A file, changed under its folder's lock.
+pub(crate) struct FileStore<'a>(pub(crate) &'a Path);
+
+impl Store for FileStore<'_> {
+    async fn read(&self) -> anyhow::Result<Option<String>> {
+        let text =
+            files::read_or_empty(self.0).with_context(|| format!("cannot read the registry {}", self.0.display()))?;
+        Ok(Some(text).filter(|t| !t.is_empty()))
+    }
+
+    async fn update(
+        &self,
+        edit: &mut (dyn FnMut(Option<&str>) -> Result<String, EditError> + Send),
+    ) -> Result<String, (anyhow::Error, Option<String>)> {
+        let mut last = None;
+        let result = files::update(self.0, 0o644, |text| {
+            let next = edit(Some(text).filter(|t| !t.is_empty())).map_err(|e| anyhow::anyhow!(e))?;
+            last = Some(next.clone());
+            Ok::<_, anyhow::Error>(Some(next))
+        });
+        match result {
+            Ok(written) => Ok(written.unwrap_or_default()),
+            Err(e) => Err((
+                e.context(format!("cannot write the registry {}", self.0.display())),
+                last,
+            )),
+        }
+    }
+}
+
+/// An S3 object in the caller's account, written conditionally.
+pub(crate) struct S3Store<'a> {
+    pub(crate) cloud: &'a SdkCloud,
+    pub(crate) bucket: &'a str,
+    pub(crate) key: &'a str,
+}
+
+impl Store for S3Store<'_> {
+    async fn read(&self) -> anyhow::Result<Option<String>> {
+        use executor::cloud::Objects;
+        let found = self
+            .cloud
+            .get_object(self.bucket, self.key)
+            .await
+            .with_context(|| format!("cannot read the registry s3://{}/{}", self.bucket, self.key))?;
+        Ok(found.map(|o| o.body))
+    }
+
+    async fn update(
+        &self,
+        edit: &mut (dyn FnMut(Option<&str>) -> Result<String, EditError> + Send),
+    ) -> Result<String, (anyhow::Error, Option<String>)> {
+        executor::objects::update(self.cloud, self.bucket, self.key, executor::objects::TRIES, edit)
+            .await
+            .map_err(|e| {
+                let document = e.document().map(str::to_owned);
+                (anyhow::Error::new(e), document)
+            })
+    }
+}
+
 /// Where this run reads the previous registry and writes the next one.
 pub(crate) struct Registries {
     /// Where the next registry is written.
-    pub(crate) path: PathBuf,
+    pub(crate) location: Location,
     /// The previous registry, if there is one.
     pub(crate) previous: Option<Registry>,
 }
 
-/// The previous registry of `inv`: at `--registry` when given, else at the
-/// inventory's default path, else at rolecall 0.2's default path when that
-/// one is this inventory's. Read before any AWS call: a file that cannot be
-/// read, or that is another inventory's registry, stops the run before
-/// anything changes.
-pub(crate) fn previous(given: Option<&Path>, inv: &Inventory) -> anyhow::Result<Registries> {
-    if let Some(path) = given {
-        let previous = read_previous(path)?;
-        if let Some(r) = &previous {
-            check_owner(r, inv).map_err(|why| {
-                anyhow::anyhow!(
-                    "{}: {why}; nothing was done\n  help: pass --registry with this inventory's own registry (or a new path); without --registry it is {}",
-                    path.display(),
-                    default_path(inv).display()
-                )
-            })?;
-        }
-        return Ok(Registries {
-            path: path.to_path_buf(),
-            previous,
-        });
+/// Where `--registry` (else `registry.location`, else the default path)
+/// says the registry of `inv` lives.
+pub(crate) fn location(given: Option<&str>, inv: &Inventory) -> anyhow::Result<(Location, bool)> {
+    match given {
+        Some(text) => planner::registry::location(text).map(|l| (l, true)).map_err(|why| {
+            anyhow::anyhow!("--registry: {why}\n  help: give a path (registry.json) or an S3 object (s3://BUCKET/KEY)")
+        }),
+        None => Ok(match &inv.registry {
+            Some(l) => (l.clone(), true),
+            None => (Location::File(default_path(inv)), false),
+        }),
     }
-    let path = default_path(inv);
-    let mut previous = read_previous(&path)?;
+}
+
+/// Reads the text at `location`.
+async fn read_text(cloud: &SdkCloud, location: &Location) -> anyhow::Result<Option<String>> {
+    match location {
+        Location::File(path) => FileStore(path).read().await,
+        Location::S3 { bucket, key } => S3Store { cloud, bucket, key }.read().await,
+    }
+}
+
+/// The previous registry of `inv`: at `--registry` when given, else at
+/// `registry.location`, else at the inventory's default path, else at
+/// rolecall 0.2's default path when that one is this inventory's. Read
+/// before any account is touched (a file before any AWS call): one that
+/// cannot be read, or that is another inventory's registry, stops the run
+/// before anything changes.
+pub(crate) async fn previous(cloud: &SdkCloud, given: Option<&str>, inv: &Inventory) -> anyhow::Result<Registries> {
+    let (location, chosen) = location(given, inv)?;
+    let mut previous = parse_at(&location, read_text(cloud, &location).await?)?;
     if let Some(r) = &previous {
         check_owner(r, inv).map_err(|why| {
-            anyhow::anyhow!(
-                "{}: {why}; nothing was done\n  help: move the file, or pass --registry",
-                path.display()
-            )
+            let help = if chosen {
+                format!(
+                    "pass --registry with this inventory's own registry (or a new location); without --registry and registry.location it is {}",
+                    default_path(inv).display()
+                )
+            } else {
+                "move the file, or pass --registry".to_owned()
+            };
+            anyhow::anyhow!("{location}: {why}; nothing was done\n  help: {help}")
         })?;
     }
     let legacy = Path::new(LEGACY_REGISTRY);
-    if previous.is_none() && legacy.exists() {
-        match read_previous(legacy)?.map(|r| (check_owner(&r, inv), r)) {
+    if !chosen && previous.is_none() && legacy.exists() {
+        let text = FileStore(legacy).read().await?;
+        match parse_at(&Location::File(legacy.into()), text)?.map(|r| (check_owner(&r, inv), r)) {
             Some((Ok(()), r)) => {
                 eprintln!(
-                    "rolecall: read the previous registry from {LEGACY_REGISTRY} (an earlier rolecall's default); this run writes {}",
-                    path.display()
+                    "rolecall: read the previous registry from {LEGACY_REGISTRY} (an earlier rolecall's default); this run writes {location}"
                 );
                 previous = Some(r);
             }
@@ -77,7 +173,14 @@ pub(crate) fn previous(given: Option<&Path>, inv: &Inventory) -> anyhow::Result<
             None => {}
         }
     }
-    Ok(Registries { path, previous })
+    Ok(Registries { location, previous })
+}
+
+fn parse_at(location: &Location, text: Option<String>) -> anyhow::Result<Option<Registry>> {
+    let Some(text) = text else { return Ok(None) };
+    planner::registry::parse(&text)
+        .map(Some)
+        .map_err(|e| anyhow::anyhow!("{location}: {e}\n  help: fix or move it, or pass another --registry"))
 }
 
 /// A registry belongs to an inventory when it names it (version 3), or,
@@ -112,50 +215,97 @@ fn check_owner(registry: &Registry, inv: &Inventory) -> Result<(), String> {
     Ok(())
 }
 
-/// The registry at `path`, or `None` when there is none yet. A file that
-/// cannot be read stops the run before anything changes.
-fn read_previous(path: &Path) -> anyhow::Result<Option<Registry>> {
-    let text = files::read_or_empty(path).with_context(|| format!("cannot read the registry {}", path.display()))?;
-    if text.is_empty() {
-        return Ok(None);
-    }
-    planner::registry::parse(&text).map(Some).map_err(|e| {
-        anyhow::anyhow!(
-            "{}: {e}\n  help: fix or move the file, or pass another --registry",
-            path.display()
-        )
-    })
-}
-
 /// The registry a file names (the `profiles` command): it must be there.
 pub(crate) fn read(path: &Path) -> anyhow::Result<Registry> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read the registry {}", path.display()))?;
     planner::registry::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
-/// The next registry of a run of `inv`, written to `path`; returns it.
-pub(crate) fn write_next(
-    path: &Path,
+/// The next registry after a run, and whether it reached its location.
+pub(crate) struct Written {
+    pub(crate) registry: Registry,
+    /// It could not be written (the reason and the local copy are on
+    /// stderr): the run must not exit 0.
+    pub(crate) failed: bool,
+}
+
+/// Writes the next registry of a run of `inv` to `location`: this run's
+/// outcomes applied to the newest version there (the run's own scope wins,
+/// everything else is kept). When it cannot be written, the document is
+/// kept in a local file, and the run goes on to report its outcomes.
+pub(crate) async fn write_next(
+    cloud: &SdkCloud,
+    location: &Location,
     inv: &Inventory,
-    previous: Option<&Registry>,
+    started_from: Option<&Registry>,
     outcomes: &[model::Outcome],
     scope: planner::registry::Scope<'_>,
-) -> anyhow::Result<Registry> {
+) -> anyhow::Result<Written> {
     let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
     let header = Header {
         generated_at: &now,
         inventory: &inv.name,
         source_account: &inv.source_account,
     };
-    let registry = planner::registry::next(previous, &header, outcomes, scope);
-    files::write_atomic(path, &reporter::registry::to_json(&registry), 0o644)
-        .with_context(|| format!("cannot write the registry {}", path.display()))?;
-    eprintln!(
-        "rolecall: wrote the ARN registry {} ({} entries)",
-        path.display(),
-        registry.entries.len()
-    );
-    Ok(registry)
+    let mut next = None;
+    let mut edit = |current: Option<&str>| {
+        let newest = match current {
+            Some(text) => Some(planner::registry::parse(text).map_err(|e| {
+                EditError(format!(
+                    "the registry there changed into something rolecall cannot read: {e}"
+                ))
+            })?),
+            None => None,
+        };
+        if let Some(r) = &newest {
+            check_owner(r, inv).map_err(|why| EditError(format!("the registry there changed meanwhile: {why}")))?;
+        }
+        let registry = planner::registry::next(newest.as_ref(), &header, outcomes, scope);
+        let text = reporter::registry::to_json(&registry);
+        next = Some(registry);
+        Ok(text)
+    };
+    let result = match location {
+        Location::File(path) => FileStore(path).update(&mut edit).await,
+        Location::S3 { bucket, key } => S3Store { cloud, bucket, key }.update(&mut edit).await,
+    };
+    // What the run computed last (or from where it started, when it did
+    // not get that far): the profiles and the summary follow it.
+    let registry = next.unwrap_or_else(|| planner::registry::next(started_from, &header, outcomes, scope));
+    match result {
+        Ok(_) => {
+            eprintln!(
+                "rolecall: wrote the ARN registry {location} ({} entries)",
+                registry.entries.len()
+            );
+            Ok(Written {
+                registry,
+                failed: false,
+            })
+        }
+        Err((e, document)) => {
+            let document = document.unwrap_or_else(|| reporter::registry::to_json(&registry));
+            let keep = PathBuf::from(format!("rolecall-registry-{}.unwritten.json", inv.name));
+            let copy = match location {
+                Location::S3 { .. } => format!(
+                    "`aws s3 cp {} {location} --content-type application/json`",
+                    keep.display()
+                ),
+                Location::File(_) => format!("`mv {} {location}`", keep.display()),
+            };
+            match files::write_atomic(&keep, &document, 0o644) {
+                Ok(()) => eprintln!(
+                    "error: the ARN registry was not written: {e:#}\n  help: this run's registry is kept in {}; put it in place once {location} can be written ({copy}), or run the command again",
+                    keep.display()
+                ),
+                Err(io) => eprintln!(
+                    "error: the ARN registry was not written: {e:#}; keeping it in {} failed too: {io}",
+                    keep.display()
+                ),
+            }
+            Ok(Written { registry, failed: true })
+        }
+    }
 }
 
 #[cfg(test)]

@@ -224,6 +224,12 @@ pub enum ErrorKind {
     Unavailable,
     /// No usable answer: connection refused, timeout, unparseable response.
     Transport,
+    /// S3: a conditional write found another version (412
+    /// PreconditionFailed: another run wrote meanwhile).
+    PreconditionFailed,
+    /// S3: a concurrent conditional write was in flight (409
+    /// ConditionalRequestConflict); try again.
+    Conflict,
     Other,
 }
 
@@ -261,6 +267,9 @@ impl ErrorKind {
             | "ChangeSetNotFoundException"
             | "ParentNotFoundException" => ErrorKind::NotFound,
             "OperationInProgressException" => ErrorKind::OperationInProgress,
+            "NoSuchKey" | "ParameterNotFound" => ErrorKind::NotFound,
+            "PreconditionFailed" => ErrorKind::PreconditionFailed,
+            "ConditionalRequestConflict" => ErrorKind::Conflict,
             "NotImplemented" | "InternalFailure" | "UnknownOperationException" => ErrorKind::Unavailable,
             // CloudFormation answers these as ValidationError, told apart
             // only by its wording.
@@ -270,6 +279,36 @@ impl ErrorKind {
             _ => ErrorKind::Other,
         }
     }
+}
+
+/// An S3 object as read: its text and its ETag.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Object {
+    pub body: String,
+    pub etag: String,
+}
+
+/// The condition of a conditional PutObject.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WriteIf {
+    /// `If-None-Match: *`: no object is there.
+    Absent,
+    /// `If-Match: <etag>`: the object is still the version read.
+    Matches(String),
+}
+
+/// S3 in the caller's account: the registry object.
+pub trait Objects: Send + Sync {
+    /// `None`: no such object.
+    fn get_object(&self, bucket: &str, key: &str) -> impl Future<Output = Result<Option<Object>, CloudError>> + Send;
+    /// A conditional PutObject with `Content-Type: application/json`.
+    fn put_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: &str,
+        condition: &WriteIf,
+    ) -> impl Future<Output = Result<(), CloudError>> + Send;
 }
 
 /// CloudFormation's drift detection of one stack.

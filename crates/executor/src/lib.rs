@@ -21,6 +21,7 @@ mod events;
 pub mod fanout;
 pub mod interrupt;
 pub mod limit;
+pub mod objects;
 pub mod observe;
 mod records;
 pub mod settings;

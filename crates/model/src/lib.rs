@@ -72,6 +72,9 @@ pub struct Inventory {
     pub profiles: ProfilesSpec,
     pub accounts: Vec<AccountEntry>,
     pub organization: Option<OrgDiscovery>,
+    /// `registry.location`: where the ARN registry lives (`--registry`
+    /// overrides it); `None`: `rolecall-registry-NAME.json`.
+    pub registry: Option<registry::Location>,
 }
 
 /// One role of the catalog: what it is, and where it goes.

@@ -61,3 +61,19 @@ impl Entry {
         (&self.account_id, &self.role, &self.region)
     }
 }
+
+/// Where a registry lives: a file, or an S3 object (`s3://BUCKET/KEY`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Location {
+    File(std::path::PathBuf),
+    S3 { bucket: String, key: String },
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::File(path) => write!(f, "{}", path.display()),
+            Location::S3 { bucket, key } => write!(f, "s3://{bucket}/{key}"),
+        }
+    }
+}

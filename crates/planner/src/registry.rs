@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 
-use model::registry::{DEFAULT_ROLE, Entry, Registry, SCHEMA_VERSION};
+use model::registry::{DEFAULT_ROLE, Entry, Location, Registry, SCHEMA_VERSION};
 use model::{AccountId, Outcome, Status};
 use serde::Deserialize;
 
@@ -217,6 +217,41 @@ pub fn role_name(template: &str, region: &str, role_arn: Option<&str>) -> String
     role_arn
         .and_then(crate::partition::role_name_of_arn)
         .map_or_else(|| crate::names::role_name_in(template, region), str::to_owned)
+}
+
+/// A registry location as `--registry` or `registry.location` gives it: a
+/// path, or `s3://BUCKET/KEY` (a bucket name as S3 allows it, a key).
+pub fn location(text: &str) -> Result<Location, String> {
+    let Some(rest) = text.strip_prefix("s3://") else {
+        if text.is_empty() {
+            return Err("the location is empty".to_owned());
+        }
+        if text.contains("://") {
+            return Err(format!("\"{text}\" is neither a path nor an s3:// URL"));
+        }
+        return Ok(Location::File(text.into()));
+    };
+    let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+    let bucket_ok = (3..=63).contains(&bucket.len())
+        && bucket
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+        && bucket.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && bucket.ends_with(|c: char| c.is_ascii_alphanumeric());
+    if !bucket_ok {
+        return Err(format!(
+            "\"{bucket}\" is not an S3 bucket name (3-63 lowercase letters, digits, `-` and `.`)"
+        ));
+    }
+    if key.is_empty() || key.ends_with('/') {
+        return Err(format!(
+            "s3://{rest} names no object: add the key, e.g. s3://{bucket}/rolecall/registry.json"
+        ));
+    }
+    Ok(Location::S3 {
+        bucket: bucket.to_owned(),
+        key: key.to_owned(),
+    })
 }
 
 #[cfg(test)]
@@ -520,5 +555,36 @@ mod tests {
         assert_ne!(bad_id, text);
         let err = super::parse(&bad_id).unwrap_err();
         assert!(err.contains("is not an account id"), "{err}");
+    }
+
+    #[test]
+    fn a_location_is_a_path_or_an_s3_object() {
+        use model::registry::Location;
+        assert_eq!(super::location("reg.json"), Ok(Location::File("reg.json".into())));
+        assert_eq!(
+            super::location("s3://platform-registry/rolecall/apps.json"),
+            Ok(Location::S3 {
+                bucket: "platform-registry".into(),
+                key: "rolecall/apps.json".into()
+            })
+        );
+        for (bad, why) in [
+            ("", "the location is empty"),
+            ("https://x/y", "\"https://x/y\" is neither a path nor an s3:// URL"),
+            (
+                "s3://Bad_Bucket/k",
+                "\"Bad_Bucket\" is not an S3 bucket name (3-63 lowercase letters, digits, `-` and `.`)",
+            ),
+            (
+                "s3://bucket",
+                "s3://bucket names no object: add the key, e.g. s3://bucket/rolecall/registry.json",
+            ),
+            (
+                "s3://bucket/dir/",
+                "s3://bucket/dir/ names no object: add the key, e.g. s3://bucket/rolecall/registry.json",
+            ),
+        ] {
+            assert_eq!(super::location(bad), Err(why.to_owned()), "{bad}");
+        }
     }
 }

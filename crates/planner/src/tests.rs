@@ -90,7 +90,7 @@ fn unknown_keys_are_all_reported_with_a_suggestion() {
         ),
         expect![[r#"
             error: inv/test.yaml:3:1: rol: unknown key `rol` at the top level
-              help: did you mean `role`? valid keys here: version, name, source_account, allow_source_account, role, roles, deploy, profiles, accounts, organization
+              help: did you mean `role`? valid keys here: version, name, source_account, allow_source_account, role, roles, deploy, profiles, accounts, organization, registry
             error: inv/test.yaml:7:5: accounts[0].regoins: unknown key `regoins` in `accounts[0]`
               help: did you mean `regions`? valid keys here: id, name, regions, tags
             error: inv/test.yaml:9:3: deploy.concurency: unknown key `concurency` in `deploy`
@@ -904,6 +904,7 @@ fn sample(key: &str) -> Option<&'static str> {
         "organization.recursive" => "organization: {ous: [r-ab12], recursive: false}",
         "organization.tags" => "organization: {ous: [r-ab12], tags: {env: prod}}",
         "organization.exclude" => "organization: {ous: [r-ab12], exclude: [\"333333333333\"]}",
+        "registry" | "registry.location" => "registry: {location: \"s3://platform-registry/rolecall/admin.json\"}",
         "role.name" => "role: {name: Admin}",
         "role.stack_name" => "role: {stack_name: my-stack}",
         "role.trusted_accounts" => "role: {trusted_accounts: [\"444444444444\"]}",

@@ -160,6 +160,8 @@ pub struct SdkCloud {
     org_limit: RateLimit,
     /// CloudFormation in the caller's account and region: StackSets.
     admin: cfn::Client,
+    /// S3 in the caller's account and region: the registry object.
+    s3: std::sync::OnceLock<aws_sdk_s3::Client>,
 }
 
 impl SdkCloud {
@@ -188,6 +190,7 @@ impl SdkCloud {
             org,
             org_limit: RateLimit::per_second(limit::ORGANIZATIONS_PER_SECOND, limit::ORGANIZATIONS_PER_SECOND),
             admin,
+            s3: std::sync::OnceLock::new(),
         }
     }
 
@@ -283,6 +286,7 @@ mod cloudformation;
 mod drift;
 mod iam;
 mod organizations;
+mod s3;
 mod stacksets;
 mod sts;
 

@@ -564,6 +564,20 @@ impl Validator<'_> {
             }
         }
 
+        let registry = raw
+            .registry
+            .and_then(|r| r.location)
+            .and_then(|text| match crate::registry::location(&text) {
+                Ok(location) => Some(location),
+                Err(why) => {
+                    self.error(
+                        "registry.location",
+                        why,
+                        "give a path (registry.json) or an S3 object (s3://BUCKET/KEY)",
+                    );
+                    None
+                }
+            });
         Some(Inventory {
             origin: origin.to_path_buf(),
             name: name?,
@@ -574,6 +588,7 @@ impl Validator<'_> {
             profiles: profiles?,
             accounts,
             organization,
+            registry,
         })
     }
 }

@@ -21,6 +21,13 @@ pub(super) struct RawInventory {
     pub(super) profiles: Option<RawProfiles>,
     pub(super) accounts: Option<Vec<RawAccount>>,
     pub(super) organization: Option<RawOrganization>,
+    pub(super) registry: Option<RawRegistry>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRegistry {
+    pub(super) location: Option<String>,
 }
 
 #[derive(Deserialize, Default)]

@@ -116,6 +116,7 @@ pub(super) const INVENTORY: Shape = Shape::Map(&[
             ("exclude", ACCOUNT_IDS),
         ]),
     ),
+    ("registry", Shape::Map(&[("location", Shape::Any)])),
 ]);
 
 /// The keys of a mapping: each one of `groups`', its value of its shape.

@@ -1,0 +1,170 @@
+//! The ARN registry as an S3 object on moto (a versioned bucket): apply
+//! writes it conditionally (`If-None-Match: *`, then `If-Match`), with
+//! Content-Type JSON; the real AWS CLI reads it; plan reads the previous
+//! registry from it; two narrowed applies at once both end in it. The
+//! 412/409 retries, a bucket that denies writes and the local copy are on
+//! the fake (crates/executor/src/objects.rs).
+
+use tests::proxy::Proxy;
+use tests::{MANAGEMENT_ACCOUNT, Moto, ou, seed_org};
+
+use crate::registry;
+
+#[test]
+fn apply_writes_the_registry_to_s3_conditionally_and_concurrent_runs_both_land() {
+    let moto = Moto::start();
+    let proxy = Proxy::start(moto.port);
+    let org = tests::runtime().block_on(async {
+        let tree = vec![ou("Apps", &[("app-1", &[]), ("app-2", &[]), ("app-3", &[])], vec![])];
+        seed_org(&moto.sdk_config().await, &[], &tree).await
+    });
+    let dir = tests::write_inventory("registry-s3", "")
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let (config, creds, home) = (dir.join("config"), dir.join("credentials"), dir.join("home"));
+    std::fs::write(&config, "[default]\nregion = us-east-1\n").unwrap();
+    tests::write_default_credentials(&creds);
+    std::fs::create_dir_all(&home).unwrap();
+    let aws = |args: &[&str]| {
+        let out = tests::aws_cli(&moto.url(), &config, &creds, &home, args).unwrap();
+        assert!(
+            out.status.success(),
+            "aws {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    aws(&["s3api", "create-bucket", "--bucket", "platform-registry"]);
+    aws(&[
+        "s3api",
+        "put-bucket-versioning",
+        "--bucket",
+        "platform-registry",
+        "--versioning-configuration",
+        "Status=Enabled",
+    ]);
+    let object = "s3://platform-registry/rolecall/apps.json";
+    let inv = dir.join("apps.yaml");
+    let write = |action: &str| {
+        std::fs::write(
+            &inv,
+            format!(
+                "version: 1\nsource_account: \"{MANAGEMENT_ACCOUNT}\"\nrole:\n  policy: {{Version: \"2012-10-17\", Statement: [{{Effect: Allow, Action: \"{action}\", Resource: \"*\"}}]}}\nregistry:\n  location: \"{object}\"\norganization:\n  ous: [{}]\n",
+                org.ou("Root/Apps")
+            ),
+        )
+        .unwrap();
+    };
+    write("s3:*");
+    let inv_s = inv.to_str().unwrap();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["apply", "-i", inv_s, "--yes", "--poll-interval", "0.05"];
+        args.extend_from_slice(extra);
+        tests::rolecall_in(&dir, &proxy.url(), &args)
+    };
+    let read = || {
+        let local = dir.join("read.json");
+        std::fs::write(&local, aws(&["s3", "cp", object, "-"])).unwrap();
+        registry(&local)
+    };
+
+    // 1. The first apply creates the object only if none is there.
+    let first = run(&[]);
+    first.expect_code(0);
+    assert!(
+        first
+            .stderr
+            .contains(&format!("wrote the ARN registry {object} (3 entries)")),
+        "{}",
+        first.stderr
+    );
+    let calls = proxy.take_calls();
+    assert_eq!(
+        (calls.get("s3:PutObject(If-None-Match)"), calls.get("s3:PutObject")),
+        (Some(&1), None),
+        "{calls:?}"
+    );
+    let json = read();
+    assert_eq!(json["inventory"], "apps");
+    assert_eq!(json["entries"].as_array().unwrap().len(), 3);
+    for e in json["entries"].as_array().unwrap() {
+        let account = e["account_id"].as_str().unwrap();
+        assert_eq!(e["role_arn"], format!("arn:aws:iam::{account}:role/RolecallTarget"));
+    }
+    let head: serde_json::Value = serde_json::from_str(&aws(&[
+        "s3api",
+        "head-object",
+        "--bucket",
+        "platform-registry",
+        "--key",
+        "rolecall/apps.json",
+    ]))
+    .unwrap();
+    assert_eq!(head["ContentType"], "application/json", "{head}");
+    assert!(head["VersionId"].as_str().is_some_and(|v| !v.is_empty()), "{head}");
+    assert!(
+        !dir.join("rolecall-registry-apps.json").exists(),
+        "no local registry file"
+    );
+
+    // 2. The previous registry is read from S3; the next write is If-Match.
+    tests::rolecall_in(&dir, &proxy.url(), &["plan", "-i", inv_s, "--detailed-exitcode"]).expect_code(0);
+    run(&[]).expect_code(0);
+    let calls = proxy.take_calls();
+    assert_eq!(calls.get("s3:PutObject(If-Match)"), Some(&1), "{calls:?}");
+
+    // 3. A changed policy, rolled out by two narrowed applies at once: each
+    // writes its own accounts into the newest version, neither is lost.
+    write("s3:Get*");
+    let (a, b) = (org.account("app-1").id.clone(), org.account("app-2").id.clone());
+    let (one, two) = std::thread::scope(|s| {
+        let one = s.spawn(|| run(&["--accounts", &a]));
+        let two = s.spawn(|| run(&["--accounts", &b]));
+        (one.join().unwrap(), two.join().unwrap())
+    });
+    one.expect_code(0);
+    two.expect_code(0);
+    let json = read();
+    let status = |id: &str| {
+        json["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["account_id"] == id)
+            .map(|e| e["status"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(
+        (status(&a), status(&b), status(&org.account("app-3").id)),
+        (Some("updated".into()), Some("updated".into()), Some("unchanged".into())),
+        "{json:#}"
+    );
+    let versions: serde_json::Value = serde_json::from_str(&aws(&[
+        "s3api",
+        "list-object-versions",
+        "--bucket",
+        "platform-registry",
+        "--prefix",
+        "rolecall/apps.json",
+    ]))
+    .unwrap();
+    assert_eq!(versions["Versions"].as_array().unwrap().len(), 4, "{versions:#}");
+
+    // 4. A registry location that cannot be read stops the run before any
+    // account is touched.
+    proxy.take_calls();
+    let missing = tests::rolecall_in(
+        &dir,
+        &proxy.url(),
+        &["plan", "-i", inv_s, "--registry", "s3://no-such-bucket/registry.json"],
+    );
+    missing.expect_code(1);
+    assert!(
+        missing
+            .stderr
+            .contains("cannot read the registry s3://no-such-bucket/registry.json"),
+        "{}",
+        missing.stderr
+    );
+    assert!(!proxy.take_calls().keys().any(|k| k.starts_with("cloudformation:")));
+}
