@@ -13,6 +13,7 @@ mod inventory_errors;
 mod names;
 mod own_template;
 mod plan;
+mod query;
 mod registry_store;
 mod secrets;
 mod stacksets;

@@ -150,7 +150,47 @@ fn apply_writes_the_registry_to_s3_conditionally_and_concurrent_runs_both_land()
     .unwrap();
     assert_eq!(versions["Versions"].as_array().unwrap().len(), 4, "{versions:#}");
 
-    // 4. A registry location that cannot be read stops the run before any
+    // 4. Scripts read it from S3 with `registry get` (by id and by name),
+    // with no other AWS call; every export format holds every ARN.
+    proxy.take_calls();
+    let app3 = org.account("app-3").id.clone();
+    let want = format!("arn:aws:iam::{app3}:role/RolecallTarget\n");
+    for account in [app3.as_str(), "app-3"] {
+        let got = tests::rolecall_in(
+            &dir,
+            &proxy.url(),
+            &["registry", "get", "--registry", object, "--account", account],
+        );
+        got.expect_code(0);
+        assert_eq!(got.stdout, want, "{}", got.stderr);
+    }
+    let got = tests::rolecall_in(
+        &dir,
+        &proxy.url(),
+        &["registry", "get", "-i", inv_s, "--account", "app-1"],
+    );
+    got.expect_code(0);
+    assert_eq!(got.stdout, format!("arn:aws:iam::{a}:role/RolecallTarget\n"));
+    for format in ["csv", "json", "tfvars", "env"] {
+        let run = tests::rolecall_in(
+            &dir,
+            &proxy.url(),
+            &["registry", "export", "--registry", object, "--format", format],
+        );
+        run.expect_code(0);
+        for e in json["entries"].as_array().unwrap() {
+            let arn = e["role_arn"].as_str().unwrap();
+            assert!(run.stdout.contains(arn), "{format} lacks {arn}:\n{}", run.stdout);
+        }
+    }
+    let calls = proxy.take_calls();
+    assert_eq!(
+        calls.keys().collect::<Vec<_>>(),
+        ["s3:GetObject"],
+        "queries read the object and nothing else: {calls:?}"
+    );
+
+    // 5. A registry location that cannot be read stops the run before any
     // account is touched.
     proxy.take_calls();
     let missing = tests::rolecall_in(

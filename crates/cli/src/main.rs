@@ -17,6 +17,7 @@ mod options;
 mod orphans;
 mod plan;
 mod profiles;
+mod query;
 mod registry;
 mod setup;
 mod stacksets;
@@ -61,6 +62,8 @@ enum Command {
     Drift(drift::DriftArgs),
     /// Regenerate the profiles file from an ARN registry, offline
     Profiles(profiles::ProfilesArgs),
+    /// Read the ARN registry: one ARN (`get`), the entries (`list`), or every entry in a format (`export`)
+    Registry(query::RegistryArgs),
     /// Print a template for the bootstrap role, for accounts that lack one
     BootstrapTemplate(InventoryArg),
     /// Print the role template exactly as apply deploys it (for review and linters)
@@ -220,6 +223,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             block_on(drift::drift(&cli.aws, &inv, args))
         }
         Command::Profiles(args) => profiles::profiles(args),
+        Command::Registry(args) => block_on(query::registry(&cli.aws, args)),
         Command::Template {
             inventory,
             parameters,

@@ -135,6 +135,12 @@ async fn read_text(cloud: &SdkCloud, location: &Location) -> anyhow::Result<Opti
     }
 }
 
+/// The registry at `location`, whoever's it is (`registry get` without an
+/// inventory); `None` when there is none.
+pub(crate) async fn read_at(cloud: &SdkCloud, location: &Location) -> anyhow::Result<Option<Registry>> {
+    parse_at(location, read_text(cloud, location).await?)
+}
+
 /// The previous registry of `inv`: at `--registry` when given, else at
 /// `registry.location`, else at the inventory's default path, else at
 /// rolecall 0.2's default path when that one is this inventory's. Read

@@ -134,6 +134,18 @@ fn read_limited(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// The cloud of the caller without an inventory (`registry get` of an S3
+/// object): the caller's region from the flags or the AWS config.
+pub(crate) async fn connect_caller(args: &AwsArgs) -> SdkCloud {
+    let conn = Connection {
+        endpoint_url: args.endpoint_url.clone(),
+        region: args.region.clone(),
+        profile: args.profile.clone(),
+        default_region: None,
+    };
+    SdkCloud::new(executor::aws::load_config(&conn).await)
+}
+
 /// The cloud of the caller. Refuses a caller whose partition is not the
 /// inventory's: its credentials could not work in any target.
 pub(crate) async fn connect(args: &AwsArgs, inv: &Inventory) -> anyhow::Result<SdkCloud> {

@@ -254,6 +254,23 @@ pub fn location(text: &str) -> Result<Location, String> {
     })
 }
 
+/// The entries `registry get` and `registry list` answer with: of an
+/// account (its id, or its name), and of a role and a region when given.
+pub fn select<'a>(
+    registry: &'a Registry,
+    account: Option<&str>,
+    role: Option<&str>,
+    region: Option<&str>,
+) -> Vec<&'a Entry> {
+    registry
+        .entries
+        .iter()
+        .filter(|e| account.is_none_or(|a| e.account_id.as_str() == a || e.account_name == a))
+        .filter(|e| role.is_none_or(|r| e.role == r))
+        .filter(|e| region.is_none_or(|r| e.region == r))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use model::registry::Registry;

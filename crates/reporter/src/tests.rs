@@ -631,3 +631,117 @@ fn drift_reports_as_table_and_markdown() {
         (Some(1), Some(true))
     );
 }
+
+/// Every export format gives back every ARN of the registry (read back
+/// the way its consumer reads it), with the entry it belongs to.
+#[test]
+fn every_export_format_round_trips_every_arn() {
+    let entry = |n: u64, role: &str, region: &str, name: &str, arn: Option<&str>| model::registry::Entry {
+        account_id: account(n),
+        account_name: name.into(),
+        role: role.into(),
+        role_name: "R".into(),
+        stack_name: format!("rolecall-{role}"),
+        region: region.into(),
+        stack_id: None,
+        role_arn: arn.map(str::to_owned),
+        outputs: BTreeMap::new(),
+        fingerprint: None,
+        status: if arn.is_some() { Status::Created } else { Status::Failed },
+        error: None,
+    };
+    let entries = [
+        entry(
+            1,
+            "admin",
+            "us-east-1",
+            "dev, \"main\"",
+            Some("arn:aws:iam::000000000001:role/Admin"),
+        ),
+        entry(
+            1,
+            "deploy-ci",
+            "eu-west-1",
+            "dev",
+            Some("arn:aws:iam::000000000001:role/ci/Deploy+Eu@x=1,y"),
+        ),
+        entry(2, "admin", "us-east-1", "prod", None),
+    ];
+    let refs: Vec<&model::registry::Entry> = entries.iter().collect();
+    let want: BTreeMap<String, String> = entries
+        .iter()
+        .filter_map(|e| Some((registry::map_key(e), e.role_arn.clone()?)))
+        .collect();
+
+    // csv: a header, quoted fields where needed.
+    let csv = registry::to_csv(&refs);
+    assert!(csv.starts_with("account_id,account_name,role,region,role_arn,status\n"));
+    assert!(csv.contains("\"dev, \"\"main\"\"\""), "{csv}");
+    // Read back as a CSV reader does (RFC 4180: quotes, doubled quotes).
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    for line in csv.lines() {
+        let (mut row, mut cell, mut quoted, mut chars) = (Vec::new(), String::new(), false, line.chars().peekable());
+        while let Some(c) = chars.next() {
+            match (c, quoted) {
+                ('"', true) if chars.peek() == Some(&'"') => {
+                    cell.push('"');
+                    chars.next();
+                }
+                ('"', _) => quoted = !quoted,
+                (',', false) => row.push(std::mem::take(&mut cell)),
+                (c, _) => cell.push(c),
+            }
+        }
+        row.push(cell);
+        rows.push(row);
+    }
+    assert!(rows.iter().all(|r| r.len() == 6), "{rows:?}");
+    assert_eq!(rows[1][1], "dev, \"main\"");
+    let from_csv: BTreeMap<String, String> = rows[1..]
+        .iter()
+        .filter(|r| !r[4].is_empty())
+        .map(|r| (format!("{}/{}/{}", r[2], r[0], r[3]), r[4].clone()))
+        .collect();
+    assert_eq!(from_csv, want);
+
+    // json: the entries themselves.
+    let json: Vec<model::registry::Entry> = serde_json::from_str(&registry::entries_json(&refs)).unwrap();
+    assert_eq!(json, entries.to_vec());
+
+    // tfvars: one map.
+    let tfvars = registry::to_tfvars(&refs);
+    let from_tf: BTreeMap<String, String> = tfvars
+        .lines()
+        .filter_map(|l| {
+            let (k, v) = l.trim().split_once(" = ")?;
+            Some((k.trim_matches('"').to_owned(), v.trim_matches('"').to_owned()))
+        })
+        .filter(|(k, _)| k != "rolecall_role_arns")
+        .collect();
+    assert_eq!(from_tf, want);
+    expect![[r#"
+        rolecall_role_arns = {
+          "admin/000000000001/us-east-1" = "arn:aws:iam::000000000001:role/Admin"
+          "deploy-ci/000000000001/eu-west-1" = "arn:aws:iam::000000000001:role/ci/Deploy+Eu@x=1,y"
+        }
+    "#]]
+    .assert_eq(&tfvars);
+
+    // env: lines a shell sources.
+    expect![[r#"
+        export ROLECALL_ADMIN_000000000001_US_EAST_1='arn:aws:iam::000000000001:role/Admin'
+        export ROLECALL_DEPLOY_CI_000000000001_EU_WEST_1='arn:aws:iam::000000000001:role/ci/Deploy+Eu@x=1,y'
+    "#]]
+    .assert_eq(&registry::to_env(&refs).unwrap());
+    let clash = [
+        entry(1, "a-b", "us-east-1", "d", Some("arn:1")),
+        entry(1, "a_b", "us-east-1", "d", Some("arn:2")),
+    ];
+    assert_eq!(
+        registry::to_env(&clash.iter().collect::<Vec<_>>()),
+        Err(
+            "a_b/000000000001/us-east-1 and a-b/000000000001/us-east-1 both become ROLECALL_A_B_000000000001_US_EAST_1"
+                .to_owned()
+        )
+    );
+}
