@@ -208,3 +208,182 @@ fn apply_writes_the_registry_to_s3_conditionally_and_concurrent_runs_both_land()
     );
     assert!(!proxy.take_calls().keys().any(|k| k.starts_with("cloudformation:")));
 }
+
+/// The registry published as SSM parameters on moto: one per entry under
+/// the prefix, read back by the AWS CLI; throttled PutParameters retried;
+/// an unchanged run writes none; `destroy --accounts X` deletes exactly
+/// X's; a hand-made parameter under the prefix (even at a name rolecall
+/// wants) and one outside it survive everything.
+#[test]
+fn apply_publishes_every_arn_to_ssm_and_touches_only_its_own_parameters() {
+    let moto = Moto::start();
+    let proxy = Proxy::start(moto.port);
+    let org = tests::runtime().block_on(async {
+        let tree = vec![ou("Apps", &[("app-1", &[]), ("app-2", &[]), ("app-3", &[])], vec![])];
+        seed_org(&moto.sdk_config().await, &[], &tree).await
+    });
+    let dir = tests::write_inventory("registry-ssm", "")
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let (config, creds, home) = (dir.join("config"), dir.join("credentials"), dir.join("home"));
+    std::fs::write(&config, "[default]\nregion = us-east-1\n").unwrap();
+    tests::write_default_credentials(&creds);
+    std::fs::create_dir_all(&home).unwrap();
+    let aws = |args: &[&str]| {
+        let out = tests::aws_cli(&moto.url(), &config, &creds, &home, args).unwrap();
+        assert!(
+            out.status.success(),
+            "aws {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let (a1, a2, a3) = (
+        org.account("app-1").id.clone(),
+        org.account("app-2").id.clone(),
+        org.account("app-3").id.clone(),
+    );
+    let prefix = "/rolecall/platform";
+    // Hand-made: one under the prefix, one at a name rolecall would want,
+    // one outside the prefix.
+    let squatted = format!("{prefix}/audit/{a3}/us-east-1/role-arn");
+    for (name, value) in [
+        (format!("{prefix}/notes"), "hand-made"),
+        (squatted.clone(), "hand-made too"),
+        ("/elsewhere/x".to_owned(), "not ours"),
+    ] {
+        aws(&[
+            "ssm",
+            "put-parameter",
+            "--name",
+            &name,
+            "--value",
+            value,
+            "--type",
+            "String",
+        ]);
+    }
+    let inv = dir.join("platform.yaml");
+    std::fs::write(
+        &inv,
+        format!(
+            "version: 1\nsource_account: \"{MANAGEMENT_ACCOUNT}\"\nroles:\n  admin: {{name: Admin, policy: {{Version: \"2012-10-17\", Statement: [{{Effect: Allow, Action: \"s3:*\", Resource: \"*\"}}]}}}}\n  audit: {{name: Audit, policy: none, managed_policy_arns: [ReadOnlyAccess]}}\nprofiles: {{name: \"{{account_name}}-{{role}}\"}}\nregistry:\n  ssm_prefix: {prefix}\norganization:\n  ous: [{}]\n",
+            org.ou("Root/Apps")
+        ),
+    )
+    .unwrap();
+    let inv_s = inv.to_str().unwrap();
+    let run = |command: &str, extra: &[&str]| {
+        let mut args = vec![command, "-i", inv_s, "--yes", "--poll-interval", "0.05"];
+        args.extend_from_slice(extra);
+        tests::rolecall_in(&dir, &proxy.url(), &args)
+    };
+    let published = || -> std::collections::BTreeMap<String, String> {
+        let out: serde_json::Value = serde_json::from_str(&aws(&[
+            "ssm",
+            "get-parameters-by-path",
+            "--path",
+            prefix,
+            "--recursive",
+        ]))
+        .unwrap();
+        out["Parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    p["Name"].as_str().unwrap().to_owned(),
+                    p["Value"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+
+    // 1. First publish, with three PutParameters throttled on the way.
+    proxy.throttle("PutParameter", 3);
+    let first = run("apply", &[]);
+    first.expect_code(0);
+    assert!(
+        first
+            .stderr
+            .contains("published the registry to SSM /rolecall/platform: 5 created, 0 updated, 0 deleted, 0 unchanged"),
+        "{}",
+        first.stderr
+    );
+    assert!(
+        first
+            .stderr
+            .contains(&format!("warning: SSM parameter {squatted} was not made by rolecall")),
+        "{}",
+        first.stderr
+    );
+    assert_eq!(proxy.throttled(), 3);
+    let mut want: std::collections::BTreeMap<String, String> = [&a1, &a2, &a3]
+        .iter()
+        .flat_map(|a| {
+            [("admin", "Admin"), ("audit", "Audit")].map(|(role, name)| {
+                (
+                    format!("{prefix}/{role}/{a}/us-east-1/role-arn"),
+                    format!("arn:aws:iam::{a}:role/{name}"),
+                )
+            })
+        })
+        .collect();
+    want.insert(squatted.clone(), "hand-made too".to_owned());
+    want.insert(format!("{prefix}/notes"), "hand-made".to_owned());
+    assert_eq!(published(), want);
+    let tags: serde_json::Value = serde_json::from_str(&aws(&[
+        "ssm",
+        "list-tags-for-resource",
+        "--resource-type",
+        "Parameter",
+        "--resource-id",
+        &format!("{prefix}/admin/{a1}/us-east-1/role-arn"),
+    ]))
+    .unwrap();
+    let tags: Vec<String> = tags["TagList"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| format!("{}={}", t["Key"].as_str().unwrap(), t["Value"].as_str().unwrap()))
+        .collect();
+    assert_eq!(tags, ["rolecall:managed-by=rolecall", "rolecall:inventory=platform"]);
+
+    // 2. Unchanged: the prefix is read, nothing is written.
+    proxy.take_calls();
+    run("apply", &[]).expect_code(0);
+    let calls = proxy.take_calls();
+    assert_eq!(
+        (calls.get("ssm:PutParameter"), calls.get("ssm:DeleteParameters")),
+        (None, None),
+        "{calls:?}"
+    );
+    assert!(calls.contains_key("ssm:GetParametersByPath"), "{calls:?}");
+
+    // 3. destroy --accounts app-2: exactly its two parameters go.
+    let destroy = run("destroy", &["--accounts", &a2]);
+    destroy.expect_code(0);
+    assert!(
+        destroy.stderr.contains("0 created, 0 updated, 2 deleted, 3 unchanged"),
+        "{}",
+        destroy.stderr
+    );
+    want.retain(|name, _| !name.contains(&format!("/{a2}/")));
+    assert_eq!(published(), want);
+    assert_eq!(
+        aws(&[
+            "ssm",
+            "get-parameter",
+            "--name",
+            "/elsewhere/x",
+            "--query",
+            "Parameter.Value",
+            "--output",
+            "text"
+        ])
+        .trim(),
+        "not ours"
+    );
+}

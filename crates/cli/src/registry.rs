@@ -120,7 +120,7 @@ pub(crate) fn location(given: Option<&str>, inv: &Inventory) -> anyhow::Result<(
         Some(text) => planner::registry::location(text).map(|l| (l, true)).map_err(|why| {
             anyhow::anyhow!("--registry: {why}\n  help: give a path (registry.json) or an S3 object (s3://BUCKET/KEY)")
         }),
-        None => Ok(match &inv.registry {
+        None => Ok(match &inv.registry.location {
             Some(l) => (l.clone(), true),
             None => (Location::File(default_path(inv)), false),
         }),
@@ -278,6 +278,10 @@ pub(crate) async fn write_next(
     // What the run computed last (or from where it started, when it did
     // not get that far): the profiles and the summary follow it.
     let registry = next.unwrap_or_else(|| planner::registry::next(started_from, &header, outcomes, scope));
+    let published = match &inv.registry.ssm_prefix {
+        Some(prefix) => publish(cloud, prefix, inv, &registry).await,
+        None => true,
+    };
     match result {
         Ok(_) => {
             eprintln!(
@@ -286,7 +290,7 @@ pub(crate) async fn write_next(
             );
             Ok(Written {
                 registry,
-                failed: false,
+                failed: !published,
             })
         }
         Err((e, document)) => {
@@ -310,6 +314,41 @@ pub(crate) async fn write_next(
                 ),
             }
             Ok(Written { registry, failed: true })
+        }
+    }
+}
+
+/// Publishes `registry` under `prefix` in SSM; false (said on stderr) when
+/// it could not. The rollout stands either way: the next run publishes
+/// what is missing.
+async fn publish(cloud: &SdkCloud, prefix: &str, inv: &Inventory, registry: &Registry) -> bool {
+    let wanted = planner::ssm::wanted(registry, prefix);
+    let rate = executor::limit::RateLimit::per_second(executor::publish::PUT_PER_SECOND, 1);
+    let progress = |done: usize, total: usize| {
+        if done.is_multiple_of(100) || done == total {
+            eprintln!("rolecall: SSM {prefix}: {done}/{total} parameters written");
+        }
+    };
+    match executor::publish::publish(cloud, prefix, &inv.name, &wanted, &rate, &progress).await {
+        Ok(p) => {
+            for name in &p.foreign {
+                eprintln!(
+                    "warning: SSM parameter {name} was not made by rolecall for inventory {}; it is left as it is (delete it, or choose another registry.ssm_prefix)",
+                    inv.name
+                );
+            }
+            eprintln!(
+                "rolecall: published the registry to SSM {prefix}: {} created, {} updated, {} deleted, {} unchanged",
+                p.created, p.overwritten, p.deleted, p.unchanged
+            );
+            true
+        }
+        Err(e) => {
+            eprintln!(
+                "error: the registry was not published to SSM {prefix}: {e}\n  note: {} created, {} updated, {} deleted before it stopped; the rollout stands, and the next run publishes what is missing",
+                e.done.created, e.done.overwritten, e.done.deleted
+            );
+            false
         }
     }
 }

@@ -311,6 +311,31 @@ pub trait Objects: Send + Sync {
     ) -> impl Future<Output = Result<(), CloudError>> + Send;
 }
 
+/// SSM Parameter Store in the caller's account and region: the registry's
+/// published ARNs.
+pub trait Parameters: Send + Sync {
+    /// Every parameter under `path` (recursive): name → value.
+    fn parameters_under(&self, path: &str)
+    -> impl Future<Output = Result<BTreeMap<String, String>, CloudError>> + Send;
+    /// The names under `path` that carry every tag of `tags`.
+    fn tagged_under(
+        &self,
+        path: &str,
+        tags: &[(&str, &str)],
+    ) -> impl Future<Output = Result<std::collections::BTreeSet<String>, CloudError>> + Send;
+    /// A new `String` parameter, with `tags` (refused when it exists).
+    fn create_parameter(
+        &self,
+        name: &str,
+        value: &str,
+        tags: &[(&str, &str)],
+    ) -> impl Future<Output = Result<(), CloudError>> + Send;
+    /// A new value for an existing parameter (its tags stay).
+    fn overwrite_parameter(&self, name: &str, value: &str) -> impl Future<Output = Result<(), CloudError>> + Send;
+    /// Deletes up to 10 parameters.
+    fn delete_parameters(&self, names: &[String]) -> impl Future<Output = Result<(), CloudError>> + Send;
+}
+
 /// CloudFormation's drift detection of one stack.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CfnDrift {

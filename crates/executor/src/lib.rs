@@ -23,6 +23,7 @@ pub mod interrupt;
 pub mod limit;
 pub mod objects;
 pub mod observe;
+pub mod publish;
 mod records;
 pub mod settings;
 #[cfg(feature = "sim")]

@@ -72,9 +72,19 @@ pub struct Inventory {
     pub profiles: ProfilesSpec,
     pub accounts: Vec<AccountEntry>,
     pub organization: Option<OrgDiscovery>,
-    /// `registry.location`: where the ARN registry lives (`--registry`
-    /// overrides it); `None`: `rolecall-registry-NAME.json`.
-    pub registry: Option<registry::Location>,
+    /// `registry:`: where the ARN registry lives, and where it is published.
+    pub registry: RegistrySpec,
+}
+
+/// `registry:` of the inventory.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RegistrySpec {
+    /// `location` (`--registry` overrides it); `None`:
+    /// `rolecall-registry-NAME.json`.
+    pub location: Option<registry::Location>,
+    /// `ssm_prefix`: every entry's role ARN is published under it as an
+    /// SSM parameter in the caller's account and region.
+    pub ssm_prefix: Option<String>,
 }
 
 /// One role of the catalog: what it is, and where it goes.

@@ -17,6 +17,7 @@ pub mod names;
 pub mod partition;
 pub mod profiles;
 pub mod registry;
+pub mod ssm;
 pub mod stacksets;
 pub mod status;
 pub mod targets;

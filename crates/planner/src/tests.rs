@@ -905,6 +905,7 @@ fn sample(key: &str) -> Option<&'static str> {
         "organization.tags" => "organization: {ous: [r-ab12], tags: {env: prod}}",
         "organization.exclude" => "organization: {ous: [r-ab12], exclude: [\"333333333333\"]}",
         "registry" | "registry.location" => "registry: {location: \"s3://platform-registry/rolecall/admin.json\"}",
+        "registry.ssm_prefix" => "registry: {ssm_prefix: /rolecall/platform}",
         "role.name" => "role: {name: Admin}",
         "role.stack_name" => "role: {stack_name: my-stack}",
         "role.trusted_accounts" => "role: {trusted_accounts: [\"444444444444\"]}",

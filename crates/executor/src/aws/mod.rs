@@ -160,8 +160,9 @@ pub struct SdkCloud {
     org_limit: RateLimit,
     /// CloudFormation in the caller's account and region: StackSets.
     admin: cfn::Client,
-    /// S3 in the caller's account and region: the registry object.
+    /// S3 and SSM in the caller's account and region: the registry.
     s3: std::sync::OnceLock<aws_sdk_s3::Client>,
+    ssm: std::sync::OnceLock<aws_sdk_ssm::Client>,
 }
 
 impl SdkCloud {
@@ -191,6 +192,7 @@ impl SdkCloud {
             org_limit: RateLimit::per_second(limit::ORGANIZATIONS_PER_SECOND, limit::ORGANIZATIONS_PER_SECOND),
             admin,
             s3: std::sync::OnceLock::new(),
+            ssm: std::sync::OnceLock::new(),
         }
     }
 
@@ -287,6 +289,7 @@ mod drift;
 mod iam;
 mod organizations;
 mod s3;
+mod ssm;
 mod stacksets;
 mod sts;
 

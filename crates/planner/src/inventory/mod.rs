@@ -564,9 +564,9 @@ impl Validator<'_> {
             }
         }
 
-        let registry = raw
-            .registry
-            .and_then(|r| r.location)
+        let raw_registry = raw.registry.unwrap_or_default();
+        let location = raw_registry
+            .location
             .and_then(|text| match crate::registry::location(&text) {
                 Ok(location) => Some(location),
                 Err(why) => {
@@ -578,6 +578,19 @@ impl Validator<'_> {
                     None
                 }
             });
+        if let Some(prefix) = &raw_registry.ssm_prefix
+            && let Err(why) = crate::ssm::check_prefix(prefix)
+        {
+            self.error(
+                "registry.ssm_prefix",
+                why,
+                "give a parameter path of your own, e.g. /rolecall/platform",
+            );
+        }
+        let registry = model::RegistrySpec {
+            location,
+            ssm_prefix: raw_registry.ssm_prefix,
+        };
         Some(Inventory {
             origin: origin.to_path_buf(),
             name: name?,

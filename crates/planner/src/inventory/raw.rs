@@ -28,6 +28,7 @@ pub(super) struct RawInventory {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawRegistry {
     pub(super) location: Option<String>,
+    pub(super) ssm_prefix: Option<String>,
 }
 
 #[derive(Deserialize, Default)]

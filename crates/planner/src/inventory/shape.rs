@@ -116,7 +116,10 @@ pub(super) const INVENTORY: Shape = Shape::Map(&[
             ("exclude", ACCOUNT_IDS),
         ]),
     ),
-    ("registry", Shape::Map(&[("location", Shape::Any)])),
+    (
+        "registry",
+        Shape::Map(&[("location", Shape::Any), ("ssm_prefix", Shape::Any)]),
+    ),
 ]);
 
 /// The keys of a mapping: each one of `groups`', its value of its shape.
