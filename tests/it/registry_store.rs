@@ -190,6 +190,27 @@ fn apply_writes_the_registry_to_s3_conditionally_and_concurrent_runs_both_land()
         "queries read the object and nothing else: {calls:?}"
     );
 
+    // profiles from the S3 registry.
+    let out = dir.join("profiles.ini");
+    let profiles = tests::rolecall_in(
+        &dir,
+        &proxy.url(),
+        &[
+            "profiles",
+            "--registry",
+            object,
+            "--out",
+            out.to_str().unwrap(),
+            "-i",
+            inv_s,
+        ],
+    );
+    profiles.expect_code(0);
+    let text = std::fs::read_to_string(&out).unwrap();
+    for name in ["app-1", "app-2", "app-3"] {
+        assert!(text.contains(&format!("[profile {name}]")), "{text}");
+    }
+
     // 5. A registry location that cannot be read stops the run before any
     // account is touched.
     proxy.take_calls();
@@ -351,6 +372,30 @@ fn apply_publishes_every_arn_to_ssm_and_touches_only_its_own_parameters() {
         .collect();
     assert_eq!(tags, ["rolecall:managed-by=rolecall", "rolecall:inventory=platform"]);
 
+    // verify: every registered role assumed as its profile would, one
+    // AssumeRole (and one GetCallerIdentity with its credentials) each.
+    proxy.take_calls();
+    let verify = tests::rolecall_in(
+        &dir,
+        &proxy.url(),
+        &["verify", "-i", inv_s, "--json", "--detailed-exitcode"],
+    );
+    verify.expect_code(0);
+    let report = crate::valid(serde_json::from_str(&verify.stdout).unwrap(), "verify.v1.schema.json");
+    assert_eq!(report["counts"]["ASSUMABLE"], 6, "{report:#}");
+    let calls = proxy.take_calls();
+    assert_eq!(
+        (calls.get("sts:AssumeRole"), calls.get("sts:GetCallerIdentity")),
+        (Some(&6), Some(&6)),
+        "{calls:?}"
+    );
+    for secret in proxy.secrets() {
+        assert!(
+            !verify.stdout.contains(&secret) && !verify.stderr.contains(&secret),
+            "a credential was printed"
+        );
+    }
+
     // 2. Unchanged: the prefix is read, nothing is written.
     proxy.take_calls();
     run("apply", &[]).expect_code(0);
@@ -386,4 +431,16 @@ fn apply_publishes_every_arn_to_ssm_and_touches_only_its_own_parameters() {
         .trim(),
         "not ours"
     );
+
+    // app-2 is still a target, with no ARN in the registry now: MISSING.
+    let verify = tests::rolecall_in(&dir, &proxy.url(), &["verify", "-i", inv_s, "--detailed-exitcode"]);
+    verify.expect_code(2);
+    assert!(
+        verify
+            .stdout
+            .contains("Verify: 4 assumable, 0 denied, 0 wrong account, 2 missing, 0 errors (6 checked)"),
+        "{}",
+        verify.stdout
+    );
+    assert_eq!(verify.stdout.matches("MISSING").count(), 2, "{}", verify.stdout);
 }

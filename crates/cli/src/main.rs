@@ -21,6 +21,7 @@ mod query;
 mod registry;
 mod setup;
 mod stacksets;
+mod verify;
 
 use setup::{AwsArgs, InventoryArg, block_on, connect, interrupt, load_inventory, resolve_targets};
 
@@ -62,6 +63,8 @@ enum Command {
     Drift(drift::DriftArgs),
     /// Regenerate the profiles file from an ARN registry, offline
     Profiles(profiles::ProfilesArgs),
+    /// Prove every registered role can be assumed, the way its profile would (AssumeRole, then GetCallerIdentity)
+    Verify(verify::VerifyArgs),
     /// Read the ARN registry: one ARN (`get`), the entries (`list`), or every entry in a format (`export`)
     Registry(query::RegistryArgs),
     /// Print a template for the bootstrap role, for accounts that lack one
@@ -222,8 +225,14 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             };
             block_on(drift::drift(&cli.aws, &inv, args))
         }
-        Command::Profiles(args) => profiles::profiles(args),
+        Command::Profiles(args) => profiles::profiles(&cli.aws, args),
         Command::Registry(args) => block_on(query::registry(&cli.aws, args)),
+        Command::Verify(args) => {
+            let Some(inv) = load_inventory(&args.inventory.inventory)? else {
+                return Ok(exit::FAILURE);
+            };
+            block_on(verify::verify(&cli.aws, &inv, args))
+        }
         Command::Template {
             inventory,
             parameters,

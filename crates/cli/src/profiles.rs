@@ -16,9 +16,9 @@ use crate::{exit, files};
 
 #[derive(Args)]
 pub(crate) struct ProfilesArgs {
-    /// The ARN registry written by `apply`
-    #[arg(long, value_name = "FILE")]
-    registry: PathBuf,
+    /// The ARN registry written by `apply` (a file: offline; an S3 object: read with the caller's credentials)
+    #[arg(long, value_name = "PATH|s3://BUCKET/KEY")]
+    registry: String,
     /// Write a standalone profiles file
     #[arg(long, value_name = "PATH", conflicts_with = "into", required_unless_present = "into")]
     out: Option<PathBuf>,
@@ -284,14 +284,23 @@ fn report_splice_error(path: &Path, inventory: &str, e: &reporter::profiles::Spl
     }
 }
 
-pub(crate) fn profiles(args: &ProfilesArgs) -> anyhow::Result<u8> {
-    let registry = crate::registry::read(&args.registry)?;
+pub(crate) fn profiles(aws: &crate::setup::AwsArgs, args: &ProfilesArgs) -> anyhow::Result<u8> {
     let inventory = match &args.inventory {
         Some(path) => match crate::setup::load_inventory(path)? {
             Some(inv) => Some(inv),
             None => return Ok(exit::FAILURE),
         },
         None => None,
+    };
+    let location = planner::registry::location(&args.registry).map_err(|why| anyhow::anyhow!("--registry: {why}"))?;
+    let registry = match &location {
+        model::registry::Location::File(path) => crate::registry::read(path)?,
+        model::registry::Location::S3 { .. } => crate::setup::block_on_value(async {
+            let cloud = crate::setup::connect_caller(aws).await;
+            crate::registry::read_at(&cloud, &location)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("there is no registry at {location}"))
+        })?,
     };
     let default_spec = ProfilesSpec {
         source_profile: "default".to_owned(),
@@ -329,7 +338,7 @@ pub(crate) fn profiles(args: &ProfilesArgs) -> anyhow::Result<u8> {
             profiles
         }
     };
-    let origin = args.registry.display().to_string();
+    let origin = args.registry.clone();
     if let Some(path) = &args.out {
         write_standalone(path, &profiles, &origin)?;
     }
@@ -343,7 +352,7 @@ pub(crate) fn profiles(args: &ProfilesArgs) -> anyhow::Result<u8> {
         else {
             bail!(
                 "--into writes an inventory's own block, and this registry does not say which inventory it is of\n  help: pass -i with the inventory that wrote {}",
-                args.registry.display()
+                args.registry
             );
         };
         if !write_into(path, &profiles, &origin, name, args.diff, &mut std::io::stdout().lock())? {

@@ -40,6 +40,16 @@ pub(crate) fn interrupt() -> &'static executor::interrupt::Interrupt {
 /// Runs a command on a runtime that listens for Ctrl-C and SIGTERM. The
 /// first one stops new work: the command writes what is known, prints its
 /// summary and exits 130. The second exits at once.
+/// A value from async work, on a runtime of its own (a command that is
+/// otherwise offline).
+pub(crate) fn block_on_value<T>(work: impl std::future::Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?
+        .block_on(work)
+}
+
 pub(crate) fn block_on(work: impl std::future::Future<Output = anyhow::Result<u8>>) -> anyhow::Result<u8> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

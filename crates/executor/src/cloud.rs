@@ -24,6 +24,19 @@ pub trait Cloud: Send + Sync {
     ) -> impl Future<Output = Result<Self::Session, CloudError>> + Send;
 }
 
+/// `verify`: assume a target role with the caller's own credentials, then
+/// ask STS whose credentials they are. The credentials never leave it.
+pub trait Identity: Send + Sync {
+    /// The account GetCallerIdentity names for the role's session.
+    fn assumed_account(
+        &self,
+        role_arn: &str,
+        session_name: &str,
+        external_id: Option<&str>,
+        duration_seconds: Option<u32>,
+    ) -> impl Future<Output = Result<String, CloudError>> + Send;
+}
+
 /// AWS Organizations, with the caller's own credentials.
 pub trait Organization: Send + Sync {
     /// Child OU ids of an OU or root.

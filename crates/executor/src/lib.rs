@@ -30,6 +30,7 @@ pub mod settings;
 pub mod sim;
 mod stacks;
 pub mod stacksets;
+pub mod verify;
 
 pub use apply::{ApplyOptions, apply};
 pub use cloud::{

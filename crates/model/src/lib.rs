@@ -829,3 +829,49 @@ pub struct LiveRole {
     /// The permissions boundary's ARN, if the role has one.
     pub permissions_boundary: Option<String>,
 }
+
+/// The verdict of `verify` for one registered role in one account.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum VerifyResult {
+    /// AssumeRole worked, and GetCallerIdentity named the right account.
+    Assumable,
+    /// AssumeRole was refused (trust policy, SCP, missing role): AWS's words.
+    Denied,
+    /// The credentials are of another account than the registry says.
+    WrongAccount,
+    /// A target of the role with no ARN in the registry.
+    Missing,
+    /// Not checked: an MFA code is needed, or the call failed (throttled,
+    /// unreachable). The check is incomplete.
+    Error,
+}
+
+impl VerifyResult {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VerifyResult::Assumable => "ASSUMABLE",
+            VerifyResult::Denied => "DENIED",
+            VerifyResult::WrongAccount => "WRONG_ACCOUNT",
+            VerifyResult::Missing => "MISSING",
+            VerifyResult::Error => "ERROR",
+        }
+    }
+}
+
+impl std::fmt::Display for VerifyResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One row of `verify`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Verdict {
+    pub account_id: AccountId,
+    pub account_name: String,
+    pub role: String,
+    pub role_arn: Option<String>,
+    pub result: VerifyResult,
+    pub reason: String,
+}

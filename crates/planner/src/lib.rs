@@ -22,6 +22,7 @@ pub mod stacksets;
 pub mod status;
 pub mod targets;
 pub mod template;
+pub mod verify;
 mod yaml;
 
 pub use decide::decide;

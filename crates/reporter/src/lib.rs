@@ -14,6 +14,7 @@ pub mod progress;
 pub mod registry;
 pub mod summary;
 pub mod table;
+pub mod verify;
 
 pub use plan::{summary, write_parameters_json, write_plan, write_plan_json, write_targets, write_targets_json};
 pub use progress::Progress;

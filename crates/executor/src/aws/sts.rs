@@ -44,6 +44,46 @@ impl Cloud for SdkCloud {
     }
 }
 
+impl crate::cloud::Identity for SdkCloud {
+    async fn assumed_account(
+        &self,
+        role_arn: &str,
+        session_name: &str,
+        external_id: Option<&str>,
+        duration_seconds: Option<u32>,
+    ) -> Result<String, CloudError> {
+        self.sts_limit.acquire().await;
+        let out = self
+            .sts
+            .assume_role()
+            .role_arn(role_arn)
+            .role_session_name(session_name)
+            .set_external_id(external_id.map(str::to_owned))
+            .set_duration_seconds(duration_seconds.map(|d| d as i32))
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        let c = out
+            .credentials()
+            .ok_or_else(|| CloudError::transport("AssumeRole returned no credentials".to_owned()))?;
+        let creds = Credentials::new(
+            c.access_key_id(),
+            c.secret_access_key(),
+            Some(c.session_token().to_owned()),
+            std::time::SystemTime::try_from(*c.expiration()).ok(),
+            "rolecall-verify",
+        );
+        let sts = sts::Client::from_conf(
+            sts::config::Builder::from(&self.base)
+                .credentials_provider(SharedCredentialsProvider::new(creds))
+                .build(),
+        );
+        self.sts_limit.acquire().await;
+        let me = sts.get_caller_identity().send().await.map_err(sdk_error)?;
+        Ok(me.account().unwrap_or_default().to_owned())
+    }
+}
+
 /// An account's bootstrap-role session, renewed before it expires: a
 /// stack operation may outlast the hour an AssumeRole session lasts. Every
 /// client of the account shares it, so a renewal is one AssumeRole, and it
