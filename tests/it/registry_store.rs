@@ -44,13 +44,26 @@ fn apply_writes_the_registry_to_s3_conditionally_and_concurrent_runs_both_land()
         "--versioning-configuration",
         "Status=Enabled",
     ]);
+    // SSE-KMS by default, as a platform team's registry bucket would be.
+    let key: serde_json::Value = serde_json::from_str(&aws(&["kms", "create-key"])).unwrap();
+    let key_id = key["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned();
+    aws(&[
+        "s3api",
+        "put-bucket-encryption",
+        "--bucket",
+        "platform-registry",
+        "--server-side-encryption-configuration",
+        &format!(
+            "{{\"Rules\":[{{\"ApplyServerSideEncryptionByDefault\":{{\"SSEAlgorithm\":\"aws:kms\",\"KMSMasterKeyID\":\"{key_id}\"}}}}]}}"
+        ),
+    ]);
     let object = "s3://platform-registry/rolecall/apps.json";
     let inv = dir.join("apps.yaml");
     let write = |action: &str| {
         std::fs::write(
             &inv,
             format!(
-                "version: 1\nsource_account: \"{MANAGEMENT_ACCOUNT}\"\nrole:\n  policy: {{Version: \"2012-10-17\", Statement: [{{Effect: Allow, Action: \"{action}\", Resource: \"*\"}}]}}\nregistry:\n  location: \"{object}\"\norganization:\n  ous: [{}]\n",
+                "version: 1\nsource_account: \"{MANAGEMENT_ACCOUNT}\"\nrole:\n  policy: {{Version: \"2012-10-17\", Statement: [{{Effect: Allow, Action: \"{action}\", Resource: \"*\"}}]}}\nregistry:\n  location: \"{object}\"\n  ssm_prefix: /rolecall/apps\norganization:\n  ous: [{}]\n",
                 org.ou("Root/Apps")
             ),
         )
@@ -103,10 +116,21 @@ fn apply_writes_the_registry_to_s3_conditionally_and_concurrent_runs_both_land()
     .unwrap();
     assert_eq!(head["ContentType"], "application/json", "{head}");
     assert!(head["VersionId"].as_str().is_some_and(|v| !v.is_empty()), "{head}");
+    assert_eq!(head["ServerSideEncryption"], "aws:kms", "{head}");
     assert!(
         !dir.join("rolecall-registry-apps.json").exists(),
         "no local registry file"
     );
+    // Both stores: the object and the parameters.
+    let params: serde_json::Value = serde_json::from_str(&aws(&[
+        "ssm",
+        "get-parameters-by-path",
+        "--path",
+        "/rolecall/apps",
+        "--recursive",
+    ]))
+    .unwrap();
+    assert_eq!(params["Parameters"].as_array().unwrap().len(), 3, "{params:#}");
 
     // 2. The previous registry is read from S3; the next write is If-Match.
     tests::rolecall_in(&dir, &proxy.url(), &["plan", "-i", inv_s, "--detailed-exitcode"]).expect_code(0);
@@ -228,6 +252,26 @@ fn apply_writes_the_registry_to_s3_conditionally_and_concurrent_runs_both_land()
         missing.stderr
     );
     assert!(!proxy.take_calls().keys().any(|k| k.starts_with("cloudformation:")));
+
+    // 6. A registry that cannot be written: the run still reports every
+    // outcome, keeps the document locally, says where, and exits 1.
+    let unwritable = run(&["--registry", "/proc/rolecall-test/registry.json"]);
+    unwritable.expect_code(1);
+    assert!(
+        unwritable.stdout.contains("Apply: ") && unwritable.stdout.contains("(3 stacks)"),
+        "{}",
+        unwritable.stdout
+    );
+    assert!(
+        unwritable.stderr.contains("error: the ARN registry was not written")
+            && unwritable
+                .stderr
+                .contains("this run's registry is kept in rolecall-registry-apps.unwritten.json"),
+        "{}",
+        unwritable.stderr
+    );
+    let kept = registry(&dir.join("rolecall-registry-apps.unwritten.json"));
+    assert_eq!(kept["entries"].as_array().unwrap().len(), 3);
 }
 
 /// The registry published as SSM parameters on moto: one per entry under
