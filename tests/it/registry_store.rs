@@ -270,6 +270,13 @@ fn apply_writes_the_registry_to_s3_conditionally_and_concurrent_runs_both_land()
         "{}",
         unwritable.stderr
     );
+    assert!(
+        unwritable.stdout.contains(
+            "Registry: not written to /proc/rolecall-test/registry.json; kept in rolecall-registry-apps.unwritten.json"
+        ),
+        "the summary says so: {}",
+        unwritable.stdout
+    );
     let kept = registry(&dir.join("rolecall-registry-apps.unwritten.json"));
     assert_eq!(kept["entries"].as_array().unwrap().len(), 3);
 }

@@ -161,7 +161,7 @@ pub(crate) async fn apply(aws: &AwsArgs, inv: &Inventory, args: &ApplyArgs) -> a
         }
     };
     let written = registry::write_next(&cloud, &registry_location, inv, previous.as_ref(), &outcomes, scope).await?;
-    let registry = written.registry;
+    let registry = &written.registry;
     let outputs = ProfileOutputs {
         standalone: args.profiles.as_deref(),
         into: args.profiles_into.as_deref(),
@@ -171,14 +171,15 @@ pub(crate) async fn apply(aws: &AwsArgs, inv: &Inventory, args: &ApplyArgs) -> a
     };
     let code = profiles::finish_run(
         inv,
-        &registry,
+        registry,
         &region_order,
         &outputs,
         &outcomes,
         reporter::write_summary,
     )?;
     // A registry that was not written fails the run (it is kept locally).
-    Ok(if written.failed { exit::FAILURE } else { code })
+    written.write_problems(args.json)?;
+    Ok(if written.failed() { exit::FAILURE } else { code })
 }
 
 /// The bootstrap-role path of apply: orphans, the confirmed plan, the

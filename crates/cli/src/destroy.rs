@@ -177,7 +177,7 @@ async fn finish(
         Scope::Destroy,
     )
     .await?;
-    let registry = written.registry;
+    let registry = &written.registry;
     let outputs = ProfileOutputs {
         standalone: args.profiles.as_deref(),
         into: args.profiles_into.as_deref(),
@@ -187,11 +187,12 @@ async fn finish(
     };
     let code = profiles::finish_run(
         inv,
-        &registry,
+        registry,
         region_order,
         &outputs,
         &outcomes,
         reporter::write_destroy_summary,
     )?;
-    Ok(if written.failed { exit::FAILURE } else { code })
+    written.write_problems(args.json)?;
+    Ok(if written.failed() { exit::FAILURE } else { code })
 }

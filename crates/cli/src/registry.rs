@@ -230,9 +230,28 @@ pub(crate) fn read(path: &Path) -> anyhow::Result<Registry> {
 /// The next registry after a run, and whether it reached its location.
 pub(crate) struct Written {
     pub(crate) registry: Registry,
-    /// It could not be written (the reason and the local copy are on
-    /// stderr): the run must not exit 0.
-    pub(crate) failed: bool,
+    /// What did not reach its place (the reasons and the local copy are
+    /// on stderr); the run must not exit 0 when there is any.
+    pub(crate) problems: Vec<String>,
+}
+
+impl Written {
+    pub(crate) fn failed(&self) -> bool {
+        !self.problems.is_empty()
+    }
+
+    /// The problems as lines under a text summary (JSON output has them on
+    /// stderr only).
+    pub(crate) fn write_problems(&self, json: bool) -> std::io::Result<()> {
+        if json || self.problems.is_empty() {
+            return Ok(());
+        }
+        let mut out = std::io::stdout().lock();
+        for p in &self.problems {
+            std::io::Write::write_all(&mut out, format!("Registry: {p}\n").as_bytes())?;
+        }
+        std::io::Write::flush(&mut out)
+    }
 }
 
 /// Writes the next registry of a run of `inv` to `location`: this run's
@@ -278,20 +297,21 @@ pub(crate) async fn write_next(
     // What the run computed last (or from where it started, when it did
     // not get that far): the profiles and the summary follow it.
     let registry = next.unwrap_or_else(|| planner::registry::next(started_from, &header, outcomes, scope));
-    let published = match &inv.registry.ssm_prefix {
-        Some(prefix) => publish(cloud, prefix, inv, &registry).await,
-        None => true,
-    };
+    let mut problems = Vec::new();
+    if let Some(prefix) = &inv.registry.ssm_prefix
+        && !publish(cloud, prefix, inv, &registry).await
+    {
+        problems.push(format!(
+            "not published to SSM {prefix} (see the error above); the next run publishes what is missing"
+        ));
+    }
     match result {
         Ok(_) => {
             eprintln!(
                 "rolecall: wrote the ARN registry {location} ({} entries)",
                 registry.entries.len()
             );
-            Ok(Written {
-                registry,
-                failed: !published,
-            })
+            Ok(Written { registry, problems })
         }
         Err((e, document)) => {
             let document = document.unwrap_or_else(|| reporter::registry::to_json(&registry));
@@ -304,16 +324,22 @@ pub(crate) async fn write_next(
                 Location::File(_) => format!("`mv {} {location}`", keep.display()),
             };
             match files::write_atomic(&keep, &document, 0o644) {
-                Ok(()) => eprintln!(
-                    "error: the ARN registry was not written: {e:#}\n  help: this run's registry is kept in {}; put it in place once {location} can be written ({copy}), or run the command again",
-                    keep.display()
-                ),
-                Err(io) => eprintln!(
-                    "error: the ARN registry was not written: {e:#}; keeping it in {} failed too: {io}",
-                    keep.display()
-                ),
+                Ok(()) => {
+                    eprintln!(
+                        "error: the ARN registry was not written: {e:#}\n  help: this run's registry is kept in {}; put it in place once {location} can be written ({copy}), or run the command again",
+                        keep.display()
+                    );
+                    problems.insert(0, format!("not written to {location}; kept in {}", keep.display()));
+                }
+                Err(io) => {
+                    eprintln!(
+                        "error: the ARN registry was not written: {e:#}; keeping it in {} failed too: {io}",
+                        keep.display()
+                    );
+                    problems.insert(0, format!("not written to {location}, nor kept locally"));
+                }
             }
-            Ok(Written { registry, failed: true })
+            Ok(Written { registry, problems })
         }
     }
 }
