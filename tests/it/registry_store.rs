@@ -10,31 +10,52 @@ use tests::{MANAGEMENT_ACCOUNT, Moto, ou, seed_org};
 
 use crate::registry;
 
-#[test]
-fn apply_writes_the_registry_to_s3_conditionally_and_concurrent_runs_both_land() {
-    let moto = Moto::start();
-    let proxy = Proxy::start(moto.port);
-    let org = tests::runtime().block_on(async {
-        let tree = vec![ou("Apps", &[("app-1", &[]), ("app-2", &[]), ("app-3", &[])], vec![])];
-        seed_org(&moto.sdk_config().await, &[], &tree).await
-    });
-    let dir = tests::write_inventory("registry-s3", "")
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    let (config, creds, home) = (dir.join("config"), dir.join("credentials"), dir.join("home"));
-    std::fs::write(&config, "[default]\nregion = us-east-1\n").unwrap();
-    tests::write_default_credentials(&creds);
-    std::fs::create_dir_all(&home).unwrap();
-    let aws = |args: &[&str]| {
-        let out = tests::aws_cli(&moto.url(), &config, &creds, &home, args).unwrap();
+/// moto behind our proxy, an organization of three accounts under Apps,
+/// a test folder, and the AWS CLI pointed at moto.
+struct World {
+    moto: Moto,
+    proxy: Proxy,
+    org: tests::SeededOrg,
+    dir: std::path::PathBuf,
+}
+
+impl World {
+    fn start(name: &str) -> World {
+        let moto = Moto::start();
+        let proxy = Proxy::start(moto.port);
+        let org = tests::runtime().block_on(async {
+            let tree = vec![ou("Apps", &[("app-1", &[]), ("app-2", &[]), ("app-3", &[])], vec![])];
+            seed_org(&moto.sdk_config().await, &[], &tree).await
+        });
+        let dir = tests::write_inventory(name, "").parent().unwrap().to_path_buf();
+        std::fs::write(dir.join("config"), "[default]\nregion = us-east-1\n").unwrap();
+        tests::write_default_credentials(&dir.join("credentials"));
+        std::fs::create_dir_all(dir.join("home")).unwrap();
+        World { moto, proxy, org, dir }
+    }
+
+    /// The real AWS CLI against moto; its stdout, or the test fails.
+    fn aws(&self, args: &[&str]) -> String {
+        let (config, creds, home) = (
+            self.dir.join("config"),
+            self.dir.join("credentials"),
+            self.dir.join("home"),
+        );
+        let out = tests::aws_cli(&self.moto.url(), &config, &creds, &home, args).unwrap();
         assert!(
             out.status.success(),
             "aws {args:?}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8(out.stdout).unwrap()
-    };
+    }
+}
+
+#[test]
+fn apply_writes_the_registry_to_s3_conditionally_and_concurrent_runs_both_land() {
+    let world = World::start("registry-s3");
+    let (proxy, org, dir) = (&world.proxy, &world.org, world.dir.clone());
+    let aws = |args: &[&str]| world.aws(args);
     aws(&["s3api", "create-bucket", "--bucket", "platform-registry"]);
     aws(&[
         "s3api",
@@ -288,29 +309,9 @@ fn apply_writes_the_registry_to_s3_conditionally_and_concurrent_runs_both_land()
 /// wants) and one outside it survive everything.
 #[test]
 fn apply_publishes_every_arn_to_ssm_and_touches_only_its_own_parameters() {
-    let moto = Moto::start();
-    let proxy = Proxy::start(moto.port);
-    let org = tests::runtime().block_on(async {
-        let tree = vec![ou("Apps", &[("app-1", &[]), ("app-2", &[]), ("app-3", &[])], vec![])];
-        seed_org(&moto.sdk_config().await, &[], &tree).await
-    });
-    let dir = tests::write_inventory("registry-ssm", "")
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    let (config, creds, home) = (dir.join("config"), dir.join("credentials"), dir.join("home"));
-    std::fs::write(&config, "[default]\nregion = us-east-1\n").unwrap();
-    tests::write_default_credentials(&creds);
-    std::fs::create_dir_all(&home).unwrap();
-    let aws = |args: &[&str]| {
-        let out = tests::aws_cli(&moto.url(), &config, &creds, &home, args).unwrap();
-        assert!(
-            out.status.success(),
-            "aws {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    };
+    let world = World::start("registry-ssm");
+    let (proxy, org, dir) = (&world.proxy, &world.org, world.dir.clone());
+    let aws = |args: &[&str]| world.aws(args);
     let (a1, a2, a3) = (
         org.account("app-1").id.clone(),
         org.account("app-2").id.clone(),

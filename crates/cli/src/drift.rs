@@ -135,11 +135,5 @@ pub(crate) async fn drift(aws: &AwsArgs, inv: &Inventory, args: &DriftArgs) -> a
     std::io::Write::flush(&mut out)?;
     let incomplete = findings.iter().any(|f| f.kind == DriftKind::Error);
     let found = findings.iter().any(|f| f.kind != DriftKind::InSync);
-    Ok(if incomplete {
-        exit::FAILURE
-    } else if args.detailed_exitcode && found {
-        exit::CHANGES
-    } else {
-        exit::OK
-    })
+    Ok(exit::of_check(incomplete, found, args.detailed_exitcode))
 }

@@ -79,11 +79,5 @@ pub(crate) async fn verify(aws: &AwsArgs, inv: &Inventory, args: &VerifyArgs) ->
     std::io::Write::flush(&mut out)?;
     let incomplete = verdicts.iter().any(|v| v.result == VerifyResult::Error);
     let found = verdicts.iter().any(|v| v.result != VerifyResult::Assumable);
-    Ok(if incomplete {
-        exit::FAILURE
-    } else if args.detailed_exitcode && found {
-        exit::CHANGES
-    } else {
-        exit::OK
-    })
+    Ok(exit::of_check(incomplete, found, args.detailed_exitcode))
 }

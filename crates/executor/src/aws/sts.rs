@@ -52,27 +52,16 @@ impl crate::cloud::Identity for SdkCloud {
         external_id: Option<&str>,
         duration_seconds: Option<u32>,
     ) -> Result<String, CloudError> {
-        self.sts_limit.acquire().await;
-        let out = self
-            .sts
-            .assume_role()
-            .role_arn(role_arn)
-            .role_session_name(session_name)
-            .set_external_id(external_id.map(str::to_owned))
-            .set_duration_seconds(duration_seconds.map(|d| d as i32))
-            .send()
-            .await
-            .map_err(sdk_error)?;
-        let c = out
-            .credentials()
-            .ok_or_else(|| CloudError::transport("AssumeRole returned no credentials".to_owned()))?;
-        let creds = Credentials::new(
-            c.access_key_id(),
-            c.secret_access_key(),
-            Some(c.session_token().to_owned()),
-            std::time::SystemTime::try_from(*c.expiration()).ok(),
+        let creds = assume(
+            &self.sts,
+            &self.sts_limit,
+            role_arn,
+            session_name,
+            external_id,
+            duration_seconds,
             "rolecall-verify",
-        );
+        )
+        .await?;
         let sts = sts::Client::from_conf(
             sts::config::Builder::from(&self.base)
                 .credentials_provider(SharedCredentialsProvider::new(creds))
@@ -121,27 +110,50 @@ impl AssumedRole {
     }
 
     async fn assume(&self) -> Result<Credentials, CloudError> {
-        self.limit.acquire().await;
-        let out = self
-            .sts
-            .assume_role()
-            .role_arn(&self.role_arn)
-            .role_session_name(&self.session_name)
-            .set_external_id(self.external_id.clone())
-            .send()
-            .await
-            .map_err(sdk_error)?;
-        let c = out
-            .credentials()
-            .ok_or_else(|| CloudError::transport("AssumeRole returned no credentials".to_owned()))?;
-        Ok(Credentials::new(
-            c.access_key_id(),
-            c.secret_access_key(),
-            Some(c.session_token().to_owned()),
-            std::time::SystemTime::try_from(*c.expiration()).ok(),
+        assume(
+            &self.sts,
+            &self.limit,
+            &self.role_arn,
+            &self.session_name,
+            self.external_id.as_deref(),
+            None,
             "rolecall-assume-role",
-        ))
+        )
+        .await
     }
+}
+
+/// One AssumeRole through the run's STS rate limit; the credentials stay
+/// inside this module's providers and clients.
+async fn assume(
+    sts: &sts::Client,
+    limit: &RateLimit,
+    role_arn: &str,
+    session_name: &str,
+    external_id: Option<&str>,
+    duration_seconds: Option<u32>,
+    provider: &'static str,
+) -> Result<Credentials, CloudError> {
+    limit.acquire().await;
+    let out = sts
+        .assume_role()
+        .role_arn(role_arn)
+        .role_session_name(session_name)
+        .set_external_id(external_id.map(str::to_owned))
+        .set_duration_seconds(duration_seconds.map(|d| i32::try_from(d).unwrap_or(i32::MAX)))
+        .send()
+        .await
+        .map_err(sdk_error)?;
+    let c = out
+        .credentials()
+        .ok_or_else(|| CloudError::transport("AssumeRole returned no credentials".to_owned()))?;
+    Ok(Credentials::new(
+        c.access_key_id(),
+        c.secret_access_key(),
+        Some(c.session_token().to_owned()),
+        std::time::SystemTime::try_from(*c.expiration()).ok(),
+        provider,
+    ))
 }
 
 impl ProvideCredentials for AssumedRole {
