@@ -357,6 +357,9 @@ async fn publish(cloud: &SdkCloud, prefix: &str, inv: &Inventory, registry: &Reg
     };
     match executor::publish::publish(cloud, prefix, &inv.name, &wanted, &rate, &progress).await {
         Ok(p) => {
+            for name in &p.raced {
+                eprintln!("note: SSM parameter {name} was created by another run meanwhile; the next run compares it");
+            }
             for name in &p.foreign {
                 eprintln!(
                     "warning: SSM parameter {name} was not made by rolecall for inventory {}; it is left as it is (delete it, or choose another registry.ssm_prefix)",

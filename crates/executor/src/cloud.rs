@@ -273,7 +273,7 @@ impl ErrorKind {
             "InvalidClientTokenId" | "UnrecognizedClientException" | "OptInRequired" | "AuthFailure" => {
                 ErrorKind::RegionNotEnabled
             }
-            "AlreadyExistsException" => ErrorKind::AlreadyExists,
+            "AlreadyExistsException" | "ParameterAlreadyExists" => ErrorKind::AlreadyExists,
             "StackSetNotFoundException"
             | "NoSuchEntity"
             | "ChangeSetNotFound"

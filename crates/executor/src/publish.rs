@@ -23,6 +23,8 @@ pub struct Published {
     pub unchanged: usize,
     /// Wanted names held by a parameter rolecall did not make.
     pub foreign: Vec<String>,
+    /// Created by someone else between this run's read and its write.
+    pub raced: Vec<String>,
 }
 
 /// Why a publish stopped; `done` is what was written before.
@@ -80,11 +82,14 @@ pub async fn publish<P: Parameters>(
     let total = create.len() + overwrite.len() + delete.len();
     for (name, value) in &create {
         rate.acquire().await;
-        ssm.create_parameter(name, value, &tags)
-            .await
-            .map_err(failed("PutParameter", name, &done))?;
-        done.created += 1;
-        progress(done.created, total);
+        match ssm.create_parameter(name, value, &tags).await {
+            Ok(()) => done.created += 1,
+            // Another run (a concurrent `apply --accounts`) created it
+            // since the prefix was read: the next run compares it.
+            Err(e) if e.kind == crate::cloud::ErrorKind::AlreadyExists => done.raced.push(name.clone()),
+            Err(e) => return Err(failed("PutParameter", name, &done)(e)),
+        }
+        progress(done.created + done.raced.len(), total);
     }
     for (name, value) in &overwrite {
         rate.acquire().await;
@@ -92,14 +97,14 @@ pub async fn publish<P: Parameters>(
             .await
             .map_err(failed("PutParameter", name, &done))?;
         done.overwritten += 1;
-        progress(done.created + done.overwritten, total);
+        progress(done.created + done.raced.len() + done.overwritten, total);
     }
     for names in delete.chunks(10) {
         ssm.delete_parameters(names)
             .await
             .map_err(failed("DeleteParameters", &names[0], &done))?;
         done.deleted += names.len();
-        progress(done.created + done.overwritten + done.deleted, total);
+        progress(done.created + done.raced.len() + done.overwritten + done.deleted, total);
     }
     Ok(done)
 }
@@ -116,6 +121,8 @@ mod tests {
         params: Mutex<BTreeMap<String, String>>,
         allow: usize,
         puts: Mutex<usize>,
+        /// Created by another run after the read.
+        taken: Option<&'static str>,
     }
 
     impl Parameters for Store {
@@ -126,6 +133,12 @@ mod tests {
             Ok(self.params.lock().unwrap().keys().cloned().collect())
         }
         async fn create_parameter(&self, name: &str, value: &str, _: &[(&str, &str)]) -> Result<(), CloudError> {
+            if self.taken == Some(name) {
+                return Err(CloudError::service(
+                    "ParameterAlreadyExists",
+                    "The parameter already exists.",
+                ));
+            }
             let mut puts = self.puts.lock().unwrap();
             if *puts == self.allow {
                 return Err(CloudError::service(
@@ -156,6 +169,7 @@ mod tests {
             params: Mutex::new(BTreeMap::new()),
             allow: 2,
             puts: Mutex::new(0),
+            taken: None,
         };
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_time()
@@ -182,5 +196,25 @@ mod tests {
             (2, 2),
             "the next run writes only what is missing"
         );
+    }
+
+    #[test]
+    fn a_parameter_another_run_created_meanwhile_is_not_a_failure() {
+        let wanted: BTreeMap<String, String> = (1..=2).map(|n| (format!("/p/{n}"), format!("arn:{n}"))).collect();
+        let store = Store {
+            params: Mutex::new(BTreeMap::new()),
+            allow: usize::MAX,
+            puts: Mutex::new(0),
+            taken: Some("/p/2"),
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let rate = RateLimit::per_second(1000, 1000);
+        let done = rt
+            .block_on(publish(&store, "/p", "inv", &wanted, &rate, &|_, _| {}))
+            .unwrap();
+        assert_eq!((done.created, done.raced), (1, vec!["/p/2".to_owned()]));
     }
 }

@@ -8,7 +8,9 @@ use crate::cloud::{CloudError, Object, Objects, WriteIf};
 
 impl Objects for SdkCloud {
     async fn get_object(&self, bucket: &str, key: &str) -> Result<Option<Object>, CloudError> {
-        let Some(out) = found(self.s3().get_object().bucket(bucket).key(key).send().await)? else {
+        let answer =
+            found(self.s3().get_object().bucket(bucket).key(key).send().await).map_err(|e| self.elsewhere(e))?;
+        let Some(out) = answer else {
             return Ok(None);
         };
         let etag = out.e_tag().unwrap_or_default().to_owned();
@@ -35,11 +37,30 @@ impl Objects for SdkCloud {
             WriteIf::Absent => put.if_none_match("*"),
             WriteIf::Matches(etag) => put.if_match(etag),
         };
-        put.send().await.map(|_| ()).map_err(sdk_error)
+        put.send().await.map(|_| ()).map_err(|e| self.elsewhere(sdk_error(e)))
     }
 }
 
 impl SdkCloud {
+    /// S3 answers a bucket of another region with a redirect the SDK does
+    /// not follow: say what to do.
+    fn elsewhere(&self, e: CloudError) -> CloudError {
+        if matches!(
+            e.code(),
+            Some("PermanentRedirect" | "AuthorizationHeaderMalformed" | "IllegalLocationConstraintException")
+        ) {
+            return CloudError {
+                message: format!(
+                    "{} (the bucket is not in {}, the caller's region: pass --region with the bucket's region)",
+                    e.message,
+                    self.region()
+                ),
+                ..e
+            };
+        }
+        e
+    }
+
     /// The caller's S3 client, built on first use. Against a custom
     /// endpoint (an emulator on an IP address) buckets are addressed by
     /// path, as the AWS CLI does there.
