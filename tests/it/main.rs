@@ -8,6 +8,7 @@ mod corpus;
 mod crash;
 mod destroy;
 mod drift;
+mod install;
 mod inventories;
 mod inventory_errors;
 mod names;

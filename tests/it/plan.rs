@@ -173,6 +173,32 @@ fn plan_creates_everywhere_then_sees_noop_update_and_blocked() {
         BTreeMap::from([("owner".to_owned(), "someone-else".to_owned())]),
     );
 
+    // --accounts narrows the plan, and its exit code follows only them.
+    let narrowed = moto.rolecall(&[
+        "plan",
+        "-i",
+        file,
+        "--accounts",
+        &web.id,
+        "--detailed-exitcode",
+        "--json",
+    ]);
+    narrowed.expect_code(0);
+    let entries: Value = serde_json::from_str(&narrowed.stdout).unwrap();
+    assert_eq!(entries["entries"].as_array().unwrap().len(), 2, "{entries:#}");
+    assert!(
+        entries["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["account_id"] == web.id.as_str())
+    );
+    moto.rolecall(&["plan", "-i", file, "--accounts", &api.id, "--detailed-exitcode"])
+        .expect_code(2);
+    let unknown = moto.rolecall(&["plan", "-i", file, "--accounts", "999999999999"]);
+    unknown.expect_code(1);
+    assert!(unknown.stderr.contains("999999999999"), "{}", unknown.stderr);
+
     let run = moto.rolecall(&["plan", "-i", file, "--json"]);
     run.expect_code(1); // a blocked stack needs a human
     let json: Value = serde_json::from_str(&run.stdout).unwrap();

@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use tracing_subscriber::filter::LevelFilter;
 
 mod apply;
@@ -25,10 +25,13 @@ mod verify;
 
 use setup::{AwsArgs, InventoryArg, block_on, connect, interrupt, load_inventory, resolve_targets};
 
+/// The workspace's version, and the git commit it was built from.
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), env!("ROLECALL_COMMIT_SUFFIX"));
+
 #[derive(Parser)]
 #[command(
     name = "rolecall",
-    version,
+    version = VERSION,
     about = "Put the same cross-account IAM role stack into every AWS account of an organization"
 )]
 struct Cli {
@@ -67,6 +70,13 @@ enum Command {
     Verify(verify::VerifyArgs),
     /// Read the ARN registry: one ARN (`get`), the entries (`list`), or every entry in a format (`export`)
     Registry(query::RegistryArgs),
+    /// Print a shell completion script (e.g. `rolecall completions bash > /etc/bash_completion.d/rolecall`)
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), e.g. `rolecall man > /usr/local/share/man/man1/rolecall.1`
+    Man,
     /// Print a template for the bootstrap role, for accounts that lack one
     BootstrapTemplate(InventoryArg),
     /// Print the role template exactly as apply deploys it (for review and linters)
@@ -227,6 +237,14 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Profiles(args) => profiles::profiles(&cli.aws, args),
         Command::Registry(args) => block_on(query::registry(&cli.aws, args)),
+        Command::Completions { shell } => {
+            clap_complete::generate(*shell, &mut Cli::command(), "rolecall", &mut std::io::stdout());
+            Ok(exit::OK)
+        }
+        Command::Man => {
+            clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout().lock())?;
+            Ok(exit::OK)
+        }
         Command::Verify(args) => {
             let Some(inv) = load_inventory(&args.inventory.inventory)? else {
                 return Ok(exit::FAILURE);

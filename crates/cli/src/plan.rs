@@ -25,6 +25,9 @@ pub(crate) struct PlanArgs {
     /// Only these roles of the catalog (comma-separated keys); orphans are then not checked
     #[arg(long, value_name = "KEY,...", value_delimiter = ',')]
     roles: Vec<String>,
+    /// Only these accounts (comma-separated ids); orphans are not checked then
+    #[arg(long, value_name = "ID,...", value_delimiter = ',')]
+    accounts: Vec<String>,
     /// The ARN registry of the last apply (default: rolecall-registry-NAME.json): its accounts that left the inventory are reported as orphaned
     #[arg(long, value_name = "PATH|s3://BUCKET/KEY")]
     registry: Option<String>,
@@ -43,6 +46,12 @@ pub(crate) async fn plan(aws: &AwsArgs, inv: &Inventory, args: &PlanArgs) -> any
     let mut catalog = planner::catalog(inv);
     let mut targets = targets;
     crate::options::only_roles(&mut catalog, &mut targets, &args.roles)?;
+    let all_targets = targets.clone();
+    crate::options::only_accounts(
+        &mut targets,
+        &args.accounts,
+        "targets of this inventory (see `rolecall accounts -i ...`)",
+    )?;
     let plan = if inv.deploy.via == model::DeployVia::Stacksets {
         // The instances are the truth: orphans come from them.
         let options = executor::ApplyOptions {
@@ -57,12 +66,19 @@ pub(crate) async fn plan(aws: &AwsArgs, inv: &Inventory, args: &PlanArgs) -> any
             catalog.clone()
         };
         let runs = crate::stacksets::runs(inv, &roles, &options, args.concurrency);
-        crate::stacksets::plan(&cloud, &runs, &targets).await?
+        // A stack set is planned whole (an instance outside --accounts is
+        // not an orphan); the rows shown are those of --accounts.
+        let mut plan = crate::stacksets::plan(&cloud, &runs, &all_targets).await?;
+        if !args.accounts.is_empty() {
+            plan.entries
+                .retain(|e| targets.iter().any(|t| t.account_id == e.account_id));
+        }
+        plan
     } else {
         let progress = reporter::Progress::stderr("observing", false);
         let mut plan = executor::plan(&cloud, &settings, &catalog, &targets, &progress).await;
         progress.finish();
-        if args.roles.is_empty() {
+        if args.roles.is_empty() && args.accounts.is_empty() {
             let with_orphans = orphans::with_stand_ins(previous.as_ref(), &catalog);
             let orphan_targets = orphans::targets(previous.as_ref(), &with_orphans, &targets);
             let (rows, _) = orphans::observe(&cloud, &settings, &with_orphans, &orphan_targets).await;
