@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use executor::aws::SdkCloud;
 use model::registry::Registry;
-use model::{AccountId, Action, Desired, Observed, Outcome, PlanEntry, Status, Target, TargetRole, TargetSource};
+use model::{AccountId, Action, Desired, Observed, Outcome, PlanEntry, Status, Target};
 
 /// The catalog, with a stand-in for every role of the previous registry
 /// that left it: its stacks are orphans (plan and apply report them,
@@ -44,31 +44,19 @@ pub(crate) fn with_stand_ins(previous: Option<&Registry>, catalog: &[Desired]) -
 pub(crate) fn targets(previous: Option<&Registry>, catalog: &[Desired], current: &[Target]) -> Vec<Target> {
     let mut by_account: BTreeMap<AccountId, Target> = BTreeMap::new();
     let known = |role: &str| catalog.iter().any(|d| d.role == role);
+    // The targets' stacks, once: entries are looked up, not rescanned.
+    let current: std::collections::BTreeSet<(&AccountId, &str, &str)> = current
+        .iter()
+        .flat_map(|t| t.stacks().map(move |(role, region)| (&t.account_id, role, region)))
+        .collect();
     for e in previous.iter().flat_map(|r| &r.entries).filter(|e| known(&e.role)) {
-        let still = current
-            .iter()
-            .any(|t| t.account_id == e.account_id && t.stacks().any(|s| s == (e.role.as_str(), e.region.as_str())));
-        if still {
+        if current.contains(&(&e.account_id, e.role.as_str(), e.region.as_str())) {
             continue;
         }
-        let target = by_account.entry(e.account_id.clone()).or_insert_with(|| Target {
-            account_id: e.account_id.clone(),
-            account_name: e.account_name.clone(),
-            regions: Vec::new(),
-            source: TargetSource::Inventory,
-            parent: None,
-            roles: Vec::new(),
-        });
-        if !target.regions.contains(&e.region) {
-            target.regions.push(e.region.clone());
-        }
-        match target.roles.iter_mut().find(|r| r.role == e.role) {
-            Some(r) => r.regions.push(e.region.clone()),
-            None => target.roles.push(TargetRole {
-                role: e.role.clone(),
-                regions: vec![e.region.clone()],
-            }),
-        }
+        by_account
+            .entry(e.account_id.clone())
+            .or_insert_with(|| Target::known(&e.account_id, &e.account_name))
+            .add_stack(&e.role, &e.region);
     }
     by_account.into_values().collect()
 }

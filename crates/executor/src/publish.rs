@@ -27,6 +27,13 @@ pub struct Published {
     pub raced: Vec<String>,
 }
 
+impl Published {
+    /// The changes made so far (or found made by another run).
+    fn handled(&self) -> usize {
+        self.created + self.raced.len() + self.overwritten + self.deleted
+    }
+}
+
 /// Why a publish stopped; `done` is what was written before.
 #[derive(Debug, thiserror::Error)]
 #[error("{what} {name}: {source}")]
@@ -49,26 +56,26 @@ pub async fn publish<P: Parameters>(
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<Published, PublishError> {
     let tags = [(TAG_MANAGED_BY, MANAGED_BY_VALUE), (TAG_INVENTORY, inventory)];
-    fn failed(what: &'static str, name: &str, done: &Published) -> impl FnOnce(CloudError) -> PublishError {
-        let (name, done) = (name.to_owned(), done.clone());
-        move |source| PublishError {
+    // The error of a call, with what was written before it.
+    fn failed(what: &'static str, name: &str, done: &Published, source: CloudError) -> PublishError {
+        PublishError {
             what,
-            name,
+            name: name.to_owned(),
             source,
-            done,
+            done: done.clone(),
         }
     }
     let mut done = Published::default();
     let existing = ssm
         .parameters_under(prefix)
         .await
-        .map_err(failed("GetParametersByPath", prefix, &done))?;
+        .map_err(|e| failed("GetParametersByPath", prefix, &done, e))?;
     let ours = if existing.is_empty() {
         Default::default()
     } else {
         ssm.tagged_under(prefix, &tags)
             .await
-            .map_err(failed("DescribeParameters", prefix, &done))?
+            .map_err(|e| failed("DescribeParameters", prefix, &done, e))?
     };
     let Changes {
         create,
@@ -87,24 +94,24 @@ pub async fn publish<P: Parameters>(
             // Another run (a concurrent `apply --accounts`) created it
             // since the prefix was read: the next run compares it.
             Err(e) if e.kind == crate::cloud::ErrorKind::AlreadyExists => done.raced.push(name.clone()),
-            Err(e) => return Err(failed("PutParameter", name, &done)(e)),
+            Err(e) => return Err(failed("PutParameter", name, &done, e)),
         }
-        progress(done.created + done.raced.len(), total);
+        progress(done.handled(), total);
     }
     for (name, value) in &overwrite {
         rate.acquire().await;
         ssm.overwrite_parameter(name, value)
             .await
-            .map_err(failed("PutParameter", name, &done))?;
+            .map_err(|e| failed("PutParameter", name, &done, e))?;
         done.overwritten += 1;
-        progress(done.created + done.raced.len() + done.overwritten, total);
+        progress(done.handled(), total);
     }
     for names in delete.chunks(10) {
         ssm.delete_parameters(names)
             .await
-            .map_err(failed("DeleteParameters", &names[0], &done))?;
+            .map_err(|e| failed("DeleteParameters", &names[0], &done, e))?;
         done.deleted += names.len();
-        progress(done.created + done.raced.len() + done.overwritten + done.deleted, total);
+        progress(done.handled(), total);
     }
     Ok(done)
 }

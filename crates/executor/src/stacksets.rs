@@ -108,9 +108,13 @@ async fn plan_one<C: StackSets>(
         None => Vec::new(),
     };
     let mut plan = planner::stacksets::decide(run.desired, name, set.as_ref(), &instances, targets, run.left);
+    let names: BTreeMap<&AccountId, &str> = targets
+        .iter()
+        .map(|t| (&t.account_id, t.account_name.as_str()))
+        .collect();
     for e in &mut plan.entries {
-        if let Some(t) = targets.iter().find(|t| t.account_id == e.account_id) {
-            e.account_name.clone_from(&t.account_name);
+        if let Some(name) = names.get(&e.account_id) {
+            e.account_name = (*name).to_owned();
         }
     }
     Ok((plan, instances))
@@ -144,26 +148,20 @@ where
     C::Session: InstanceStacks,
 {
     let begun = futures::future::try_join_all(runs.iter().map(|run| begin(cloud, settings, run, targets))).await?;
-    let outcomes = futures::future::join_all(
-        begun
-            .into_iter()
-            .map(|(ops, plan, instances, names)| operate(ops, plan, instances.len(), names, prune, events)),
-    )
-    .await;
+    let outcomes = futures::future::join_all(begun.into_iter().map(|begun| operate(begun, prune, events))).await;
     let mut outcomes: Vec<Outcome> = outcomes.into_iter().flatten().collect();
     gather_outputs(cloud, settings, runs, &mut outcomes, events).await;
     Ok(outcomes)
 }
 
 /// One role's stack set: the operations its plan needs, one at a time.
-async fn operate<C: StackSets>(
-    ops: Operations<'_, C>,
-    plan: Plan,
-    instances: usize,
-    names: BTreeMap<AccountId, String>,
-    prune: bool,
-    events: &dyn EventSink,
-) -> Vec<Outcome> {
+async fn operate<C: StackSets>(begun: Begun<'_, C>, prune: bool, events: &dyn EventSink) -> Vec<Outcome> {
+    let Begun {
+        ops,
+        plan,
+        instances,
+        names,
+    } = begun;
     let (cloud, run) = (ops.cloud, ops.run);
     let name = &run.spec.name;
     for entry in &plan.entries {
@@ -332,12 +330,7 @@ pub async fn destroy<C: StackSets>(
     events.event(Event::Started {
         accounts: targets.len(),
     });
-    let outcomes = futures::future::join_all(
-        begun
-            .into_iter()
-            .map(|(ops, plan, instances, names)| destroy_one(ops, plan, instances.len(), names, orphans_only)),
-    )
-    .await;
+    let outcomes = futures::future::join_all(begun.into_iter().map(|begun| destroy_one(begun, orphans_only))).await;
     let outcomes: Vec<Outcome> = outcomes.into_iter().flatten().collect();
     for o in &outcomes {
         events.event(Event::Finished { outcome: o.clone() });
@@ -345,13 +338,13 @@ pub async fn destroy<C: StackSets>(
     Ok(outcomes)
 }
 
-async fn destroy_one<C: StackSets>(
-    ops: Operations<'_, C>,
-    plan: Plan,
-    instances: usize,
-    names: BTreeMap<AccountId, String>,
-    orphans_only: bool,
-) -> Vec<Outcome> {
+async fn destroy_one<C: StackSets>(begun: Begun<'_, C>, orphans_only: bool) -> Vec<Outcome> {
+    let Begun {
+        ops,
+        plan,
+        instances,
+        names,
+    } = begun;
     let (cloud, run) = (ops.cloud, ops.run);
     let name = &run.spec.name;
     let Some(set) = plan.stack_sets.first() else {
@@ -433,9 +426,15 @@ async fn destroy_one<C: StackSets>(
     outcomes.into_values().collect()
 }
 
-/// What `begin` hands over: the operations, the plan, the instances
-/// and the targets' names.
-type Begun<'a, C> = (Operations<'a, C>, Plan, Vec<InstanceInfo>, BTreeMap<AccountId, String>);
+/// One role's stack set, observed and ready to act on.
+struct Begun<'a, C> {
+    ops: Operations<'a, C>,
+    plan: Plan,
+    /// How many instances the set has.
+    instances: usize,
+    /// The targets' names, by account.
+    names: BTreeMap<AccountId, String>,
+}
 
 /// Where apply and destroy start for one role's stack set: no operation
 /// running on it (one is waited for), the plan, and the targets' names.
@@ -458,7 +457,12 @@ async fn begin<'a, C: StackSets>(
         .iter()
         .map(|t| (t.account_id.clone(), t.account_name.clone()))
         .collect();
-    Ok((ops, plan, instances, names))
+    Ok(Begun {
+        ops,
+        plan,
+        instances: instances.len(),
+        names,
+    })
 }
 
 fn outcome(
@@ -771,24 +775,10 @@ async fn gather_outputs<C: Cloud>(
         .iter()
         .filter(|o| o.status.succeeded() && o.status != Status::Orphaned && o.status != Status::Deleted)
     {
-        let target = targets.entry(o.account_id.clone()).or_insert_with(|| Target {
-            account_id: o.account_id.clone(),
-            account_name: o.account_name.clone(),
-            regions: Vec::new(),
-            source: model::TargetSource::Inventory,
-            parent: None,
-            roles: Vec::new(),
-        });
-        if !target.regions.contains(&o.region) {
-            target.regions.push(o.region.clone());
-        }
-        match target.roles.iter_mut().find(|r| r.role == o.role) {
-            Some(r) => r.regions.push(o.region.clone()),
-            None => target.roles.push(model::TargetRole {
-                role: o.role.clone(),
-                regions: vec![o.region.clone()],
-            }),
-        }
+        targets
+            .entry(o.account_id.clone())
+            .or_insert_with(|| Target::known(&o.account_id, &o.account_name))
+            .add_stack(&o.role, &o.region);
     }
     let targets: Vec<Target> = targets.into_values().collect();
     let ids: BTreeMap<StackKey, Option<String>> = outcomes

@@ -323,6 +323,33 @@ impl Target {
         self
     }
 
+    /// An account known from what was deployed there (a registry entry,
+    /// an outcome), with no stacks yet: `add_stack` gives it its stacks.
+    pub fn known(account_id: &AccountId, account_name: &str) -> Target {
+        Target {
+            account_id: account_id.clone(),
+            account_name: account_name.to_owned(),
+            regions: Vec::new(),
+            source: TargetSource::Inventory,
+            parent: None,
+            roles: Vec::new(),
+        }
+    }
+
+    /// One more stack of the account: `role` in `region`.
+    pub fn add_stack(&mut self, role: &str, region: &str) {
+        if !self.regions.iter().any(|r| r == region) {
+            self.regions.push(region.to_owned());
+        }
+        match self.roles.iter_mut().find(|r| r.role == role) {
+            Some(r) => r.regions.push(region.to_owned()),
+            None => self.roles.push(TargetRole {
+                role: role.to_owned(),
+                regions: vec![region.to_owned()],
+            }),
+        }
+    }
+
     /// The account with only `role`'s stacks; `None` when the role does
     /// not go there.
     pub fn for_role(&self, role: &str) -> Option<Target> {
