@@ -104,12 +104,14 @@ pub fn decide(
         Some(s) if user_tags(&s.tags) != desired.tags => (Action::Update, "tags differ from the inventory".to_owned()),
         Some(_) => (Action::NoOp, "matches the inventory".to_owned()),
     };
+    let by_stack: std::collections::BTreeMap<(&str, &str), &InstanceInfo> = instances
+        .iter()
+        .map(|i| ((i.account_id.as_str(), i.region.as_str()), i))
+        .collect();
     let mut entries = Vec::new();
     for t in targets {
         for region in &t.regions {
-            let instance = instances
-                .iter()
-                .find(|i| i.account_id == t.account_id && &i.region == region);
+            let instance = by_stack.get(&(t.account_id.as_str(), region.as_str())).copied();
             let (action, reason) = match (set_action, instance) {
                 (Action::Blocked, _) => (Action::Blocked, "the stack set is not rolecall's".to_owned()),
                 (_, None) => (Action::Create, "no stack instance".to_owned()),

@@ -1,7 +1,7 @@
 //! `verify`: which registered roles to assume, the way their profiles
 //! would, and what each answer means. Pure; the executor makes the calls.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use model::registry::Registry;
 use model::{AccountId, Target, Verdict, VerifyResult};
@@ -45,14 +45,25 @@ pub fn checks(
     let mut checks = Vec::new();
     let mut missing = Vec::new();
     let mut seen = BTreeSet::new();
+    // The registry's ARNs by (account, role): one pass, not one per target.
+    let mut registered: BTreeMap<(&AccountId, &str), Vec<(&str, &str)>> = BTreeMap::new();
+    for e in registry.iter().flat_map(|reg| &reg.entries) {
+        if let Some(arn) = e.role_arn.as_deref() {
+            registered
+                .entry((&e.account_id, e.role.as_str()))
+                .or_default()
+                .push((e.region.as_str(), arn));
+        }
+    }
     for t in targets {
         for r in &t.roles {
             let Some(how) = how(&r.role) else { continue };
-            let arns: Vec<&str> = registry
-                .iter()
-                .flat_map(|reg| &reg.entries)
-                .filter(|e| e.account_id == t.account_id && e.role == r.role && r.regions.contains(&e.region))
-                .filter_map(|e| e.role_arn.as_deref())
+            let arns: Vec<&str> = registered
+                .get(&(&t.account_id, r.role.as_str()))
+                .into_iter()
+                .flatten()
+                .filter(|(region, _)| r.regions.iter().any(|x| x == region))
+                .map(|(_, arn)| *arn)
                 .collect();
             if arns.is_empty() {
                 missing.push(Verdict {
