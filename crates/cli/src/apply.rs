@@ -49,6 +49,9 @@ pub(crate) struct ApplyArgs {
     /// The summary as JSON on stdout
     #[arg(long)]
     json: bool,
+    /// List every stack in the plan and the summary, the unchanged too (by default only what changes or needs attention)
+    #[arg(long)]
+    pub(crate) all: bool,
     /// Also delete rolecall's stacks (or stack instances) of accounts/regions that left the inventory
     #[arg(long)]
     pub(crate) prune: bool,
@@ -130,7 +133,7 @@ pub(crate) async fn apply(aws: &AwsArgs, inv: &Inventory, args: &ApplyArgs) -> a
                 catalog.clone()
             };
             let runs = crate::stacksets::runs(inv, &roles, &options, args.concurrency);
-            crate::stacksets::apply(&cloud, &settings, &runs, &targets, args.yes, args.prune).await?
+            crate::stacksets::apply(&cloud, &settings, &runs, &targets, args.yes, args.prune, args.all).await?
         }
         model::DeployVia::BootstrapRole => {
             bootstrap_apply(
@@ -167,6 +170,7 @@ pub(crate) async fn apply(aws: &AwsArgs, inv: &Inventory, args: &ApplyArgs) -> a
         into: args.profiles_into.as_deref(),
         diff: args.diff,
         json: args.json,
+        all: args.all,
         origin: &args.inventory.inventory,
     };
     let code = profiles::finish_run(
@@ -216,7 +220,7 @@ async fn bootstrap_apply(
         progress.finish();
         plan.entries.extend(orphan_rows);
         plan.sort();
-        reporter::write_plan(&mut std::io::stdout().lock(), &plan)?;
+        reporter::write_plan(&mut std::io::stdout().lock(), &plan, args.all)?;
         let changes = plan
             .entries
             .iter()

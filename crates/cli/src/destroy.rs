@@ -45,6 +45,9 @@ pub(crate) struct DestroyArgs {
     /// The summary as JSON on stdout
     #[arg(long)]
     json: bool,
+    /// List every stack in the plan and the summary (by default only what is deleted or needs attention)
+    #[arg(long)]
+    all: bool,
     /// Seconds between two status reads while a stack is deleted
     #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
     poll_interval: f64,
@@ -108,7 +111,7 @@ pub(crate) async fn destroy(aws: &AwsArgs, inv: &Inventory, args: &DestroyArgs) 
         let runs = crate::stacksets::runs(inv, catalog, &options, args.concurrency);
         if !args.yes {
             let plan = executor::stacksets::plan(&cloud, &runs, &all).await?;
-            reporter::write_plan(&mut std::io::stdout().lock(), &plan)?;
+            reporter::write_plan(&mut std::io::stdout().lock(), &plan, args.all)?;
             if !confirm(
                 "Delete these stack instances (and the stack set once empty)?",
                 "destroy",
@@ -128,7 +131,7 @@ pub(crate) async fn destroy(aws: &AwsArgs, inv: &Inventory, args: &DestroyArgs) 
         let decide = |d: &model::Desired, o: &model::Observed| Some(planner::decide::decide_destroy(&d.stack_name, o));
         let (plan, observed) = executor::observe(&cloud, &settings, catalog, &targets, &progress, &decide).await;
         progress.finish();
-        reporter::write_plan(&mut std::io::stdout().lock(), &plan)?;
+        reporter::write_plan(&mut std::io::stdout().lock(), &plan, args.all)?;
         if plan.count(model::Action::Delete) == 0 {
             eprintln!("nothing to delete");
             return Ok(if plan.needs_attention() {
@@ -183,6 +186,7 @@ async fn finish(
         into: args.profiles_into.as_deref(),
         diff: false,
         json: args.json,
+        all: args.all,
         origin: &args.inventory.inventory,
     };
     let code = profiles::finish_run(

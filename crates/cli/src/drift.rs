@@ -25,6 +25,9 @@ pub(crate) struct DriftArgs {
     /// A Markdown report on stdout, for a CI job summary or a ticket
     #[arg(long)]
     markdown: bool,
+    /// List every target in the table, the in-sync too (by default only findings)
+    #[arg(long)]
+    all: bool,
     /// Exit 0 when all is in sync, 2 on any finding, 1 when errors kept the check from being complete
     #[arg(long)]
     detailed_exitcode: bool,
@@ -130,7 +133,7 @@ pub(crate) async fn drift(aws: &AwsArgs, inv: &Inventory, args: &DriftArgs) -> a
     } else if args.markdown {
         reporter::drift::write_markdown(&mut out, &findings, &check.notes)?;
     } else {
-        reporter::drift::write_table(&mut out, &findings, &check.notes)?;
+        reporter::drift::write_table(&mut out, &findings, &check.notes, args.all)?;
     }
     std::io::Write::flush(&mut out)?;
     let incomplete = findings.iter().any(|f| f.kind == DriftKind::Error);

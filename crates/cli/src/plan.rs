@@ -16,6 +16,9 @@ pub(crate) struct PlanArgs {
     /// JSON on stdout instead of a table
     #[arg(long)]
     json: bool,
+    /// List every stack, the unchanged too (by default only what changes or needs attention)
+    #[arg(long)]
+    all: bool,
     /// Exit 0 when nothing would change, 2 when changes are pending, 1 on errors
     #[arg(long)]
     detailed_exitcode: bool,
@@ -91,7 +94,7 @@ pub(crate) async fn plan(aws: &AwsArgs, inv: &Inventory, args: &PlanArgs) -> any
     if args.json {
         reporter::write_plan_json(&mut out, &plan)?;
     } else {
-        reporter::write_plan(&mut out, &plan)?;
+        reporter::write_plan(&mut out, &plan, args.all)?;
     }
     out.flush()?;
     Ok(if plan.needs_attention() {

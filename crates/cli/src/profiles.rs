@@ -40,6 +40,8 @@ pub(crate) struct ProfileOutputs<'a> {
     pub(crate) diff: bool,
     /// stdout is a JSON document: a diff goes to stderr.
     pub(crate) json: bool,
+    /// Every stack in the text summary, the unchanged too.
+    pub(crate) all: bool,
     /// What the profiles were generated from, for their header.
     pub(crate) origin: &'a Path,
 }
@@ -78,14 +80,14 @@ pub(crate) fn finish_run(
     region_order: &BTreeMap<AccountId, Vec<String>>,
     outputs: &ProfileOutputs<'_>,
     outcomes: &[model::Outcome],
-    text: fn(&mut dyn Write, &[model::Outcome]) -> std::io::Result<()>,
+    text: fn(&mut dyn Write, &[model::Outcome], bool) -> std::io::Result<()>,
 ) -> anyhow::Result<u8> {
     let mut out = std::io::stdout().lock();
     let written = write_profile_outputs(inv, registry, region_order, outputs, &mut out)?;
     if outputs.json {
         reporter::write_summary_json(&mut out, outcomes)?;
     } else {
-        text(&mut out, outcomes)?;
+        text(&mut out, outcomes, outputs.all)?;
     }
     out.flush()?;
     Ok(if written && outcomes.iter().all(|o| o.status.succeeded()) {

@@ -66,10 +66,11 @@ pub(crate) async fn apply(
     targets: &[Target],
     yes: bool,
     prune: bool,
+    all: bool,
 ) -> anyhow::Result<Option<Vec<Outcome>>> {
     if !yes {
         let plan = plan(cloud, runs, targets).await?;
-        reporter::write_plan(&mut std::io::stdout().lock(), &plan)?;
+        reporter::write_plan(&mut std::io::stdout().lock(), &plan, all)?;
         let pruning = prune && plan.count(model::Action::Orphaned) > 0;
         if (plan.has_changes() || pruning) && !confirm("Apply these changes?", "apply")? {
             return Ok(None);

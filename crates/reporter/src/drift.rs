@@ -8,7 +8,7 @@ use std::io::{self, Write};
 use model::{DriftFinding, DriftKind};
 use serde::Serialize;
 
-use crate::table::{Table, several_roles};
+use crate::table::{Table, by_role, not_listed, several_roles};
 
 pub const SCHEMA_VERSION: u32 = 2;
 
@@ -33,9 +33,12 @@ fn summary_line(findings: &[DriftFinding]) -> String {
     format!("Drift: {} ({} checked)", parts.join(", "), findings.len())
 }
 
-pub fn write_table(w: &mut dyn Write, findings: &[DriftFinding], notes: &[String]) -> io::Result<()> {
+/// Every finding that is not IN_SYNC (every row with `all`) with its
+/// differences, the notes, the counts, one line per role when the check
+/// spans several, and how many in-sync targets were left out.
+pub fn write_table(w: &mut dyn Write, findings: &[DriftFinding], notes: &[String], all: bool) -> io::Result<()> {
     let mut table = Table::new(&["ACCOUNT", "NAME", "ROLE", "REGION", "RESULT", "REASON"]);
-    for f in findings {
+    for f in findings.iter().filter(|f| all || f.kind != DriftKind::InSync) {
         table.row(vec![
             f.account_id.to_string(),
             f.account_name.clone(),
@@ -55,14 +58,28 @@ pub fn write_table(w: &mut dyn Write, findings: &[DriftFinding], notes: &[String
             ]);
         }
     }
-    if !several_roles(findings.iter().filter_map(|f| f.role.as_deref())) {
+    let roles = several_roles(findings.iter().filter_map(|f| f.role.as_deref()));
+    if !roles {
         table.hide(2);
     }
-    table.write(w)?;
+    if !table.is_empty() {
+        table.write(w)?;
+        writeln!(w)?;
+    }
     for note in notes {
         writeln!(w, "note: {note}")?;
     }
-    writeln!(w, "\n{}", summary_line(findings))
+    writeln!(w, "{}", summary_line(findings))?;
+    if roles {
+        for (role, counts) in by_role(findings.iter().filter_map(|f| Some((f.role.as_deref()?, f.kind)))) {
+            let parts: Vec<String> = counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
+            writeln!(w, "  {role}: {}", parts.join(", "))?;
+        }
+    }
+    if !all {
+        not_listed(w, counts(findings)[&DriftKind::InSync], "in sync")?;
+    }
+    Ok(())
 }
 
 #[derive(Serialize)]

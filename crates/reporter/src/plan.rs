@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use model::{Action, Plan, Target};
 use serde::Serialize;
 
-use crate::table::{Table, several_roles};
+use crate::table::{Table, by_role, not_listed, several_roles};
 
 /// Counts by action, as shown in the summary and in JSON.
 #[derive(Debug, Serialize, PartialEq, Eq)]
@@ -47,7 +47,10 @@ pub fn summary(plan: &Plan) -> Summary {
     }
 }
 
-pub fn write_plan(w: &mut dyn Write, plan: &Plan) -> io::Result<()> {
+/// The rows that need attention (every action but `no-op`, and errors;
+/// every row with `all`), the summary line, one line per role when the plan
+/// spans several, and how many unchanged rows were left out.
+pub fn write_plan(w: &mut dyn Write, plan: &Plan, all: bool) -> io::Result<()> {
     for set in &plan.stack_sets {
         writeln!(w, "Stack set {}: {} ({})", set.name, set.action, set.reason)?;
     }
@@ -56,7 +59,8 @@ pub fn write_plan(w: &mut dyn Write, plan: &Plan) -> io::Result<()> {
     }
     let mut table = Table::new(&["ACCOUNT", "NAME", "ROLE", "REGION", "ACTION", "REASON"]);
     let mut errors = plan.errors.iter().peekable();
-    for entry in &plan.entries {
+    let shown = plan.entries.iter().filter(|e| all || e.action != Action::NoOp);
+    for entry in shown {
         while let Some(e) = errors.next_if(|e| e.account_id <= entry.account_id) {
             table.row(error_row(e));
         }
@@ -72,12 +76,15 @@ pub fn write_plan(w: &mut dyn Write, plan: &Plan) -> io::Result<()> {
     for e in errors {
         table.row(error_row(e));
     }
-    if !several_roles(plan.entries.iter().map(|e| e.role.as_str())) {
+    let roles = several_roles(plan.entries.iter().map(|e| e.role.as_str()));
+    if !roles {
         table.hide(2);
     }
-    table.write(w)?;
+    if !table.is_empty() {
+        table.write(w)?;
+        writeln!(w)?;
+    }
     let s = summary(plan);
-    writeln!(w)?;
     // Destroy plans and orphans only when there are any: the usual line
     // stays as scripts know it.
     let mut extra = String::new();
@@ -105,7 +112,35 @@ pub fn write_plan(w: &mut dyn Write, plan: &Plan) -> io::Result<()> {
         plural(s.stacks),
         s.accounts,
         plural(s.accounts),
-    )
+    )?;
+    if roles {
+        let per_role = by_role(plan.entries.iter().map(|e| (e.role.as_str(), e.action)));
+        for (role, counts) in per_role {
+            let parts: Vec<String> = counts
+                .iter()
+                .map(|(a, n)| format!("{n} {}", action_words(*a)))
+                .collect();
+            writeln!(w, "  {role}: {}", parts.join(", "))?;
+        }
+    }
+    if !all {
+        not_listed(w, s.no_op, "unchanged")?;
+    }
+    Ok(())
+}
+
+/// How the summary names an action's count.
+fn action_words(action: Action) -> &'static str {
+    match action {
+        Action::Create => "to create",
+        Action::Update => "to update",
+        Action::Recover => "to recover",
+        Action::Wait => "to wait for",
+        Action::NoOp => "unchanged",
+        Action::Blocked => "blocked",
+        Action::Delete => "to delete",
+        Action::Orphaned => "orphaned",
+    }
 }
 
 fn error_row(e: &model::AccountError) -> Vec<String> {

@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use model::{Outcome, Status};
 use serde::Serialize;
 
-use crate::table::{Table, several_roles};
+use crate::table::{Table, by_role, not_listed, several_roles};
 
 #[derive(Debug, Default, Serialize, PartialEq, Eq)]
 pub struct Counts {
@@ -38,9 +38,11 @@ pub fn counts(outcomes: &[Outcome]) -> Counts {
     c
 }
 
-/// Every account/region with what was done and the role ARN or the error.
-pub fn write_summary(w: &mut dyn Write, outcomes: &[Outcome]) -> io::Result<()> {
-    write_table(w, outcomes)?;
+/// What was done and the role ARN or the error: every stack that changed
+/// or needs attention (every stack with `all`), the counts, one line per
+/// role when there are several, and how many unchanged stacks were left out.
+pub fn write_summary(w: &mut dyn Write, outcomes: &[Outcome], all: bool) -> io::Result<()> {
+    write_table(w, outcomes, all)?;
     let c = counts(outcomes);
     let mut extra = String::new();
     for (n, what) in [
@@ -59,7 +61,7 @@ pub fn write_summary(w: &mut dyn Write, outcomes: &[Outcome]) -> io::Result<()> 
     }
     writeln!(
         w,
-        "\nApply: {} created, {} updated, {} unchanged, {} failed, {} blocked, {} not attempted{extra} ({} stacks)",
+        "Apply: {} created, {} updated, {} unchanged, {} failed, {} blocked, {} not attempted{extra} ({} stacks)",
         c.created,
         c.updated,
         c.unchanged,
@@ -67,16 +69,37 @@ pub fn write_summary(w: &mut dyn Write, outcomes: &[Outcome]) -> io::Result<()> 
         c.blocked,
         c.not_attempted,
         outcomes.len()
-    )
+    )?;
+    per_role(w, outcomes, |s| match s {
+        Status::Unchanged => "unchanged",
+        s => s.as_str(),
+    })?;
+    if !all {
+        not_listed(w, c.unchanged, "unchanged")?;
+    }
+    Ok(())
 }
 
-/// The summary of `destroy`.
-pub fn write_destroy_summary(w: &mut dyn Write, outcomes: &[Outcome]) -> io::Result<()> {
-    write_table(w, outcomes)?;
+/// One line of counts per role, when the outcomes span several.
+fn per_role(w: &mut dyn Write, outcomes: &[Outcome], words: fn(Status) -> &'static str) -> io::Result<()> {
+    if !several_roles(outcomes.iter().map(|o| o.role.as_str())) {
+        return Ok(());
+    }
+    for (role, counts) in by_role(outcomes.iter().map(|o| (o.role.as_str(), o.status))) {
+        let parts: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {}", words(*s))).collect();
+        writeln!(w, "  {role}: {}", parts.join(", "))?;
+    }
+    Ok(())
+}
+
+/// The summary of `destroy`: stacks already gone are only counted
+/// (listed with `all`).
+pub fn write_destroy_summary(w: &mut dyn Write, outcomes: &[Outcome], all: bool) -> io::Result<()> {
+    write_table(w, outcomes, all)?;
     let c = counts(outcomes);
     writeln!(
         w,
-        "\nDestroy: {} deleted, {} already gone, {} failed, {} blocked, {} not attempted, {} changed since the plan ({} stacks)",
+        "Destroy: {} deleted, {} already gone, {} failed, {} blocked, {} not attempted, {} changed since the plan ({} stacks)",
         c.deleted,
         c.unchanged,
         c.failed,
@@ -84,10 +107,20 @@ pub fn write_destroy_summary(w: &mut dyn Write, outcomes: &[Outcome]) -> io::Res
         c.not_attempted,
         c.changed_since_plan,
         outcomes.len()
-    )
+    )?;
+    per_role(w, outcomes, |s| match s {
+        Status::Unchanged => "already gone",
+        s => s.as_str(),
+    })?;
+    if !all {
+        not_listed(w, c.unchanged, "already gone")?;
+    }
+    Ok(())
 }
 
-fn write_table(w: &mut dyn Write, outcomes: &[Outcome]) -> io::Result<()> {
+/// The table of what changed or needs attention (all rows with `all`),
+/// with a blank line after it; nothing when no row is shown.
+fn write_table(w: &mut dyn Write, outcomes: &[Outcome], all: bool) -> io::Result<()> {
     let mut table = Table::new(&[
         "ACCOUNT",
         "NAME",
@@ -97,7 +130,7 @@ fn write_table(w: &mut dyn Write, outcomes: &[Outcome]) -> io::Result<()> {
         "RESULT",
         "ROLE ARN / ERROR",
     ]);
-    for o in outcomes {
+    for o in outcomes.iter().filter(|o| all || o.status != Status::Unchanged) {
         let mut result = o.status.to_string();
         if !o.changes.is_empty() {
             let changes: Vec<String> = o
@@ -120,7 +153,11 @@ fn write_table(w: &mut dyn Write, outcomes: &[Outcome]) -> io::Result<()> {
     if !several_roles(outcomes.iter().map(|o| o.role.as_str())) {
         table.hide(2);
     }
-    table.write(w)
+    if table.is_empty() {
+        return Ok(());
+    }
+    table.write(w)?;
+    writeln!(w)
 }
 
 #[derive(Serialize)]

@@ -1,5 +1,6 @@
 //! Column-aligned text tables; the last column is never padded.
 
+use std::collections::BTreeMap;
 use std::io::{self, Write};
 
 #[derive(Debug, Default)]
@@ -26,6 +27,11 @@ impl Table {
                 row.remove(index);
             }
         }
+    }
+
+    /// No rows under the header.
+    pub fn is_empty(&self) -> bool {
+        self.rows.len() <= 1
     }
 
     pub fn write(&self, w: &mut dyn Write) -> io::Result<()> {
@@ -56,4 +62,23 @@ impl Table {
 pub fn several_roles<'a>(mut roles: impl Iterator<Item = &'a str>) -> bool {
     let Some(first) = roles.next() else { return false };
     roles.any(|r| r != first)
+}
+
+/// Counts per role, then per kind (an action, a result), in the kinds'
+/// order; only the kinds a role has.
+pub fn by_role<'a, K: Ord + Copy>(rows: impl Iterator<Item = (&'a str, K)>) -> BTreeMap<&'a str, BTreeMap<K, usize>> {
+    let mut out: BTreeMap<&str, BTreeMap<K, usize>> = BTreeMap::new();
+    for (role, kind) in rows {
+        *out.entry(role).or_default().entry(kind).or_default() += 1;
+    }
+    out
+}
+
+/// The line under a summary that says how many rows were left out of the
+/// table (none: no line), and how to see them.
+pub fn not_listed(w: &mut dyn Write, hidden: usize, what: &str) -> io::Result<()> {
+    if hidden > 0 {
+        writeln!(w, "{hidden} {what} not listed (--all lists every row)")?;
+    }
+    Ok(())
 }

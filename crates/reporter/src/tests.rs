@@ -59,7 +59,7 @@ fn plan_table_interleaves_errors_and_counts() {
 
         Plan: 1 to create, 1 to update, 0 to recover, 0 to wait for, 1 unchanged, 0 blocked, 1 error (3 stacks in 3 accounts)
     "#]]
-    .assert_eq(&text(|w| crate::write_plan(w, &plan)));
+    .assert_eq(&text(|w| crate::write_plan(w, &plan, true)));
 }
 
 #[test]
@@ -84,7 +84,7 @@ fn a_stack_set_plan_says_what_happens_to_the_set() {
         000000000002  acct-2  us-east-1  create  no stack instance
 
         Plan: 1 to create, 0 to update, 0 to recover, 0 to wait for, 1 unchanged, 0 blocked, 0 errors (2 stacks in 2 accounts)
-    "#]].assert_eq(&text(|w| crate::write_plan(w, &plan)));
+    "#]].assert_eq(&text(|w| crate::write_plan(w, &plan, true)));
 }
 
 /// Several roles: a ROLE column, rows by account, role, region; an
@@ -115,8 +115,10 @@ fn a_catalog_plan_names_each_rows_role() {
         000000000001  acct-1  readonly  us-east-1  no-op   matches
 
         Plan: 1 to create, 0 to update, 0 to recover, 0 to wait for, 2 unchanged, 0 blocked, 0 errors (3 stacks in 1 account)
+          admin: 1 to create
+          readonly: 2 unchanged
     "#]]
-    .assert_eq(&text(|w| crate::write_plan(w, &plan)));
+    .assert_eq(&text(|w| crate::write_plan(w, &plan, true)));
 }
 
 fn outcome(n: u64, region: &str, status: Status) -> Outcome {
@@ -172,7 +174,7 @@ fn apply_summary() {
 
         Apply: 1 created, 1 updated, 0 unchanged, 1 failed, 0 blocked, 0 not attempted (3 stacks)
     "#]]
-    .assert_eq(&text(|w| crate::write_summary(w, &outcomes)));
+    .assert_eq(&text(|w| crate::write_summary(w, &outcomes, true)));
 }
 
 #[test]
@@ -602,11 +604,11 @@ fn drift_reports_as_table_and_markdown() {
         000000000002  acct-2  us-east-1  DRIFTED    role R differs from the inventory (1 difference)
                                                       Policies.extra: expected absent, actual {"Statement":[]}
         000000000003  acct-3  -          UNCOVERED  ACTIVE in the organization, not in the inventory
-        note: CloudFormation drift detection unavailable here; the live-role comparison was used
 
+        note: CloudFormation drift detection unavailable here; the live-role comparison was used
         Drift: 1 in sync, 1 drifted, 0 stale, 0 missing, 0 unhealthy, 1 uncovered, 0 orphaned, 0 errors (3 checked)
     "#]]
-    .assert_eq(&text(|w| crate::drift::write_table(w, &findings(), &notes)));
+    .assert_eq(&text(|w| crate::drift::write_table(w, &findings(), &notes, true)));
     expect![[r#"
         **rolecall drift: 2 findings in 3 targets** (1 DRIFTED, 1 UNCOVERED; 1 in sync).
 
@@ -744,4 +746,92 @@ fn every_export_format_round_trips_every_arn() {
                 .to_owned()
         )
     );
+}
+
+/// At scale, text output is what needs attention plus counts: 300
+/// stacks of two roles with 3 to create and an account that failed print
+/// 4 rows, the summary, one line per role and what was left out.
+#[test]
+fn at_scale_only_what_needs_attention_is_listed() {
+    let mut entries = Vec::new();
+    for n in 1..=150 {
+        for role in ["admin", "readonly"] {
+            let action = if role == "admin" && n % 50 == 0 {
+                Action::Create
+            } else {
+                Action::NoOp
+            };
+            let mut e = entry(
+                n,
+                "us-east-1",
+                action,
+                if action == Action::Create {
+                    "no stack rolecall-admin"
+                } else {
+                    "matches"
+                },
+            );
+            e.role = role.into();
+            entries.push(e);
+        }
+    }
+    let mut plan = Plan {
+        entries,
+        errors: vec![AccountError {
+            account_id: account(151),
+            account_name: "acct-151".into(),
+            region: None,
+            message: "cannot assume …".into(),
+        }],
+        stack_sets: vec![],
+    };
+    plan.sort();
+    expect![[r#"
+        ACCOUNT       NAME      ROLE   REGION     ACTION  REASON
+        000000000050  acct-50   admin  us-east-1  create  no stack rolecall-admin
+        000000000100  acct-100  admin  us-east-1  create  no stack rolecall-admin
+        000000000150  acct-150  admin  us-east-1  create  no stack rolecall-admin
+        000000000151  acct-151  -      -          error   cannot assume …
+
+        Plan: 3 to create, 0 to update, 0 to recover, 0 to wait for, 297 unchanged, 0 blocked, 1 error (300 stacks in 151 accounts)
+          admin: 3 to create, 147 unchanged
+          readonly: 150 unchanged
+        297 unchanged not listed (--all lists every row)
+    "#]]
+    .assert_eq(&text(|w| crate::write_plan(w, &plan, false)));
+    let all = text(|w| crate::write_plan(w, &plan, true));
+    assert_eq!(all.lines().count(), 1 + 301 + 1 + 3, "{all}");
+
+    // Nothing to do: the counts alone.
+    plan.entries.retain(|e| e.action == Action::NoOp);
+    plan.errors.clear();
+    expect![[r#"
+        Plan: 0 to create, 0 to update, 0 to recover, 0 to wait for, 297 unchanged, 0 blocked, 0 errors (297 stacks in 150 accounts)
+          admin: 147 unchanged
+          readonly: 150 unchanged
+        297 unchanged not listed (--all lists every row)
+    "#]]
+    .assert_eq(&text(|w| crate::write_plan(w, &plan, false)));
+
+    // The apply summary and drift likewise.
+    let mut outcomes: Vec<Outcome> = (1..=100).map(|n| outcome(n, "us-east-1", Status::Unchanged)).collect();
+    outcomes[41] = outcome(42, "us-east-1", Status::Created);
+    expect![[r#"
+        ACCOUNT       NAME     REGION     ACTION  RESULT   ROLE ARN / ERROR
+        000000000042  acct-42  us-east-1  create  created  arn:aws:iam::000000000042:role/RolecallTarget
+
+        Apply: 1 created, 0 updated, 99 unchanged, 0 failed, 0 blocked, 0 not attempted (100 stacks)
+        99 unchanged not listed (--all lists every row)
+    "#]]
+    .assert_eq(&text(|w| crate::write_summary(w, &outcomes, false)));
+    expect![[r#"
+        ACCOUNT       NAME    REGION     RESULT     REASON
+        000000000002  acct-2  us-east-1  DRIFTED    role R differs from the inventory (1 difference)
+                                                      Policies.extra: expected absent, actual {"Statement":[]}
+        000000000003  acct-3  -          UNCOVERED  ACTIVE in the organization, not in the inventory
+
+        Drift: 1 in sync, 1 drifted, 0 stale, 0 missing, 0 unhealthy, 1 uncovered, 0 orphaned, 0 errors (3 checked)
+        1 in sync not listed (--all lists every row)
+    "#]]
+    .assert_eq(&text(|w| crate::drift::write_table(w, &findings(), &[], false)));
 }
