@@ -5,7 +5,7 @@
 //! goes on from there. The shared per-stack pipeline is `stacks`; the
 //! change-set lifecycle of an update is `changesets`.
 
-use model::{Action, Desired, Event, EventSink, Observed, Outcome, Stage, Status, Target};
+use model::{Action, Desired, EventSink, Observed, Outcome, Stage, Status, Target};
 
 use crate::changesets::Updated;
 use crate::cloud::{ChangeSets, Cloud, ErrorKind, Stacks};
@@ -64,7 +64,7 @@ impl<S: Stacks + ChangeSets> Stack<'_, S> {
         let mut entry = plan_entry(self.target, self.region, self.desired, &Observed::Absent);
         entry.reason =
             "not in the registry: CreateStack without reading first (it refuses an existing stack)".to_owned();
-        self.events.event(Event::Planned { entry });
+        crate::records::planned(self.events, entry);
         match self.create(false).await? {
             Created::Done(o) => Ok(*o),
             Created::AlreadyExists => {
@@ -98,7 +98,7 @@ impl<S: Stacks + ChangeSets> Stack<'_, S> {
         loop {
             let entry = plan_entry(self.target, self.region, self.desired, &observed);
             let action = entry.action;
-            self.events.event(Event::Planned { entry: entry.clone() });
+            crate::records::planned(self.events, entry.clone());
             if self.settings.interrupt.is_set() && matches!(action, Action::Create | Action::Update | Action::Recover) {
                 return Ok(self.interrupted(action, &observed));
             }

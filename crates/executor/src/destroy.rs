@@ -2,7 +2,7 @@
 //! observe → decide (`planner::decide::decide_destroy`: only rolecall's own
 //! stacks) → DeleteStack → wait until it is gone.
 
-use model::{Action, Desired, Event, EventSink, Observed, Outcome, Stage, Status, Target};
+use model::{Action, Desired, EventSink, Observed, Outcome, Stage, Status, Target};
 
 use crate::cloud::{Cloud, Stacks};
 use crate::observe::ObservedMap;
@@ -56,7 +56,7 @@ async fn tear_down<S: Stacks>(run: &Stack<'_, S>, planned: Option<Observed>) -> 
     loop {
         let decision = planner::decide::decide_destroy(stack_name, &observed);
         let entry = entry(run.target, &run.desired.role, run.region, decision.clone(), &observed);
-        run.events.event(Event::Planned { entry });
+        crate::records::planned(run.events, entry);
         match decision.action {
             Action::NoOp => return Ok(finish(Action::NoOp, Status::Unchanged, None, None)),
             Action::Blocked => {

@@ -75,6 +75,17 @@ where
             Reach::Unreachable(error) => vec![finding(target, None, None, DriftKind::Error, error.message, Vec::new())],
             Reach::Skipped(why) => vec![finding(target, None, None, DriftKind::Error, why, Vec::new())],
         };
+        for f in &findings {
+            tracing::info!(
+                account = %f.account_id,
+                name = %f.account_name,
+                role = %f.role.as_deref().unwrap_or("-"),
+                region = %f.region.as_deref().unwrap_or("-"),
+                "{}: {}",
+                f.kind,
+                f.reason
+            );
+        }
         Done {
             failed: findings.iter().any(|f| f.kind == DriftKind::Error),
             result: findings,

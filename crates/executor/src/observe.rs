@@ -120,7 +120,7 @@ async fn observe_account<S: Stacks>(
             Ok(observed) => {
                 if let Some(decision) = decide(desired, &observed) {
                     let entry = entry(target, &desired.role, region, decision, &observed);
-                    events.event(Event::Planned { entry: entry.clone() });
+                    crate::records::planned(events, entry.clone());
                     entries.push(entry);
                 }
                 seen.push((

@@ -1,7 +1,7 @@
 //! What the pipelines report, built in one place: plan rows, outcomes
 //! (one per account/region) and account errors.
 
-use model::{AccountError, Action, Decision, Desired, Observed, Outcome, PlanEntry, Status, Target};
+use model::{AccountError, Action, Decision, Desired, Event, EventSink, Observed, Outcome, PlanEntry, Status, Target};
 
 pub(crate) fn plan_entry(target: &Target, region: &str, desired: &Desired, observed: &Observed) -> PlanEntry {
     entry(
@@ -93,4 +93,19 @@ pub(crate) fn outcome(
         changes: Vec::new(),
         error,
     }
+}
+
+/// Sends `Planned` for a decision, and logs it at info (`-v`): one line per
+/// stack with what was decided and why.
+pub(crate) fn planned(events: &dyn EventSink, entry: PlanEntry) {
+    tracing::info!(
+        account = %entry.account_id,
+        name = %entry.account_name,
+        role = %entry.role,
+        region = %entry.region,
+        "{}: {}",
+        entry.action,
+        entry.reason
+    );
+    events.event(Event::Planned { entry });
 }

@@ -165,7 +165,7 @@ async fn operate<C: StackSets>(begun: Begun<'_, C>, prune: bool, events: &dyn Ev
     let (cloud, run) = (ops.cloud, ops.run);
     let name = &run.spec.name;
     for entry in &plan.entries {
-        events.event(Event::Planned { entry: entry.clone() });
+        crate::records::planned(events, entry.clone());
     }
     let Some(set) = plan.stack_sets.first() else {
         return Vec::new();

@@ -187,6 +187,12 @@ pub fn role_name_of_arn(arn: &str) -> Option<&str> {
     path.rsplit('/').next().filter(|n| !n.is_empty())
 }
 
+/// The account in an ARN (`arn:aws:iam::123456789012:role/R` →
+/// `123456789012`); `None` when the field is empty or missing.
+pub fn account_of_arn(arn: &str) -> Option<&str> {
+    arn.split(':').nth(4).filter(|a| !a.is_empty())
+}
+
 /// ARNs spelled for a CloudFormation template: the partition is left to
 /// `${AWS::Partition}` (and the account to `${AWS::AccountId}` where it is
 /// the stack's own), so one template serves every partition.

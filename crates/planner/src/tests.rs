@@ -1311,6 +1311,13 @@ fn arns_of_the_inventory_are_read_in_one_place() {
     );
     assert_eq!(role_name_of_arn("arn:aws:iam::111111111111:role/Name"), Some("Name"));
     assert_eq!(role_name_of_arn("arn:aws:iam::111111111111:user/Name"), None);
+    use crate::partition::account_of_arn;
+    assert_eq!(
+        account_of_arn("arn:aws-us-gov:iam::012345678901:role/a/N"),
+        Some("012345678901")
+    );
+    assert_eq!(account_of_arn("arn:aws:s3:::bucket"), None);
+    assert_eq!(account_of_arn("not an arn"), None);
 }
 
 /// Which inline policy a role gets: the one given; none with `policy: none`

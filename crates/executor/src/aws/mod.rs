@@ -25,6 +25,10 @@ use planner::partition::Partition;
 
 use crate::cloud::CloudError;
 use crate::limit::{self, RateLimit};
+use calls::CallLog;
+
+/// Whose credentials a client of the run's own uses, in the call log.
+const CALLER: &str = "caller";
 
 /// Where and as whom to connect. `None` everywhere means the standard AWS
 /// chain (env, profile, SSO, instance role) decides.
@@ -174,6 +178,7 @@ impl SdkCloud {
                         .token_bucket(TokenBucket::builder().capacity(100_000).build())
                         .build(),
                 )
+                .interceptor(CallLog::new(CALLER))
                 .build(),
         );
         // Organizations is a global service, served from one region of
@@ -181,9 +186,14 @@ impl SdkCloud {
         let org = org::Client::from_conf(
             org::config::Builder::from(&base)
                 .region(Region::new(Self::partition_of(&base).organizations_region))
+                .interceptor(CallLog::new(CALLER))
                 .build(),
         );
-        let admin = cfn::Client::new(&base);
+        let admin = cfn::Client::from_conf(
+            cfn::config::Builder::from(&base)
+                .interceptor(CallLog::new(CALLER))
+                .build(),
+        );
         SdkCloud {
             base,
             sts,
@@ -264,6 +274,7 @@ impl SdkSession {
                         .credentials_provider(self.creds.clone())
                         .region(Region::new(region.to_owned()))
                         .retry_partition(partition("cfn", &format!("{}-{region}", self.account)))
+                        .interceptor(CallLog::new(&self.account))
                         .build(),
                 )
             })
@@ -277,12 +288,14 @@ impl SdkSession {
                 aws_sdk_iam::config::Builder::from(&self.base)
                     .credentials_provider(self.creds.clone())
                     .retry_partition(partition("iam", &self.account))
+                    .interceptor(CallLog::new(&self.account))
                     .build(),
             )
         })
     }
 }
 
+mod calls;
 mod changesets;
 mod cloudformation;
 mod drift;

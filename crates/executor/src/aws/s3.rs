@@ -66,7 +66,7 @@ impl SdkCloud {
     /// path, as the AWS CLI does there.
     fn s3(&self) -> &s3::Client {
         self.s3.get_or_init(|| {
-            let mut config = s3::config::Builder::from(&self.base);
+            let mut config = s3::config::Builder::from(&self.base).interceptor(super::CallLog::new(super::CALLER));
             if self.base.endpoint_url().is_some() {
                 config = config.force_path_style(true);
             }

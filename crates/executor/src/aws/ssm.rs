@@ -104,6 +104,12 @@ impl Parameters for SdkCloud {
 
 impl SdkCloud {
     fn ssm(&self) -> &ssm::Client {
-        self.ssm.get_or_init(|| ssm::Client::new(&self.base))
+        self.ssm.get_or_init(|| {
+            ssm::Client::from_conf(
+                ssm::config::Builder::from(&self.base)
+                    .interceptor(super::CallLog::new(super::CALLER))
+                    .build(),
+            )
+        })
     }
 }

@@ -65,6 +65,9 @@ impl crate::cloud::Identity for SdkCloud {
         let sts = sts::Client::from_conf(
             sts::config::Builder::from(&self.base)
                 .credentials_provider(SharedCredentialsProvider::new(creds))
+                .interceptor(super::CallLog::new(
+                    planner::partition::account_of_arn(role_arn).unwrap_or("-"),
+                ))
                 .build(),
         );
         self.sts_limit.acquire().await;
