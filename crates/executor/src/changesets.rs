@@ -7,7 +7,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use model::{Action, Observed, Outcome, Stage, Status};
+use model::{Action, Difference, Observed, Outcome, ResourceChange, Stage, Status};
 
 use crate::cloud::{ChangeSetSummary, ChangeSets, ErrorKind, Stacks, says_no_changes};
 use crate::records::status_of;
@@ -113,6 +113,14 @@ impl<S: Stacks + ChangeSets> Stack<'_, S> {
     pub(crate) async fn update(&self, before: Observed, confirmed: bool) -> Result<Updated, Failure> {
         let action = Some(Action::Update);
         self.stage(Stage::Updating);
+        // Tags alone: no resource changes to review, and a change set of
+        // tags alone may be refused as "no changes".
+        if planner::decide(self.desired, &before).differences == [Difference::Tags] {
+            return self
+                .retag(&before, confirmed, Vec::new())
+                .await
+                .map(|o| Updated::Done(Box::new(o)));
+        }
         let stack = self.desired.stack_name.clone();
         let run = Run {
             session: &self.settings.session_name,
@@ -164,7 +172,8 @@ impl<S: Stacks + ChangeSets> Stack<'_, S> {
             Ok(()) => {}
             Err(e) if e.kind == ErrorKind::NoChanges => {
                 return self
-                    .finish(Action::Update, Status::Unchanged, &before, Vec::new())
+                    .unchanged(&before, confirmed)
+                    .await
                     .map(|o| Updated::Done(Box::new(o)));
             }
             // CloudFormation's own check: the stack is gone or busy now.
@@ -191,7 +200,8 @@ impl<S: Stacks + ChangeSets> Stack<'_, S> {
             let _ = self.session.delete_change_set(self.region, &stack, &name).await;
             if says_no_changes(&reason) {
                 return self
-                    .finish(Action::Update, Status::Unchanged, &before, Vec::new())
+                    .unchanged(&before, confirmed)
+                    .await
                     .map(|o| Updated::Done(Box::new(o)));
             }
             return Err(self.fail(
@@ -209,6 +219,12 @@ impl<S: Stacks + ChangeSets> Stack<'_, S> {
             .map_err(|e| self.cloud("ExecuteChangeSet for", action, e))?;
         let observed = self.settle(action).await?;
         match status_of(&observed) {
+            // The change set's tags not applied (an endpoint that drops
+            // them, as moto does): put them on, or the next run updates again.
+            "UPDATE_COMPLETE" if stale_tags(self.desired, &observed) => self
+                .retag(&observed, false, info.changes)
+                .await
+                .map(|o| Updated::Done(Box::new(o))),
             "UPDATE_COMPLETE" => self
                 .finish(Action::Update, Status::Updated, &observed, info.changes)
                 .map(|o| Updated::Done(Box::new(o))),
@@ -218,6 +234,60 @@ impl<S: Stacks + ChangeSets> Stack<'_, S> {
             }
         }
     }
+
+    /// The change set found nothing to change: template and parameters are
+    /// the inventory's. Tags that still differ (the user's, or the
+    /// fingerprint) are updated on their own; otherwise the stack is
+    /// unchanged.
+    async fn unchanged(&self, before: &Observed, confirmed: bool) -> Result<Outcome, Failure> {
+        if stale_tags(self.desired, before) {
+            return self.retag(before, confirmed, Vec::new()).await;
+        }
+        self.finish(Action::Update, Status::Unchanged, before, Vec::new())
+    }
+
+    /// UpdateStack with the inventory's template, parameters and tags:
+    /// what CloudFormation documents for changing a stack's tags, and what
+    /// applies them where a change set did not.
+    async fn retag(
+        &self,
+        before: &Observed,
+        confirmed: bool,
+        changes: Vec<ResourceChange>,
+    ) -> Result<Outcome, Failure> {
+        let action = Some(Action::Update);
+        match self
+            .session
+            .update_stack(self.region, &self.request(), &self.token("retag"))
+            .await
+        {
+            Ok(()) => {}
+            Err(e) if e.kind == ErrorKind::NoChanges => {
+                return self.finish(Action::Update, Status::Unchanged, before, changes);
+            }
+            Err(e) if confirmed && matches!(e.kind, ErrorKind::NotFound | ErrorKind::NotUpdatable) => {
+                let what = format!("the stack changed since the plan ({})", e.message());
+                return Ok(self.changed_since_plan(Action::Update, what));
+            }
+            Err(e) => return Err(self.cloud("UpdateStack (tags) for", action, e)),
+        }
+        let observed = self.settle(action).await?;
+        match status_of(&observed) {
+            "UPDATE_COMPLETE" => self.finish(Action::Update, Status::Updated, &observed, changes),
+            other => {
+                let why = self.reasons().await;
+                Err(self.fail(
+                    Some(observed.clone()),
+                    action,
+                    format!("tag update ended in {other}{why}"),
+                ))
+            }
+        }
+    }
+}
+
+fn stale_tags(desired: &model::Desired, observed: &Observed) -> bool {
+    matches!(observed, Observed::Present(stack) if planner::decide::tags_differ(desired, stack))
 }
 
 #[cfg(test)]

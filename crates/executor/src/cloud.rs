@@ -112,6 +112,17 @@ pub trait Stacks: Send + Sync {
         token: &str,
     ) -> impl Future<Output = Result<String, CloudError>> + Send;
 
+    /// UpdateStack with the request's template, parameters and tags: the
+    /// way CloudFormation documents for a change of stack tags alone (a
+    /// change set of tags alone may list no change). `ErrorKind::NoChanges`
+    /// when there is nothing to update.
+    fn update_stack(
+        &self,
+        region: &str,
+        request: &StackRequest,
+        token: &str,
+    ) -> impl Future<Output = Result<(), CloudError>> + Send;
+
     /// The template the stack runs (GetTemplate, stage Original).
     fn get_template(&self, region: &str, stack: &str) -> impl Future<Output = Result<String, CloudError>> + Send;
 

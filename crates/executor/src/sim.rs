@@ -101,6 +101,10 @@ impl Stacks for SimSession {
         Ok(stack_id)
     }
 
+    async fn update_stack(&self, _: &str, _: &StackRequest, _: &str) -> Result<(), CloudError> {
+        Err(not_simulated())
+    }
+
     async fn get_template(&self, _: &str, _: &str) -> Result<String, CloudError> {
         Err(not_simulated())
     }

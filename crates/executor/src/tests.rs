@@ -33,6 +33,10 @@ struct Script {
     reasons: Vec<String>,
     /// Leave the RoleArn output out.
     no_output: bool,
+    /// ExecuteChangeSet leaves the stack's tags as they were (as moto does).
+    change_set_drops_tags: bool,
+    /// What UpdateStack answers instead, if anything.
+    update_stack_error: Option<CloudError>,
 }
 
 impl Default for Script {
@@ -55,6 +59,8 @@ impl Default for Script {
             create_change_set_error: None,
             reasons: vec!["Role: Resource handler returned message: \"Access denied\"".into()],
             no_output: false,
+            change_set_drops_tags: false,
+            update_stack_error: None,
         }
     }
 }
@@ -355,6 +361,18 @@ impl Stacks for FakeSession {
         Ok(stack_id)
     }
 
+    async fn update_stack(&self, region: &str, request: &StackRequest, token: &str) -> Result<(), CloudError> {
+        self.token(&(self.account.clone(), region.to_owned()), "retag", token);
+        let key = self.call(region, "UpdateStack");
+        let script = self.script(&key);
+        if let Some(e) = script.update_stack_error {
+            return Err(e);
+        }
+        let tags = (script.update_result == "UPDATE_COMPLETE").then(|| request.tags.clone());
+        self.start(key, "UPDATE_IN_PROGRESS", script.update_result, None, tags);
+        Ok(())
+    }
+
     async fn get_template(&self, region: &str, _: &str) -> Result<String, CloudError> {
         let key = self.call(region, "GetTemplate");
         self.state
@@ -456,7 +474,8 @@ impl ChangeSets for FakeSession {
             .unwrap()
             .remove(&(key.0.clone(), key.1.clone(), name.to_owned()));
         let script = self.script(&key);
-        let tags = (script.update_result == "UPDATE_COMPLETE").then(|| desired().stack_tags());
+        let tags = (script.update_result == "UPDATE_COMPLETE" && !script.change_set_drops_tags)
+            .then(|| desired().stack_tags());
         self.start(key, "UPDATE_IN_PROGRESS", script.update_result, None, tags);
         Ok(())
     }
@@ -1000,22 +1019,42 @@ fn update_goes_through_a_change_set() {
     );
 }
 
+/// A change set that finds nothing to change is deleted. Template and
+/// parameters are then the inventory's, so a stale fingerprint tag is put
+/// right with UpdateStack (else every later plan would say `update`); an
+/// UpdateStack that also finds nothing leaves the stack unchanged.
 #[test]
 fn no_changes_is_success_and_the_empty_change_set_is_deleted() {
-    let failed = Script {
+    let failed = || {
+        Script {
         change_set: ChangeSetInfo { status: "FAILED".into(), status_reason: Some("The submitted information didn't contain changes. Submit different information to create a change set.".into()), changes: vec![] },
         ..Script::default()
+    }
     };
     let state = State::default()
         .with_stack(1, "us-east-1", "CREATE_COMPLETE", old())
-        .script(1, "us-east-1", failed);
+        .script(1, "us-east-1", failed());
     let (state, outcomes) = apply_to(state, 1, &options());
-    assert_eq!(status(&outcomes[0]), "unchanged ");
-    assert!(state.calls(1, "us-east-1").contains(&"DeleteChangeSet"));
+    assert_eq!(status(&outcomes[0]), "updated ");
+    assert_eq!(outcomes[0].fingerprint.as_deref(), Some(desired().fingerprint.as_str()));
+    let calls = state.calls(1, "us-east-1");
+    assert_eq!(
+        calls[..6],
+        [
+            "DescribeStacks",
+            "ListChangeSets",
+            "CreateChangeSet",
+            "DescribeChangeSet",
+            "DeleteChangeSet",
+            "UpdateStack"
+        ]
+    );
     assert!(state.change_sets.lock().unwrap().is_empty());
 
+    let no_updates = || Some(service("ValidationError", "No updates are to be performed."));
     let refused = Script {
-        create_change_set_error: Some(service("ValidationError", "No updates are to be performed.")),
+        create_change_set_error: no_updates(),
+        update_stack_error: no_updates(),
         ..Script::default()
     };
     let state = State::default()
@@ -1023,6 +1062,55 @@ fn no_changes_is_success_and_the_empty_change_set_is_deleted() {
         .script(1, "us-east-1", refused);
     let (_, outcomes) = apply_to(state, 1, &options());
     assert_eq!(status(&outcomes[0]), "unchanged ");
+}
+
+/// Tags alone differ: one UpdateStack with the inventory's template,
+/// parameters and tags, no change set. An update whose change set left the
+/// tags as they were (moto's ExecuteChangeSet) is followed by one: the
+/// next plan is a no-op either way.
+#[test]
+fn tags_converge_in_one_apply() {
+    let mut tags = ours();
+    tags.insert("team".into(), "someone-changed-it".into());
+    let state = State::default().with_stack(1, "us-east-1", "UPDATE_COMPLETE", tags);
+    let (state, outcomes) = apply_to(state, 1, &options());
+    assert_eq!(status(&outcomes[0]), "updated ");
+    let calls = state.calls(1, "us-east-1");
+    assert_eq!(calls[..2], ["DescribeStacks", "UpdateStack"]);
+    assert!(!calls.contains(&"CreateChangeSet"), "{calls:?}");
+    assert_eq!(
+        state.tokens.lock().unwrap().clone(),
+        ["rolecall-plan-test-retag-default-000000000001-us-east-1"]
+    );
+    let stacks = state.stacks.lock().unwrap();
+    let after = &stacks[&(id(1), "us-east-1".to_owned())].info;
+    assert_eq!(
+        planner::decide(&desired(), &Observed::Present(after.clone())).action,
+        Action::NoOp
+    );
+    drop(stacks);
+
+    let dropped = Script {
+        change_set_drops_tags: true,
+        ..Script::default()
+    };
+    let state = State::default()
+        .with_stack(1, "us-east-1", "CREATE_COMPLETE", old())
+        .script(1, "us-east-1", dropped);
+    let (state, outcomes) = apply_to(state, 1, &options());
+    assert_eq!(status(&outcomes[0]), "updated ");
+    assert_eq!(outcomes[0].changes.len(), 1, "the change set's changes are reported");
+    let calls = state.calls(1, "us-east-1");
+    assert!(
+        calls.iter().position(|c| *c == "ExecuteChangeSet") < calls.iter().position(|c| *c == "UpdateStack"),
+        "{calls:?}"
+    );
+    let stacks = state.stacks.lock().unwrap();
+    let after = &stacks[&(id(1), "us-east-1".to_owned())].info;
+    assert_eq!(
+        planner::decide(&desired(), &Observed::Present(after.clone())).action,
+        Action::NoOp
+    );
 }
 
 #[test]

@@ -124,6 +124,14 @@ pub fn decide_orphan(stack_name: &str, observed: &Observed) -> Option<Decision> 
     }
 }
 
+/// The stack's tags are not what the inventory wants: its user tags, or
+/// the fingerprint tag that says which template and parameters it runs.
+/// After an update that changed no resource (or one whose tags CloudFormation
+/// did not apply), this says whether the tags alone still need an update.
+pub fn tags_differ(desired: &Desired, stack: &StackInfo) -> bool {
+    stack.tags.get(TAG_FINGERPRINT) != Some(&desired.fingerprint) || user_tags(&stack.tags) != desired.tags
+}
+
 fn compare(desired: &Desired, stack: &StackInfo) -> Decision {
     let mut differences = Vec::new();
     let fingerprint_differs = stack.tags.get(TAG_FINGERPRINT) != Some(&desired.fingerprint);

@@ -1,4 +1,5 @@
-//! CloudFormation stacks in a target account: read, create, delete, their
+//! CloudFormation stacks in a target account: read, create, update (tags),
+//! delete, their
 //! template and the reasons of a failed operation.
 
 use std::collections::BTreeMap;
@@ -69,6 +70,24 @@ impl Stacks for SdkSession {
             .await
             .map_err(sdk_error)?;
         Ok(out.stack_id().unwrap_or_default().to_owned())
+    }
+
+    async fn update_stack(&self, region: &str, request: &StackRequest, token: &str) -> Result<(), CloudError> {
+        let mut call = self
+            .cfn(region)
+            .update_stack()
+            .stack_name(&request.stack_name)
+            .template_body(&request.template_body)
+            .set_tags(Some(tags(request)))
+            .set_capabilities(Some(capabilities(request)))
+            .client_request_token(token);
+        // Only a template that has parameters gets the list: every one
+        // named with its value (one left out would go back to its default).
+        if !request.parameters.is_empty() {
+            call = call.set_parameters(Some(parameters(request)));
+        }
+        call.send().await.map_err(sdk_error)?;
+        Ok(())
     }
 
     async fn get_template(&self, region: &str, stack: &str) -> Result<String, CloudError> {
