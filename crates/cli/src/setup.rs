@@ -200,7 +200,18 @@ pub(crate) async fn resolve_with_discovered(
         })?,
         None => Vec::new(),
     };
-    let resolution = planner::targets::resolve(inv, &discovered);
+    let mut resolution = planner::targets::resolve(inv, &discovered);
+    // Listed accounts without a name: Organizations' name when the caller
+    // may read it, else the id (said with -v).
+    let unnamed = planner::targets::unnamed(inv, &discovered);
+    if !unnamed.is_empty() {
+        match executor::account_names(cloud, &unnamed).await {
+            Ok(names) => planner::targets::name_listed(&mut resolution.targets, &names),
+            Err(e) => tracing::info!(
+                "listed accounts without a name are shown by id: their names could not be read from Organizations ({e})"
+            ),
+        }
+    }
     for note in &resolution.notes {
         eprintln!("note: {note}");
     }

@@ -55,6 +55,13 @@ pub trait Organization: Send + Sync {
 
     /// Every account of the organization, with its status (ListAccounts).
     fn list_organization_accounts(&self) -> impl Future<Output = Result<Vec<OrgAccount>, CloudError>> + Send;
+
+    /// One account (DescribeAccount); `None` when it is not in the
+    /// organization.
+    fn describe_account(
+        &self,
+        account: &AccountId,
+    ) -> impl Future<Output = Result<Option<OrgAccount>, CloudError>> + Send;
 }
 
 /// What CreateStack and CreateChangeSet send. Capabilities are always
@@ -289,7 +296,8 @@ impl ErrorKind {
             | "NoSuchEntity"
             | "ChangeSetNotFound"
             | "ChangeSetNotFoundException"
-            | "ParentNotFoundException" => ErrorKind::NotFound,
+            | "ParentNotFoundException"
+            | "AccountNotFoundException" => ErrorKind::NotFound,
             "OperationInProgressException" => ErrorKind::OperationInProgress,
             "NoSuchKey" | "ParameterNotFound" => ErrorKind::NotFound,
             "PreconditionFailed" => ErrorKind::PreconditionFailed,

@@ -21,6 +21,38 @@ pub struct DiscoveryError {
     pub source: CloudError,
 }
 
+/// Above this many accounts, one paginated ListAccounts (20 a page) costs
+/// fewer calls than a DescribeAccount each.
+const DESCRIBE_AT_MOST: usize = 20;
+
+/// The Organizations names of `accounts` (listed in the inventory without
+/// a name): DescribeAccount for a few, ListAccounts for many. An account
+/// Organizations does not know is left out; a caller that may not read
+/// Organizations gets the error (and the ids stay the names).
+pub async fn account_names<C: Organization>(
+    cloud: &C,
+    accounts: &[model::AccountId],
+) -> Result<BTreeMap<model::AccountId, String>, CloudError> {
+    let found: Vec<OrgAccount> = if accounts.len() > DESCRIBE_AT_MOST {
+        cloud.list_organization_accounts().await?
+    } else {
+        stream::iter(accounts)
+            .map(|id| cloud.describe_account(id))
+            .buffer_unordered(ORG_CONCURRENCY)
+            .try_collect::<Vec<_>>()
+            .await?
+            .into_iter()
+            .flatten()
+            .collect()
+    };
+    let wanted: std::collections::BTreeSet<&model::AccountId> = accounts.iter().collect();
+    Ok(found
+        .into_iter()
+        .filter(|a| wanted.contains(&a.id) && !a.name.is_empty())
+        .map(|a| (a.id, a.name))
+        .collect())
+}
+
 /// Every ACTIVE account under `org.ous`, sorted by id, each once. With
 /// `tags` (a tag filter somewhere in the inventory), each with its tags.
 pub async fn discover<C: Organization>(

@@ -39,7 +39,7 @@ pub use cloud::{
     StackSetRequest, StackSets, Stacks,
 };
 pub use destroy::destroy;
-pub use discover::{DiscoveryError, discover};
+pub use discover::{DiscoveryError, account_names, discover};
 pub use observe::{ObservedMap, observe, plan};
 pub use settings::Settings;
 

@@ -50,6 +50,10 @@ impl Cloud for SimCloud {
 }
 
 impl Organization for SimCloud {
+    async fn describe_account(&self, _: &AccountId) -> Result<Option<OrgAccount>, CloudError> {
+        Ok(None)
+    }
+
     async fn list_child_ous(&self, _: &str) -> Result<Vec<String>, CloudError> {
         Ok(Vec::new())
     }

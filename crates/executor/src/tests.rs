@@ -111,6 +111,10 @@ struct State {
     assume_calls: Mutex<Vec<String>>,
     describe_calls: AtomicUsize,
     tag_calls: AtomicUsize,
+    list_accounts_calls: AtomicUsize,
+    describe_account_calls: AtomicUsize,
+    /// What every Organizations call of account names answers instead.
+    org_error: Option<CloudError>,
     /// The stack set side (see `stacksets` tests).
     set: Mutex<SetState>,
     /// Every ClientRequestToken sent.
@@ -234,7 +238,24 @@ impl Organization for Fake {
     }
 
     async fn list_organization_accounts(&self) -> Result<Vec<OrgAccount>, CloudError> {
+        self.0.list_accounts_calls.fetch_add(1, Ordering::SeqCst);
+        if let Some(e) = &self.0.org_error {
+            return Err(e.clone());
+        }
         Ok(self.0.tree.values().flat_map(|t| t.1.clone()).collect())
+    }
+
+    async fn describe_account(&self, account: &AccountId) -> Result<Option<OrgAccount>, CloudError> {
+        self.0.describe_account_calls.fetch_add(1, Ordering::SeqCst);
+        if let Some(e) = &self.0.org_error {
+            return Err(e.clone());
+        }
+        Ok(self
+            .0
+            .tree
+            .values()
+            .flat_map(|t| t.1.clone())
+            .find(|a| &a.id == account))
     }
 }
 
@@ -811,6 +832,35 @@ fn discovery_walks_ous_and_keeps_active_accounts() {
         err.to_string(),
         "cannot list accounts under ou-missing: ParentNotFoundException: ou-missing not found"
     );
+}
+
+/// Listed accounts without a name get Organizations' name: DescribeAccount
+/// for a few, one ListAccounts for many; an account Organizations does not
+/// know keeps its id; a caller that may not read Organizations gets the
+/// error, after one call.
+#[test]
+fn names_of_listed_accounts_come_from_organizations() {
+    let fake = org_fake();
+    let few: Vec<AccountId> = [1, 4, 99].iter().map(|n| AccountId::parse(&id(*n)).unwrap()).collect();
+    let names = run(crate::account_names(&fake, &few)).unwrap();
+    assert_eq!(
+        names.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
+        [format!("{}=acct-1", id(1)), format!("{}=acct-4", id(4))]
+    );
+    assert_eq!(fake.0.describe_account_calls.load(Ordering::SeqCst), 3);
+    assert_eq!(fake.0.list_accounts_calls.load(Ordering::SeqCst), 0);
+
+    let many: Vec<AccountId> = (1..=30).map(|n| AccountId::parse(&id(n)).unwrap()).collect();
+    let names = run(crate::account_names(&fake, &many)).unwrap();
+    assert_eq!(names.len(), 6, "every account of the organization: {names:?}");
+    assert_eq!(fake.0.describe_account_calls.load(Ordering::SeqCst), 3);
+    assert_eq!(fake.0.list_accounts_calls.load(Ordering::SeqCst), 1);
+
+    let mut state = State::default();
+    state.org_error = Some(service("AWSOrganizationsNotInUseException", "not in an organization"));
+    let denied = Fake(Arc::new(state));
+    let err = run(crate::account_names(&denied, &few)).unwrap_err();
+    assert!(err.message().contains("not in an organization"), "{err}");
 }
 
 // ---------------------------------------------------------------------------

@@ -14,6 +14,27 @@ pub struct Resolution {
     pub notes: Vec<String>,
 }
 
+/// Listed accounts the inventory gives no name and discovery did not find:
+/// their names are asked of Organizations.
+pub fn unnamed(inv: &Inventory, discovered: &[DiscoveredAccount]) -> Vec<model::AccountId> {
+    let found: std::collections::BTreeSet<&model::AccountId> = discovered.iter().map(|d| &d.id).collect();
+    inv.accounts
+        .iter()
+        .filter(|a| a.name.is_none() && !found.contains(&a.id))
+        .map(|a| a.id.clone())
+        .collect()
+}
+
+/// The Organizations names of listed accounts without one (see
+/// `unnamed`); the others keep theirs (the id where Organizations gave none).
+pub fn name_listed(targets: &mut [Target], names: &BTreeMap<model::AccountId, String>) {
+    for t in targets.iter_mut().filter(|t| t.source == TargetSource::Inventory) {
+        if let Some(name) = names.get(&t.account_id) {
+            t.account_name.clone_from(name);
+        }
+    }
+}
+
 pub fn resolve(inv: &Inventory, discovered: &[DiscoveredAccount]) -> Resolution {
     let mut notes = Vec::new();
     let mut by_id: BTreeMap<String, Target> = BTreeMap::new();

@@ -822,6 +822,34 @@ fn targets_union_filter_exclude() {
     );
 }
 
+/// A listed account without a name is asked of Organizations (unless
+/// discovery found it); the name it gets replaces the id, and only there.
+#[test]
+fn unnamed_listed_accounts_take_organizations_names() {
+    let text = format!(
+        "{HEAD}role:\n  name: R\naccounts:\n  - {{id: \"222222222222\"}}\n  - {{id: \"333333333333\", name: mine}}\n  - {{id: \"444444444444\"}}\norganization:\n  ous: [ou-abcd-12345678]\n"
+    );
+    let (inv, _) = inventory::parse(&text, Path::new("inv/test.yaml"), &read_file).unwrap();
+    let found = [discovered("444444444444", "found-by-discovery", &[])];
+    let unnamed = targets::unnamed(&inv, &found);
+    assert_eq!(unnamed.iter().map(|a| a.as_str()).collect::<Vec<_>>(), ["222222222222"]);
+    let mut resolved = targets::resolve(&inv, &found).targets;
+    let names: BTreeMap<model::AccountId, String> = [(unnamed[0].clone(), "dev".to_owned())].into();
+    targets::name_listed(&mut resolved, &names);
+    let names: Vec<(&str, &str)> = resolved
+        .iter()
+        .map(|t| (t.account_id.as_str(), t.account_name.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("222222222222", "dev"),
+            ("333333333333", "mine"),
+            ("444444444444", "found-by-discovery")
+        ]
+    );
+}
+
 /// Every key documented in inventory/README.md (its tables) and used in
 /// inventory/example.yaml, as a dotted path (`profiles.duration_seconds`,
 /// `accounts.id`).

@@ -3,7 +3,7 @@
 use aws_sdk_organizations as org;
 use model::AccountId;
 
-use super::{SdkCloud, limited, sdk_error};
+use super::{SdkCloud, found, limited, sdk_error};
 use crate::cloud::{CloudError, OrgAccount, Organization};
 
 impl Organization for SdkCloud {
@@ -46,6 +46,17 @@ impl Organization for SdkCloud {
             out.extend(page.accounts().iter().filter_map(org_account));
         }
         Ok(out)
+    }
+
+    async fn describe_account(&self, account: &AccountId) -> Result<Option<OrgAccount>, CloudError> {
+        let out = found(
+            limited(
+                &self.org_limit,
+                self.org.describe_account().account_id(account.as_str()).send(),
+            )
+            .await,
+        )?;
+        Ok(out.and_then(|o| o.account().and_then(org_account)))
     }
 
     async fn list_account_tags(&self, account: &AccountId) -> Result<Vec<(String, String)>, CloudError> {
