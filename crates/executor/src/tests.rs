@@ -856,9 +856,10 @@ fn names_of_listed_accounts_come_from_organizations() {
     assert_eq!(fake.0.describe_account_calls.load(Ordering::SeqCst), 3);
     assert_eq!(fake.0.list_accounts_calls.load(Ordering::SeqCst), 1);
 
-    let mut state = State::default();
-    state.org_error = Some(service("AWSOrganizationsNotInUseException", "not in an organization"));
-    let denied = Fake(Arc::new(state));
+    let denied = Fake(Arc::new(State {
+        org_error: Some(service("AWSOrganizationsNotInUseException", "not in an organization")),
+        ..State::default()
+    }));
     let err = run(crate::account_names(&denied, &few)).unwrap_err();
     assert!(err.message().contains("not in an organization"), "{err}");
 }
