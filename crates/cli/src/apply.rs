@@ -2,6 +2,7 @@
 //! orphans and `--prune`, then the registry, the profiles and the summary.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 
 use anyhow::bail;
 use clap::Args;
@@ -55,6 +56,9 @@ pub(crate) struct ApplyArgs {
     /// Also delete rolecall's stacks (or stack instances) of accounts/regions that left the inventory
     #[arg(long)]
     pub(crate) prune: bool,
+    /// Only put back every role the drift check finds DRIFTED (CloudFormation's drift-aware change set, then IAM on rolecall's own role where it is still drifted); creates and updates nothing else
+    #[arg(long, conflicts_with = "prune")]
+    revert_drift: bool,
     /// Seconds between two status reads while a stack operation runs
     #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
     poll_interval: f64,
@@ -118,6 +122,14 @@ pub(crate) async fn apply(aws: &AwsArgs, inv: &Inventory, args: &ApplyArgs) -> a
                 .collect(),
         ),
     };
+    if args.revert_drift {
+        if inv.deploy.via == model::DeployVia::Stacksets {
+            bail!(
+                "--revert-drift works on stacks rolecall deploys through the bootstrap role; a stack set's instances are CloudFormation's to repair (detect drift on the stack set, then update it)"
+            );
+        }
+        return revert_drift(&cloud, inv, args, &settings, &catalog, &targets, &options).await;
+    }
     let run = match inv.deploy.via {
         model::DeployVia::Stacksets => {
             if !args.accounts.is_empty() {
@@ -184,6 +196,109 @@ pub(crate) async fn apply(aws: &AwsArgs, inv: &Inventory, args: &ApplyArgs) -> a
     // A registry that was not written fails the run (it is kept locally).
     written.write_problems(args.json)?;
     Ok(if written.failed() { exit::FAILURE } else { code })
+}
+
+/// `apply --revert-drift`: the drift check, a plan of the DRIFTED roles,
+/// confirmation, the revert, the summary. The registry and profiles stay
+/// as they are: the roles and their ARNs do not change.
+async fn revert_drift(
+    cloud: &SdkCloud,
+    inv: &Inventory,
+    args: &ApplyArgs,
+    settings: &executor::Settings,
+    catalog: &[model::Desired],
+    targets: &[model::Target],
+    options: &executor::ApplyOptions,
+) -> anyhow::Result<u8> {
+    let check = crate::drift::check_roles(
+        cloud,
+        inv,
+        settings,
+        catalog,
+        targets,
+        false,
+        std::time::Duration::from_secs(300),
+    )
+    .await;
+    let mut plan = model::Plan::default();
+    for f in &check.findings {
+        match planner::drift::revert(f) {
+            Some(decision) => plan.entries.push(model::PlanEntry {
+                account_id: f.account_id.clone(),
+                account_name: f.account_name.clone(),
+                role: f.role.clone().unwrap_or_default(),
+                region: f.region.clone().unwrap_or_default(),
+                action: decision.action,
+                reason: decision.reason,
+                differences: decision.differences,
+                stack_status: None,
+                stack_id: None,
+            }),
+            None if f.kind == model::DriftKind::Error => plan.errors.push(model::AccountError {
+                account_id: f.account_id.clone(),
+                account_name: f.account_name.clone(),
+                region: f.region.clone(),
+                message: f.reason.clone(),
+            }),
+            None => {}
+        }
+    }
+    plan.sort();
+    let drifted: Vec<&model::PlanEntry> = plan
+        .entries
+        .iter()
+        .filter(|e| e.action == model::Action::RevertDrift)
+        .collect();
+    // What is reverted: each target narrowed to its drifted roles and regions.
+    let doomed: Vec<model::Target> = targets
+        .iter()
+        .filter_map(|t| {
+            let roles: Vec<model::TargetRole> = t
+                .roles
+                .iter()
+                .filter_map(|r| {
+                    let regions: Vec<String> = drifted
+                        .iter()
+                        .filter(|e| e.account_id == t.account_id && e.role == r.role)
+                        .map(|e| e.region.clone())
+                        .collect();
+                    (!regions.is_empty()).then(|| model::TargetRole {
+                        role: r.role.clone(),
+                        regions,
+                    })
+                })
+                .collect();
+            (!roles.is_empty()).then(|| model::Target {
+                regions: roles.iter().flat_map(|r| r.regions.clone()).collect(),
+                roles,
+                ..t.clone()
+            })
+        })
+        .collect();
+    let attention = plan.needs_attention();
+    if !args.json || !args.yes {
+        reporter::write_plan(&mut std::io::stdout().lock(), &plan, args.all)?;
+    }
+    if doomed.is_empty() {
+        eprintln!("rolecall: no role is drifted: nothing to revert");
+        return Ok(if attention { exit::FAILURE } else { exit::OK });
+    }
+    if !args.yes && !options::confirm("Revert the drift of these roles?", "apply --revert-drift")? {
+        return Ok(exit::FAILURE);
+    }
+    let expected = crate::drift::expected_roles(inv, settings.partition);
+    let progress = reporter::Progress::stderr("reverting", true);
+    let outcomes = executor::revert_drift(cloud, settings, options, catalog, &doomed, &expected, &progress).await;
+    progress.finish();
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        reporter::write_summary_json(&mut out, &outcomes)?;
+    } else {
+        writeln!(out)?;
+        reporter::write_summary(&mut out, &outcomes, args.all)?;
+    }
+    let ok = outcomes.iter().all(|o| o.status.succeeded());
+    Ok(if ok && !attention { exit::OK } else { exit::FAILURE })
 }
 
 /// The bootstrap-role path of apply: orphans, the confirmed plan, the

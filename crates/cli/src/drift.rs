@@ -48,6 +48,42 @@ pub(crate) struct DriftArgs {
     detection_timeout: f64,
 }
 
+/// What the inventory expects of each role of the catalog in a region
+/// (`None` for an own template).
+pub(crate) fn expected_roles(
+    inv: &Inventory,
+    partition: planner::partition::Partition,
+) -> impl Fn(&model::Desired, &str) -> Option<planner::drift::ExpectedRole> + Sync + '_ {
+    move |d: &model::Desired, region: &str| {
+        let role = inv.role(&d.role)?;
+        planner::drift::expected_role(&role.spec, region, partition)
+    }
+}
+
+/// The drift check of every stack of `targets`: stack state and the live
+/// role (and CloudFormation's detection with `cfn_drift`), with progress.
+pub(crate) async fn check_roles(
+    cloud: &executor::aws::SdkCloud,
+    inv: &Inventory,
+    settings: &executor::Settings,
+    catalog: &[model::Desired],
+    targets: &[model::Target],
+    cfn_drift: bool,
+    detection_timeout: std::time::Duration,
+) -> executor::drift::DriftCheck {
+    let expected = expected_roles(inv, settings.partition);
+    let options = executor::drift::DriftOptions {
+        cfn_drift,
+        detections_at_once: 8,
+        detection_timeout,
+        poll_interval: std::time::Duration::from_secs(2),
+    };
+    let progress = reporter::Progress::stderr("checking", false);
+    let check = executor::drift::drift(cloud, settings, catalog, targets, &expected, &options, &progress).await;
+    progress.finish();
+    check
+}
+
 pub(crate) async fn drift(aws: &AwsArgs, inv: &Inventory, args: &DriftArgs) -> anyhow::Result<u8> {
     if !(1.0..=86_400.0).contains(&args.detection_timeout) {
         anyhow::bail!(
@@ -109,20 +145,16 @@ pub(crate) async fn drift(aws: &AwsArgs, inv: &Inventory, args: &DriftArgs) -> a
         details: Vec::new(),
     }));
 
-    let partition = settings.partition;
-    let expected = |d: &model::Desired, region: &str| {
-        let role = inv.role(&d.role)?;
-        planner::drift::expected_role(&role.spec, region, partition)
-    };
-    let options = executor::drift::DriftOptions {
-        cfn_drift: args.cfn_drift,
-        detections_at_once: 8,
+    let check = check_roles(
+        &cloud,
+        inv,
+        &settings,
+        &catalog,
+        &targets,
+        args.cfn_drift,
         detection_timeout,
-        poll_interval: std::time::Duration::from_secs(2),
-    };
-    let progress = reporter::Progress::stderr("checking", false);
-    let check = executor::drift::drift(&cloud, &settings, &catalog, &targets, &expected, &options, &progress).await;
-    progress.finish();
+    )
+    .await;
     findings.extend(check.findings);
     executor::drift::sort(&mut findings);
 

@@ -111,7 +111,7 @@ impl<S: Stacks + ChangeSets> Stack<'_, S> {
                     self.stage(Stage::Waiting);
                     observed = self.settle(Some(action)).await?;
                 }
-                Action::Delete | Action::Orphaned => {
+                Action::Delete | Action::Orphaned | Action::RevertDrift => {
                     let message = format!(
                         "the planner chose `{action}` during apply; this is a bug in rolecall, please report it"
                     );
@@ -130,7 +130,7 @@ impl<S: Stacks + ChangeSets> Stack<'_, S> {
                         return Err(self.fail(Some(observed), Some(action), message));
                     }
                 },
-                Action::Update => match self.update(observed, confirmed).await? {
+                Action::Update => match self.update(observed, confirmed, false).await? {
                     Updated::Done(o) => return Ok(*o),
                     // Another run is about to update this stack: wait, then
                     // observe and decide again (it may have done our work).

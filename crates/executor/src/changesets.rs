@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use model::{Action, Difference, Observed, Outcome, ResourceChange, Stage, Status};
 
-use crate::cloud::{ChangeSetSummary, ChangeSets, ErrorKind, Stacks, says_no_changes};
+use crate::cloud::{ChangeSetSummary, ChangeSets, ErrorKind, StackRequest, Stacks, says_no_changes};
 use crate::records::status_of;
 use crate::stacks::{Failure, Stack};
 
@@ -110,12 +110,19 @@ pub(crate) enum Updated {
 }
 
 impl<S: Stacks + ChangeSets> Stack<'_, S> {
-    pub(crate) async fn update(&self, before: Observed, confirmed: bool) -> Result<Updated, Failure> {
+    /// `revert_drift`: the change set also puts back what was changed
+    /// outside CloudFormation (`apply --revert-drift`).
+    pub(crate) async fn update(
+        &self,
+        before: Observed,
+        confirmed: bool,
+        revert_drift: bool,
+    ) -> Result<Updated, Failure> {
         let action = Some(Action::Update);
         self.stage(Stage::Updating);
         // Tags alone: no resource changes to review, and a change set of
         // tags alone may be refused as "no changes".
-        if planner::decide(self.desired, &before).differences == [Difference::Tags] {
+        if !revert_drift && planner::decide(self.desired, &before).differences == [Difference::Tags] {
             return self
                 .retag(&before, confirmed, Vec::new())
                 .await
@@ -152,7 +159,10 @@ impl<S: Stacks + ChangeSets> Stack<'_, S> {
                 tracing::warn!(account = %self.target.account_id, region = self.region, "cannot list the change sets of {stack}: {e}")
             }
         }
-        let request = self.request();
+        let request = StackRequest {
+            revert_drift,
+            ..self.request()
+        };
         let mut created = self
             .session
             .create_change_set(self.region, &request, &name, &description)

@@ -75,6 +75,9 @@ pub struct StackRequest {
     pub tags: BTreeMap<String, String>,
     /// Also CAPABILITY_AUTO_EXPAND (the template has a `Transform`).
     pub auto_expand: bool,
+    /// A change set that also reverts drift (DeploymentMode REVERT_DRIFT:
+    /// resources changed outside CloudFormation go back to the template).
+    pub revert_drift: bool,
 }
 
 /// A change set as DescribeChangeSet reports it.
@@ -206,6 +209,13 @@ pub trait InstanceStacks: Send + Sync {
 
 /// IAM in the target account (global to it).
 pub trait Roles: Send + Sync {
+    /// One IAM call on rolecall's own role (`apply --revert-drift`).
+    fn repair_role(
+        &self,
+        role_name: &str,
+        repair: &model::RoleRepair,
+    ) -> impl Future<Output = Result<(), CloudError>> + Send;
+
     /// The IAM role by name (IAM is global to the account); `None` when
     /// there is no such role.
     fn get_live_role(

@@ -162,14 +162,7 @@ async fn check<S: Stacks + Roles + StackDrift>(
         Err((kind, reason)) => return here(kind, reason, Vec::new()),
     };
     let want = expected(desired, region);
-    // The role the stack made: its output, else the name the inventory gives.
-    let role_name = stack
-        .outputs
-        .get(&desired.output_key)
-        .and_then(|arn| planner::partition::role_name_of_arn(arn))
-        .map(str::to_owned)
-        .or_else(|| want.as_ref().map(|w| w.name.clone()));
-    let Some(role_name) = role_name else {
+    let Some(role_name) = role_name(desired, stack, want.as_ref()) else {
         return here(
             DriftKind::Drifted,
             format!("the stack has no output {}", desired.output_key),
@@ -241,6 +234,16 @@ async fn check<S: Stacks + Roles + StackDrift>(
             details,
         ),
     }
+}
+
+/// The role the stack made: its output, else the name the inventory gives.
+pub(crate) fn role_name(desired: &Desired, stack: &model::StackInfo, want: Option<&ExpectedRole>) -> Option<String> {
+    stack
+        .outputs
+        .get(&desired.output_key)
+        .and_then(|arn| planner::partition::role_name_of_arn(arn))
+        .map(str::to_owned)
+        .or_else(|| want.map(|w| w.name.clone()))
 }
 
 /// One detection within the rate limit; `None` when the endpoint is known

@@ -25,6 +25,7 @@ pub mod objects;
 pub mod observe;
 pub mod publish;
 mod records;
+pub mod revert;
 pub mod settings;
 #[cfg(feature = "sim")]
 pub mod sim;
@@ -41,6 +42,7 @@ pub use cloud::{
 pub use destroy::destroy;
 pub use discover::{DiscoveryError, account_names, discover};
 pub use observe::{ObservedMap, observe, plan};
+pub use revert::revert_drift;
 pub use settings::Settings;
 
 #[cfg(test)]

@@ -199,6 +199,7 @@ impl<S: Stacks> Stack<'_, S> {
             parameters: self.desired.parameters.clone(),
             tags: self.desired.stack_tags(),
             auto_expand: self.desired.auto_expand,
+            revert_drift: false,
         }
     }
 

@@ -208,6 +208,7 @@ async fn operate<C: StackSets>(begun: Begun<'_, C>, prune: bool, events: &dyn Ev
         parameters: run.desired.parameters.clone(),
         tags: run.desired.stack_tags(),
         auto_expand: run.desired.auto_expand,
+        revert_drift: false,
     };
     let request = StackSetRequest {
         stack,

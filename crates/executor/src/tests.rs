@@ -121,6 +121,11 @@ struct State {
     tokens: Mutex<Vec<String>>,
     /// (account, role name) → the live role (see `drift` tests).
     roles: Mutex<BTreeMap<(String, String), model::LiveRole>>,
+    /// Change sets made with DeploymentMode REVERT_DRIFT.
+    reverting: Mutex<std::collections::BTreeSet<SetKey>>,
+    /// What an executed REVERT_DRIFT change set makes of the account's
+    /// roles (`None`: it changes nothing, as moto's).
+    revert_to: Option<model::LiveRole>,
     /// (account, region) → how DetectStackDrift behaves there.
     detections: Mutex<BTreeMap<(String, String), Detection>>,
     detecting: AtomicUsize,
@@ -445,6 +450,9 @@ impl ChangeSets for FakeSession {
             ));
         }
         assert!(request.tags.contains_key(model::TAG_FINGERPRINT));
+        if request.revert_drift {
+            self.state.reverting.lock().unwrap().insert(set_key.clone());
+        }
         self.state.change_set_owners.lock().unwrap().insert(
             set_key.clone(),
             (Some(description.to_owned()), std::time::SystemTime::now()),
@@ -489,11 +497,17 @@ impl ChangeSets for FakeSession {
     async fn execute_change_set(&self, region: &str, _: &str, name: &str, token: &str) -> Result<(), CloudError> {
         self.token(&(self.account.clone(), region.to_owned()), "update", token);
         let key = self.call(region, "ExecuteChangeSet");
-        self.state
-            .change_sets
-            .lock()
-            .unwrap()
-            .remove(&(key.0.clone(), key.1.clone(), name.to_owned()));
+        let set_key = (key.0.clone(), key.1.clone(), name.to_owned());
+        self.state.change_sets.lock().unwrap().remove(&set_key);
+        if self.state.reverting.lock().unwrap().contains(&set_key)
+            && let Some(role) = &self.state.revert_to
+        {
+            for (k, live) in self.state.roles.lock().unwrap().iter_mut() {
+                if k.0 == self.account {
+                    *live = role.clone();
+                }
+            }
+        }
         let script = self.script(&key);
         let tags = (script.update_result == "UPDATE_COMPLETE" && !script.change_set_drops_tags)
             .then(|| desired().stack_tags());
@@ -523,6 +537,33 @@ impl InstanceStacks for FakeSession {
 }
 
 impl Roles for FakeSession {
+    async fn repair_role(&self, name: &str, repair: &model::RoleRepair) -> Result<(), CloudError> {
+        use model::RoleRepair;
+        self.call("global", "IAM");
+        let mut roles = self.state.roles.lock().unwrap();
+        let role = roles
+            .get_mut(&(self.account.clone(), name.to_owned()))
+            .ok_or_else(|| service("NoSuchEntity", name))?;
+        match repair {
+            RoleRepair::Trust(doc) => role.trust = serde_json::from_str(doc).unwrap(),
+            RoleRepair::PutInline(n, doc) => {
+                role.inline.insert(n.clone(), serde_json::from_str(doc).unwrap());
+            }
+            RoleRepair::DeleteInline(n) => {
+                role.inline.remove(n);
+            }
+            RoleRepair::Attach(arn) => {
+                role.managed.insert(arn.clone());
+            }
+            RoleRepair::Detach(arn) => {
+                role.managed.remove(arn);
+            }
+            RoleRepair::Boundary(b) => role.permissions_boundary.clone_from(b),
+            RoleRepair::MaxSessionDuration(s) => role.max_session_duration = *s,
+        }
+        Ok(())
+    }
+
     async fn get_live_role(&self, name: &str) -> Result<Option<model::LiveRole>, CloudError> {
         self.call("global", "GetRole");
         Ok(self
@@ -2178,6 +2219,91 @@ fn drift_gives_one_verdict_per_target_and_never_writes() {
         calls.iter().all(|c| ["DescribeStacks", "GetRole"].contains(&c.2)),
         "drift only reads: {calls:?}"
     );
+}
+
+/// `apply --revert-drift` on a role whose trust was widened and that got
+/// an inline policy: where the REVERT_DRIFT change set puts it back (AWS),
+/// no IAM call is made; where it changes nothing (moto), IAM puts back
+/// exactly the two differences, and the role then matches.
+#[test]
+fn revert_drift_uses_cloudformation_first_then_iam_on_the_role_only() {
+    let widened = || {
+        let mut role = live(trust_of(&["111111111111", "999999999999"]));
+        role.inline.insert("backdoor".into(), serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}));
+        role
+    };
+    let revert = |revert_to: Option<model::LiveRole>| {
+        let state = State {
+            revert_to,
+            ..State::default()
+        }
+        .with_stack(1, "us-east-1", "UPDATE_COMPLETE", ours());
+        state
+            .roles
+            .lock()
+            .unwrap()
+            .insert((id(1), "RolecallTarget".into()), widened());
+        let fake = Fake(Arc::new(state));
+        let want = |_: &Desired, _: &str| Some(wanted_role());
+        let outcomes = run(crate::revert_drift(
+            &fake,
+            &settings(4),
+            &options(),
+            &[desired()],
+            &east(1),
+            &want,
+            &NoEventsSink,
+        ));
+        (fake.0, outcomes)
+    };
+    let expected_live = live(trust_of(&["111111111111"]));
+
+    // CloudFormation's drift-aware change set does it.
+    let (state, outcomes) = revert(Some(expected_live.clone()));
+    assert_eq!(status(&outcomes[0]), "updated ");
+    assert_eq!(outcomes[0].action, Some(Action::RevertDrift));
+    let calls = state.calls(1, "us-east-1");
+    assert!(calls.contains(&"ExecuteChangeSet"), "{calls:?}");
+    assert_eq!(
+        state.reverting.lock().unwrap().len(),
+        1,
+        "the change set is REVERT_DRIFT"
+    );
+    let iam = state.calls(1, "global");
+    assert_eq!(iam, ["GetRole"], "only read again: {iam:?}");
+
+    // An endpoint that ignores the mode: IAM, then the role matches.
+    let (state, outcomes) = revert(None);
+    assert_eq!(status(&outcomes[0]), "updated ");
+    let changes: Vec<&str> = outcomes[0].changes.iter().map(|c| c.action.as_str()).collect();
+    assert_eq!(
+        changes[changes.len() - 2..],
+        ["DeleteRolePolicy backdoor", "UpdateAssumeRolePolicy"]
+    );
+    assert_eq!(state.calls(1, "global"), ["GetRole", "IAM", "IAM", "GetRole"]);
+    let role = state.roles.lock().unwrap()[&(id(1), "RolecallTarget".to_owned())].clone();
+    assert_eq!(planner::drift::compare_role(&wanted_role(), Some(&role)), Vec::new());
+
+    // A stack that became stale meanwhile is left for a plain apply.
+    let state = State::default().with_stack(1, "us-east-1", "UPDATE_COMPLETE", old());
+    state
+        .roles
+        .lock()
+        .unwrap()
+        .insert((id(1), "RolecallTarget".into()), widened());
+    let fake = Fake(Arc::new(state));
+    let want = |_: &Desired, _: &str| Some(wanted_role());
+    let outcomes = run(crate::revert_drift(
+        &fake,
+        &settings(4),
+        &options(),
+        &[desired()],
+        &east(1),
+        &want,
+        &NoEventsSink,
+    ));
+    assert_eq!(outcomes[0].status, model::Status::ChangedSincePlan, "{outcomes:?}");
+    assert!(fake.0.calls(1, "global").is_empty());
 }
 
 #[test]

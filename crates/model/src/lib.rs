@@ -466,10 +466,13 @@ pub enum Action {
     /// The account (or region) left the inventory but its stack is still
     /// there; only `destroy --orphans` removes it.
     Orphaned,
+    /// `apply --revert-drift`: the role differs from the inventory while its
+    /// stack is current; put it back.
+    RevertDrift,
 }
 
 impl Action {
-    pub const ALL: [Action; 8] = [
+    pub const ALL: [Action; 9] = [
         Action::Create,
         Action::Update,
         Action::Recover,
@@ -478,6 +481,7 @@ impl Action {
         Action::Blocked,
         Action::Delete,
         Action::Orphaned,
+        Action::RevertDrift,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -490,12 +494,16 @@ impl Action {
             Action::Blocked => "blocked",
             Action::Delete => "delete",
             Action::Orphaned => "orphaned",
+            Action::RevertDrift => "revert-drift",
         }
     }
 
     /// Whether applying this action writes to the account.
     pub fn changes(self) -> bool {
-        matches!(self, Action::Create | Action::Update | Action::Recover | Action::Delete)
+        matches!(
+            self,
+            Action::Create | Action::Update | Action::Recover | Action::Delete | Action::RevertDrift
+        )
     }
 }
 
@@ -855,6 +863,40 @@ pub struct LiveRole {
     pub max_session_duration: u32,
     /// The permissions boundary's ARN, if the role has one.
     pub permissions_boundary: Option<String>,
+}
+
+/// One IAM call that puts a drifted role back as the inventory has it
+/// (`apply --revert-drift`, where CloudFormation's own revert did not).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RoleRepair {
+    /// UpdateAssumeRolePolicy with this document (JSON).
+    Trust(String),
+    /// PutRolePolicy of this inline policy (name, JSON document).
+    PutInline(String, String),
+    /// DeleteRolePolicy of an inline policy the inventory does not have.
+    DeleteInline(String),
+    /// AttachRolePolicy / DetachRolePolicy of a managed policy ARN.
+    Attach(String),
+    Detach(String),
+    /// PutRolePermissionsBoundary (`Some`) or DeleteRolePermissionsBoundary.
+    Boundary(Option<String>),
+    /// UpdateRole's MaxSessionDuration, in seconds.
+    MaxSessionDuration(u32),
+}
+
+impl fmt::Display for RoleRepair {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RoleRepair::Trust(_) => f.write_str("UpdateAssumeRolePolicy"),
+            RoleRepair::PutInline(name, _) => write!(f, "PutRolePolicy {name}"),
+            RoleRepair::DeleteInline(name) => write!(f, "DeleteRolePolicy {name}"),
+            RoleRepair::Attach(arn) => write!(f, "AttachRolePolicy {arn}"),
+            RoleRepair::Detach(arn) => write!(f, "DetachRolePolicy {arn}"),
+            RoleRepair::Boundary(Some(arn)) => write!(f, "PutRolePermissionsBoundary {arn}"),
+            RoleRepair::Boundary(None) => f.write_str("DeleteRolePermissionsBoundary"),
+            RoleRepair::MaxSessionDuration(s) => write!(f, "UpdateRole MaxSessionDuration={s}"),
+        }
+    }
 }
 
 /// The verdict of `verify` for one registered role in one account.

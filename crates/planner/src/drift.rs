@@ -8,8 +8,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use model::{
-    Desired, DriftDetail, DriftKind, Inventory, LiveRole, Observed, RoleSpec, StackInfo, TAG_FINGERPRINT,
-    TAG_MANAGED_BY,
+    Action, Decision, Desired, DriftDetail, DriftFinding, DriftKind, Inventory, LiveRole, Observed, RoleRepair,
+    RoleSpec, StackInfo, TAG_FINGERPRINT, TAG_MANAGED_BY,
 };
 use serde_json::{Value, json};
 
@@ -165,6 +165,72 @@ pub fn compare_role(expected: &ExpectedRole, live: Option<&LiveRole>) -> Vec<Dri
         ));
     }
     out
+}
+
+/// The IAM calls that make `live` the `expected` role: only what differs,
+/// in an order that never widens access on the way (policies that go are
+/// removed before the trust policy and new policies are put).
+pub fn repairs(expected: &ExpectedRole, live: &LiveRole) -> Vec<RoleRepair> {
+    let partition = expected.partition;
+    let same = |a: &Value, b: &Value| compare_policy("", a, b, partition).is_empty();
+    let mut out = Vec::new();
+    for name in live.inline.keys().filter(|n| !expected.inline.contains_key(*n)) {
+        out.push(RoleRepair::DeleteInline(name.clone()));
+    }
+    for arn in live.managed.difference(&expected.managed) {
+        out.push(RoleRepair::Detach(arn.clone()));
+    }
+    if !same(&expected.trust, &live.trust) {
+        out.push(RoleRepair::Trust(expected.trust.to_string()));
+    }
+    for (name, want) in &expected.inline {
+        if live.inline.get(name).is_none_or(|have| !same(want, have)) {
+            out.push(RoleRepair::PutInline(name.clone(), want.to_string()));
+        }
+    }
+    for arn in expected.managed.difference(&live.managed) {
+        out.push(RoleRepair::Attach(arn.clone()));
+    }
+    if live.permissions_boundary != expected.permissions_boundary {
+        out.push(RoleRepair::Boundary(expected.permissions_boundary.clone()));
+    }
+    if live.max_session_duration != expected.max_session_duration {
+        out.push(RoleRepair::MaxSessionDuration(expected.max_session_duration));
+    }
+    out
+}
+
+/// What `apply --revert-drift` does with one stack's drift finding: revert
+/// a DRIFTED role; nothing for one in sync; a stack that is missing, stale
+/// or unhealthy needs a plain `apply` first (its template is not what
+/// runs). Account-level findings (uncovered, orphaned, errors) are not
+/// stacks to revert: `None`.
+pub fn revert(finding: &DriftFinding) -> Option<Decision> {
+    finding.region.as_ref()?;
+    let decision = |action, reason| Decision {
+        action,
+        reason,
+        differences: Vec::new(),
+    };
+    match finding.kind {
+        DriftKind::InSync => Some(decision(Action::NoOp, finding.reason.clone())),
+        DriftKind::Drifted => {
+            let mut paths: Vec<&str> = finding.details.iter().map(|d| d.path.as_str()).collect();
+            paths.dedup();
+            Some(decision(
+                Action::RevertDrift,
+                format!("{}: {}", finding.reason, paths.join(", ")),
+            ))
+        }
+        DriftKind::Missing | DriftKind::Stale | DriftKind::Unhealthy => Some(decision(
+            Action::Blocked,
+            format!(
+                "{}: {}; run `rolecall apply` (without --revert-drift) to bring the stack to the inventory first",
+                finding.kind, finding.reason
+            ),
+        )),
+        DriftKind::Uncovered | DriftKind::Orphaned | DriftKind::Error => None,
+    }
 }
 
 fn detail(path: &str, expected: &str, actual: &str) -> DriftDetail {

@@ -1325,6 +1325,104 @@ fn a_govcloud_trust_policy_with_a_bare_account_id_is_in_sync() {
     assert_eq!(crate::drift::compare_role(&expected, Some(&elsewhere)).len(), 2);
 }
 
+/// `apply --revert-drift`'s IAM repair: exactly what differs, what goes
+/// before what comes (never wider on the way), and after it the role
+/// compares equal. Which findings it reverts, and which need a plain apply.
+#[test]
+fn a_drifted_role_is_repaired_with_only_the_calls_that_differ() {
+    use model::{DriftKind, RoleRepair};
+    let inv = inventory_with("role:\n  name: R\n  managed_policy_arns: [ReadOnlyAccess]\n");
+    let aws = crate::partition::AWS;
+    let expected = crate::drift::expected_role(&inv.roles[0].spec, "us-east-1", aws).unwrap();
+    let as_is = model::LiveRole {
+        trust: expected.trust.clone(),
+        inline: expected.inline.clone(),
+        managed: expected.managed.clone(),
+        max_session_duration: expected.max_session_duration,
+        permissions_boundary: None,
+    };
+    assert_eq!(crate::drift::repairs(&expected, &as_is), Vec::new());
+    let mut widened = as_is.clone();
+    widened.trust["Statement"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::999999999999:root"}, "Action": "sts:AssumeRole"}));
+    widened.inline.insert("backdoor".into(), serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}));
+    widened.managed = ["arn:aws:iam::aws:policy/AdministratorAccess".to_owned()].into();
+    widened.max_session_duration = 43_200;
+    let repairs = crate::drift::repairs(&expected, &widened);
+    let shown: Vec<String> = repairs.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        shown,
+        [
+            "DeleteRolePolicy backdoor",
+            "DetachRolePolicy arn:aws:iam::aws:policy/AdministratorAccess",
+            "UpdateAssumeRolePolicy",
+            "AttachRolePolicy arn:aws:iam::aws:policy/ReadOnlyAccess",
+            "UpdateRole MaxSessionDuration=3600",
+        ]
+    );
+    // Applied, the role is the inventory's.
+    let mut fixed = widened.clone();
+    for r in &repairs {
+        match r {
+            RoleRepair::Trust(doc) => fixed.trust = serde_json::from_str(doc).unwrap(),
+            RoleRepair::PutInline(name, doc) => {
+                fixed.inline.insert(name.clone(), serde_json::from_str(doc).unwrap());
+            }
+            RoleRepair::DeleteInline(name) => {
+                fixed.inline.remove(name);
+            }
+            RoleRepair::Attach(arn) => {
+                fixed.managed.insert(arn.clone());
+            }
+            RoleRepair::Detach(arn) => {
+                fixed.managed.remove(arn);
+            }
+            RoleRepair::Boundary(b) => fixed.permissions_boundary.clone_from(b),
+            RoleRepair::MaxSessionDuration(s) => fixed.max_session_duration = *s,
+        }
+    }
+    assert_eq!(crate::drift::compare_role(&expected, Some(&fixed)), Vec::new());
+
+    let finding = |kind, region: Option<&str>| model::DriftFinding {
+        account_id: model::AccountId::parse("222222222222").unwrap(),
+        account_name: "dev".into(),
+        role: Some("default".into()),
+        region: region.map(str::to_owned),
+        kind,
+        reason: "role R differs from the inventory (2 differences)".into(),
+        details: vec![
+            model::DriftDetail {
+                path: "AssumeRolePolicyDocument.Statement".into(),
+                expected: "absent".into(),
+                actual: "x".into(),
+            },
+            model::DriftDetail {
+                path: "Policies.backdoor".into(),
+                expected: "absent".into(),
+                actual: "y".into(),
+            },
+        ],
+    };
+    let action = |kind, region| crate::drift::revert(&finding(kind, region)).map(|d| d.action);
+    assert_eq!(action(DriftKind::Drifted, Some("us-east-1")), Some(Action::RevertDrift));
+    assert_eq!(
+        crate::drift::revert(&finding(DriftKind::Drifted, Some("us-east-1")))
+            .unwrap()
+            .reason,
+        "role R differs from the inventory (2 differences): AssumeRolePolicyDocument.Statement, Policies.backdoor"
+    );
+    assert_eq!(action(DriftKind::InSync, Some("us-east-1")), Some(Action::NoOp));
+    for kind in [DriftKind::Stale, DriftKind::Missing, DriftKind::Unhealthy] {
+        assert_eq!(action(kind, Some("us-east-1")), Some(Action::Blocked));
+    }
+    for kind in [DriftKind::Uncovered, DriftKind::Orphaned, DriftKind::Error] {
+        assert_eq!(action(kind, Some("us-east-1")), None);
+    }
+    assert_eq!(action(DriftKind::Drifted, None), None);
+}
+
 #[test]
 fn arns_of_the_inventory_are_read_in_one_place() {
     use crate::partition::{AWS, PolicyRef, role_name_of_arn};

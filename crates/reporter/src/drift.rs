@@ -79,7 +79,28 @@ pub fn write_table(w: &mut dyn Write, findings: &[DriftFinding], notes: &[String
     if !all {
         not_listed(w, counts(findings)[&DriftKind::InSync], "in sync")?;
     }
+    if let Some(how) = repair(findings) {
+        writeln!(w, "{how}")?;
+    }
     Ok(())
+}
+
+/// How to put back what was found: DRIFTED roles with `apply
+/// --revert-drift`, stale, missing or unhealthy stacks with a plain apply.
+fn repair(findings: &[DriftFinding]) -> Option<String> {
+    let counts = counts(findings);
+    let drifted = counts[&DriftKind::Drifted];
+    let applied = counts[&DriftKind::Stale] + counts[&DriftKind::Missing];
+    let mut how = Vec::new();
+    if drifted > 0 {
+        how.push(
+            "`rolecall apply -i FILE --revert-drift` puts the DRIFTED roles back as the inventory has them".to_owned(),
+        );
+    }
+    if applied > 0 {
+        how.push("`rolecall apply -i FILE` brings STALE and MISSING stacks to the inventory".to_owned());
+    }
+    (!how.is_empty()).then(|| format!("To repair: {}", how.join("; ")))
 }
 
 #[derive(Serialize)]
@@ -138,6 +159,9 @@ pub fn write_markdown(w: &mut dyn Write, findings: &[DriftFinding], notes: &[Str
     }
     for note in notes {
         writeln!(w, "\n> {note}")?;
+    }
+    if let Some(how) = repair(findings) {
+        writeln!(w, "\n{how}.")?;
     }
     for kind in DriftKind::ALL.iter().filter(|k| **k != DriftKind::InSync) {
         let of_kind: Vec<&DriftFinding> = findings.iter().filter(|f| f.kind == *kind).collect();

@@ -18,6 +18,7 @@ pub struct Summary {
     pub blocked: usize,
     pub delete: usize,
     pub orphaned: usize,
+    pub revert_drift: usize,
     pub errors: usize,
     pub accounts: usize,
     pub stacks: usize,
@@ -41,6 +42,7 @@ pub fn summary(plan: &Plan) -> Summary {
         blocked: plan.count(Action::Blocked),
         delete: plan.count(Action::Delete),
         orphaned: plan.count(Action::Orphaned),
+        revert_drift: plan.count(Action::RevertDrift),
         errors: plan.errors.len(),
         accounts: accounts.len(),
         stacks: plan.entries.len(),
@@ -91,6 +93,9 @@ pub fn write_plan(w: &mut dyn Write, plan: &Plan, all: bool) -> io::Result<()> {
     if s.delete > 0 {
         extra.push_str(&format!(", {} to delete", s.delete));
     }
+    if s.revert_drift > 0 {
+        extra.push_str(&format!(", {} drifted to revert", s.revert_drift));
+    }
     if s.orphaned > 0 {
         extra.push_str(&format!(
             ", {} orphaned (left the inventory; `rolecall destroy --orphans` removes them)",
@@ -140,6 +145,7 @@ fn action_words(action: Action) -> &'static str {
         Action::Blocked => "blocked",
         Action::Delete => "to delete",
         Action::Orphaned => "orphaned",
+        Action::RevertDrift => "to revert",
     }
 }
 

@@ -607,12 +607,15 @@ fn drift_reports_as_table_and_markdown() {
 
         note: CloudFormation drift detection unavailable here; the live-role comparison was used
         Drift: 1 in sync, 1 drifted, 0 stale, 0 missing, 0 unhealthy, 1 uncovered, 0 orphaned, 0 errors (3 checked)
+        To repair: `rolecall apply -i FILE --revert-drift` puts the DRIFTED roles back as the inventory has them
     "#]]
     .assert_eq(&text(|w| crate::drift::write_table(w, &findings(), &notes, true)));
     expect![[r#"
         **rolecall drift: 2 findings in 3 targets** (1 DRIFTED, 1 UNCOVERED; 1 in sync).
 
         > CloudFormation drift detection unavailable here; the live-role comparison was used
+
+        To repair: `rolecall apply -i FILE --revert-drift` puts the DRIFTED roles back as the inventory has them.
 
         ## DRIFTED (1)
 
@@ -832,6 +835,7 @@ fn at_scale_only_what_needs_attention_is_listed() {
 
         Drift: 1 in sync, 1 drifted, 0 stale, 0 missing, 0 unhealthy, 1 uncovered, 0 orphaned, 0 errors (3 checked)
         1 in sync not listed (--all lists every row)
+        To repair: `rolecall apply -i FILE --revert-drift` puts the DRIFTED roles back as the inventory has them
     "#]]
     .assert_eq(&text(|w| crate::drift::write_table(w, &findings(), &[], false)));
 }

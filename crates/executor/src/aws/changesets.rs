@@ -25,6 +25,7 @@ impl ChangeSets for SdkSession {
             .set_tags(Some(tags(request)))
             .set_capabilities(Some(capabilities(request)))
             .description(description)
+            .set_deployment_mode(request.revert_drift.then_some(cfn::types::DeploymentMode::RevertDrift))
             .send()
             .await
             .map_err(sdk_error)?;

@@ -1,11 +1,84 @@
-//! IAM in a target account: the live role, as drift compares it.
+//! IAM in a target account: the live role, as drift compares it, and the
+//! calls that put a drifted one back (`apply --revert-drift`).
 
 use std::collections::BTreeMap;
 
 use super::{SdkSession, found, sdk_error};
+use model::RoleRepair;
+
 use crate::cloud::{CloudError, Roles};
 
 impl Roles for SdkSession {
+    async fn repair_role(&self, role_name: &str, repair: &RoleRepair) -> Result<(), CloudError> {
+        let iam = self.iam();
+        match repair {
+            RoleRepair::Trust(doc) => iam
+                .update_assume_role_policy()
+                .role_name(role_name)
+                .policy_document(doc)
+                .send()
+                .await
+                .map(drop)
+                .map_err(sdk_error),
+            RoleRepair::PutInline(name, doc) => iam
+                .put_role_policy()
+                .role_name(role_name)
+                .policy_name(name)
+                .policy_document(doc)
+                .send()
+                .await
+                .map(drop)
+                .map_err(sdk_error),
+            RoleRepair::DeleteInline(name) => iam
+                .delete_role_policy()
+                .role_name(role_name)
+                .policy_name(name)
+                .send()
+                .await
+                .map(drop)
+                .map_err(sdk_error),
+            RoleRepair::Attach(arn) => iam
+                .attach_role_policy()
+                .role_name(role_name)
+                .policy_arn(arn)
+                .send()
+                .await
+                .map(drop)
+                .map_err(sdk_error),
+            RoleRepair::Detach(arn) => iam
+                .detach_role_policy()
+                .role_name(role_name)
+                .policy_arn(arn)
+                .send()
+                .await
+                .map(drop)
+                .map_err(sdk_error),
+            RoleRepair::Boundary(Some(arn)) => iam
+                .put_role_permissions_boundary()
+                .role_name(role_name)
+                .permissions_boundary(arn)
+                .send()
+                .await
+                .map(drop)
+                .map_err(sdk_error),
+            RoleRepair::Boundary(None) => iam
+                .delete_role_permissions_boundary()
+                .role_name(role_name)
+                .send()
+                .await
+                .map(drop)
+                .map_err(sdk_error),
+            RoleRepair::MaxSessionDuration(seconds) => iam
+                .update_role()
+                .role_name(role_name)
+                .max_session_duration(i32::try_from(*seconds).unwrap_or(i32::MAX))
+                .send()
+                .await
+                .map(drop)
+                .map_err(sdk_error),
+        }
+    }
+
     async fn get_live_role(&self, role_name: &str) -> Result<Option<model::LiveRole>, CloudError> {
         let iam = self.iam();
         let Some(role) = found(iam.get_role().role_name(role_name).send().await)? else {
