@@ -50,6 +50,9 @@ pub(crate) struct ApplyArgs {
     /// The summary as JSON on stdout
     #[arg(long)]
     json: bool,
+    /// Also write a self-contained HTML report (summary, a matrix of accounts with filters, every finding) to FILE
+    #[arg(long, value_name = "FILE")]
+    pub(crate) html: Option<std::path::PathBuf>,
     /// List every stack in the plan and the summary, the unchanged too (by default only what changes or needs attention)
     #[arg(long)]
     pub(crate) all: bool,
@@ -185,6 +188,9 @@ pub(crate) async fn apply(aws: &AwsArgs, inv: &Inventory, args: &ApplyArgs) -> a
         all: args.all,
         origin: &args.inventory.inventory,
     };
+    crate::html::write(args.html.as_deref(), "apply", inv, || {
+        reporter::html::outcome_rows(&outcomes, &crate::html::ous(&all_targets))
+    })?;
     let code = profiles::finish_run(
         inv,
         registry,
@@ -290,6 +296,9 @@ async fn revert_drift(
     let progress = reporter::Progress::stderr("reverting", true);
     let outcomes = executor::revert_drift(cloud, settings, options, catalog, &doomed, &expected, &progress).await;
     progress.finish();
+    crate::html::write(args.html.as_deref(), "apply --revert-drift", inv, || {
+        reporter::html::outcome_rows(&outcomes, &crate::html::ous(targets))
+    })?;
     let mut out = std::io::stdout().lock();
     if args.json {
         reporter::write_summary_json(&mut out, &outcomes)?;

@@ -25,6 +25,9 @@ pub(crate) struct DriftArgs {
     /// A Markdown report on stdout, for a CI job summary or a ticket
     #[arg(long)]
     markdown: bool,
+    /// Also write a self-contained HTML report (summary, a matrix of accounts with filters, every finding) to FILE
+    #[arg(long, value_name = "FILE")]
+    html: Option<std::path::PathBuf>,
     /// List every target in the table, the in-sync too (by default only findings)
     #[arg(long)]
     all: bool,
@@ -158,6 +161,11 @@ pub(crate) async fn drift(aws: &AwsArgs, inv: &Inventory, args: &DriftArgs) -> a
     findings.extend(check.findings);
     executor::drift::sort(&mut findings);
 
+    crate::html::write(args.html.as_deref(), "drift", inv, || {
+        let mut ous = crate::html::ous(&targets);
+        ous.extend(discovered.iter().map(|d| (d.id.to_string(), d.parent.clone())));
+        reporter::html::drift_rows(&findings, &ous)
+    })?;
     let mut out = std::io::stdout().lock();
     if args.json {
         let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();

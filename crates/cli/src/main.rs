@@ -13,6 +13,7 @@ mod destroy;
 mod drift;
 mod exit;
 mod files;
+mod html;
 mod options;
 mod orphans;
 mod plan;

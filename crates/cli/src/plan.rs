@@ -16,6 +16,9 @@ pub(crate) struct PlanArgs {
     /// JSON on stdout instead of a table
     #[arg(long)]
     json: bool,
+    /// Also write a self-contained HTML report (summary, a matrix of accounts with filters, every finding) to FILE
+    #[arg(long, value_name = "FILE")]
+    html: Option<std::path::PathBuf>,
     /// List every stack, the unchanged too (by default only what changes or needs attention)
     #[arg(long)]
     all: bool,
@@ -90,6 +93,9 @@ pub(crate) async fn plan(aws: &AwsArgs, inv: &Inventory, args: &PlanArgs) -> any
         plan.sort();
         plan
     };
+    crate::html::write(args.html.as_deref(), "plan", inv, || {
+        reporter::html::plan_rows(&plan, &crate::html::ous(&all_targets))
+    })?;
     let mut out = std::io::stdout().lock();
     if args.json {
         reporter::write_plan_json(&mut out, &plan)?;

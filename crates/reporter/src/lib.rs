@@ -8,6 +8,7 @@
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod drift;
+pub mod html;
 pub mod plan;
 pub mod profiles;
 pub mod progress;

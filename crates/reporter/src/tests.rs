@@ -839,3 +839,69 @@ fn at_scale_only_what_needs_attention_is_listed() {
     "#]]
     .assert_eq(&text(|w| crate::drift::write_table(w, &findings(), &[], false)));
 }
+
+/// The HTML report: every string from AWS is text. A name that would end
+/// the script element or open a tag appears only escaped, in the markup and
+/// in the embedded JSON; the counts and the findings are in the page.
+#[test]
+fn the_html_report_never_lets_a_name_become_markup() {
+    let evil = "</script><img src=x onerror=alert(1)>&\u{2028}";
+    let findings = vec![
+        model::DriftFinding {
+            account_id: account(1),
+            account_name: evil.into(),
+            role: Some("default".into()),
+            region: Some("us-east-1".into()),
+            kind: model::DriftKind::Drifted,
+            reason: "role R differs <b>".into(),
+            details: vec![model::DriftDetail {
+                path: "Policies.x".into(),
+                expected: "absent".into(),
+                actual: "{\"a\":\"<script>\"}".into(),
+            }],
+        },
+        model::DriftFinding {
+            account_id: account(2),
+            account_name: "ok".into(),
+            role: Some("default".into()),
+            region: Some("us-east-1".into()),
+            kind: model::DriftKind::InSync,
+            reason: "matches".into(),
+            details: vec![],
+        },
+    ];
+    let ous = crate::html::Ous::from([(account(1).to_string(), "ou-ab12-3456".to_owned())]);
+    let report = crate::html::Report {
+        command: "drift".into(),
+        inventory: "platform<x>".into(),
+        generated_at: "2026-12-04T00:00:00Z".into(),
+        rows: crate::html::drift_rows(&findings, &ous),
+    };
+    let page = text(|w| crate::html::write_html(w, &report));
+    assert!(!page.contains("<img"), "{page}");
+    assert!(!page.contains("<b>"));
+    assert_eq!(
+        page.matches("</script>").count(),
+        2,
+        "only the page's own two script elements end"
+    );
+    assert!(page.contains("&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;&amp;"));
+    assert!(page.contains("\\u003c/script\\u003e\\u003cimg src=x onerror=alert(1)\\u003e\\u0026\\u2028"));
+    assert!(page.contains("<title>rolecall drift — platform&lt;x&gt;</title>"));
+    assert!(page.contains("id=\"count-DRIFTED\">1<"));
+    assert!(page.contains("id=\"count-IN_SYNC\">1<"));
+    assert!(page.contains("<h2>Details (1)</h2>"));
+    assert!(
+        !page.contains("http://") && !page.contains("https://"),
+        "nothing from the network"
+    );
+    // The embedded data reads back as the rows.
+    let json = page
+        .split("<script type=\"application/json\" id=\"data\">")
+        .nth(1)
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_str(json.split("</script>").next().unwrap()).unwrap();
+    assert_eq!(json["accounts"][0][1], evil);
+    assert_eq!(json["accounts"][0][2], "ou-ab12-3456");
+    assert_eq!(json["accounts"][1][2], "-");
+}
