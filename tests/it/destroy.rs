@@ -7,7 +7,7 @@ use tests::{MANAGEMENT_ACCOUNT, Moto, ou, seed_org};
 
 fn entries(path: &std::path::Path) -> Vec<serde_json::Value> {
     let json = crate::registry(path);
-    assert_eq!(json["schema_version"], 3);
+    assert_eq!(json["schema_version"], 4);
     json["entries"].as_array().unwrap().clone()
 }
 

@@ -105,7 +105,7 @@ fn two_inventories_keep_their_blocks_and_registries_apart() {
     // Two registries, each at its inventory's default path, each naming it.
     for (name, role) in [("admin", "RolecallAdmin"), ("readonly", "RolecallReadOnly")] {
         let r = crate::registry(&dir.join(format!("rolecall-registry-{name}.json")));
-        assert_eq!(r["schema_version"], 3);
+        assert_eq!(r["schema_version"], 4);
         assert_eq!(r["inventory"], name);
         let entries = r["entries"].as_array().unwrap();
         assert_eq!(entries.len(), 21);

@@ -70,5 +70,5 @@ pub fn valid(json: serde_json::Value, schema: &str) -> serde_json::Value {
 #[track_caller]
 pub fn registry(path: &std::path::Path) -> serde_json::Value {
     let json = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    valid(json, "registry.v3.schema.json")
+    valid(json, "registry.v4.schema.json")
 }

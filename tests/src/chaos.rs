@@ -208,6 +208,6 @@ pub fn run(accounts: usize, concurrency: usize, seed: u64) -> Result<Report, Str
         bad_stacks,
         registry_entries: entries.len(),
         registry_without_arn: entries.iter().filter(|e| !e["role_arn"].is_string()).count(),
-        registry_errors: crate::schema_errors(&json, "registry.v3.schema.json"),
+        registry_errors: crate::schema_errors(&json, "registry.v4.schema.json"),
     })
 }

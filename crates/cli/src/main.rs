@@ -27,7 +27,7 @@ mod verify;
 use setup::{AwsArgs, InventoryArg, block_on, connect, interrupt, load_inventory, resolve_targets};
 
 /// The workspace's version, and the git commit it was built from.
-const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), env!("ROLECALL_COMMIT_SUFFIX"));
+pub(crate) const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), env!("ROLECALL_COMMIT_SUFFIX"));
 
 #[derive(Parser)]
 #[command(

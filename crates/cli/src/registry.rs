@@ -271,6 +271,7 @@ pub(crate) async fn write_next(
         generated_at: &now,
         inventory: &inv.name,
         source_account: &inv.source_account,
+        written_by: &format!("rolecall {}", crate::VERSION),
     };
     let mut next = None;
     let mut edit = |current: Option<&str>| {
@@ -401,10 +402,11 @@ mod tests {
 
     fn registry(inventory: Option<&str>, source: &str, stack: &str) -> Registry {
         Registry {
-            schema_version: 3,
+            schema_version: 4,
             generated_at: "2026-12-01T00:00:00Z".into(),
             inventory: inventory.map(str::to_owned),
             source_account: AccountId::parse(source).unwrap(),
+            written_by: None,
             entries: vec![Entry {
                 account_id: AccountId::parse("222222222222").unwrap(),
                 account_name: "a".into(),

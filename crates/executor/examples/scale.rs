@@ -96,6 +96,7 @@ fn main() {
             generated_at: "2026-01-01T00:00:00Z",
             inventory: &inv.name,
             source_account: &inv.source_account,
+            written_by: "rolecall scale example",
         };
         let registry = planner::registry::next(None, &header, &outcomes, planner::registry::Scope::Inventory);
         let json = reporter::registry::to_json(&registry);

@@ -2,7 +2,7 @@
 //! Plain data with typed ids; what the next registry holds is decided by
 //! `planner::registry::next` (which also reads versions 1 and 2), the
 //! bytes are rendered by `reporter::registry`. Its JSON Schema is
-//! schemas/registry.v3.schema.json.
+//! schemas/registry.v4.schema.json.
 
 use std::collections::BTreeMap;
 
@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::{AccountId, Status};
 
 /// The version rolecall writes.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// The role key of an inventory with a single `role:`, and of every entry
 /// of a version 1 or 2 registry.
@@ -28,6 +28,10 @@ pub struct Registry {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub inventory: Option<String>,
     pub source_account: AccountId,
+    /// The rolecall that wrote it (`rolecall 0.4.0 (abc123def456)`); `None`
+    /// in a registry of version 3 or earlier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub written_by: Option<String>,
     /// Sorted by account, then role, then region; one per
     /// account/role/region.
     pub entries: Vec<Entry>,

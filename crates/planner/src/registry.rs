@@ -25,6 +25,8 @@ pub struct Header<'a> {
     /// The inventory's name.
     pub inventory: &'a str,
     pub source_account: &'a AccountId,
+    /// The rolecall writing it, with its version.
+    pub written_by: &'a str,
 }
 
 /// What the run looked at: it decides which entries of the previous
@@ -111,6 +113,7 @@ pub fn next(previous: Option<&Registry>, header: &Header<'_>, outcomes: &[Outcom
         generated_at: header.generated_at.to_owned(),
         inventory: Some(header.inventory.to_owned()),
         source_account: header.source_account.clone(),
+        written_by: Some(header.written_by.to_owned()),
         entries: entries.into_values().collect(),
     }
 }
@@ -143,12 +146,13 @@ pub fn parse(text: &str) -> Result<Registry, String> {
     let not_ours = |e: serde_json::Error| format!("not a rolecall registry: {e}");
     let version: Version = serde_json::from_str(text).map_err(not_ours)?;
     match version.schema_version {
-        SCHEMA_VERSION => serde_json::from_str(text).map_err(not_ours),
+        // Version 4 only added `written_by`.
+        3 | SCHEMA_VERSION => serde_json::from_str(text).map_err(not_ours),
         1 | 2 => serde_json::from_str::<Single>(text)
             .map(Single::upgrade)
             .map_err(not_ours),
         v => Err(format!(
-            "schema_version {v} is not supported (this rolecall reads 1, 2 and 3; a newer rolecall wrote it)"
+            "schema_version {v} is not supported (this rolecall reads 1 to 4; a newer rolecall wrote it)"
         )),
     }
 }
@@ -206,6 +210,7 @@ impl Single {
             generated_at: self.generated_at,
             inventory: None,
             source_account: self.source_account,
+            written_by: None,
             entries,
         }
     }
@@ -315,6 +320,7 @@ mod tests {
             generated_at: at,
             inventory: "prod",
             source_account: &source,
+            written_by: "rolecall 0.0.0-test",
         };
         next(previous, &h, outcomes, scope)
     }
@@ -367,8 +373,13 @@ mod tests {
             ]
         );
         assert_eq!(
-            (r.schema_version, r.inventory.as_deref(), r.source_account.as_str()),
-            (3, Some("prod"), "111111111111")
+            (
+                r.schema_version,
+                r.inventory.as_deref(),
+                r.source_account.as_str(),
+                r.written_by.as_deref()
+            ),
+            (4, Some("prod"), "111111111111", Some("rolecall 0.0.0-test"))
         );
     }
 
@@ -563,8 +574,18 @@ mod tests {
     fn versions_read_and_refused() {
         let text = serde_json::to_string(&first()).unwrap();
         assert_eq!(super::parse(&text).unwrap(), first());
+        // Version 3: the same without `written_by`.
+        let v3 = serde_json::to_value(first()).unwrap();
+        let mut v3 = v3.as_object().unwrap().clone();
+        v3.remove("written_by");
+        v3.insert("schema_version".into(), 3.into());
+        let read = super::parse(&serde_json::Value::Object(v3).to_string()).unwrap();
+        assert_eq!(
+            (read.schema_version, read.written_by, read.entries),
+            (3, None, first().entries)
+        );
         assert!(
-            super::parse("{\"schema_version\": 4}")
+            super::parse("{\"schema_version\": 5}")
                 .unwrap_err()
                 .contains("newer rolecall")
         );

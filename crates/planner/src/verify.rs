@@ -173,10 +173,11 @@ mod tests {
     #[test]
     fn one_check_per_arn_and_missing_for_targets_without_one() {
         let registry = Registry {
-            schema_version: 3,
+            schema_version: 4,
             generated_at: "2026-12-01T00:00:00Z".into(),
             inventory: Some("p".into()),
             source_account: AccountId::parse("111111111111").unwrap(),
+            written_by: None,
             entries: vec![
                 // One name in two regions: one ARN, one check.
                 entry(

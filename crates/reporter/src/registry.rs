@@ -1,7 +1,7 @@
 //! The ARN registry's bytes: pretty JSON, sorted by account then region
 //! (as `planner::registry::next` leaves it), stable formatting. The
 //! document is `model::registry`; its JSON Schema is
-//! schemas/registry.v3.schema.json.
+//! schemas/registry.v4.schema.json.
 
 use std::collections::BTreeMap;
 

@@ -184,6 +184,7 @@ fn registry_is_sorted_stable_and_keeps_carried_entries() {
         generated_at: "2026-11-28T12:00:00Z",
         inventory: "prod",
         source_account: &source,
+        written_by: "rolecall 0.4.0 (0123456789ab)",
     };
     let first = next(
         None,
@@ -202,10 +203,11 @@ fn registry_is_sorted_stable_and_keeps_carried_entries() {
     assert_eq!(parse(&json).unwrap(), first, "round trip");
     expect![[r#"
         {
-          "schema_version": 3,
+          "schema_version": 4,
           "generated_at": "2026-11-28T12:00:00Z",
           "inventory": "prod",
           "source_account": "111111111111",
+          "written_by": "rolecall 0.4.0 (0123456789ab)",
           "entries": [
             {
               "account_id": "000000000001",
