@@ -690,3 +690,86 @@ pub async fn fix_moto_inline_policies(moto: &Moto, accounts: &[String], role: &s
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// A real browser, for the HTML report.
+
+/// Debian's Chromium; a test that needs it fails with how to install it.
+pub fn chromium() -> PathBuf {
+    for candidate in ["/usr/bin/chromium", "/usr/bin/chromium-browser"] {
+        if Path::new(candidate).exists() {
+            return PathBuf::from(candidate);
+        }
+    }
+    panic!(
+        "Chromium is not installed: the HTML report is checked in a real browser. Install it with `apt-get install chromium` (or run `just setup`), then run the tests again"
+    );
+}
+
+/// Chromium headless, as the probe of this machine runs it: no sandbox
+/// (root), no GPU, nothing from the network, a fresh profile.
+fn chromium_command(profile: &Path) -> Command {
+    let mut cmd = Command::new(chromium());
+    cmd.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--virtual-time-budget=5000",
+    ])
+    .arg(format!("--user-data-dir={}", profile.display()))
+    .stdin(Stdio::null());
+    cmd
+}
+
+/// The page's DOM after its script ran, with `hash` as the URL's fragment.
+pub fn rendered_dom(page: &Path, hash: &str) -> String {
+    let profile = page.with_extension("chromium-profile");
+    let out = chromium_command(&profile)
+        .arg("--dump-dom")
+        .arg(format!("file://{}{hash}", page.display()))
+        .output()
+        .expect("run chromium");
+    assert!(
+        out.status.success(),
+        "chromium --dump-dom failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A 1280×900 screenshot of the page, written to `png`.
+pub fn screenshot(page: &Path, png: &Path) {
+    let profile = page.with_extension("chromium-profile");
+    let out = chromium_command(&profile)
+        .arg("--window-size=1280,900")
+        .arg(format!("--screenshot={}", png.display()))
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("run chromium");
+    assert!(
+        out.status.success() && png.exists(),
+        "chromium --screenshot failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// How many distinct colours a PNG has, and the share of its pixels that
+/// are not the background (its top-left pixel): a blank page has one colour.
+pub fn png_colours(path: &Path) -> (usize, f64) {
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).expect("open png")));
+    let mut reader = decoder.read_info().expect("a PNG");
+    let mut buf = vec![0; reader.output_buffer_size().expect("PNG size")];
+    let info = reader.next_frame(&mut buf).expect("PNG frame");
+    let bytes = &buf[..info.buffer_size()];
+    let step = info.color_type.samples();
+    let pixels: Vec<&[u8]> = bytes.chunks(step).collect();
+    let background = pixels[0];
+    let colours: std::collections::BTreeSet<&[u8]> = pixels.iter().copied().collect();
+    let other = pixels.iter().filter(|p| **p != background).count();
+    (colours.len(), other as f64 / pixels.len() as f64)
+}

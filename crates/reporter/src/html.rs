@@ -163,7 +163,8 @@ type Cell<'a> = (usize, usize, &'a str);
 type AccountRow<'a> = (&'a str, &'a str, &'a str, Vec<Cell<'a>>);
 
 /// What the page's script reads: columns (role / region), results with
-/// their tones, and one compact row per account.
+/// their tones, and one compact row per account, those that need
+/// attention first.
 #[derive(Serialize)]
 struct Data<'a> {
     columns: Vec<(&'a str, &'a str)>,
@@ -201,10 +202,14 @@ fn data(rows: &[Row]) -> Data<'_> {
             r.reason.as_str(),
         ));
     }
+    // What needs a human first, then by account id.
+    let worst = |a: &AccountRow<'_>| a.3.iter().map(|c| results[c.1].1).max();
+    let mut accounts: Vec<AccountRow<'_>> = accounts.into_values().collect();
+    accounts.sort_by(|a, b| worst(b).cmp(&worst(a)).then(a.0.cmp(b.0)));
     Data {
         columns,
         results,
-        accounts: accounts.into_values().collect(),
+        accounts,
     }
 }
 

@@ -850,7 +850,7 @@ fn the_html_report_never_lets_a_name_become_markup() {
     let evil = "</script><img src=x onerror=alert(1)>&\u{2028}";
     let findings = vec![
         model::DriftFinding {
-            account_id: account(1),
+            account_id: account(3),
             account_name: evil.into(),
             role: Some("default".into()),
             region: Some("us-east-1".into()),
@@ -872,7 +872,7 @@ fn the_html_report_never_lets_a_name_become_markup() {
             details: vec![],
         },
     ];
-    let ous = crate::html::Ous::from([(account(1).to_string(), "ou-ab12-3456".to_owned())]);
+    let ous = crate::html::Ous::from([(account(3).to_string(), "ou-ab12-3456".to_owned())]);
     let report = crate::html::Report {
         command: "drift".into(),
         inventory: "platform<x>".into(),
@@ -903,7 +903,7 @@ fn the_html_report_never_lets_a_name_become_markup() {
         .nth(1)
         .unwrap();
     let json: serde_json::Value = serde_json::from_str(json.split("</script>").next().unwrap()).unwrap();
-    assert_eq!(json["accounts"][0][1], evil);
+    assert_eq!(json["accounts"][0][1], evil, "the drifted account first");
     assert_eq!(json["accounts"][0][2], "ou-ab12-3456");
     assert_eq!(json["accounts"][1][2], "-");
 }

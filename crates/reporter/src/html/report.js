@@ -21,6 +21,7 @@
 
   var head = document.querySelector("#grid thead"), body = document.querySelector("#grid tbody");
   function render() {
+    var started = performance.now();
     var result = fResult.value, ou = fOu.value, role = fRole.value, q = fSearch.value.trim().toLowerCase();
     var cols = [];
     data.columns.forEach(function (c, i) { if (!role || c[0] === role) cols.push(i); });
@@ -71,6 +72,7 @@
     el("shown").textContent = matches.length + " of " + data.accounts.length + " accounts";
     el("more").textContent = matches.length > LIMIT
       ? "The first " + LIMIT + " are shown: narrow the filters or search to see the others." : "";
+    document.body.setAttribute("data-render-ms", Math.round(performance.now() - started));
     var hash = [["result", result], ["ou", ou], ["role", role], ["q", q]]
       .filter(function (p) { return p[1]; })
       .map(function (p) { return p[0] + "=" + encodeURIComponent(p[1]); }).join("&");
