@@ -313,3 +313,37 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every command and every flag of the command line is in README.md
+    /// (its Commands table or its text): the docs and the parser agree.
+    #[test]
+    fn every_command_and_flag_is_documented() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+        let flags = |cmd: &clap::Command, path: &str| -> Vec<String> {
+            cmd.get_arguments()
+                .filter_map(|arg| arg.get_long())
+                .filter(|long| !["help", "version"].contains(long) && !readme.contains(&format!("--{long}")))
+                .map(|long| format!("{path} --{long}"))
+                .collect()
+        };
+        let root = super::Cli::command();
+        let mut missing = flags(&root, "rolecall");
+        let mut commands: Vec<(String, &clap::Command)> = Vec::new();
+        for sub in root.get_subcommands() {
+            let path = format!("rolecall {}", sub.get_name());
+            commands.extend(sub.get_subcommands().map(|s| (format!("{path} {}", s.get_name()), s)));
+            commands.push((path, sub));
+        }
+        for (path, cmd) in commands {
+            if !readme.contains(&path) {
+                missing.push(path.clone());
+            }
+            missing.extend(flags(cmd, &path));
+        }
+        assert!(missing.is_empty(), "not in README.md: {missing:#?}");
+    }
+}
