@@ -16,8 +16,8 @@ fn registry_file() -> std::path::PathBuf {
         })
     };
     let doc = serde_json::json!({
-        "schema_version": 3, "generated_at": "2026-12-01T00:00:00Z", "inventory": "platform",
-        "source_account": "111111111111",
+        "schema_version": 4, "generated_at": "2026-12-01T00:00:00Z", "inventory": "platform",
+        "source_account": "111111111111", "written_by": "rolecall 0.4.0 (0123456789ab)",
         "entries": [
             entry("222222222222", "dev", "admin", "us-east-1", Some("arn:aws:iam::222222222222:role/Admin"), "created"),
             entry("222222222222", "dev", "deploy", "eu-west-1", Some("arn:aws:iam::222222222222:role/Deploy-eu-west-1"), "unchanged"),

@@ -149,7 +149,12 @@ fn plan_apply_drift_and_revert_at_125_accounts() {
     });
     let plan = rolecall(&["plan", "-i", inv_s, "--detailed-exitcode"]);
     plan.expect_code(2);
-    assert_eq!(first_column(&plan.stdout), std::slice::from_ref(retagged), "{}", plan.stdout);
+    assert_eq!(
+        first_column(&plan.stdout),
+        std::slice::from_ref(retagged),
+        "{}",
+        plan.stdout
+    );
     assert!(
         plan.stdout.contains("tags differ from the inventory"),
         "{}",
