@@ -63,34 +63,43 @@ where
         probed: &probe,
     };
     let shared = &shared;
-    let results: Vec<Vec<DriftFinding>> = fan_out(cloud, settings, targets, events, None, |target, reach| async move {
-        let findings = match reach {
-            Reach::Session(session) => {
-                futures::future::join_all(
-                    crate::records::stacks(target, catalog)
-                        .map(|(desired, region)| check(&session, desired, target, region, expected, options, shared)),
-                )
-                .await
+    let results: Vec<Vec<DriftFinding>> = fan_out(
+        cloud,
+        settings,
+        targets,
+        events,
+        None,
+        |target, reach, _slot| async move {
+            let findings =
+                match reach {
+                    Reach::Session(session) => {
+                        futures::future::join_all(crate::records::stacks(target, catalog).map(|(desired, region)| {
+                            check(&session, desired, target, region, expected, options, shared)
+                        }))
+                        .await
+                    }
+                    Reach::Unreachable(error) => {
+                        vec![finding(target, None, None, DriftKind::Error, error.message, Vec::new())]
+                    }
+                    Reach::Skipped(why) => vec![finding(target, None, None, DriftKind::Error, why, Vec::new())],
+                };
+            for f in &findings {
+                tracing::info!(
+                    account = %f.account_id,
+                    name = %f.account_name,
+                    role = %f.role.as_deref().unwrap_or("-"),
+                    region = %f.region.as_deref().unwrap_or("-"),
+                    "{}: {}",
+                    f.kind,
+                    f.reason
+                );
             }
-            Reach::Unreachable(error) => vec![finding(target, None, None, DriftKind::Error, error.message, Vec::new())],
-            Reach::Skipped(why) => vec![finding(target, None, None, DriftKind::Error, why, Vec::new())],
-        };
-        for f in &findings {
-            tracing::info!(
-                account = %f.account_id,
-                name = %f.account_name,
-                role = %f.role.as_deref().unwrap_or("-"),
-                region = %f.region.as_deref().unwrap_or("-"),
-                "{}: {}",
-                f.kind,
-                f.reason
-            );
-        }
-        Done {
-            failed: findings.iter().any(|f| f.kind == DriftKind::Error),
-            result: findings,
-        }
-    })
+            Done {
+                failed: findings.iter().any(|f| f.kind == DriftKind::Error),
+                result: findings,
+            }
+        },
+    )
     .await;
     let mut findings: Vec<DriftFinding> = results.into_iter().flatten().collect();
     sort(&mut findings);

@@ -2,12 +2,20 @@
 //! destroy): bounded concurrency with no barrier between accounts, one
 //! AssumeRole per account, failure tolerance, and the account-level events.
 //! A pipeline supplies only what happens inside one reached account.
+//!
+//! Concurrency bounds the accounts at work, not the accounts waiting: an
+//! account holds one of the run's `concurrency` slots while it makes calls,
+//! and gives it back while all its stacks wait for CloudFormation
+//! (`Slot::idle`), so thousands of stacks can be in progress at once and a
+//! wait costs a timer.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use futures::stream::{self, StreamExt};
 use model::{AccountError, Event, EventSink, Target};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::cloud::{Cloud, ErrorKind};
 use crate::records::account_error;
@@ -30,8 +38,88 @@ pub struct Done<R> {
     pub failed: bool,
 }
 
+/// Accounts begun and not finished at most, waiting ones included: what
+/// bounds the memory of a run (each holds its credentials session and
+/// clients), not its speed.
+pub const ACCOUNTS_IN_FLIGHT: usize = 10_000;
+
+/// An account's hold on one of the run's working slots. The account holds
+/// it while any of its stacks works; a stack that waits (`idle`) lets go of
+/// its share, and when no stack of the account works the slot goes to
+/// another account.
+#[derive(Debug)]
+pub struct Slot {
+    slots: Arc<Semaphore>,
+    hold: tokio::sync::Mutex<Hold>,
+}
+
+#[derive(Debug)]
+struct Hold {
+    /// The account's stacks (or the account itself) at work now.
+    busy: usize,
+    permit: Option<OwnedSemaphorePermit>,
+}
+
+impl Slot {
+    async fn take(slots: Arc<Semaphore>) -> Slot {
+        let permit = slots.clone().acquire_owned().await.expect("the slots are never closed");
+        Slot {
+            slots,
+            hold: tokio::sync::Mutex::new(Hold {
+                busy: 1,
+                permit: Some(permit),
+            }),
+        }
+    }
+
+    /// The account's work goes on as `n` stacks, each working and waiting
+    /// on its own.
+    pub(crate) async fn split(&self, n: usize) {
+        let mut hold = self.hold.lock().await;
+        hold.busy = n;
+        if n == 0 {
+            hold.permit = None;
+        }
+    }
+
+    /// One stack is done.
+    pub(crate) async fn done(&self) {
+        let mut hold = self.hold.lock().await;
+        hold.busy = hold.busy.saturating_sub(1);
+        if hold.busy == 0 {
+            hold.permit = None;
+        }
+    }
+
+    /// Runs `wait` (a timer) without a share of the slot, then works again
+    /// once the account has a slot.
+    pub(crate) async fn idle<T>(&self, wait: impl Future<Output = T>) -> T {
+        {
+            let mut hold = self.hold.lock().await;
+            hold.busy = hold.busy.saturating_sub(1);
+            if hold.busy == 0 {
+                hold.permit = None;
+            }
+        }
+        let out = wait.await;
+        let mut hold = self.hold.lock().await;
+        if hold.permit.is_none() {
+            hold.permit = Some(
+                self.slots
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .expect("the slots are never closed"),
+            );
+        }
+        hold.busy += 1;
+        out
+    }
+}
+
 /// Runs `work` for every target, at most `settings.concurrency` accounts at
-/// once. With `failure_tolerance: Some(n)`, once more than `n` accounts
+/// work at once (an account whose stacks all wait gives its slot back; see
+/// `Slot`). With `failure_tolerance: Some(n)`, once more than `n` accounts
 /// failed, accounts not yet started are handed over as `Skipped` without
 /// any call. Results come back in completion order.
 pub async fn fan_out<'a, C, R, W, Fut>(
@@ -44,7 +132,7 @@ pub async fn fan_out<'a, C, R, W, Fut>(
 ) -> Vec<R>
 where
     C: Cloud,
-    W: Fn(&'a Target, Reach<C::Session>) -> Fut,
+    W: Fn(&'a Target, Reach<C::Session>, Arc<Slot>) -> Fut,
     Fut: Future<Output = Done<R>> + 'a,
 {
     events.event(Event::Started {
@@ -53,12 +141,17 @@ where
     let failed = AtomicUsize::new(0);
     let failed = &failed;
     let work = &work;
+    let slots = Arc::new(Semaphore::new(settings.concurrency.max(1)));
+    let slots = &slots;
     stream::iter(targets)
         .map(|target| async move {
+            // In order: the first accounts take the first slots.
+            let slot = Arc::new(Slot::take(slots.clone()).await);
             if settings.interrupt.is_set() {
                 return work(
                     target,
                     Reach::Skipped("not attempted: the run was interrupted".to_owned()),
+                    slot,
                 )
                 .await
                 .result;
@@ -67,7 +160,7 @@ where
                 && failed.load(Ordering::SeqCst) > tolerance
             {
                 let reason = format!("not attempted: more than {tolerance} account(s) failed (failure tolerance)");
-                return work(target, Reach::Skipped(reason)).await.result;
+                return work(target, Reach::Skipped(reason), slot).await.result;
             }
             events.event(Event::AccountStarted {
                 account_id: target.account_id.clone(),
@@ -79,7 +172,9 @@ where
                     Reach::Unreachable(error)
                 }
             };
-            let done = work(target, reach).await;
+            // Held here until the work is done, whether or not it waits.
+            let done = work(target, reach, slot.clone()).await;
+            drop(slot);
             if done.failed {
                 failed.fetch_add(1, Ordering::SeqCst);
             }
@@ -88,7 +183,7 @@ where
             });
             done.result
         })
-        .buffer_unordered(settings.concurrency.max(1))
+        .buffer_unordered(ACCOUNTS_IN_FLIGHT)
         .collect()
         .await
 }

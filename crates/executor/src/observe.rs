@@ -52,23 +52,30 @@ where
     C::Session: Stacks,
 {
     type AccountResult = (Vec<PlanEntry>, Vec<AccountError>, Vec<(StackKey, Observed)>);
-    let results: Vec<AccountResult> = fan_out(cloud, settings, targets, events, None, |target, reach| async move {
-        let result = match reach {
-            Reach::Session(session) => {
-                let result = observe_account(&session, catalog, target, events, decide).await;
-                for error in &result.1 {
-                    events.event(Event::AccountFailed { error: error.clone() });
+    let results: Vec<AccountResult> = fan_out(
+        cloud,
+        settings,
+        targets,
+        events,
+        None,
+        |target, reach, _slot| async move {
+            let result = match reach {
+                Reach::Session(session) => {
+                    let result = observe_account(&session, catalog, target, events, decide).await;
+                    for error in &result.1 {
+                        events.event(Event::AccountFailed { error: error.clone() });
+                    }
+                    result
                 }
-                result
+                Reach::Unreachable(error) => (Vec::new(), vec![error], Vec::new()),
+                Reach::Skipped(_) => (Vec::new(), Vec::new(), Vec::new()),
+            };
+            Done {
+                failed: !result.1.is_empty(),
+                result,
             }
-            Reach::Unreachable(error) => (Vec::new(), vec![error], Vec::new()),
-            Reach::Skipped(_) => (Vec::new(), Vec::new(), Vec::new()),
-        };
-        Done {
-            failed: !result.1.is_empty(),
-            result,
-        }
-    })
+        },
+    )
     .await;
     let mut plan = Plan::default();
     let mut observed = ObservedMap::new();

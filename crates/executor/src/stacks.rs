@@ -9,7 +9,7 @@ use model::{Action, Desired, Event, EventSink, Observed, Outcome, ResourceChange
 use tokio::time::Instant;
 
 use crate::cloud::{Cloud, CloudError, StackRequest, Stacks};
-use crate::fanout::{Done, Reach, fan_out};
+use crate::fanout::{Done, Reach, Slot, fan_out};
 use crate::observe::ObservedMap;
 use crate::records::{every_stack, outcome, status_of};
 use crate::settings::Settings;
@@ -63,16 +63,23 @@ where
     C::Session: Stacks,
     W: StackWork<C::Session>,
 {
+    let pace = Pace::default();
+    let pace = &pace;
     let results: Vec<Vec<Outcome>> = fan_out(
         cloud,
         settings,
         targets,
         events,
         Some(options.failure_tolerance),
-        |target, reach| async move {
+        |target, reach, slot| async move {
             let outcomes = match reach {
                 Reach::Session(session) => {
-                    futures::future::join_all(crate::records::stacks(target, catalog).map(|(desired, region)| {
+                    let stacks: Vec<(&Desired, &str)> = crate::records::stacks(target, catalog).collect();
+                    // Each stack works and waits on its own; the account
+                    // keeps its slot while any of them works.
+                    slot.split(stacks.len()).await;
+                    let slot = &slot;
+                    futures::future::join_all(stacks.into_iter().map(|(desired, region)| {
                         let key = (target.account_id.clone(), desired.role.clone(), region.to_owned());
                         let seen = planned.map(|p| p.get(&key).cloned());
                         let run = Stack {
@@ -84,6 +91,8 @@ where
                             region,
                             events,
                             deadline: Instant::now() + options.max_wait,
+                            slot,
+                            pace,
                         };
                         async move {
                             let result = match seen {
@@ -91,6 +100,7 @@ where
                                 Some(Some(observed)) => work.stack(&run, Some(observed)).await,
                                 None => work.stack(&run, None).await,
                             };
+                            slot.done().await;
                             result.unwrap_or_else(|f| f.into_outcome(target, region, desired))
                         }
                     }))
@@ -151,6 +161,48 @@ pub(crate) struct Stack<'a, S> {
     /// One deadline per stack: waiting for another operation, deleting a
     /// failed stack and creating it again all share it.
     pub(crate) deadline: Instant,
+    /// The account's working slot, let go while this stack waits.
+    pub(crate) slot: &'a Slot,
+    /// How long the run's operations take, for the first status read.
+    pub(crate) pace: &'a Pace,
+}
+
+/// The longest first wait after a write: a stack that takes longer is read
+/// every poll interval from then on.
+const MAX_FIRST_WAIT: Duration = Duration::from_secs(600);
+
+/// How long this run's own operations took, by kind (create, update,
+/// delete): the first status read after a write is due when the fastest of
+/// its kind finished, not one poll interval after the write. Until one has
+/// finished, reads come every poll interval.
+#[derive(Debug, Default)]
+pub(crate) struct Pace {
+    shortest: std::sync::Mutex<std::collections::BTreeMap<&'static str, Duration>>,
+}
+
+impl Pace {
+    fn record(&self, kind: &'static str, took: Duration) {
+        let mut shortest = self.shortest.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = shortest.entry(kind).or_insert(took);
+        *entry = (*entry).min(took);
+    }
+
+    /// The first wait after a write of `kind`, if the run has seen one
+    /// finish.
+    fn first_wait(&self, kind: &'static str) -> Option<Duration> {
+        let shortest = self.shortest.lock().unwrap_or_else(|e| e.into_inner());
+        shortest.get(kind).map(|d| (*d).min(MAX_FIRST_WAIT))
+    }
+}
+
+/// The kind of operation a settle waits for, for `Pace`.
+fn kind_of(action: Option<Action>) -> Option<&'static str> {
+    match action? {
+        Action::Create => Some("create"),
+        Action::Update | Action::RevertDrift => Some("update"),
+        Action::Recover | Action::Delete => Some("delete"),
+        _ => None,
+    }
 }
 
 impl<S: Stacks> Stack<'_, S> {
@@ -275,12 +327,28 @@ impl<S: Stacks> Stack<'_, S> {
 
     /// Polls DescribeStacks until no operation is in progress (or the stack
     /// is gone).
+    /// Right after a write of a kind the run has seen finish, the first
+    /// read waits until the fastest of them finished (see `Pace`).
     pub(crate) async fn settle(&self, action: Option<Action>) -> Result<Observed, Failure> {
+        let started = Instant::now();
+        let kind = kind_of(action);
+        if let Some(kind) = kind
+            && let Some(first) = self.pace.first_wait(kind)
+            && !first.is_zero()
+        {
+            let what = format!("stack {} (its {kind})", self.desired.stack_name);
+            self.sleep_for(action, &what, first).await?;
+        }
         loop {
             let observed = self.describe(action).await?;
             match &observed {
                 Observed::Present(s) if planner::status::in_progress(&s.status) => {}
-                _ => return Ok(observed),
+                _ => {
+                    if let Some(kind) = kind {
+                        self.pace.record(kind, started.elapsed());
+                    }
+                    return Ok(observed);
+                }
             }
             self.sleep(
                 action,
@@ -293,6 +361,12 @@ impl<S: Stacks> Stack<'_, S> {
     /// One poll interval, unless the stack's deadline passed or the run
     /// was interrupted.
     pub(crate) async fn sleep(&self, action: Option<Action>, what: &str) -> Result<(), Failure> {
+        self.sleep_for(action, what, self.options.poll_interval).await
+    }
+
+    /// Waits `wait` (a timer: the account's slot goes to others meanwhile),
+    /// unless the stack's deadline passed or the run was interrupted.
+    async fn sleep_for(&self, action: Option<Action>, what: &str, wait: Duration) -> Result<(), Failure> {
         let now = Instant::now();
         if now >= self.deadline {
             let message = format!(
@@ -302,9 +376,8 @@ impl<S: Stacks> Stack<'_, S> {
             return Err(self.fail(None, action, message));
         }
         if self
-            .settings
-            .interrupt
-            .sleep(self.options.poll_interval.min(self.deadline - now))
+            .slot
+            .idle(self.settings.interrupt.sleep(wait.min(self.deadline - now)))
             .await
         {
             let message = format!("interrupted while waiting for {what}; {}", crate::interrupt::GOES_ON);

@@ -788,8 +788,13 @@ async fn gather_outputs<C: Cloud>(
         .collect();
     let run_of = |role: &str| runs.iter().find(|r| r.desired.role == role);
     let (ids, run_of) = (&ids, &run_of);
-    let read: Vec<Vec<(StackKey, Result<Observed, String>)>> =
-        fan_out(cloud, settings, &targets, events, None, |target, reach| async move {
+    let read: Vec<Vec<(StackKey, Result<Observed, String>)>> = fan_out(
+        cloud,
+        settings,
+        &targets,
+        events,
+        None,
+        |target, reach, _slot| async move {
             let keys = target
                 .stacks()
                 .map(|(role, region)| stack_key(&target.account_id, role, region));
@@ -815,8 +820,9 @@ async fn gather_outputs<C: Cloud>(
                 Reach::Skipped(why) => keys.map(|k| (k, Err(why.clone()))).collect(),
             };
             Done { failed: false, result }
-        })
-        .await;
+        },
+    )
+    .await;
     let read: BTreeMap<StackKey, Result<Observed, String>> = read.into_iter().flatten().collect();
     for o in outcomes.iter_mut() {
         let (Some(found), Some(run)) = (read.get(&stack_key(&o.account_id, &o.role, &o.region)), run_of(&o.role))
