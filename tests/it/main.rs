@@ -16,6 +16,7 @@ mod own_template;
 mod plan;
 mod query;
 mod registry_store;
+mod rollout;
 mod scale;
 mod secrets;
 mod stacksets;

@@ -7,7 +7,10 @@
 //! account holds one of the run's `concurrency` slots while it makes calls,
 //! and gives it back while all its stacks wait for CloudFormation
 //! (`Slot::idle`), so thousands of stacks can be in progress at once and a
-//! wait costs a timer.
+//! wait costs a timer. Work after a wait takes a slot of a second pool of
+//! the same size, so a stack that is due is read at once rather than after
+//! every account still to start: at most twice `concurrency` accounts make
+//! calls at once.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -49,7 +52,10 @@ pub const ACCOUNTS_IN_FLIGHT: usize = 10_000;
 /// another account.
 #[derive(Debug)]
 pub struct Slot {
-    slots: Arc<Semaphore>,
+    /// Where an account's work goes on after a wait: a pool of its own, so
+    /// that a stack that is due is read at once instead of queueing behind
+    /// every account not yet started.
+    resumes: Arc<Semaphore>,
     hold: tokio::sync::Mutex<Hold>,
 }
 
@@ -61,10 +67,10 @@ struct Hold {
 }
 
 impl Slot {
-    async fn take(slots: Arc<Semaphore>) -> Slot {
-        let permit = slots.clone().acquire_owned().await.expect("the slots are never closed");
+    async fn take(starts: Arc<Semaphore>, resumes: Arc<Semaphore>) -> Slot {
+        let permit = starts.acquire_owned().await.expect("the slots are never closed");
         Slot {
-            slots,
+            resumes,
             hold: tokio::sync::Mutex::new(Hold {
                 busy: 1,
                 permit: Some(permit),
@@ -105,7 +111,7 @@ impl Slot {
         let mut hold = self.hold.lock().await;
         if hold.permit.is_none() {
             hold.permit = Some(
-                self.slots
+                self.resumes
                     .clone()
                     .acquire_owned()
                     .await
@@ -141,12 +147,13 @@ where
     let failed = AtomicUsize::new(0);
     let failed = &failed;
     let work = &work;
-    let slots = Arc::new(Semaphore::new(settings.concurrency.max(1)));
-    let slots = &slots;
+    let starts = Arc::new(Semaphore::new(settings.concurrency.max(1)));
+    let resumes = Arc::new(Semaphore::new(settings.concurrency.max(1)));
+    let (starts, resumes) = (&starts, &resumes);
     stream::iter(targets)
         .map(|target| async move {
             // In order: the first accounts take the first slots.
-            let slot = Arc::new(Slot::take(slots.clone()).await);
+            let slot = Arc::new(Slot::take(starts.clone(), resumes.clone()).await);
             if settings.interrupt.is_set() {
                 return work(
                     target,

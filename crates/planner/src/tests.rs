@@ -52,7 +52,7 @@ fn minimal_inventory_fills_defaults() {
     assert_eq!(inv.roles[0].spec.output_key, "RoleArn");
     assert_eq!(inv.deploy.bootstrap_role, "OrganizationAccountAccessRole");
     assert_eq!(inv.deploy.regions, ["us-east-1"]);
-    assert_eq!(inv.deploy.concurrency, 16);
+    assert_eq!(inv.deploy.concurrency, 64);
     assert_eq!(inv.profiles.name, "{account_name}");
     assert_eq!(inv.profiles.source_profile, "default");
     assert_eq!(warnings.len(), 1, "the full-access warning");

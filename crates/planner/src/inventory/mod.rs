@@ -251,7 +251,7 @@ pub const DEFAULT_STACK_NAME: &str = "rolecall-target-role";
 pub const DEFAULT_BOOTSTRAP_ROLE: &str = "OrganizationAccountAccessRole";
 pub const DEFAULT_OUTPUT_KEY: &str = "RoleArn";
 pub const DEFAULT_PROFILE_NAME: &str = "{account_name}";
-pub const DEFAULT_CONCURRENCY: usize = 16;
+pub const DEFAULT_CONCURRENCY: usize = 64;
 /// Above this, more concurrency only queues behind the API rate limits.
 pub const MAX_CONCURRENCY: usize = 512;
 

@@ -1,0 +1,99 @@
+//! A rollout whose time does not grow with its accounts (issue 19): the
+//! in-memory cloud answers with AWS's latencies on tokio's paused clock
+//! (AssumeRole through rolecall's STS rate limit of 100/s, CreateStack 250
+//! ms, DescribeStacks 80 ms, a stack CREATE_IN_PROGRESS for 45 s), so
+//! 10,000 accounts run in seconds of real time and report the wall time
+//! they would take. The physical limit is one stack's time plus what the
+//! STS rate allows to start: 45 s + 10,000 / 100 per second = 145 s.
+
+use std::time::Duration;
+
+use executor::sim::{Latency, SimCloud};
+use model::{AccountId, NoEvents, Target, TargetSource};
+
+/// (virtual wall time, DescribeStacks per account) of creating `n` stacks
+/// with the inventory's default concurrency.
+fn rollout(n: usize, stack: Duration) -> (Duration, f64) {
+    let text =
+        "version: 1\nsource_account: \"111111111111\"\nrole:\n  policy: none\naccounts:\n  - id: \"222222222222\"\n";
+    let read = |_: &std::path::Path| Err(std::io::Error::other("no files"));
+    let (inv, _) = planner::inventory::parse(text, std::path::Path::new("rollout.yaml"), &read).unwrap();
+    let desired = planner::desired(&inv.roles[0]);
+    let targets: Vec<Target> = (0..n)
+        .map(|i| {
+            Target {
+                account_id: AccountId::parse(&format!("{:012}", 100_000_000_000u64 + i as u64)).unwrap(),
+                account_name: format!("member-{i}"),
+                regions: vec!["us-east-1".to_owned()],
+                source: TargetSource::Inventory,
+                parent: None,
+                roles: Vec::new(),
+            }
+            .with_role("default")
+        })
+        .collect();
+    let settings = executor::Settings {
+        bootstrap_role: "OrganizationAccountAccessRole".to_owned(),
+        bootstrap_external_id: None,
+        concurrency: inv.deploy.concurrency,
+        session_name: "rolecall-apply-1-1".to_owned(),
+        partition: planner::partition::AWS,
+        interrupt: Default::default(),
+        host: "sim".to_owned(),
+        process_alive: |_| true,
+    };
+    let options = executor::ApplyOptions {
+        failure_tolerance: n,
+        poll_interval: Duration::from_secs(5),
+        max_wait: Duration::from_secs(1800),
+        registered: None,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    let cloud = SimCloud::aws(Latency::aws(stack));
+    let (outcomes, took) = runtime.block_on(async {
+        let start = tokio::time::Instant::now();
+        let outcomes = executor::apply(
+            &cloud,
+            &settings,
+            &options,
+            std::slice::from_ref(&desired),
+            &targets,
+            None,
+            &NoEvents,
+        )
+        .await;
+        (outcomes, start.elapsed())
+    });
+    assert_eq!(outcomes.len(), n);
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| o.status == model::Status::Created && o.role_arn.is_some()),
+        "{:?}",
+        outcomes.iter().find(|o| o.status != model::Status::Created)
+    );
+    (took, cloud.describe_calls() as f64 / n as f64)
+}
+
+#[test]
+fn ten_thousand_accounts_with_45_s_stacks_finish_near_the_physical_limit() {
+    let stack = Duration::from_secs(45);
+    let n = 10_000;
+    let limit = stack + Duration::from_secs_f64(n as f64 / executor::limit::STS_PER_SECOND as f64);
+    let (took, describes) = rollout(n, stack);
+    println!(
+        "{n} accounts, {stack:?} stacks: {took:?} (physical limit {limit:?}), {describes:.2} DescribeStacks per account"
+    );
+    assert!(
+        took.as_secs_f64() <= 1.2 * limit.as_secs_f64(),
+        "{took:?} is more than 1.2 × the physical limit {limit:?}"
+    );
+    // Polling every 5 s from the create, a 45 s stack is read 10 times; the
+    // stacks created after the run's first finished are read once or twice
+    // (their first read waits as long as the fastest took).
+    assert!(describes <= 7.0, "{describes:.2} DescribeStacks per account");
+}
