@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use executor::sim::{Latency, SimCloud};
-use model::{AccountId, NoEvents, Target, TargetSource};
+use model::NoEvents;
 
 /// (virtual wall time, DescribeStacks per account) of creating `n` stacks
 /// with the inventory's default concurrency.
@@ -19,19 +19,7 @@ fn rollout(n: usize, stack: Duration) -> (Duration, f64) {
     let read = |_: &std::path::Path| Err(std::io::Error::other("no files"));
     let (inv, _) = planner::inventory::parse(text, std::path::Path::new("rollout.yaml"), &read).unwrap();
     let desired = planner::desired(&inv.roles[0]);
-    let targets: Vec<Target> = (0..n)
-        .map(|i| {
-            Target {
-                account_id: AccountId::parse(&format!("{:012}", 100_000_000_000u64 + i as u64)).unwrap(),
-                account_name: format!("member-{i}"),
-                regions: vec!["us-east-1".to_owned()],
-                source: TargetSource::Inventory,
-                parent: None,
-                roles: Vec::new(),
-            }
-            .with_role("default")
-        })
-        .collect();
+    let targets = executor::sim::targets(n);
     let settings = executor::Settings {
         bootstrap_role: "OrganizationAccountAccessRole".to_owned(),
         bootstrap_external_id: None,

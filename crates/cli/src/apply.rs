@@ -250,37 +250,14 @@ async fn revert_drift(
         }
     }
     plan.sort();
-    let drifted: Vec<&model::PlanEntry> = plan
+    // What is reverted: each target narrowed to its drifted roles and regions.
+    let drifted: std::collections::BTreeSet<(AccountId, String, String)> = plan
         .entries
         .iter()
         .filter(|e| e.action == model::Action::RevertDrift)
+        .map(|e| (e.account_id.clone(), e.role.clone(), e.region.clone()))
         .collect();
-    // What is reverted: each target narrowed to its drifted roles and regions.
-    let doomed: Vec<model::Target> = targets
-        .iter()
-        .filter_map(|t| {
-            let roles: Vec<model::TargetRole> = t
-                .roles
-                .iter()
-                .filter_map(|r| {
-                    let regions: Vec<String> = drifted
-                        .iter()
-                        .filter(|e| e.account_id == t.account_id && e.role == r.role)
-                        .map(|e| e.region.clone())
-                        .collect();
-                    (!regions.is_empty()).then(|| model::TargetRole {
-                        role: r.role.clone(),
-                        regions,
-                    })
-                })
-                .collect();
-            (!roles.is_empty()).then(|| model::Target {
-                regions: roles.iter().flat_map(|r| r.regions.clone()).collect(),
-                roles,
-                ..t.clone()
-            })
-        })
-        .collect();
+    let doomed = planner::targets::narrowed(targets, &drifted);
     let attention = plan.needs_attention();
     if !args.json || !args.yes {
         reporter::write_plan(&mut std::io::stdout().lock(), &plan, args.all)?;
@@ -370,31 +347,14 @@ async fn bootstrap_apply(
                         .any(|e| e.key() == (&o.account_id, o.role.as_str(), o.region.as_str()) && e.stack_id.is_some())
                 })
         };
-        let doomed: Vec<model::Target> = orphan_targets
-            .iter()
-            .filter_map(|t| {
-                let roles: Vec<model::TargetRole> = t
-                    .roles
-                    .iter()
-                    .filter_map(|r| {
-                        let regions: Vec<String> = orphan_outcomes
-                            .iter()
-                            .filter(|o| o.account_id == t.account_id && o.role == r.role && known(o))
-                            .map(|o| o.region.clone())
-                            .collect();
-                        (!regions.is_empty()).then(|| model::TargetRole {
-                            role: r.role.clone(),
-                            regions,
-                        })
-                    })
-                    .collect();
-                (!roles.is_empty()).then(|| model::Target {
-                    regions: roles.iter().flat_map(|r| r.regions.clone()).collect(),
-                    roles,
-                    ..t.clone()
-                })
-            })
-            .collect();
+        let doomed = planner::targets::narrowed(
+            &orphan_targets,
+            &orphan_outcomes
+                .iter()
+                .filter(|o| known(o))
+                .map(|o| (o.account_id.clone(), o.role.clone(), o.region.clone()))
+                .collect(),
+        );
         let progress = reporter::Progress::stderr("pruning", true);
         let pruned = executor::destroy(cloud, settings, options, &with_orphans, &doomed, None, &progress).await;
         progress.finish();

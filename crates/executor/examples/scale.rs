@@ -8,7 +8,7 @@
 use std::time::Instant;
 
 use executor::sim::SimCloud;
-use model::{AccountId, NoEvents, Target, TargetSource};
+use model::NoEvents;
 
 fn peak_rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
@@ -39,19 +39,7 @@ fn main() {
     println!("| accounts | plan µs/account | apply µs/account | registry µs/account | peak RSS (MB) |");
     println!("|---:|---:|---:|---:|---:|");
     for n in sizes {
-        let targets: Vec<Target> = (0..n)
-            .map(|i| {
-                Target {
-                    account_id: AccountId::parse(&format!("{:012}", 100_000_000_000u64 + i as u64)).expect("id"),
-                    account_name: format!("member-{i}"),
-                    regions: vec!["us-east-1".to_owned()],
-                    source: TargetSource::Inventory,
-                    parent: None,
-                    roles: Vec::new(),
-                }
-                .with_role("default")
-            })
-            .collect();
+        let targets = executor::sim::targets(n);
         let cloud = SimCloud::default();
         let settings = executor::Settings {
             bootstrap_role: "OrganizationAccountAccessRole".to_owned(),

@@ -56,6 +56,24 @@ impl Latency {
     }
 }
 
+/// `n` accounts (`member-0` …, ids from 100000000000) with the role
+/// `default` in us-east-1: the scale runs' targets.
+pub fn targets(n: usize) -> Vec<model::Target> {
+    (0..n)
+        .map(|i| {
+            model::Target {
+                account_id: AccountId::parse(&format!("{:012}", 100_000_000_000u64 + i as u64)).expect("a 12-digit id"),
+                account_name: format!("member-{i}"),
+                regions: vec!["us-east-1".to_owned()],
+                source: model::TargetSource::Inventory,
+                parent: None,
+                roles: Vec::new(),
+            }
+            .with_role("default")
+        })
+        .collect()
+}
+
 /// Every account's stacks, by (account, region).
 #[derive(Clone, Debug, Default)]
 pub struct SimCloud {

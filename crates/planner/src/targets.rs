@@ -14,6 +14,41 @@ pub struct Resolution {
     pub notes: Vec<String>,
 }
 
+/// `targets` narrowed to the stacks in `keep` (account, role, region):
+/// each target with only those roles and regions, and the targets left
+/// with none dropped (what `--prune` deletes, what `--revert-drift` reverts).
+pub fn narrowed(
+    targets: &[Target],
+    keep: &std::collections::BTreeSet<(model::AccountId, String, String)>,
+) -> Vec<Target> {
+    targets
+        .iter()
+        .filter_map(|t| {
+            let roles: Vec<TargetRole> = t
+                .roles
+                .iter()
+                .filter_map(|r| {
+                    let regions: Vec<String> = r
+                        .regions
+                        .iter()
+                        .filter(|region| keep.contains(&(t.account_id.clone(), r.role.clone(), (*region).clone())))
+                        .cloned()
+                        .collect();
+                    (!regions.is_empty()).then(|| TargetRole {
+                        role: r.role.clone(),
+                        regions,
+                    })
+                })
+                .collect();
+            (!roles.is_empty()).then(|| Target {
+                regions: roles.iter().flat_map(|r| r.regions.clone()).collect(),
+                roles,
+                ..t.clone()
+            })
+        })
+        .collect()
+}
+
 /// Listed accounts the inventory gives no name and discovery did not find:
 /// their names are asked of Organizations.
 pub fn unnamed(inv: &Inventory, discovered: &[DiscoveredAccount]) -> Vec<model::AccountId> {

@@ -850,6 +850,40 @@ fn unnamed_listed_accounts_take_organizations_names() {
     );
 }
 
+/// Narrowing targets to some of their stacks keeps exactly those roles and
+/// regions and drops targets left with none.
+#[test]
+fn targets_narrow_to_the_stacks_kept() {
+    let text = format!(
+        "{HEAD}roles:\n  admin: {{name: A}}\n  deploy: {{name: \"D-{{region}}\", regions: [us-east-1, eu-west-1]}}\nprofiles:\n  name: \"{{account_name}}-{{role}}\"\naccounts:\n  - id: \"222222222222\"\n  - id: \"333333333333\"\n"
+    );
+    let (inv, _) = inventory::parse(&text, Path::new("inv/test.yaml"), &read_file).unwrap();
+    let all = targets::resolve(&inv, &[]).targets;
+    let id = |s: &str| model::AccountId::parse(s).unwrap();
+    let keep = [
+        (id("222222222222"), "deploy".to_owned(), "eu-west-1".to_owned()),
+        (id("222222222222"), "admin".to_owned(), "us-east-1".to_owned()),
+    ]
+    .into();
+    let narrowed = targets::narrowed(&all, &keep);
+    let shown: Vec<String> = narrowed
+        .iter()
+        .flat_map(|t| {
+            t.roles
+                .iter()
+                .map(move |r| format!("{} {} {:?}", t.account_id, r.role, r.regions))
+        })
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            "222222222222 admin [\"us-east-1\"]",
+            "222222222222 deploy [\"eu-west-1\"]"
+        ]
+    );
+    assert_eq!(narrowed[0].regions, ["us-east-1", "eu-west-1"]);
+}
+
 /// Every key documented in inventory/README.md (its tables) and used in
 /// inventory/example.yaml, as a dotted path (`profiles.duration_seconds`,
 /// `accounts.id`).
