@@ -85,3 +85,56 @@ fn ten_thousand_accounts_with_45_s_stacks_finish_near_the_physical_limit() {
     // (their first read waits as long as the fastest took).
     assert!(describes <= 7.0, "{describes:.2} DescribeStacks per account");
 }
+
+/// The same on moto, through our proxy's slow-stack mode (a created stack
+/// reads CREATE_IN_PROGRESS without outputs for 3 s): with concurrency 2,
+/// far more than 2 stacks are in progress at once (0.3 held a slot per
+/// waiting account: never more than 2), every stack ends created with its
+/// ARN read from the outputs once it was done, and the next plan is a
+/// no-op.
+#[test]
+fn on_moto_waiting_stacks_hold_no_slot() {
+    let moto = tests::Moto::start();
+    let proxy = tests::proxy::Proxy::start(moto.port);
+    let rt = tests::runtime();
+    let seeded =
+        rt.block_on(async { tests::seed_org(&moto.sdk_config().await, &[], &tests::member_org(24, "prod")).await });
+    let dir = tests::write_inventory("slow", "").parent().unwrap().to_path_buf();
+    let inv = dir.join("slow.yaml");
+    std::fs::write(
+        &inv,
+        format!(
+            "version: 1\nsource_account: \"{}\"\nrole:\n  policy: none\n  managed_policy_arns: [ReadOnlyAccess]\ndeploy:\n  regions: [us-east-1]\n  concurrency: 2\norganization:\n  ous: [{}]\n",
+            tests::MANAGEMENT_ACCOUNT,
+            seeded.ou("Root/Members")
+        ),
+    )
+    .unwrap();
+    let inv_s = inv.to_str().unwrap();
+    proxy.slow_stacks(Duration::from_secs(3));
+    proxy.take_calls();
+    let applied = tests::rolecall_in(
+        &dir,
+        &proxy.url(),
+        &["apply", "-i", inv_s, "--yes", "--poll-interval", "0.5"],
+    );
+    applied.expect_code(0);
+    assert!(applied.stdout.contains("Apply: 24 created"), "{}", applied.stdout);
+    let in_progress = proxy.max_stacks_in_progress();
+    assert!(
+        in_progress > 2,
+        "at most {in_progress} stacks in progress at once with concurrency 2"
+    );
+    let describes = proxy.calls_of("DescribeStacks") as f64 / 24.0;
+    assert!(describes <= 9.0, "{describes:.1} DescribeStacks per account");
+    let registry: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("rolecall-registry-slow.json")).unwrap()).unwrap();
+    let entries = registry["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 24);
+    assert!(entries.iter().all(|e| {
+        e["role_arn"]
+            .as_str()
+            .is_some_and(|a| a.ends_with(":role/RolecallTarget"))
+    }));
+    tests::rolecall_in(&dir, &proxy.url(), &["plan", "-i", inv_s, "--detailed-exitcode"]).expect_code(0);
+}

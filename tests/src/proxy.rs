@@ -91,6 +91,13 @@ struct Shared {
     keys: BTreeMap<String, String>,
     /// Secret access keys and session tokens the service handed out.
     secrets: Vec<String>,
+    /// Slow stacks: for this long after its CreateStack, a stack reads
+    /// CREATE_IN_PROGRESS without outputs (AWS takes 30–60 s; moto none).
+    slow_stacks: Duration,
+    /// When each stack was created, by (account, region, stack name).
+    created: BTreeMap<(String, String, String), std::time::Instant>,
+    /// The most stacks in progress at once (slow stacks only).
+    max_in_progress: usize,
 }
 
 /// Listens on a free loopback port and forwards to `upstream`; stops when
@@ -170,6 +177,17 @@ impl Proxy {
         self.shared.lock().unwrap().secrets.clone()
     }
 
+    /// From now on a created stack reads CREATE_IN_PROGRESS, without
+    /// outputs, for `duration` after its CreateStack.
+    pub fn slow_stacks(&self, duration: Duration) {
+        self.shared.lock().unwrap().slow_stacks = duration;
+    }
+
+    /// The most stacks that were in progress at once (slow stacks).
+    pub fn max_stacks_in_progress(&self) -> usize {
+        self.shared.lock().unwrap().max_in_progress
+    }
+
     /// Faults injected so far, by kind, then forgets them.
     pub fn take_injected(&self) -> BTreeMap<Fault, usize> {
         std::mem::take(&mut self.shared.lock().unwrap().injected)
@@ -246,6 +264,7 @@ fn serve_one(
     };
     let json = header("content-type").is_some_and(|c| c.contains("json"));
     let account = account_of(&service, &operation, &body, header("authorization"), shared);
+    let account_key = account.clone();
     let (throttle, fault, delay) = {
         let mut s = shared.lock().unwrap();
         *s.calls.entry(format!("{service}:{operation}")).or_default() += 1;
@@ -293,7 +312,10 @@ fn serve_one(
         (false, None) => {
             let response = forward(upstream_port, &head, &body)?;
             learn_keys(&operation, &body, &response, shared);
-            response
+            let region = header("authorization")
+                .and_then(|a| a.split("Credential=").nth(1)?.split('/').nth(2).map(str::to_owned))
+                .unwrap_or_default();
+            slow_stack(&service, &operation, (account_key, region), &body, response, shared)
         }
     };
     let (response, open) = match reframed(&response, keep_open) {
@@ -303,6 +325,72 @@ fn serve_one(
     client.write_all(&response)?;
     client.flush()?;
     Ok(open)
+}
+
+/// Slow stacks: a CreateStack is remembered; a DescribeStacks of a stack
+/// created less than the slow time ago answers CREATE_IN_PROGRESS without
+/// outputs (and its Content-Length fixed).
+fn slow_stack(
+    service: &str,
+    operation: &str,
+    (account, region): (String, String),
+    body: &[u8],
+    response: Vec<u8>,
+    shared: &Mutex<Shared>,
+) -> Vec<u8> {
+    if service != "cloudformation" {
+        return response;
+    }
+    let mut s = shared.lock().unwrap();
+    if s.slow_stacks.is_zero() {
+        return response;
+    }
+    let body = String::from_utf8_lossy(body);
+    let Some(name) = body.split('&').find_map(|kv| kv.strip_prefix("StackName=")) else {
+        return response;
+    };
+    let key = (account, region, name.to_owned());
+    let now = std::time::Instant::now();
+    let slow = s.slow_stacks;
+    let ok = response.starts_with(b"HTTP/1.1 200") || response.starts_with(b"HTTP/1.0 200");
+    match operation {
+        "CreateStack" if ok => {
+            s.created.insert(key, now);
+            let in_progress = s.created.values().filter(|t| now.duration_since(**t) < slow).count();
+            s.max_in_progress = s.max_in_progress.max(in_progress);
+            response
+        }
+        "DescribeStacks" if s.created.get(&key).is_some_and(|t| now.duration_since(*t) < slow) => {
+            in_progress(&response).unwrap_or(response)
+        }
+        _ => response,
+    }
+}
+
+/// A DescribeStacks answer as AWS gives it while the stack is being
+/// created: CREATE_IN_PROGRESS, no outputs yet.
+fn in_progress(response: &[u8]) -> Option<Vec<u8>> {
+    let end = response.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = std::str::from_utf8(&response[..end]).ok()?;
+    let body = std::str::from_utf8(&response[end + 4..]).ok()?;
+    let mut body = body.replace(
+        "<StackStatus>CREATE_COMPLETE</StackStatus>",
+        "<StackStatus>CREATE_IN_PROGRESS</StackStatus>",
+    );
+    if let (Some(start), Some(stop)) = (body.find("<Outputs>"), body.find("</Outputs>")) {
+        body.replace_range(start..stop + "</Outputs>".len(), "");
+    }
+    let head: Vec<String> = head
+        .split("\r\n")
+        .map(|line| {
+            if line.to_ascii_lowercase().starts_with("content-length:") {
+                format!("Content-Length: {}", body.len())
+            } else {
+                line.to_owned()
+            }
+        })
+        .collect();
+    Some(format!("{}\r\n\r\n{body}", head.join("\r\n")).into_bytes())
 }
 
 /// An answer framed for the client's connection: moto's `Connection:
