@@ -31,6 +31,10 @@ demo-drift: setup
 bench *args: setup
     cargo run --quiet --release -p tests --bin rolecall-bench -- {{args}}
 
+# only the rollout with AWS's waits: stacks take SECONDS through the proxy, every call LATENCY ms more; 1,000 accounts, defaults; prints a table row (release build)
+bench-slow seconds="30" latency="50" accounts="1000": setup
+    cargo run --quiet --release -p tests --bin rolecall-bench -- --slow-stacks {{seconds}} --latency-ms {{latency}} --accounts {{accounts}}
+
 # N accounts (default 1000) x 2 regions through throttling, 5xx, dropped connections and latency; release build, not in CI (`just test` runs 200)
 chaos accounts="1000" seed="1": setup
     cargo run --quiet --release -p tests --bin rolecall-chaos -- {{accounts}} {{seed}}

@@ -36,6 +36,10 @@ struct Options {
     runs: usize,
     pools: Vec<usize>,
     concurrency: usize,
+    /// Only the slow-stack run: stacks take this many seconds (0: off).
+    slow_stacks: u64,
+    /// With slow stacks: added to every call, milliseconds.
+    latency_ms: u64,
 }
 
 impl Options {
@@ -54,6 +58,8 @@ fn options() -> Options {
         runs: 3,
         pools: vec![16, 32, 64],
         concurrency: 64,
+        slow_stacks: 0,
+        latency_ms: 50,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -71,10 +77,12 @@ fn options() -> Options {
             "--mid-accounts" => o.mid_accounts = number(),
             "--runs" => o.runs = number(),
             "--concurrency" => o.concurrency = number(),
+            "--slow-stacks" => o.slow_stacks = number() as u64,
+            "--latency-ms" => o.latency_ms = number() as u64,
             "--pools" => o.pools = value.split(',').filter_map(|p| p.parse().ok()).collect(),
             other => {
                 eprintln!(
-                    "bench: unknown argument {other}\nusage: rolecall-bench [--accounts N] [--recipe-accounts M] [--mid-accounts K] [--runs R] [--pools 16,32,64] [--concurrency C]"
+                    "bench: unknown argument {other}\nusage: rolecall-bench [--accounts N] [--recipe-accounts M] [--mid-accounts K] [--runs R] [--pools 16,32,64] [--concurrency C] [--slow-stacks SECONDS [--latency-ms MS]]"
                 );
                 std::process::exit(64)
             }
@@ -335,6 +343,10 @@ fn main() {
     // moto imports each service on first use: warm it up, unmeasured.
     let warm = world.inventory("warm", 1, 1, false);
     let _ = rolecall(&proxy, &["plan", "-i", &path(&warm)]).output();
+    if o.slow_stacks > 0 {
+        slow_stacks(&o, &world, &moto, &proxy, &dir);
+        return;
+    }
     for round in 1..=o.runs {
         eprintln!("bench: round {round} of {}", o.runs);
         // 1. The recipe, and rolecall on the same accounts.
@@ -460,6 +472,47 @@ fn main() {
     println!("{table}");
     write_benchmarks(&root.join("BENCHMARKS.md"), &table);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The rollout with AWS's waits: through the proxy, every created stack
+/// reads CREATE_IN_PROGRESS for `--slow-stacks` seconds and every call
+/// takes `--latency-ms` more; `apply` with the defaults (`--poll-interval`
+/// 5 s). Its floor is one stack's time plus moto's CPU (moto serves one
+/// call at a time). Printed, not written into BENCHMARKS.md.
+fn slow_stacks(o: &Options, world: &World, moto: &Moto, proxy: &Proxy, dir: &Path) {
+    let n = o.accounts;
+    let path = |p: &Path| p.to_str().expect("utf-8 path").to_owned();
+    let inv = path(&world.inventory("slow", n, o.concurrency, false));
+    let reg = path(&dir.join("registry-slow.json"));
+    proxy.slow_stacks(std::time::Duration::from_secs(o.slow_stacks));
+    proxy.delay(std::time::Duration::from_millis(o.latency_ms));
+    let s = measure(
+        rolecall(proxy, &["apply", "-i", &inv, "--yes", "--registry", &reg]),
+        moto,
+        proxy,
+        &[0],
+        "apply (slow stacks)",
+    );
+    let floor = o.slow_stacks as f64 + s.moto;
+    let describes = s
+        .calls
+        .iter()
+        .filter(|(k, _)| k.ends_with(":DescribeStacks"))
+        .map(|(_, n)| n)
+        .sum::<usize>();
+    println!(
+        "| accounts | stack | latency | concurrency | wall | floor (stack + moto CPU) | wall / floor | DescribeStacks per account | stacks in progress at once (most) | client CPU per account | peak RSS |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n| {n} | {} s | {} ms | {} | {:.1} s | {:.1} s | {:.2} | {:.2} | {} | {:.2} ms | {:.0} MB |",
+        o.slow_stacks,
+        o.latency_ms,
+        o.concurrency,
+        s.wall,
+        floor,
+        s.wall / floor,
+        describes as f64 / n as f64,
+        proxy.max_stacks_in_progress(),
+        s.cpu * 1000.0 / n as f64,
+        s.rss
+    );
 }
 
 /// `apply --yes` of `inventory`, recording into `registry`.
