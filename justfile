@@ -31,6 +31,10 @@ demo-drift: setup
 bench *args: setup
     cargo run --quiet --release -p tests --bin rolecall-bench -- {{args}}
 
+# memory of N accounts in flight on the real SDK path (a session and a CloudFormation client each), release build
+bench-memory accounts="10000": setup
+    cargo run --quiet --release -p tests --bin rolecall-bench -- --sessions {{accounts}}
+
 # only the rollout with AWS's waits: stacks take SECONDS through the proxy, every call LATENCY ms more; 1,000 accounts, defaults; prints a table row (release build)
 bench-slow seconds="30" latency="50" accounts="1000": setup
     cargo run --quiet --release -p tests --bin rolecall-bench -- --slow-stacks {{seconds}} --latency-ms {{latency}} --accounts {{accounts}}

@@ -45,29 +45,12 @@ const BATCH: usize = executor::limit::STS_PER_SECOND as usize;
 
 /// Measures about `n` of each (in batches of `BATCH`), sequentially.
 pub fn measure(n: usize) -> Floor {
-    let url = canned_server();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
     runtime.block_on(async move {
-        let conn = Connection {
-            endpoint_url: Some(url),
-            region: Some("us-east-1".to_owned()),
-            ..Connection::default()
-        };
-        let base = load_config(&conn)
-            .await
-            .to_builder()
-            .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-                "AKIDFLOOR",
-                "floorsecret",
-                None,
-                None,
-                "floor",
-            )))
-            .build();
-        let cloud = SdkCloud::new(base);
+        let cloud = canned_cloud().await;
         // Warm up: the first call loads what is loaded once.
         let warm = assume(&cloud, &AccountId::parse("100000000000").expect("account id")).await;
         describe(&warm).await;
@@ -122,6 +105,66 @@ pub fn measure(n: usize) -> Floor {
             plan_account,
         }
     })
+}
+
+/// rolecall's real SDK path, pointed at a canned server of this process.
+async fn canned_cloud() -> SdkCloud {
+    let conn = Connection {
+        endpoint_url: Some(canned_server()),
+        region: Some("us-east-1".to_owned()),
+        ..Connection::default()
+    };
+    let base = load_config(&conn)
+        .await
+        .to_builder()
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            "AKIDFLOOR",
+            "floorsecret",
+            None,
+            None,
+            "floor",
+        )))
+        .build();
+    SdkCloud::new(base)
+}
+
+/// What an account in flight costs in memory on the real SDK path: `n`
+/// accounts assumed (through the STS rate limit: n / 100 seconds), each
+/// with its CloudFormation client built by one DescribeStacks, all kept.
+/// (resident MB before, resident MB with all `n` held).
+pub fn sessions_in_flight(n: usize) -> (f64, f64) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async move {
+        let cloud = canned_cloud().await;
+        let warm = assume(&cloud, &AccountId::parse("100000000000").expect("account id")).await;
+        describe(&warm).await;
+        let before = resident_mb();
+        let mut sessions = Vec::with_capacity(n);
+        for i in 0..n {
+            let account = AccountId::parse(&format!("{:012}", 100_000_000_001 + i)).expect("account id");
+            let session = assume(&cloud, &account).await;
+            describe(&session).await;
+            sessions.push(session);
+        }
+        let after = resident_mb();
+        drop(sessions);
+        (before, after)
+    })
+}
+
+/// This process's resident set now (VmRSS), MB.
+fn resident_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
 }
 
 async fn assume(cloud: &SdkCloud, account: &AccountId) -> <SdkCloud as Cloud>::Session {

@@ -40,6 +40,8 @@ struct Options {
     slow_stacks: u64,
     /// With slow stacks: added to every call, milliseconds.
     latency_ms: u64,
+    /// Only the memory of this many accounts in flight (0: off).
+    sessions: usize,
 }
 
 impl Options {
@@ -60,6 +62,7 @@ fn options() -> Options {
         concurrency: 64,
         slow_stacks: 0,
         latency_ms: 50,
+        sessions: 0,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -79,10 +82,11 @@ fn options() -> Options {
             "--concurrency" => o.concurrency = number(),
             "--slow-stacks" => o.slow_stacks = number() as u64,
             "--latency-ms" => o.latency_ms = number() as u64,
+            "--sessions" => o.sessions = number(),
             "--pools" => o.pools = value.split(',').filter_map(|p| p.parse().ok()).collect(),
             other => {
                 eprintln!(
-                    "bench: unknown argument {other}\nusage: rolecall-bench [--accounts N] [--recipe-accounts M] [--mid-accounts K] [--runs R] [--pools 16,32,64] [--concurrency C] [--slow-stacks SECONDS [--latency-ms MS]]"
+                    "bench: unknown argument {other}\nusage: rolecall-bench [--accounts N] [--recipe-accounts M] [--mid-accounts K] [--runs R] [--pools 16,32,64] [--concurrency C] [--slow-stacks SECONDS [--latency-ms MS]] [--sessions N]"
                 );
                 std::process::exit(64)
             }
@@ -304,6 +308,15 @@ fn main() {
         launch();
     }
     let o = options();
+    if o.sessions > 0 {
+        let (before, after) = tests::floor::sessions_in_flight(o.sessions);
+        println!(
+            "{} accounts in flight on the real SDK path (a session and a CloudFormation client each): {before:.0} MB before, {after:.0} MB with all held: {:.1} KB per account",
+            o.sessions,
+            (after - before) * 1024.0 / o.sessions as f64
+        );
+        return;
+    }
     launcher_path();
     let mut moto = match Moto::try_start() {
         Ok(moto) => moto,
