@@ -44,6 +44,8 @@ pub(crate) fn runs<'a>(
                 failure_tolerance: options.failure_tolerance,
                 region_parallel: spec.region_parallel,
                 soft_failure_tolerance: spec.soft_failure_tolerance,
+                max_concurrent_percentage: spec.max_concurrent_percentage,
+                failure_tolerance_percentage: spec.failure_tolerance_percentage,
             },
             ous: deployment.ous,
             account_filter: deployment.account_filter,

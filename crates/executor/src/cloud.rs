@@ -450,6 +450,10 @@ pub struct InstanceTargets {
 pub struct OperationPrefs {
     pub max_concurrent: usize,
     pub failure_tolerance: usize,
+    /// Where set, MaxConcurrentPercentage instead of `max_concurrent`.
+    pub max_concurrent_percentage: Option<u8>,
+    /// Where set, FailureTolerancePercentage instead of `failure_tolerance`.
+    pub failure_tolerance_percentage: Option<u8>,
     pub region_parallel: bool,
     pub soft_failure_tolerance: bool,
 }

@@ -1916,6 +1916,8 @@ fn set_spec(service: bool) -> model::StackSetSpec {
         retain_stacks_on_account_removal: false,
         region_parallel: true,
         soft_failure_tolerance: true,
+        max_concurrent_percentage: None,
+        failure_tolerance_percentage: None,
     }
 }
 
@@ -1938,6 +1940,8 @@ fn stackset_apply(
             failure_tolerance: 5,
             region_parallel: true,
             soft_failure_tolerance: true,
+            max_concurrent_percentage: None,
+            failure_tolerance_percentage: None,
         },
         ous,
         account_filter: filter,

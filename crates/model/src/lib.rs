@@ -195,6 +195,10 @@ pub struct StackSetSpec {
     pub region_parallel: bool,
     /// SOFT_FAILURE_TOLERANCE instead of STRICT_FAILURE_TOLERANCE.
     pub soft_failure_tolerance: bool,
+    /// MaxConcurrentPercentage instead of a count (`deploy.concurrency`).
+    pub max_concurrent_percentage: Option<u8>,
+    /// FailureTolerancePercentage instead of a count (`failure_tolerance`).
+    pub failure_tolerance_percentage: Option<u8>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -1006,6 +1006,12 @@ fn sample(key: &str) -> Option<&'static str> {
         "deploy.stackset.execution_role_name" => "deploy: {via: stacksets, stackset: {execution_role_name: Exec}}",
         "deploy.stackset.region_concurrency" => "deploy: {via: stacksets, stackset: {region_concurrency: sequential}}",
         "deploy.stackset.concurrency_mode" => "deploy: {via: stacksets, stackset: {concurrency_mode: strict}}",
+        "deploy.stackset.max_concurrent_percentage" => {
+            "deploy: {via: stacksets, stackset: {max_concurrent_percentage: 100}}"
+        }
+        "deploy.stackset.failure_tolerance_percentage" => {
+            "deploy: {via: stacksets, stackset: {failure_tolerance_percentage: 10}}"
+        }
         "profiles.source_profile" => "profiles: {source_profile: ops}",
         "profiles.name" => "profiles: {name: \"x-{account_id}\"}",
         "profiles.region" => "profiles: {region: eu-west-1}",
@@ -1186,6 +1192,18 @@ fn stackset_keys_are_checked() {
             error: inv/test.yaml:8:130: deploy.stackset.region_concurrency: "sideways" is not one of parallel and sequential
               help: use `parallel` or `sequential`
             3 errors in inv/test.yaml
+        "#]],
+    );
+    check_inventory(
+        &format!(
+            "{base}deploy:\n  via: stacksets\n  stackset: {{max_concurrent_percentage: 0, failure_tolerance_percentage: 101}}\naccounts:\n  - id: \"222222222222\"\n"
+        ),
+        expect![[r#"
+            error: inv/test.yaml:8:41: deploy.stackset.max_concurrent_percentage: 0 is not a percentage from 1 to 100
+              help: give 1-100, or remove it to use a count
+            error: inv/test.yaml:8:74: deploy.stackset.failure_tolerance_percentage: 101 is not a percentage from 0 to 100
+              help: give 0-100, or remove it to use a count
+            2 errors in inv/test.yaml
         "#]],
     );
     check_inventory(

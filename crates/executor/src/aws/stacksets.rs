@@ -19,11 +19,19 @@ fn call_as(delegated: bool) -> cfn::types::CallAs {
     }
 }
 
-fn prefs(p: OperationPrefs) -> cfn::types::StackSetOperationPreferences {
+/// StackSets takes a count or a percentage of each, never both.
+pub(super) fn prefs(p: OperationPrefs) -> cfn::types::StackSetOperationPreferences {
     let count = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
-    cfn::types::StackSetOperationPreferences::builder()
-        .max_concurrent_count(count(p.max_concurrent.max(1)))
-        .failure_tolerance_count(count(p.failure_tolerance))
+    let builder = cfn::types::StackSetOperationPreferences::builder();
+    let builder = match p.max_concurrent_percentage {
+        Some(percent) => builder.max_concurrent_percentage(i32::from(percent)),
+        None => builder.max_concurrent_count(count(p.max_concurrent.max(1))),
+    };
+    let builder = match p.failure_tolerance_percentage {
+        Some(percent) => builder.failure_tolerance_percentage(i32::from(percent)),
+        None => builder.failure_tolerance_count(count(p.failure_tolerance)),
+    };
+    builder
         .region_concurrency_type(if p.region_parallel {
             cfn::types::RegionConcurrencyType::Parallel
         } else {

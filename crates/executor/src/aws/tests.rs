@@ -134,3 +134,46 @@ fn renewal_window() {
     let expired = Credentials::new("a", "b", None, Some(now - Duration::from_secs(1)), "t");
     assert!(needs_renewal(Some(&expired), now));
 }
+
+/// StackSets takes a count or a percentage of each preference, never both:
+/// a percentage from the inventory replaces the count.
+#[test]
+fn operation_preferences_are_a_count_or_a_percentage() {
+    let base = crate::cloud::OperationPrefs {
+        max_concurrent: 64,
+        failure_tolerance: 2,
+        region_parallel: true,
+        soft_failure_tolerance: true,
+        max_concurrent_percentage: None,
+        failure_tolerance_percentage: None,
+    };
+    let counts = super::stacksets::prefs(base);
+    assert_eq!(
+        (counts.max_concurrent_count(), counts.max_concurrent_percentage()),
+        (Some(64), None)
+    );
+    assert_eq!(
+        (counts.failure_tolerance_count(), counts.failure_tolerance_percentage()),
+        (Some(2), None)
+    );
+    let percent = super::stacksets::prefs(crate::cloud::OperationPrefs {
+        max_concurrent_percentage: Some(100),
+        failure_tolerance_percentage: Some(10),
+        ..base
+    });
+    assert_eq!(
+        (percent.max_concurrent_count(), percent.max_concurrent_percentage()),
+        (None, Some(100))
+    );
+    assert_eq!(
+        (
+            percent.failure_tolerance_count(),
+            percent.failure_tolerance_percentage()
+        ),
+        (None, Some(10))
+    );
+    assert_eq!(
+        percent.concurrency_mode(),
+        Some(&aws_sdk_cloudformation::types::ConcurrencyMode::SoftFailureTolerance)
+    );
+}

@@ -110,6 +110,20 @@ impl Validator<'_> {
             raw.concurrency_mode.as_deref(),
             ["soft", "strict"],
         );
+        for (key, value, lowest) in [
+            ("max_concurrent_percentage", raw.max_concurrent_percentage, 1),
+            ("failure_tolerance_percentage", raw.failure_tolerance_percentage, 0),
+        ] {
+            if let Some(v) = value
+                && !(lowest..=100).contains(&v)
+            {
+                self.error(
+                    &format!("deploy.stackset.{key}"),
+                    format!("{v} is not a percentage from {lowest} to 100"),
+                    format!("give {lowest}-100, or remove it to use a count"),
+                );
+            }
+        }
         if let Some(name) = &raw.name
             && let Err(why) = names::check_stack_name(name)
         {
@@ -185,6 +199,8 @@ impl Validator<'_> {
             retain_stacks_on_account_removal: raw.retain_stacks_on_account_removal.unwrap_or(false),
             region_parallel: !sequential,
             soft_failure_tolerance: !strict,
+            max_concurrent_percentage: raw.max_concurrent_percentage.map(|p| p.min(100) as u8),
+            failure_tolerance_percentage: raw.failure_tolerance_percentage.map(|p| p.min(100) as u8),
         }
     }
 }

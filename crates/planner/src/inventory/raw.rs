@@ -95,6 +95,8 @@ pub(super) struct RawStackSet {
     pub(super) retain_stacks_on_account_removal: Option<bool>,
     pub(super) region_concurrency: Option<String>,
     pub(super) concurrency_mode: Option<String>,
+    pub(super) max_concurrent_percentage: Option<u32>,
+    pub(super) failure_tolerance_percentage: Option<u32>,
 }
 
 #[derive(Deserialize, Default)]

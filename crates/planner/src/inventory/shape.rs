@@ -83,6 +83,8 @@ pub(super) const INVENTORY: Shape = Shape::Map(&[
                     ("retain_stacks_on_account_removal", Shape::Any),
                     ("region_concurrency", Shape::Any),
                     ("concurrency_mode", Shape::Any),
+                    ("max_concurrent_percentage", Shape::Any),
+                    ("failure_tolerance_percentage", Shape::Any),
                 ]),
             ),
         ]),
