@@ -24,6 +24,7 @@ fn rollout(n: usize, stack: Duration) -> (Duration, f64) {
         bootstrap_role: "OrganizationAccountAccessRole".to_owned(),
         bootstrap_external_id: None,
         concurrency: inv.deploy.concurrency,
+        max_in_flight: inv.deploy.max_in_flight,
         session_name: "rolecall-apply-1-1".to_owned(),
         partition: planner::partition::AWS,
         interrupt: Default::default(),

@@ -229,6 +229,7 @@ pub(crate) fn settings(cloud: &SdkCloud, inv: &Inventory, concurrency: Option<u1
         bootstrap_role: inv.deploy.bootstrap_role.clone(),
         bootstrap_external_id: inv.deploy.bootstrap_external_id.clone(),
         concurrency: concurrency.map_or(inv.deploy.concurrency, usize::from),
+        max_in_flight: inv.deploy.max_in_flight,
         session_name: format!("rolecall-{verb}-{secs}-{}", std::process::id()),
         partition: cloud.partition(),
         interrupt: interrupt().clone(),

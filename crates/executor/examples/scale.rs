@@ -45,6 +45,7 @@ fn main() {
             bootstrap_role: "OrganizationAccountAccessRole".to_owned(),
             bootstrap_external_id: None,
             concurrency: 64,
+            max_in_flight: executor::fanout::ACCOUNTS_IN_FLIGHT,
             session_name: "rolecall-scale-1-1".to_owned(),
             partition: planner::partition::AWS,
             interrupt: Default::default(),

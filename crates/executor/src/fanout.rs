@@ -41,9 +41,9 @@ pub struct Done<R> {
     pub failed: bool,
 }
 
-/// Accounts begun and not finished at most, waiting ones included: what
-/// bounds the memory of a run (each holds its credentials session and
-/// clients), not its speed.
+/// Accounts begun and not finished at most by default, waiting ones
+/// included (`Settings::max_in_flight`): what bounds the memory of a run
+/// (each holds its credentials session and clients, ≈ 20 KB), not its speed.
 pub const ACCOUNTS_IN_FLIGHT: usize = 10_000;
 
 /// An account's hold on one of the run's working slots. The account holds
@@ -190,7 +190,7 @@ where
             });
             done.result
         })
-        .buffer_unordered(ACCOUNTS_IN_FLIGHT)
+        .buffer_unordered(settings.max_in_flight.max(1))
         .collect()
         .await
 }

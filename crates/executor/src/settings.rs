@@ -6,8 +6,13 @@
 pub struct Settings {
     pub bootstrap_role: String,
     pub bootstrap_external_id: Option<String>,
-    /// Accounts worked on at once.
+    /// Accounts making calls at once (an account waiting for
+    /// CloudFormation gives its slot back).
     pub concurrency: usize,
+    /// Accounts begun and not finished at most, waiting ones included
+    /// (`fanout::ACCOUNTS_IN_FLIGHT` by default): what bounds memory, and
+    /// how many accounts a bad template reaches before failures come back.
+    pub max_in_flight: usize,
     /// RoleSessionName: names rolecall and the run in CloudTrail.
     pub session_name: String,
     /// The caller's partition: every ARN rolecall builds is in it.

@@ -654,6 +654,7 @@ fn settings(concurrency: usize) -> Settings {
         bootstrap_role: "OrganizationAccountAccessRole".into(),
         bootstrap_external_id: None,
         concurrency,
+        max_in_flight: crate::fanout::ACCOUNTS_IN_FLIGHT,
         session_name: "rolecall-plan-test".into(),
         partition: planner::partition::AWS,
         interrupt: Default::default(),
@@ -1481,6 +1482,35 @@ fn apply_waits_hold_no_slot_and_calls_stay_bounded() {
             .count(),
         40
     );
+}
+
+/// `max_in_flight` bounds the accounts begun and not finished, waiting
+/// ones included: set to the concurrency, no more stacks are in progress
+/// at once than that (0.3's behaviour, and the smallest blast radius of a
+/// bad template).
+#[test]
+fn max_in_flight_bounds_the_stacks_in_progress() {
+    let fake = Fake::default();
+    let settings = Settings {
+        max_in_flight: 4,
+        ..settings(4)
+    };
+    let options = ApplyOptions {
+        poll_interval: Duration::from_millis(30),
+        ..options()
+    };
+    let outcomes = run(apply(
+        &fake,
+        &settings,
+        &options,
+        &[desired()],
+        &east(20),
+        None,
+        &NoEventsSink,
+    ));
+    assert!(outcomes.iter().all(|o| o.status == model::Status::Created));
+    let stacks = fake.0.max_in_progress.load(Ordering::SeqCst);
+    assert!((1..=4).contains(&stacks), "{stacks} stacks in progress at once");
 }
 
 #[test]

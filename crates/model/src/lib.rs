@@ -209,7 +209,10 @@ pub struct Deploy {
     pub bootstrap_role: String,
     pub bootstrap_external_id: Option<String>,
     pub regions: Vec<String>,
+    /// Accounts making calls at once (waiting ones do not count).
     pub concurrency: usize,
+    /// Accounts begun and not finished at most, waiting ones included.
+    pub max_in_flight: usize,
     pub failure_tolerance: usize,
 }
 

@@ -94,9 +94,9 @@ fn unknown_keys_are_all_reported_with_a_suggestion() {
             error: inv/test.yaml:7:5: accounts[0].regoins: unknown key `regoins` in `accounts[0]`
               help: did you mean `regions`? valid keys here: id, name, regions, tags
             error: inv/test.yaml:9:3: deploy.concurency: unknown key `concurency` in `deploy`
-              help: did you mean `concurrency`? valid keys here: via, bootstrap_role, bootstrap_external_id, regions, concurrency, failure_tolerance, stackset
+              help: did you mean `concurrency`? valid keys here: via, bootstrap_role, bootstrap_external_id, regions, concurrency, max_in_flight, failure_tolerance, stackset
             error: inv/test.yaml:10:3: deploy.colour: unknown key `colour` in `deploy`
-              help: valid keys here: via, bootstrap_role, bootstrap_external_id, regions, concurrency, failure_tolerance, stackset
+              help: valid keys here: via, bootstrap_role, bootstrap_external_id, regions, concurrency, max_in_flight, failure_tolerance, stackset
             4 errors in inv/test.yaml
         "#]],
     );
@@ -988,6 +988,7 @@ fn sample(key: &str) -> Option<&'static str> {
         "deploy.bootstrap_external_id" => "deploy: {bootstrap_external_id: abc-123}",
         "deploy.regions" => "deploy: {regions: [eu-west-1]}",
         "deploy.concurrency" => "deploy: {concurrency: 4}",
+        "deploy.max_in_flight" => "deploy: {max_in_flight: 4}",
         "deploy.failure_tolerance" => "deploy: {failure_tolerance: 2}",
         "deploy.stackset" => "deploy: {via: stacksets, stackset: {}}",
         "deploy.stackset.name" => "deploy: {via: stacksets, stackset: {name: my-set}}",

@@ -47,6 +47,14 @@ impl Validator<'_> {
                 format!("use 1 to {MAX_CONCURRENCY}"),
             );
         }
+        let max_in_flight = raw.max_in_flight.unwrap_or(DEFAULT_MAX_IN_FLIGHT);
+        if !(1..=MAX_MAX_IN_FLIGHT).contains(&max_in_flight) {
+            self.error(
+                "deploy.max_in_flight",
+                format!("{max_in_flight} is out of range"),
+                format!("use 1 to {MAX_MAX_IN_FLIGHT} (the same as `concurrency` limits a bad template to that many accounts)"),
+            );
+        }
         let stackset = match (via, raw.stackset) {
             (DeployVia::Stacksets, raw) => Some(self.stackset(raw.unwrap_or_default())),
             (DeployVia::BootstrapRole, Some(_)) => {
@@ -66,6 +74,7 @@ impl Validator<'_> {
             bootstrap_external_id: raw.bootstrap_external_id,
             regions,
             concurrency,
+            max_in_flight,
             failure_tolerance: raw.failure_tolerance.unwrap_or(0),
         }
     }

@@ -252,6 +252,10 @@ pub const DEFAULT_BOOTSTRAP_ROLE: &str = "OrganizationAccountAccessRole";
 pub const DEFAULT_OUTPUT_KEY: &str = "RoleArn";
 pub const DEFAULT_PROFILE_NAME: &str = "{account_name}";
 pub const DEFAULT_CONCURRENCY: usize = 64;
+/// Accounts begun and not finished at most (waiting ones included): about
+/// 200 MB of sessions and clients (BENCHMARKS.md).
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 10_000;
+pub const MAX_MAX_IN_FLIGHT: usize = 100_000;
 /// Above this, more concurrency only queues behind the API rate limits.
 pub const MAX_CONCURRENCY: usize = 512;
 

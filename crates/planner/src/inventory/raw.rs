@@ -79,6 +79,7 @@ pub(super) struct RawDeploy {
     pub(super) bootstrap_external_id: Option<String>,
     pub(super) regions: Option<Vec<String>>,
     pub(super) concurrency: Option<usize>,
+    pub(super) max_in_flight: Option<usize>,
     pub(super) failure_tolerance: Option<usize>,
     pub(super) stackset: Option<RawStackSet>,
 }

@@ -70,6 +70,7 @@ pub(super) const INVENTORY: Shape = Shape::Map(&[
             ("bootstrap_external_id", Shape::Any),
             ("regions", Shape::Any),
             ("concurrency", Shape::Any),
+            ("max_in_flight", Shape::Any),
             ("failure_tolerance", Shape::Any),
             (
                 "stackset",
