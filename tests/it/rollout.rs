@@ -12,8 +12,22 @@ use executor::sim::{Latency, SimCloud};
 use model::NoEvents;
 
 /// (virtual wall time, DescribeStacks per account) of creating `n` stacks
-/// with the inventory's default concurrency.
+/// with the inventory's defaults; every stack created.
 fn rollout(n: usize, stack: Duration) -> (Duration, f64) {
+    let (took, describes, outcomes) = run_rollout(n, stack, None);
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| o.status == model::Status::Created && o.role_arn.is_some()),
+        "{:?}",
+        outcomes.iter().find(|o| o.status != model::Status::Created)
+    );
+    (took, describes)
+}
+
+/// The rollout, interrupted (as by Ctrl-C) `interrupt_after` into it if
+/// given: its virtual wall time, DescribeStacks per account and outcomes.
+fn run_rollout(n: usize, stack: Duration, interrupt_after: Option<Duration>) -> (Duration, f64, Vec<model::Outcome>) {
     let text =
         "version: 1\nsource_account: \"111111111111\"\nrole:\n  policy: none\naccounts:\n  - id: \"222222222222\"\n";
     let read = |_: &std::path::Path| Err(std::io::Error::other("no files"));
@@ -43,7 +57,14 @@ fn rollout(n: usize, stack: Duration) -> (Duration, f64) {
         .build()
         .unwrap();
     let cloud = SimCloud::aws(Latency::aws(stack));
+    let interrupt = settings.interrupt.clone();
     let (outcomes, took) = runtime.block_on(async {
+        if let Some(after) = interrupt_after {
+            tokio::spawn(async move {
+                tokio::time::sleep(after).await;
+                interrupt.trigger();
+            });
+        }
         let start = tokio::time::Instant::now();
         let outcomes = executor::apply(
             &cloud,
@@ -58,14 +79,38 @@ fn rollout(n: usize, stack: Duration) -> (Duration, f64) {
         (outcomes, start.elapsed())
     });
     assert_eq!(outcomes.len(), n);
+    (took, cloud.describe_calls() as f64 / n as f64, outcomes)
+}
+
+/// Ctrl-C with thousands of stacks in flight: the run ends at once (not
+/// when the last stack would be done); the stacks done are created, those
+/// in progress say CloudFormation goes on with them, the accounts not
+/// begun are not attempted; every account has exactly one outcome.
+#[test]
+fn an_interrupt_with_thousands_of_stacks_in_flight_ends_the_run_at_once() {
+    let (took, _, outcomes) = run_rollout(10_000, Duration::from_secs(45), Some(Duration::from_secs(50)));
     assert!(
-        outcomes
-            .iter()
-            .all(|o| o.status == model::Status::Created && o.role_arn.is_some()),
-        "{:?}",
-        outcomes.iter().find(|o| o.status != model::Status::Created)
+        took < Duration::from_secs(52),
+        "the run went on for {took:?} after the interrupt at 50 s"
     );
-    (took, cloud.describe_calls() as f64 / n as f64)
+    let count = |f: &dyn Fn(&model::Outcome) -> bool| outcomes.iter().filter(|o| f(o)).count();
+    let created = count(&|o| o.status == model::Status::Created && o.role_arn.is_some());
+    let waiting = count(&|o| {
+        o.status == model::Status::Failed
+            && o.error
+                .as_deref()
+                .is_some_and(|e| e.contains("interrupted while waiting") && e.contains("goes on"))
+    });
+    let not_attempted = count(&|o| o.status == model::Status::NotAttempted);
+    assert_eq!(
+        created + waiting + not_attempted,
+        10_000,
+        "every account has one of the three"
+    );
+    assert!(
+        created > 0 && waiting > 1000 && not_attempted > 1000,
+        "{created} created, {waiting} in progress, {not_attempted} not attempted"
+    );
 }
 
 #[test]
