@@ -66,6 +66,17 @@ struct Hold {
     permit: Option<OwnedSemaphorePermit>,
 }
 
+impl Hold {
+    /// One of the account's stacks stops working (it is done, or waits);
+    /// the last one lets the slot go.
+    fn leave(&mut self) {
+        self.busy = self.busy.saturating_sub(1);
+        if self.busy == 0 {
+            self.permit = None;
+        }
+    }
+}
+
 impl Slot {
     async fn take(starts: Arc<Semaphore>, resumes: Arc<Semaphore>) -> Slot {
         let permit = starts.acquire_owned().await.expect("the slots are never closed");
@@ -90,23 +101,13 @@ impl Slot {
 
     /// One stack is done.
     pub(crate) async fn done(&self) {
-        let mut hold = self.hold.lock().await;
-        hold.busy = hold.busy.saturating_sub(1);
-        if hold.busy == 0 {
-            hold.permit = None;
-        }
+        self.hold.lock().await.leave();
     }
 
     /// Runs `wait` (a timer) without a share of the slot, then works again
     /// once the account has a slot.
     pub(crate) async fn idle<T>(&self, wait: impl Future<Output = T>) -> T {
-        {
-            let mut hold = self.hold.lock().await;
-            hold.busy = hold.busy.saturating_sub(1);
-            if hold.busy == 0 {
-                hold.permit = None;
-            }
-        }
+        self.hold.lock().await.leave();
         let out = wait.await;
         let mut hold = self.hold.lock().await;
         if hold.permit.is_none() {
