@@ -226,30 +226,7 @@ async fn revert_drift(
         std::time::Duration::from_secs(300),
     )
     .await;
-    let mut plan = model::Plan::default();
-    for f in &check.findings {
-        match planner::drift::revert(f) {
-            Some(decision) => plan.entries.push(model::PlanEntry {
-                account_id: f.account_id.clone(),
-                account_name: f.account_name.clone(),
-                role: f.role.clone().unwrap_or_default(),
-                region: f.region.clone().unwrap_or_default(),
-                action: decision.action,
-                reason: decision.reason,
-                differences: decision.differences,
-                stack_status: None,
-                stack_id: None,
-            }),
-            None if f.kind == model::DriftKind::Error => plan.errors.push(model::AccountError {
-                account_id: f.account_id.clone(),
-                account_name: f.account_name.clone(),
-                region: f.region.clone(),
-                message: f.reason.clone(),
-            }),
-            None => {}
-        }
-    }
-    plan.sort();
+    let plan = planner::drift::revert_plan(&check.findings);
     // What is reverted: each target narrowed to its drifted roles and regions.
     let drifted: std::collections::BTreeSet<(AccountId, String, String)> = plan
         .entries

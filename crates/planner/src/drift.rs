@@ -8,8 +8,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use model::{
-    Action, Decision, Desired, DriftDetail, DriftFinding, DriftKind, Inventory, LiveRole, Observed, RoleRepair,
-    RoleSpec, StackInfo, TAG_FINGERPRINT, TAG_MANAGED_BY,
+    AccountError, Action, Decision, Desired, DriftDetail, DriftFinding, DriftKind, Inventory, LiveRole, Observed, Plan,
+    PlanEntry, RoleRepair, RoleSpec, StackInfo, TAG_FINGERPRINT, TAG_MANAGED_BY,
 };
 use serde_json::{Value, json};
 
@@ -231,6 +231,36 @@ pub fn revert(finding: &DriftFinding) -> Option<Decision> {
         )),
         DriftKind::Uncovered | DriftKind::Orphaned | DriftKind::Error => None,
     }
+}
+
+/// The plan of `apply --revert-drift` from the drift check's findings: a
+/// row per stack (`revert`), the check's errors as account errors, sorted.
+pub fn revert_plan(findings: &[DriftFinding]) -> Plan {
+    let mut plan = Plan::default();
+    for f in findings {
+        match revert(f) {
+            Some(decision) => plan.entries.push(PlanEntry {
+                account_id: f.account_id.clone(),
+                account_name: f.account_name.clone(),
+                role: f.role.clone().unwrap_or_default(),
+                region: f.region.clone().unwrap_or_default(),
+                action: decision.action,
+                reason: decision.reason,
+                differences: decision.differences,
+                stack_status: None,
+                stack_id: None,
+            }),
+            None if f.kind == DriftKind::Error => plan.errors.push(AccountError {
+                account_id: f.account_id.clone(),
+                account_name: f.account_name.clone(),
+                region: f.region.clone(),
+                message: f.reason.clone(),
+            }),
+            None => {}
+        }
+    }
+    plan.sort();
+    plan
 }
 
 fn detail(path: &str, expected: &str, actual: &str) -> DriftDetail {

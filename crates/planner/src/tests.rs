@@ -1474,6 +1474,35 @@ fn a_drifted_role_is_repaired_with_only_the_calls_that_differ() {
         assert_eq!(action(kind, Some("us-east-1")), None);
     }
     assert_eq!(action(DriftKind::Drifted, None), None);
+
+    // The plan: a row per stack finding, errors as account errors, sorted;
+    // account-level findings are not rows.
+    let mut error = finding(DriftKind::Error, None);
+    error.reason = "cannot assume".into();
+    let mut in_sync = finding(DriftKind::InSync, Some("eu-west-1"));
+    in_sync.account_id = model::AccountId::parse("111111111111").unwrap();
+    let plan = crate::drift::revert_plan(&[
+        finding(DriftKind::Drifted, Some("us-east-1")),
+        in_sync,
+        finding(DriftKind::Uncovered, None),
+        error,
+    ]);
+    let rows: Vec<String> = plan
+        .entries
+        .iter()
+        .map(|e| format!("{} {} {} {}", e.account_id, e.role, e.region, e.action))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            "111111111111 default eu-west-1 no-op",
+            "222222222222 default us-east-1 revert-drift"
+        ]
+    );
+    assert_eq!(
+        plan.errors.iter().map(|e| e.message.as_str()).collect::<Vec<_>>(),
+        ["cannot assume"]
+    );
 }
 
 #[test]
