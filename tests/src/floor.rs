@@ -45,15 +45,8 @@ const BATCH: usize = executor::limit::STS_PER_SECOND as usize;
 
 /// Measures about `n` of each (in batches of `BATCH`), sequentially.
 pub fn measure(n: usize) -> Floor {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(async move {
-        let cloud = canned_cloud().await;
-        // Warm up: the first call loads what is loaded once.
-        let warm = assume(&cloud, &AccountId::parse("100000000000").expect("account id")).await;
-        describe(&warm).await;
+    current_thread().block_on(async move {
+        let cloud = warm_cloud().await;
         // Batches no larger than the AssumeRole rate limit's burst, with a
         // pause between them (not measured): a call held back by the limit
         // would count the runtime's sleep and wake-up, not the SDK's work.
@@ -107,8 +100,17 @@ pub fn measure(n: usize) -> Floor {
     })
 }
 
-/// rolecall's real SDK path, pointed at a canned server of this process.
-async fn canned_cloud() -> SdkCloud {
+/// The measurements' runtime: one thread, whose CPU time is the client's.
+fn current_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// rolecall's real SDK path, pointed at a canned server of this process,
+/// warmed up: the first call loads what is loaded once.
+async fn warm_cloud() -> SdkCloud {
     let conn = Connection {
         endpoint_url: Some(canned_server()),
         region: Some("us-east-1".to_owned()),
@@ -125,7 +127,10 @@ async fn canned_cloud() -> SdkCloud {
             "floor",
         )))
         .build();
-    SdkCloud::new(base)
+    let cloud = SdkCloud::new(base);
+    let warm = assume(&cloud, &AccountId::parse("100000000000").expect("account id")).await;
+    describe(&warm).await;
+    cloud
 }
 
 /// What an account in flight costs in memory on the real SDK path: `n`
@@ -133,14 +138,8 @@ async fn canned_cloud() -> SdkCloud {
 /// with its CloudFormation client built by one DescribeStacks, all kept.
 /// (resident MB before, resident MB with all `n` held).
 pub fn sessions_in_flight(n: usize) -> (f64, f64) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(async move {
-        let cloud = canned_cloud().await;
-        let warm = assume(&cloud, &AccountId::parse("100000000000").expect("account id")).await;
-        describe(&warm).await;
+    current_thread().block_on(async move {
+        let cloud = warm_cloud().await;
         let before = resident_mb();
         let mut sessions = Vec::with_capacity(n);
         for i in 0..n {
