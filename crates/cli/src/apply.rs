@@ -190,7 +190,8 @@ pub(crate) async fn apply(aws: &AwsArgs, inv: &Inventory, args: &ApplyArgs) -> a
     };
     crate::html::write(args.html.as_deref(), "apply", inv, || {
         reporter::html::outcome_rows(&outcomes, &crate::html::ous(&all_targets))
-    })?;
+    })
+    .await?;
     let code = profiles::finish_run(
         inv,
         registry,
@@ -198,7 +199,8 @@ pub(crate) async fn apply(aws: &AwsArgs, inv: &Inventory, args: &ApplyArgs) -> a
         &outputs,
         &outcomes,
         reporter::write_summary,
-    )?;
+    )
+    .await?;
     // A registry that was not written fails the run (it is kept locally).
     written.write_problems(args.json)?;
     Ok(if written.failed() { exit::FAILURE } else { code })
@@ -243,7 +245,7 @@ async fn revert_drift(
         eprintln!("rolecall: no role is drifted: nothing to revert");
         return Ok(if attention { exit::FAILURE } else { exit::OK });
     }
-    if !args.yes && !options::confirm("Revert the drift of these roles?", "apply --revert-drift")? {
+    if !args.yes && !options::confirm("Revert the drift of these roles?", "apply --revert-drift").await? {
         return Ok(exit::FAILURE);
     }
     let expected = crate::drift::expected_roles(inv, settings.partition);
@@ -252,7 +254,8 @@ async fn revert_drift(
     progress.finish();
     crate::html::write(args.html.as_deref(), "apply --revert-drift", inv, || {
         reporter::html::outcome_rows(&outcomes, &crate::html::ous(targets))
-    })?;
+    })
+    .await?;
     let mut out = std::io::stdout().lock();
     if args.json {
         reporter::write_summary_json(&mut out, &outcomes)?;
@@ -303,7 +306,7 @@ async fn bootstrap_apply(
             .entries
             .iter()
             .any(|e| e.action.changes() || e.action == model::Action::Wait);
-        if changes && !options::confirm("Apply these changes?", "apply")? {
+        if changes && !options::confirm("Apply these changes?", "apply").await? {
             return Ok(None);
         }
         planned = Some(observed);

@@ -115,7 +115,9 @@ pub(crate) async fn destroy(aws: &AwsArgs, inv: &Inventory, args: &DestroyArgs) 
             if !confirm(
                 "Delete these stack instances (and the stack set once empty)?",
                 "destroy",
-            )? {
+            )
+            .await?
+            {
                 return Ok(exit::FAILURE);
             }
         }
@@ -140,7 +142,7 @@ pub(crate) async fn destroy(aws: &AwsArgs, inv: &Inventory, args: &DestroyArgs) 
                 exit::OK
             });
         }
-        if !confirm("Delete these stacks and their roles?", "destroy")? {
+        if !confirm("Delete these stacks and their roles?", "destroy").await? {
             return Ok(exit::FAILURE);
         }
         planned = Some(observed);
@@ -196,7 +198,8 @@ async fn finish(
         &outputs,
         &outcomes,
         reporter::write_destroy_summary,
-    )?;
+    )
+    .await?;
     written.write_problems(args.json)?;
     Ok(if written.failed() { exit::FAILURE } else { code })
 }

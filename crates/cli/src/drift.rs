@@ -165,7 +165,8 @@ pub(crate) async fn drift(aws: &AwsArgs, inv: &Inventory, args: &DriftArgs) -> a
         let mut ous = crate::html::ous(&targets);
         ous.extend(discovered.iter().map(|d| (d.id.to_string(), d.parent.clone())));
         reporter::html::drift_rows(&findings, &ous)
-    })?;
+    })
+    .await?;
     let mut out = std::io::stdout().lock();
     if args.json {
         let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();

@@ -3,11 +3,17 @@
 //! dotfiles-managed ~/.aws/config stays a symlink), and under an advisory
 //! lock on the folder, so that two rolecall runs never interleave their
 //! read-modify-write cycles.
+//!
+//! The lock, the reads and the writes run on tokio's blocking threads: a
+//! lock held by another run, or a slow disk, never stalls the runtime's
+//! one thread (the calls in flight, the second Ctrl-C). Only the edit, a
+//! pure function of the text, runs on the runtime.
 
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// The file a write to `path` must replace: the symlink's target if it is
 /// one. A symlink whose target does not exist is an error: replacing the
@@ -38,10 +44,23 @@ pub(crate) fn read_or_empty(path: &Path) -> io::Result<String> {
     }
 }
 
+/// `read_or_empty` on a blocking thread.
+pub(crate) async fn read(path: &Path) -> io::Result<String> {
+    let path = path.to_owned();
+    blocking(move || read_or_empty(&path)).await
+}
+
+/// Runs blocking file work on tokio's blocking threads.
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> io::Result<T> + Send + 'static) -> io::Result<T> {
+    tokio::task::spawn_blocking(work).await.map_err(io::Error::other)?
+}
+
 /// Replaces `path` with `contents` in one rename: readers see the old file
 /// or the new one, never half of one. A new file gets `new_mode`.
-pub(crate) fn write_atomic(path: &Path, contents: &str, new_mode: u32) -> io::Result<()> {
-    update(path, new_mode, |_| Ok::<_, io::Error>(Some(contents.to_owned()))).map(|_| ())
+pub(crate) async fn write_atomic(path: &Path, contents: &str, new_mode: u32) -> io::Result<()> {
+    update(path, new_mode, |_| Ok::<_, io::Error>(Some(contents.to_owned())))
+        .await
+        .map(|_| ())
 }
 
 /// Read-modify-write of `path` under the folder's advisory lock: `edit`
@@ -50,7 +69,7 @@ pub(crate) fn write_atomic(path: &Path, contents: &str, new_mode: u32) -> io::Re
 /// the read and the rename (an editor, `aws configure`, which take no
 /// lock), the edit is made again on the new text, so that nobody's change
 /// is lost. Returns what `edit` returned last.
-pub(crate) fn update<E>(
+pub(crate) async fn update<E>(
     path: &Path,
     new_mode: u32,
     mut edit: impl FnMut(&str) -> Result<Option<String>, E>,
@@ -58,56 +77,22 @@ pub(crate) fn update<E>(
 where
     E: From<io::Error>,
 {
-    let target = real_path(path)?;
-    let dir = match target.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    // A folder made for a private file (the AWS config) is private too.
-    let dir_mode = if new_mode & 0o077 == 0 { 0o700 } else { 0o755 };
-    DirBuilder::new().recursive(true).mode(dir_mode).create(&dir)?;
-    let lock = File::open(&dir)?;
-    lock.lock()?;
-    let name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "file".to_owned());
-    remove_stale_temps(&dir, &name);
-    let tmp = dir.join(format!(".{name}.rolecall-{}.tmp", std::process::id()));
+    let owned = path.to_owned();
+    let locked = Arc::new(blocking(move || Locked::take(&owned, new_mode)).await?);
     for _ in 0..5 {
-        let before = read_or_empty(&target)?;
+        let before = {
+            let locked = Arc::clone(&locked);
+            blocking(move || read_or_empty(&locked.target)).await?
+        };
         let Some(contents) = edit(&before)? else {
             return Ok(None);
         };
-        let mode = fs::metadata(&target)
-            .map(|m| m.permissions().mode() & 0o7777)
-            .unwrap_or(new_mode);
-        let result = (|| {
-            let mut file = OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp)?;
-            file.write_all(contents.as_bytes())?;
-            // The umask may have narrowed the mode at creation.
-            file.set_permissions(fs::Permissions::from_mode(mode))?;
-            file.sync_all()?;
-            failpoint(&name);
-            if read_or_empty(&target)? != before {
-                return Ok(false);
-            }
-            fs::rename(&tmp, &target)?;
-            // Make the rename itself durable; not every filesystem allows it.
-            if let Ok(d) = File::open(&dir) {
-                let _ = d.sync_all();
-            }
-            Ok::<_, io::Error>(true)
-        })();
-        match result {
-            Ok(true) => return Ok(Some(contents)),
-            Ok(false) => {
-                let _ = fs::remove_file(&tmp);
-            }
-            Err(e) => {
-                let _ = fs::remove_file(&tmp);
-                return Err(e.into());
-            }
+        let replaced = {
+            let (locked, contents) = (Arc::clone(&locked), contents.clone());
+            blocking(move || locked.replace(&before, &contents)).await?
+        };
+        if replaced {
+            return Ok(Some(contents));
         }
     }
     Err(io::Error::other(format!(
@@ -115,6 +100,81 @@ where
         path.display()
     ))
     .into())
+}
+
+/// A file to replace, with its folder's lock held (released on drop).
+struct Locked {
+    target: PathBuf,
+    dir: PathBuf,
+    name: String,
+    tmp: PathBuf,
+    new_mode: u32,
+    _lock: File,
+}
+
+impl Locked {
+    /// Waits for the folder's lock (creating the folder if needed) and
+    /// removes what crashed runs left there.
+    fn take(path: &Path, new_mode: u32) -> io::Result<Locked> {
+        let target = real_path(path)?;
+        let dir = match target.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        // A folder made for a private file (the AWS config) is private too.
+        let dir_mode = if new_mode & 0o077 == 0 { 0o700 } else { 0o755 };
+        DirBuilder::new().recursive(true).mode(dir_mode).create(&dir)?;
+        let lock = File::open(&dir)?;
+        lock.lock()?;
+        let name = target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "file".to_owned());
+        remove_stale_temps(&dir, &name);
+        let tmp = dir.join(format!(".{name}.rolecall-{}.tmp", std::process::id()));
+        Ok(Locked {
+            target,
+            dir,
+            name,
+            tmp,
+            new_mode,
+            _lock: lock,
+        })
+    }
+
+    /// Writes `contents` to the temp file and renames it over the target,
+    /// unless the target no longer reads `before` (false then, and nothing
+    /// is changed).
+    fn replace(&self, before: &str, contents: &str) -> io::Result<bool> {
+        let mode = fs::metadata(&self.target)
+            .map(|m| m.permissions().mode() & 0o7777)
+            .unwrap_or(self.new_mode);
+        let result = (|| {
+            let mut file = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(mode)
+                .open(&self.tmp)?;
+            file.write_all(contents.as_bytes())?;
+            // The umask may have narrowed the mode at creation.
+            file.set_permissions(fs::Permissions::from_mode(mode))?;
+            file.sync_all()?;
+            failpoint(&self.name);
+            if read_or_empty(&self.target)? != before {
+                return Ok(false);
+            }
+            fs::rename(&self.tmp, &self.target)?;
+            // Make the rename itself durable; not every filesystem allows it.
+            if let Ok(d) = File::open(&self.dir) {
+                let _ = d.sync_all();
+            }
+            Ok::<_, io::Error>(true)
+        })();
+        if !matches!(result, Ok(true)) {
+            let _ = fs::remove_file(&self.tmp);
+        }
+        result
+    }
 }
 
 /// Temp files of a run that crashed before its rename. Every writer holds
@@ -147,6 +207,49 @@ fn failpoint(name: &str) {
 mod tests {
     use super::*;
 
+    /// The async writers on a runtime like rolecall's (one thread).
+    fn run<T>(work: impl std::future::Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(work)
+    }
+
+    #[test]
+    fn waiting_for_the_lock_does_not_stall_the_runtime() {
+        let dir = scratch("held");
+        let file = dir.join("registry.json");
+        // Another run holds the folder's lock for 300 ms.
+        let holder = File::open(&dir).unwrap();
+        holder.lock().unwrap();
+        let other_run = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            drop(holder);
+        });
+        let ticks = run(async {
+            let write = write_atomic(&file, "x", 0o644);
+            tokio::pin!(write);
+            let mut tick = tokio::time::interval(std::time::Duration::from_millis(10));
+            let mut ticks = 0;
+            loop {
+                tokio::select! {
+                    written = &mut write => break written.map(|()| ticks),
+                    _ = tick.tick() => ticks += 1,
+                }
+            }
+        })
+        .unwrap();
+        other_run.join().unwrap();
+        assert_eq!(fs::read_to_string(&file).unwrap(), "x");
+        // Blocking the runtime's one thread would leave a tick or two.
+        assert!(
+            ticks >= 10,
+            "the runtime ran {ticks} ticks while the write waited 300 ms"
+        );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
     fn scratch(tag: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("rolecall-files-{tag}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
@@ -158,7 +261,7 @@ mod tests {
     fn keeps_mode_follows_symlinks_and_creates_new_files_private() {
         let dir = scratch("modes");
         let new = dir.join("aws/config");
-        write_atomic(&new, "a\n", 0o600).unwrap();
+        run(write_atomic(&new, "a\n", 0o600)).unwrap();
         assert_eq!(fs::metadata(&new).unwrap().permissions().mode() & 0o777, 0o600);
         assert_eq!(
             fs::metadata(dir.join("aws")).unwrap().permissions().mode() & 0o777,
@@ -172,7 +275,7 @@ mod tests {
         fs::set_permissions(&existing, fs::Permissions::from_mode(0o640)).unwrap();
         let link = dir.join("link");
         std::os::unix::fs::symlink(&existing, &link).unwrap();
-        write_atomic(&link, "new", 0o600).unwrap();
+        run(write_atomic(&link, "new", 0o600)).unwrap();
         assert!(
             fs::symlink_metadata(&link).unwrap().file_type().is_symlink(),
             "the symlink stays a symlink"
@@ -193,7 +296,7 @@ mod tests {
         let dir = scratch("dangling");
         let link = dir.join("config");
         std::os::unix::fs::symlink(dir.join("dotfiles/aws-config"), &link).unwrap();
-        let err = write_atomic(&link, "x", 0o600).unwrap_err();
+        let err = run(write_atomic(&link, "x", 0o600)).unwrap_err();
         assert!(err.to_string().contains("does not exist"), "{err}");
         assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
         assert!(!dir.join("dotfiles").exists());
@@ -208,7 +311,7 @@ mod tests {
         // of another pid.
         fs::write(dir.join(format!(".config.rolecall-{}.tmp", std::process::id())), "half").unwrap();
         fs::write(dir.join(".config.rolecall-1.tmp"), "half").unwrap();
-        write_atomic(&file, "whole\n", 0o600).unwrap();
+        run(write_atomic(&file, "whole\n", 0o600)).unwrap();
         assert_eq!(fs::read_to_string(&file).unwrap(), "whole\n");
         let names: Vec<String> = fs::read_dir(&dir)
             .unwrap()
@@ -224,14 +327,14 @@ mod tests {
         let file = dir.join("config");
         fs::write(&file, "[profile a]\n").unwrap();
         let mut seen = Vec::new();
-        update(&file, 0o600, |text| {
+        run(update(&file, 0o600, |text| {
             seen.push(text.to_owned());
             if seen.len() == 1 {
                 // `aws configure` writes in place while we edit.
                 fs::write(&file, "[profile a]\n[profile b]\n").unwrap();
             }
             Ok::<_, io::Error>(Some(format!("{text}# block\n")))
-        })
+        }))
         .unwrap();
         assert_eq!(seen.len(), 2, "the edit was made again on the new text");
         assert_eq!(
@@ -251,10 +354,10 @@ mod tests {
                 let file = file.clone();
                 std::thread::spawn(move || {
                     for _ in 0..25 {
-                        update(&file, 0o600, |text| {
+                        run(update(&file, 0o600, |text| {
                             let n: u32 = text.parse().unwrap();
                             Ok::<_, io::Error>(Some((n + 1).to_string()))
-                        })
+                        }))
                         .unwrap();
                     }
                 })

@@ -16,7 +16,7 @@ pub(crate) fn ous<'a>(targets: impl IntoIterator<Item = &'a Target>) -> reporter
 }
 
 /// Writes the report when `--html` asked for one.
-pub(crate) fn write(
+pub(crate) async fn write(
     path: Option<&Path>,
     command: &str,
     inv: &Inventory,
@@ -35,6 +35,7 @@ pub(crate) fn write(
     reporter::html::write_html(&mut text, &report)?;
     let text = String::from_utf8(text).context("the HTML report is not UTF-8")?;
     crate::files::write_atomic(path, &text, 0o644)
+        .await
         .with_context(|| format!("cannot write the HTML report {}", path.display()))?;
     eprintln!("rolecall: wrote the HTML report {}", path.display());
     Ok(())

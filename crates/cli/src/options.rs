@@ -17,11 +17,19 @@ pub(crate) fn can_confirm(yes: bool, message: &str) -> bool {
     true
 }
 
-/// Asks on the terminal; only `yes` goes on.
-pub(crate) fn confirm(question: &str, verb: &str) -> anyhow::Result<bool> {
+/// Asks on the terminal; only `yes` goes on. The answer is read on a
+/// blocking thread, so that Ctrl-C at the prompt (the runtime's signal
+/// task) cancels it at once.
+pub(crate) async fn confirm(question: &str, verb: &str) -> anyhow::Result<bool> {
     eprint!("\n{question} Only 'yes' is accepted: ");
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer)?;
+    let read = tokio::task::spawn_blocking(|| {
+        let mut answer = String::new();
+        std::io::stdin().lock().read_line(&mut answer).map(|_| answer)
+    });
+    let answer = tokio::select! {
+        answer = read => answer??,
+        () = crate::setup::interrupt().wait() => String::new(),
+    };
     let yes = answer.trim() == "yes";
     if !yes {
         eprintln!("{verb} cancelled; nothing was changed");

@@ -95,7 +95,8 @@ pub(crate) async fn plan(aws: &AwsArgs, inv: &Inventory, args: &PlanArgs) -> any
     };
     crate::html::write(args.html.as_deref(), "plan", inv, || {
         reporter::html::plan_rows(&plan, &crate::html::ous(&all_targets))
-    })?;
+    })
+    .await?;
     let mut out = std::io::stdout().lock();
     if args.json {
         reporter::write_plan_json(&mut out, &plan)?;

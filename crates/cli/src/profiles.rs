@@ -48,7 +48,7 @@ pub(crate) struct ProfileOutputs<'a> {
 
 /// Writes the profiles of `registry` where asked. False when the managed
 /// block was refused (nothing written then).
-pub(crate) fn write_profile_outputs(
+pub(crate) async fn write_profile_outputs(
     inv: &Inventory,
     registry: &Registry,
     region_order: &BTreeMap<AccountId, Vec<String>>,
@@ -61,12 +61,12 @@ pub(crate) fn write_profile_outputs(
     let profiles = inventory_profiles(inv, registry, region_order)?;
     let origin = outputs.origin.display().to_string();
     if let Some(path) = outputs.standalone {
-        write_standalone(path, &profiles, &origin)?;
+        write_standalone(path, &profiles, &origin).await?;
     }
     if let Some(path) = outputs.into {
         let mut stderr = std::io::stderr();
         let diff_out: &mut dyn Write = if outputs.json { &mut stderr } else { out };
-        return write_into(path, &profiles, &origin, &inv.name, outputs.diff, diff_out);
+        return write_into(path, &profiles, &origin, &inv.name, outputs.diff, diff_out).await;
     }
     Ok(true)
 }
@@ -74,7 +74,7 @@ pub(crate) fn write_profile_outputs(
 /// The end of `apply` and `destroy`: the profiles where asked, then the
 /// summary (JSON with --json, else `text`). Exit 0 only when every stack
 /// succeeded and the profiles could be written.
-pub(crate) fn finish_run(
+pub(crate) async fn finish_run(
     inv: &Inventory,
     registry: &Registry,
     region_order: &BTreeMap<AccountId, Vec<String>>,
@@ -82,8 +82,9 @@ pub(crate) fn finish_run(
     outcomes: &[model::Outcome],
     text: fn(&mut dyn Write, &[model::Outcome], bool) -> std::io::Result<()>,
 ) -> anyhow::Result<u8> {
-    let mut out = std::io::stdout().lock();
-    let written = write_profile_outputs(inv, registry, region_order, outputs, &mut out)?;
+    let mut out = std::io::stdout();
+    let written = write_profile_outputs(inv, registry, region_order, outputs, &mut out).await?;
+    let mut out = out.lock();
     if outputs.json {
         reporter::write_summary_json(&mut out, outcomes)?;
     } else {
@@ -195,8 +196,9 @@ fn check_profiles(profiles: &[Profile]) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn write_standalone(path: &Path, profiles: &[Profile], origin: &str) -> anyhow::Result<()> {
+async fn write_standalone(path: &Path, profiles: &[Profile], origin: &str) -> anyhow::Result<()> {
     files::write_atomic(path, &reporter::profiles::standalone(profiles, origin), 0o600)
+        .await
         .with_context(|| format!("cannot write {}", path.display()))?;
     let written = profiles.iter().filter(|p| p.role_arn.is_some()).count();
     eprintln!("rolecall: wrote {written} profiles to {}", path.display());
@@ -205,7 +207,7 @@ fn write_standalone(path: &Path, profiles: &[Profile], origin: &str) -> anyhow::
 
 /// Rewrites (or with `diff` shows) the managed block. Returns false when it
 /// refused to write; nothing is written then.
-fn write_into(
+async fn write_into(
     path: &Path,
     profiles: &[Profile],
     origin: &str,
@@ -214,7 +216,9 @@ fn write_into(
     out: &mut dyn Write,
 ) -> anyhow::Result<bool> {
     if diff {
-        let existing = files::read_or_empty(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let existing = files::read(path)
+            .await
+            .with_context(|| format!("cannot read {}", path.display()))?;
         let new = match reporter::profiles::splice(&existing, profiles, origin, inventory) {
             Ok(new) => new,
             Err(e) => {
@@ -247,6 +251,7 @@ fn write_into(
             },
         )
     })
+    .await
     .with_context(|| format!("cannot write {}", path.display()))?;
     if let Some(e) = refused {
         report_splice_error(path, inventory, &e);
@@ -341,23 +346,36 @@ pub(crate) fn profiles(aws: &crate::setup::AwsArgs, args: &ProfilesArgs) -> anyh
         }
     };
     let origin = args.registry.clone();
+    crate::setup::block_on_value(write_profiles_command(
+        args,
+        inventory.as_ref(),
+        &registry,
+        &profiles,
+        &origin,
+    ))
+}
+
+/// `rolecall profiles`' writes, on a runtime of their own.
+async fn write_profiles_command(
+    args: &ProfilesArgs,
+    inventory: Option<&Inventory>,
+    registry: &Registry,
+    profiles: &[Profile],
+    origin: &str,
+) -> anyhow::Result<u8> {
     if let Some(path) = &args.out {
-        write_standalone(path, &profiles, &origin)?;
+        write_standalone(path, profiles, origin).await?;
     }
     if let Some(path) = &args.into {
         // The block is the inventory's: its name comes from the inventory,
         // else from the registry (schema 3 records it).
-        let Some(name) = inventory
-            .as_ref()
-            .map(|i| i.name.as_str())
-            .or(registry.inventory.as_deref())
-        else {
+        let Some(name) = inventory.map(|i| i.name.as_str()).or(registry.inventory.as_deref()) else {
             bail!(
                 "--into writes an inventory's own block, and this registry does not say which inventory it is of\n  help: pass -i with the inventory that wrote {}",
                 args.registry
             );
         };
-        if !write_into(path, &profiles, &origin, name, args.diff, &mut std::io::stdout().lock())? {
+        if !write_into(path, profiles, origin, name, args.diff, &mut std::io::stdout()).await? {
             return Ok(exit::FAILURE);
         }
     }

@@ -49,8 +49,9 @@ pub(crate) struct FileStore<'a>(pub(crate) &'a Path);
 
 impl Store for FileStore<'_> {
     async fn read(&self) -> anyhow::Result<Option<String>> {
-        let text =
-            files::read_or_empty(self.0).with_context(|| format!("cannot read the registry {}", self.0.display()))?;
+        let text = files::read(self.0)
+            .await
+            .with_context(|| format!("cannot read the registry {}", self.0.display()))?;
         Ok(Some(text).filter(|t| !t.is_empty()))
     }
 
@@ -63,7 +64,8 @@ impl Store for FileStore<'_> {
             let next = edit(Some(text).filter(|t| !t.is_empty())).map_err(|e| anyhow::anyhow!(e))?;
             last = Some(next.clone());
             Ok::<_, anyhow::Error>(Some(next))
-        });
+        })
+        .await;
         match result {
             Ok(written) => Ok(written.unwrap_or_default()),
             Err(e) => Err((
@@ -324,7 +326,7 @@ pub(crate) async fn write_next(
                 ),
                 Location::File(_) => format!("`mv {} {location}`", keep.display()),
             };
-            match files::write_atomic(&keep, &document, 0o644) {
+            match files::write_atomic(&keep, &document, 0o644).await {
                 Ok(()) => {
                     eprintln!(
                         "error: the ARN registry was not written: {e:#}\n  help: this run's registry is kept in {}; put it in place once {location} can be written ({copy}), or run the command again",

@@ -51,14 +51,24 @@ pub(crate) fn block_on_value<T>(work: impl std::future::Future<Output = anyhow::
 }
 
 pub(crate) fn block_on(work: impl std::future::Future<Output = anyhow::Result<u8>>) -> anyhow::Result<u8> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    // One thread: rolecall's own work per call is small next to the SDK's,
+    // and at AWS's rates (100 AssumeRole a second) a run needs a fraction
+    // of a core; a second worker only added cross-thread wake-ups (CPU) at
+    // the same wall time. Nothing blocks it: file locks and writes go to
+    // the blocking threads (`files`), so the calls in flight and the
+    // second Ctrl-C are always served.
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     let code = runtime.block_on(async {
         tokio::spawn(listen_for_signals());
         work.await
-    })?;
+    });
+    // Not waiting for a prompt's read of stdin that Ctrl-C abandoned; every
+    // file write was awaited.
+    runtime.shutdown_background();
+    let code = code?;
     Ok(if interrupt().is_set() { exit::INTERRUPTED } else { code })
 }
 

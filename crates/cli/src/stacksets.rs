@@ -74,7 +74,7 @@ pub(crate) async fn apply(
         let plan = plan(cloud, runs, targets).await?;
         reporter::write_plan(&mut std::io::stdout().lock(), &plan, all)?;
         let pruning = prune && plan.count(model::Action::Orphaned) > 0;
-        if (plan.has_changes() || pruning) && !confirm("Apply these changes?", "apply")? {
+        if (plan.has_changes() || pruning) && !confirm("Apply these changes?", "apply").await? {
             return Ok(None);
         }
     }

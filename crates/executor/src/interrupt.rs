@@ -27,6 +27,14 @@ impl Interrupt {
         self.0.set.load(Ordering::SeqCst)
     }
 
+    /// Returns once interrupted (at once when it already is).
+    pub async fn wait(&self) {
+        let notified = self.0.notify.notified();
+        if !self.is_set() {
+            notified.await;
+        }
+    }
+
     /// Sleeps `duration`, or less when interrupted meanwhile; true when
     /// interrupted.
     pub async fn sleep(&self, duration: Duration) -> bool {
