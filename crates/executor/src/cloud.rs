@@ -226,14 +226,23 @@ pub trait Roles: Send + Sync {
 
 /// CloudFormation's own drift detection.
 pub trait StackDrift: Send + Sync {
-    /// CloudFormation's drift detection of one stack: start it, poll it,
-    /// and read the resources that drifted.
-    fn detect_drift(
+    /// Starts CloudFormation's drift detection of one stack; the
+    /// detection's id.
+    fn start_drift_detection(
         &self,
         region: &str,
         stack_name: &str,
-        poll_interval: std::time::Duration,
-    ) -> impl Future<Output = Result<CfnDrift, CloudError>> + Send;
+    ) -> impl Future<Output = Result<String, CloudError>> + Send;
+
+    /// Where a detection stands: `None` while CloudFormation is still
+    /// detecting (the caller waits a poll interval, holding no slot); then
+    /// in sync, or the resources that drifted.
+    fn drift_detection(
+        &self,
+        region: &str,
+        stack_name: &str,
+        detection_id: &str,
+    ) -> impl Future<Output = Result<Option<CfnDrift>, CloudError>> + Send;
 }
 
 /// What a failed call means to a pipeline: decided once, where the error

@@ -11,10 +11,11 @@ use std::time::Duration;
 use model::{Desired, DriftDetail, DriftFinding, DriftKind, EventSink, Target};
 use planner::drift::ExpectedRole;
 use tokio::sync::Semaphore;
+use tokio::time::Instant;
 
 pub use crate::cloud::CfnDrift;
 use crate::cloud::{Cloud, CloudError, ErrorKind, Roles, StackDrift, Stacks};
-use crate::fanout::{Done, Reach, fan_out};
+use crate::fanout::{Done, Reach, Slot, fan_out};
 use crate::settings::Settings;
 
 /// How drift runs CloudFormation's drift detection.
@@ -69,20 +70,25 @@ where
         targets,
         events,
         None,
-        |target, reach, _slot| async move {
-            let findings =
-                match reach {
-                    Reach::Session(session) => {
-                        futures::future::join_all(crate::records::stacks(target, catalog).map(|(desired, region)| {
-                            check(&session, desired, target, region, expected, options, shared)
-                        }))
-                        .await
-                    }
-                    Reach::Unreachable(error) => {
-                        vec![finding(target, None, None, DriftKind::Error, error.message, Vec::new())]
-                    }
-                    Reach::Skipped(why) => vec![finding(target, None, None, DriftKind::Error, why, Vec::new())],
-                };
+        |target, reach, slot| async move {
+            let findings = match reach {
+                Reach::Session(session) => {
+                    let stacks = crate::records::stacks(target, catalog).map(|(desired, region)| {
+                        let here = Here {
+                            session: &session,
+                            desired,
+                            target,
+                            region,
+                        };
+                        check(here, expected, options, shared, settings, &slot)
+                    });
+                    slot.each_stack(stacks.collect()).await
+                }
+                Reach::Unreachable(error) => {
+                    vec![finding(target, None, None, DriftKind::Error, error.message, Vec::new())]
+                }
+                Reach::Skipped(why) => vec![finding(target, None, None, DriftKind::Error, why, Vec::new())],
+            };
             for f in &findings {
                 tracing::info!(
                     account = %f.account_id,
@@ -145,15 +151,28 @@ pub fn finding(
     }
 }
 
+/// One stack of an account being checked.
+struct Here<'a, S> {
+    session: &'a S,
+    desired: &'a Desired,
+    target: &'a Target,
+    region: &'a str,
+}
+
 async fn check<S: Stacks + Roles + StackDrift>(
-    session: &S,
-    desired: &Desired,
-    target: &Target,
-    region: &str,
+    at: Here<'_, S>,
     expected: Expect<'_>,
     options: &DriftOptions,
     shared: &Detections<'_>,
+    settings: &Settings,
+    slot: &Slot,
 ) -> DriftFinding {
+    let Here {
+        session,
+        desired,
+        target,
+        region,
+    } = at;
     let here =
         |kind, reason: String, details| finding(target, Some(&desired.role), Some(region), kind, reason, details);
     let observed = match session.describe_stack(region, &desired.stack_name).await {
@@ -202,27 +221,36 @@ async fn check<S: Stacks + Roles + StackDrift>(
         let detected = {
             // The first detection of the run probes while holding `probed`;
             // the others wait for its answer, then run up to the limit.
-            let mut probed = shared.probed.lock().await;
+            // Waiting for the probe's answer is waiting, not work.
+            let mut probed = slot.idle(shared.probed.lock()).await;
+            let wait = Wait {
+                options,
+                settings,
+                slot,
+            };
             if *probed {
                 drop(probed);
-                detect(session, desired, region, options, shared).await
+                detect(session, desired, region, shared, wait).await
             } else {
-                let result = detect(session, desired, region, options, shared).await;
+                let result = detect(session, desired, region, shared, wait).await;
                 *probed = true;
                 result
             }
         };
         match detected {
-            None => {}
-            Some(Ok(Ok(CfnDrift::InSync))) => {}
-            Some(Ok(Ok(CfnDrift::Drifted(more)))) => details.extend(more),
-            Some(Ok(Err(e))) if e.kind == ErrorKind::Unavailable => {}
-            Some(Ok(Err(e))) => incomplete = Some(format!("CloudFormation drift detection failed: {e}")),
-            Some(Err(_)) => {
+            Detected::Skipped => {}
+            Detected::Done(Ok(CfnDrift::InSync)) => {}
+            Detected::Done(Ok(CfnDrift::Drifted(more))) => details.extend(more),
+            Detected::Done(Err(e)) if e.kind == ErrorKind::Unavailable => {}
+            Detected::Done(Err(e)) => incomplete = Some(format!("CloudFormation drift detection failed: {e}")),
+            Detected::TimedOut => {
                 incomplete = Some(format!(
                     "CloudFormation drift detection did not finish within {:?}",
                     options.detection_timeout
                 ));
+            }
+            Detected::Interrupted => {
+                incomplete = Some("interrupted while CloudFormation's drift detection ran".to_owned());
             }
         }
     }
@@ -255,29 +283,66 @@ pub(crate) fn role_name(desired: &Desired, stack: &model::StackInfo, want: Optio
         .or_else(|| want.map(|w| w.name.clone()))
 }
 
-/// One detection within the rate limit; `None` when the endpoint is known
-/// to lack drift detection.
+/// How a detection ended.
+enum Detected {
+    /// The endpoint is known to lack drift detection: not tried.
+    Skipped,
+    Done(Result<CfnDrift, CloudError>),
+    TimedOut,
+    Interrupted,
+}
+
+/// How a detection waits: a poll interval at a time, holding no share of
+/// the account's slot, until its timeout or an interruption.
+#[derive(Clone, Copy)]
+struct Wait<'a> {
+    options: &'a DriftOptions,
+    settings: &'a Settings,
+    slot: &'a Slot,
+}
+
+/// One detection within the rate limit (its permit is held while it runs,
+/// its account's slot only while it makes calls).
 async fn detect<S: Stacks + Roles + StackDrift>(
     session: &S,
     desired: &Desired,
     region: &str,
-    options: &DriftOptions,
     shared: &Detections<'_>,
-) -> Option<Result<Result<CfnDrift, CloudError>, tokio::time::error::Elapsed>> {
+    wait: Wait<'_>,
+) -> Detected {
     if shared.unavailable.load(Ordering::SeqCst) {
-        return None;
+        return Detected::Skipped;
     }
-    let _permit = shared.permits.acquire().await.expect("the semaphore is never closed");
+    // Waiting for a permit holds no share of the account's slot either.
+    let _permit = wait
+        .slot
+        .idle(shared.permits.acquire())
+        .await
+        .expect("the semaphore is never closed");
     if shared.unavailable.load(Ordering::SeqCst) {
-        return None;
+        return Detected::Skipped;
     }
-    let result = tokio::time::timeout(
-        options.detection_timeout,
-        session.detect_drift(region, &desired.stack_name, options.poll_interval),
-    )
-    .await;
-    if matches!(&result, Ok(Err(e)) if e.kind == ErrorKind::Unavailable) {
+    let deadline = Instant::now() + wait.options.detection_timeout;
+    let result = async {
+        let id = session.start_drift_detection(region, &desired.stack_name).await?;
+        loop {
+            if let Some(done) = session.drift_detection(region, &desired.stack_name, &id).await? {
+                return Ok(Detected::Done(Ok(done)));
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(Detected::TimedOut);
+            }
+            let pause = wait.options.poll_interval.min(deadline - now);
+            if wait.slot.idle(wait.settings.interrupt.sleep(pause)).await {
+                return Ok(Detected::Interrupted);
+            }
+        }
+    }
+    .await
+    .unwrap_or_else(|e: CloudError| Detected::Done(Err(e)));
+    if matches!(&result, Detected::Done(Err(e)) if e.kind == ErrorKind::Unavailable) {
         shared.unavailable.store(true, Ordering::SeqCst);
     }
-    Some(result)
+    result
 }

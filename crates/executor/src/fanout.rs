@@ -89,9 +89,22 @@ impl Slot {
         }
     }
 
+    /// Runs the account's stacks at once, each working and waiting
+    /// (`idle`) on its own; the account keeps its slot while any of them
+    /// works. Results in the order of `stacks`.
+    pub(crate) async fn each_stack<T>(&self, stacks: Vec<impl Future<Output = T>>) -> Vec<T> {
+        self.split(stacks.len()).await;
+        futures::future::join_all(stacks.into_iter().map(|stack| async move {
+            let out = stack.await;
+            self.done().await;
+            out
+        }))
+        .await
+    }
+
     /// The account's work goes on as `n` stacks, each working and waiting
     /// on its own.
-    pub(crate) async fn split(&self, n: usize) {
+    async fn split(&self, n: usize) {
         let mut hold = self.hold.lock().await;
         hold.busy = n;
         if n == 0 {
@@ -100,7 +113,7 @@ impl Slot {
     }
 
     /// One stack is done.
-    pub(crate) async fn done(&self) {
+    async fn done(&self) {
         self.hold.lock().await.leave();
     }
 

@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use crate::cloud::{Cloud, CloudError, StackRequest, Stacks};
 use crate::fanout::{Done, Reach, Slot, fan_out};
 use crate::observe::ObservedMap;
-use crate::records::{every_stack, outcome, status_of};
+use crate::records::{every_stack, outcome};
 use crate::settings::Settings;
 
 /// How apply and destroy wait and when they stop starting accounts.
@@ -74,12 +74,8 @@ where
         |target, reach, slot| async move {
             let outcomes = match reach {
                 Reach::Session(session) => {
-                    let stacks: Vec<(&Desired, &str)> = crate::records::stacks(target, catalog).collect();
-                    // Each stack works and waits on its own; the account
-                    // keeps its slot while any of them works.
-                    slot.split(stacks.len()).await;
                     let slot = &slot;
-                    futures::future::join_all(stacks.into_iter().map(|(desired, region)| {
+                    let stacks = crate::records::stacks(target, catalog).map(|(desired, region)| {
                         let key = (target.account_id.clone(), desired.role.clone(), region.to_owned());
                         let seen = planned.map(|p| p.get(&key).cloned());
                         let run = Stack {
@@ -100,11 +96,10 @@ where
                                 Some(Some(observed)) => work.stack(&run, Some(observed)).await,
                                 None => work.stack(&run, None).await,
                             };
-                            slot.done().await;
                             result.unwrap_or_else(|f| f.into_outcome(target, region, desired))
                         }
-                    }))
-                    .await
+                    });
+                    slot.each_stack(stacks.collect()).await
                 }
                 Reach::Unreachable(error) => every_stack(target, Status::Failed, &error.message, catalog),
                 Reach::Skipped(reason) => every_stack(target, Status::NotAttempted, &reason, catalog),
@@ -172,26 +167,94 @@ pub(crate) struct Stack<'a, S> {
 const MAX_FIRST_WAIT: Duration = Duration::from_secs(600);
 
 /// How long this run's own operations took, by kind (create, update,
-/// delete): the first status read after a write is due when the fastest of
-/// its kind finished, not one poll interval after the write. Until one has
-/// finished, reads come every poll interval.
+/// delete): a stack's first status read after a write is due when the
+/// fastest of its kind finished, not one poll interval after the write.
+/// Until one of a kind has finished, `SCOUTS` stacks of that kind poll
+/// every poll interval and the others wait for their news (reading every
+/// `NEWS_WAIT` meanwhile, in case the scouts are the slow ones): at 1,000
+/// accounts every stack starts before the first finishes, and polling them
+/// all would read each 8–11 times.
 #[derive(Debug, Default)]
 pub(crate) struct Pace {
-    shortest: std::sync::Mutex<std::collections::BTreeMap<&'static str, Duration>>,
+    kinds: std::sync::Mutex<std::collections::BTreeMap<&'static str, Kind>>,
+    /// Sent when a kind's first operation finished.
+    news: tokio::sync::Notify,
+}
+
+#[derive(Debug, Default)]
+struct Kind {
+    shortest: Option<Duration>,
+    /// Stacks polling every interval before the kind's first finish.
+    scouts: usize,
+}
+
+/// Stacks of a kind that poll every interval until one finishes.
+const SCOUTS: usize = 8;
+/// The longest a stack waits for the scouts' news before reading anyway.
+const NEWS_WAIT: Duration = Duration::from_secs(30);
+
+/// What a stack does before its next status read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Next {
+    Read,
+    Sleep(Duration),
+    /// Wait for the news of a kind's first finish, at most this long.
+    News(Duration),
 }
 
 impl Pace {
-    fn record(&self, kind: &'static str, took: Duration) {
-        let mut shortest = self.shortest.lock().unwrap_or_else(|e| e.into_inner());
-        let entry = shortest.entry(kind).or_insert(took);
-        *entry = (*entry).min(took);
+    fn kinds(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<&'static str, Kind>> {
+        self.kinds.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The first wait after a write of `kind`, if the run has seen one
-    /// finish.
-    fn first_wait(&self, kind: &'static str) -> Option<Duration> {
-        let shortest = self.shortest.lock().unwrap_or_else(|e| e.into_inner());
-        shortest.get(kind).map(|d| (*d).min(MAX_FIRST_WAIT))
+    fn record(&self, kind: &'static str, took: Duration) {
+        let first = {
+            let mut kinds = self.kinds();
+            let k = kinds.entry(kind).or_default();
+            let first = k.shortest.is_none();
+            k.shortest = Some(k.shortest.map_or(took, |s| s.min(took)));
+            first
+        };
+        if first {
+            self.news.notify_waiters();
+        }
+    }
+
+    /// A stack of `kind` (`None`: not after a write of ours), `elapsed`
+    /// since its write, `reads` status reads so far: what it does next.
+    /// A stack may become a scout (`scout` set; `leave` when it is done).
+    fn next(
+        &self,
+        kind: Option<&'static str>,
+        elapsed: Duration,
+        reads: usize,
+        scout: &mut bool,
+        poll: Duration,
+    ) -> Next {
+        let poll_or_read = if reads == 0 { Next::Read } else { Next::Sleep(poll) };
+        let Some(kind) = kind else {
+            return poll_or_read;
+        };
+        let mut kinds = self.kinds();
+        let k = kinds.entry(kind).or_default();
+        match k.shortest.map(|s| s.min(MAX_FIRST_WAIT)) {
+            Some(first) if elapsed < first => Next::Sleep(first - elapsed),
+            Some(_) => poll_or_read,
+            None if *scout => poll_or_read,
+            None if k.scouts < SCOUTS => {
+                k.scouts += 1;
+                *scout = true;
+                poll_or_read
+            }
+            None => Next::News(NEWS_WAIT),
+        }
+    }
+
+    /// A scout of `kind` is done (its stack finished, failed or gave up).
+    fn leave(&self, kind: &'static str) {
+        if let Some(k) = self.kinds().get_mut(kind) {
+            k.scouts = k.scouts.saturating_sub(1);
+        }
     }
 }
 
@@ -326,47 +389,76 @@ impl<S: Stacks> Stack<'_, S> {
     }
 
     /// Polls DescribeStacks until no operation is in progress (or the stack
-    /// is gone).
-    /// Right after a write of a kind the run has seen finish, the first
-    /// read waits until the fastest of them finished (see `Pace`).
+    /// is gone), on `Pace`'s schedule: after a write, the first read waits
+    /// until the fastest of its kind finished.
     pub(crate) async fn settle(&self, action: Option<Action>) -> Result<Observed, Failure> {
         let started = Instant::now();
         let kind = kind_of(action);
-        if let Some(kind) = kind
-            && let Some(first) = self.pace.first_wait(kind)
-            && !first.is_zero()
-        {
-            let what = format!("stack {} (its {kind})", self.desired.stack_name);
-            self.sleep_for(action, &what, first).await?;
-        }
-        loop {
-            let observed = self.describe(action).await?;
-            match &observed {
-                Observed::Present(s) if planner::status::in_progress(&s.status) => {}
-                _ => {
-                    if let Some(kind) = kind {
-                        self.pace.record(kind, started.elapsed());
+        let mut scout = false;
+        let result = async {
+            let mut reads = 0;
+            let mut what = format!(
+                "stack {} (its {})",
+                self.desired.stack_name,
+                kind.unwrap_or("operation")
+            );
+            loop {
+                // Before the check: news sent in between still wakes it.
+                let news = self.pace.news.notified();
+                let poll = self.options.poll_interval;
+                match self.pace.next(kind, started.elapsed(), reads, &mut scout, poll) {
+                    Next::Read => {}
+                    Next::Sleep(wait) => {
+                        self.sleep_for(action, &what, wait, None).await?;
                     }
-                    return Ok(observed);
+                    Next::News(wait) => {
+                        if self.sleep_for(action, &what, wait, Some(news)).await? {
+                            continue;
+                        }
+                    }
+                }
+                let observed = self.describe(action).await?;
+                reads += 1;
+                match &observed {
+                    Observed::Present(s) if planner::status::in_progress(&s.status) => {
+                        what = format!("stack {} ({})", self.desired.stack_name, s.status);
+                    }
+                    _ => {
+                        if let Some(kind) = kind {
+                            self.pace.record(kind, started.elapsed());
+                        }
+                        return Ok(observed);
+                    }
                 }
             }
-            self.sleep(
-                action,
-                &format!("stack {} ({})", self.desired.stack_name, status_of(&observed)),
-            )
-            .await?;
         }
+        .await;
+        if let Some(kind) = kind
+            && scout
+        {
+            self.pace.leave(kind);
+        }
+        result
     }
 
     /// One poll interval, unless the stack's deadline passed or the run
     /// was interrupted.
     pub(crate) async fn sleep(&self, action: Option<Action>, what: &str) -> Result<(), Failure> {
-        self.sleep_for(action, what, self.options.poll_interval).await
+        self.sleep_for(action, what, self.options.poll_interval, None)
+            .await
+            .map(|_| ())
     }
 
     /// Waits `wait` (a timer: the account's slot goes to others meanwhile),
-    /// unless the stack's deadline passed or the run was interrupted.
-    async fn sleep_for(&self, action: Option<Action>, what: &str, wait: Duration) -> Result<(), Failure> {
+    /// or until `news` comes (true then), unless the stack's deadline
+    /// passed or the run was interrupted.
+    async fn sleep_for(
+        &self,
+        action: Option<Action>,
+        what: &str,
+        wait: Duration,
+        news: Option<tokio::sync::futures::Notified<'_>>,
+    ) -> Result<bool, Failure> {
         let now = Instant::now();
         if now >= self.deadline {
             let message = format!(
@@ -375,15 +467,24 @@ impl<S: Stacks> Stack<'_, S> {
             );
             return Err(self.fail(None, action, message));
         }
-        if self
+        let sleep = self.settings.interrupt.sleep(wait.min(self.deadline - now));
+        let (interrupted, heard) = self
             .slot
-            .idle(self.settings.interrupt.sleep(wait.min(self.deadline - now)))
-            .await
-        {
+            .idle(async {
+                match news {
+                    None => (sleep.await, false),
+                    Some(news) => tokio::select! {
+                        interrupted = sleep => (interrupted, false),
+                        () = news => (false, true),
+                    },
+                }
+            })
+            .await;
+        if interrupted {
             let message = format!("interrupted while waiting for {what}; {}", crate::interrupt::GOES_ON);
             return Err(self.fail(None, action, message));
         }
-        Ok(())
+        Ok(heard)
     }
 
     /// `: reason; reason` from the stack's failed events, or nothing.
@@ -396,5 +497,107 @@ impl<S: Stacks> Stack<'_, S> {
             Ok(r) if !r.is_empty() => format!(": {}", r.join("; ")),
             _ => String::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POLL: Duration = Duration::from_secs(5);
+
+    #[test]
+    fn before_a_kind_has_finished_scouts_poll_and_the_others_wait_for_news() {
+        let pace = Pace::default();
+        let secs = Duration::from_secs;
+        // The first SCOUTS stacks of a kind read at once, then every poll.
+        let mut scouts = vec![false; SCOUTS];
+        for scout in &mut scouts {
+            assert_eq!(pace.next(Some("create"), secs(0), 0, scout, POLL), Next::Read);
+            assert!(*scout);
+        }
+        assert_eq!(
+            pace.next(Some("create"), secs(5), 1, &mut scouts[0], POLL),
+            Next::Sleep(POLL)
+        );
+        // The others wait for news, reading every NEWS_WAIT meanwhile.
+        let mut other = false;
+        assert_eq!(
+            pace.next(Some("create"), secs(0), 0, &mut other, POLL),
+            Next::News(NEWS_WAIT)
+        );
+        assert_eq!(
+            pace.next(Some("create"), secs(30), 1, &mut other, POLL),
+            Next::News(NEWS_WAIT)
+        );
+        assert!(!other);
+        // A scout that gives up makes room for another.
+        pace.leave("create");
+        assert_eq!(
+            pace.next(Some("create"), secs(31), 1, &mut other, POLL),
+            Next::Sleep(POLL)
+        );
+        assert!(other);
+        // Another kind has scouts of its own.
+        let mut update = false;
+        assert_eq!(pace.next(Some("update"), secs(0), 0, &mut update, POLL), Next::Read);
+    }
+
+    #[test]
+    fn once_one_finished_the_others_read_when_the_fastest_was_done() {
+        let pace = Pace::default();
+        let secs = Duration::from_secs;
+        let mut scout = false;
+        assert_eq!(pace.next(Some("create"), secs(0), 0, &mut scout, POLL), Next::Read);
+        pace.record("create", secs(42));
+        pace.record("create", secs(50));
+        let mut waiting = false;
+        // Started 10 s ago: its first read is due at 42 s.
+        assert_eq!(
+            pace.next(Some("create"), secs(10), 0, &mut waiting, POLL),
+            Next::Sleep(secs(32))
+        );
+        assert_eq!(pace.next(Some("create"), secs(42), 0, &mut waiting, POLL), Next::Read);
+        assert_eq!(
+            pace.next(Some("create"), secs(43), 1, &mut waiting, POLL),
+            Next::Sleep(POLL)
+        );
+        assert!(!waiting, "no scouts once the kind is known");
+        // A slow first finish is capped.
+        pace.record("delete", secs(3600));
+        assert_eq!(
+            pace.next(Some("delete"), secs(0), 0, &mut waiting, POLL),
+            Next::Sleep(MAX_FIRST_WAIT)
+        );
+        // A wait that is not after a write of ours: read, then poll.
+        assert_eq!(pace.next(None, secs(0), 0, &mut waiting, POLL), Next::Read);
+        assert_eq!(pace.next(None, secs(0), 1, &mut waiting, POLL), Next::Sleep(POLL));
+    }
+
+    #[tokio::test]
+    async fn the_first_finish_is_news_to_every_waiting_stack() {
+        let pace = std::sync::Arc::new(Pace::default());
+        let news = pace.news.notified();
+        let waiting = {
+            let pace = pace.clone();
+            tokio::spawn(async move {
+                let news = pace.news.notified();
+                news.await;
+            })
+        };
+        tokio::task::yield_now().await;
+        pace.record("create", Duration::from_secs(40));
+        news.await;
+        tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .expect("woken")
+            .unwrap();
+        // Later finishes of the kind are no news.
+        let later = pace.news.notified();
+        pace.record("create", Duration::from_secs(30));
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), later).await.is_err(),
+            "no news after the first"
+        );
     }
 }

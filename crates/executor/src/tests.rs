@@ -129,6 +129,8 @@ struct State {
     /// (account, region) → how DetectStackDrift behaves there.
     detections: Mutex<BTreeMap<(String, String), Detection>>,
     detecting: AtomicUsize,
+    /// Detections read at least once (the first read finds them in progress).
+    detection_reads: Mutex<std::collections::BTreeSet<String>>,
     max_detecting: AtomicUsize,
     /// Accounts between AssumeRole and their last DescribeStacks.
     in_flight: AtomicUsize,
@@ -594,23 +596,41 @@ impl Roles for FakeSession {
 }
 
 impl StackDrift for FakeSession {
-    async fn detect_drift(&self, region: &str, _: &str, poll: Duration) -> Result<crate::cloud::CfnDrift, CloudError> {
+    async fn start_drift_detection(&self, region: &str, _: &str) -> Result<String, CloudError> {
         let key = self.call(region, "DetectStackDrift");
         let s = &self.state;
+        // An endpoint without drift detection fails here, as moto does.
+        if let Some(Detection::Answer(Err(e))) = s.detections.lock().unwrap().get(&key)
+            && e.kind == crate::ErrorKind::Unavailable
+        {
+            return Err(e.clone());
+        }
         let now = s.detecting.fetch_add(1, Ordering::SeqCst) + 1;
         s.max_detecting.fetch_max(now, Ordering::SeqCst);
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        s.detecting.fetch_sub(1, Ordering::SeqCst);
+        Ok(format!("detection-{}-{region}", self.account))
+    }
+
+    /// In progress at the first read, then the script's answer (a
+    /// detection that `Hangs` stays in progress).
+    async fn drift_detection(
+        &self,
+        region: &str,
+        _: &str,
+        detection_id: &str,
+    ) -> Result<Option<crate::cloud::CfnDrift>, CloudError> {
+        let key = self.call(region, "DescribeStackDriftDetectionStatus");
+        let s = &self.state;
+        if s.detection_reads.lock().unwrap().insert(detection_id.to_owned()) {
+            return Ok(None);
+        }
         let script = s.detections.lock().unwrap().get(&key).cloned();
+        if !matches!(script, Some(Detection::Hangs)) {
+            s.detecting.fetch_sub(1, Ordering::SeqCst);
+        }
         match script {
-            None => Ok(crate::cloud::CfnDrift::InSync),
-            Some(Detection::Hangs) => {
-                // Polls forever: only the caller's timeout ends it.
-                loop {
-                    tokio::time::sleep(poll).await;
-                }
-            }
-            Some(Detection::Answer(result)) => result,
+            None => Ok(Some(crate::cloud::CfnDrift::InSync)),
+            Some(Detection::Hangs) => Ok(None),
+            Some(Detection::Answer(result)) => result.map(Some),
         }
     }
 }
@@ -2443,6 +2463,49 @@ fn cfn_drift_is_rate_limited_bounded_in_time_and_unavailable_is_said_once() {
     assert_eq!(
         check.notes,
         ["CloudFormation drift detection unavailable here; the live-role comparison was used"]
+    );
+}
+
+/// `--cfn-drift`: a detection that CloudFormation is still running costs a
+/// timer, not the account's slot. With one slot, three detections (the
+/// limit) run at once across accounts; holding the slot, one would.
+#[test]
+fn drift_detections_hold_no_slot_while_they_wait() {
+    let mut state = State::default();
+    for n in 1..=6 {
+        state = state.with_stack(n, "us-east-1", "CREATE_COMPLETE", ours());
+        state
+            .roles
+            .lock()
+            .unwrap()
+            .insert((id(n), "RolecallTarget".into()), live(trust_of(&["111111111111"])));
+    }
+    let fake = Fake(Arc::new(state));
+    let want = |_: &Desired, _: &str| Some(wanted_role());
+    let options = DriftOptions {
+        detections_at_once: 3,
+        detection_timeout: Duration::from_secs(5),
+        poll_interval: Duration::from_millis(20),
+        ..drift_options(true)
+    };
+    let check = run(crate::drift::drift(
+        &fake,
+        &settings(1),
+        &[desired()],
+        &east(6),
+        &want,
+        &options,
+        &NoEventsSink,
+    ));
+    assert!(
+        check.findings.iter().all(|f| f.kind == model::DriftKind::InSync),
+        "{:#?}",
+        verdicts(&check)
+    );
+    assert_eq!(
+        fake.0.max_detecting.load(Ordering::SeqCst),
+        3,
+        "detections of several accounts at once with one slot"
     );
 }
 

@@ -1,47 +1,47 @@
 //! CloudFormation's own drift detection of a stack in a target account.
 
-use std::time::Duration;
-
 use aws_sdk_cloudformation as cfn;
 
 use super::{SdkSession, sdk_error};
 use crate::cloud::{CfnDrift, CloudError, StackDrift};
 
 impl StackDrift for SdkSession {
-    async fn detect_drift(
-        &self,
-        region: &str,
-        stack_name: &str,
-        poll_interval: Duration,
-    ) -> Result<CfnDrift, CloudError> {
-        let cfn = self.cfn(region);
-        let started = cfn
+    async fn start_drift_detection(&self, region: &str, stack_name: &str) -> Result<String, CloudError> {
+        let started = self
+            .cfn(region)
             .detect_stack_drift()
             .stack_name(stack_name)
             .send()
             .await
             .map_err(sdk_error)?;
-        let id = started.stack_drift_detection_id().unwrap_or_default().to_owned();
-        loop {
-            let status = cfn
-                .describe_stack_drift_detection_status()
-                .stack_drift_detection_id(&id)
-                .send()
-                .await
-                .map_err(sdk_error)?;
-            match status.detection_status().map(|s| s.as_str()) {
-                Some("DETECTION_IN_PROGRESS") => tokio::time::sleep(poll_interval).await,
-                Some("DETECTION_FAILED") => {
-                    return Err(CloudError::service(
-                        "DETECTION_FAILED",
-                        status.detection_status_reason().unwrap_or_default(),
-                    ));
-                }
-                _ if status.stack_drift_status().map(|s| s.as_str()) == Some("IN_SYNC") => {
-                    return Ok(CfnDrift::InSync);
-                }
-                _ => break,
+        Ok(started.stack_drift_detection_id().unwrap_or_default().to_owned())
+    }
+
+    async fn drift_detection(
+        &self,
+        region: &str,
+        stack_name: &str,
+        detection_id: &str,
+    ) -> Result<Option<CfnDrift>, CloudError> {
+        let cfn = self.cfn(region);
+        let status = cfn
+            .describe_stack_drift_detection_status()
+            .stack_drift_detection_id(detection_id)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        match status.detection_status().map(|s| s.as_str()) {
+            Some("DETECTION_IN_PROGRESS") => return Ok(None),
+            Some("DETECTION_FAILED") => {
+                return Err(CloudError::service(
+                    "DETECTION_FAILED",
+                    status.detection_status_reason().unwrap_or_default(),
+                ));
             }
+            _ if status.stack_drift_status().map(|s| s.as_str()) == Some("IN_SYNC") => {
+                return Ok(Some(CfnDrift::InSync));
+            }
+            _ => {}
         }
         let mut details = Vec::new();
         let mut pages = cfn
@@ -76,6 +76,6 @@ impl StackDrift for SdkSession {
                 }
             }
         }
-        Ok(CfnDrift::Drifted(details))
+        Ok(Some(CfnDrift::Drifted(details)))
     }
 }
