@@ -8,13 +8,12 @@
 
 use std::time::Duration;
 
-use executor::sim::{Latency, SimCloud};
-use model::NoEvents;
+use tests::rollout::{Run, physical_limit};
 
 /// (virtual wall time, DescribeStacks per account) of creating `n` stacks
 /// with the inventory's defaults; every stack created.
 fn rollout(n: usize, stack: Duration) -> (Duration, f64) {
-    let (took, describes, outcomes) = run_rollout(n, stack, None);
+    let (took, describes, outcomes) = run_rollout(n, stack, Run::default());
     assert!(
         outcomes
             .iter()
@@ -25,61 +24,11 @@ fn rollout(n: usize, stack: Duration) -> (Duration, f64) {
     (took, describes)
 }
 
-/// The rollout, interrupted (as by Ctrl-C) `interrupt_after` into it if
-/// given: its virtual wall time, DescribeStacks per account and outcomes.
-fn run_rollout(n: usize, stack: Duration, interrupt_after: Option<Duration>) -> (Duration, f64, Vec<model::Outcome>) {
-    let text =
-        "version: 1\nsource_account: \"111111111111\"\nrole:\n  policy: none\naccounts:\n  - id: \"222222222222\"\n";
-    let read = |_: &std::path::Path| Err(std::io::Error::other("no files"));
-    let (inv, _) = planner::inventory::parse(text, std::path::Path::new("rollout.yaml"), &read).unwrap();
-    let desired = planner::desired(&inv.roles[0]);
-    let targets = executor::sim::targets(n);
-    let settings = executor::Settings {
-        bootstrap_role: "OrganizationAccountAccessRole".to_owned(),
-        bootstrap_external_id: None,
-        concurrency: inv.deploy.concurrency,
-        max_in_flight: inv.deploy.max_in_flight,
-        session_name: "rolecall-apply-1-1".to_owned(),
-        partition: planner::partition::AWS,
-        interrupt: Default::default(),
-        host: "sim".to_owned(),
-        process_alive: |_| true,
-    };
-    let options = executor::ApplyOptions {
-        failure_tolerance: n,
-        poll_interval: Duration::from_secs(5),
-        max_wait: Duration::from_secs(1800),
-        registered: None,
-    };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .unwrap();
-    let cloud = SimCloud::aws(Latency::aws(stack));
-    let interrupt = settings.interrupt.clone();
-    let (outcomes, took) = runtime.block_on(async {
-        if let Some(after) = interrupt_after {
-            tokio::spawn(async move {
-                tokio::time::sleep(after).await;
-                interrupt.trigger();
-            });
-        }
-        let start = tokio::time::Instant::now();
-        let outcomes = executor::apply(
-            &cloud,
-            &settings,
-            &options,
-            std::slice::from_ref(&desired),
-            &targets,
-            None,
-            &NoEvents,
-        )
-        .await;
-        (outcomes, start.elapsed())
-    });
-    assert_eq!(outcomes.len(), n);
-    (took, cloud.describe_calls() as f64 / n as f64, outcomes)
+/// The rollout as `run` says: its virtual wall time, DescribeStacks per
+/// account and outcomes.
+fn run_rollout(n: usize, stack: Duration, run: Run) -> (Duration, f64, Vec<model::Outcome>) {
+    let r = tests::rollout::rollout(n, stack, run);
+    (r.took, r.describes_per_account, r.outcomes)
 }
 
 /// Ctrl-C with thousands of stacks in flight: the run ends at once (not
@@ -88,7 +37,11 @@ fn run_rollout(n: usize, stack: Duration, interrupt_after: Option<Duration>) -> 
 /// begun are not attempted; every account has exactly one outcome.
 #[test]
 fn an_interrupt_with_thousands_of_stacks_in_flight_ends_the_run_at_once() {
-    let (took, _, outcomes) = run_rollout(10_000, Duration::from_secs(45), Some(Duration::from_secs(50)));
+    let run = Run {
+        interrupt_after: Some(Duration::from_secs(50)),
+        ..Run::default()
+    };
+    let (took, _, outcomes) = run_rollout(10_000, Duration::from_secs(45), run);
     assert!(
         took < Duration::from_secs(52),
         "the run went on for {took:?} after the interrupt at 50 s"
@@ -113,11 +66,117 @@ fn an_interrupt_with_thousands_of_stacks_in_flight_ends_the_run_at_once() {
     );
 }
 
+/// A template that fails in every account, with thousands in flight:
+/// failures come back only after a stack's time, so with the default
+/// `max_in_flight` the accounts started meanwhile (STS rate × stack time)
+/// fail too, as the docs say; no account starts after the tolerance is
+/// exceeded, and the run ends about one stack's time later, not after all
+/// accounts. With `max_in_flight` at `concurrency` (0.3's blast radius),
+/// at most that many accounts fail.
+#[test]
+fn a_bad_template_with_thousands_in_flight_stops_at_the_failure_tolerance() {
+    let n = 10_000;
+    let stack = Duration::from_secs(45);
+    let sts = executor::limit::STS_PER_SECOND as f64;
+    let count = |outcomes: &[model::Outcome], status| outcomes.iter().filter(|o| o.status == status).count();
+    let (took, _, outcomes) = run_rollout(
+        n,
+        stack,
+        Run {
+            failing: true,
+            failure_tolerance: Some(10),
+            ..Run::default()
+        },
+    );
+    let failed = count(&outcomes, model::Status::Failed);
+    let skipped = count(&outcomes, model::Status::NotAttempted);
+    assert_eq!(failed + skipped, n, "every account failed or was not attempted");
+    assert!(
+        outcomes.iter().filter(|o| o.status == model::Status::Failed).all(|o| o
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("ROLLBACK_COMPLETE") && e.contains(executor::sim::FAILURE))),
+        "every failure says why"
+    );
+    assert!(
+        outcomes
+            .iter()
+            .filter(|o| o.status == model::Status::NotAttempted)
+            .all(|o| o
+                .error
+                .as_deref()
+                .is_some_and(|e| e.contains("more than 10 account(s) failed"))),
+        "the others say why they were not attempted"
+    );
+    // Started before the failures came back: a stack's time and a poll
+    // interval at the STS rate, plus its burst and the accounts already
+    // holding a slot; the blast radius the docs give.
+    let radius = ((stack.as_secs_f64() + 5.0) * sts) as usize + executor::limit::STS_PER_SECOND as usize + 64;
+    assert!(
+        failed > 10 && failed <= radius,
+        "{failed} accounts failed; at most {radius} can start before the first failure is seen"
+    );
+    assert!(skipped >= n - radius, "{skipped} not attempted");
+    // The last ones started fail a stack's time after their start.
+    let bound = Duration::from_secs_f64(failed as f64 / sts) + stack * 2;
+    assert!(took <= bound, "the run took {took:?}, more than {bound:?}");
+    println!("bad template, default max_in_flight: {failed} failed, {skipped} not attempted, {took:?}");
+
+    // max_in_flight = concurrency: 0.3's blast radius.
+    let concurrency = 64;
+    let (_, _, outcomes) = run_rollout(
+        n,
+        stack,
+        Run {
+            failing: true,
+            failure_tolerance: Some(10),
+            max_in_flight: Some(concurrency),
+            ..Run::default()
+        },
+    );
+    let failed = count(&outcomes, model::Status::Failed);
+    assert!(
+        failed <= concurrency + 10,
+        "{failed} accounts failed with max_in_flight {concurrency}"
+    );
+    assert_eq!(failed + count(&outcomes, model::Status::NotAttempted), n);
+    println!("bad template, max_in_flight {concurrency}: {failed} failed");
+}
+
+/// `--max-wait` with thousands of stacks in flight: a stack that outlasts
+/// it ends as a timeout that says CloudFormation goes on with it, at its
+/// own deadline (not after the others), and the run ends when the last
+/// account's deadline passes.
+#[test]
+fn max_wait_ends_each_stack_at_its_deadline_with_thousands_in_flight() {
+    let n = 10_000;
+    let max_wait = Duration::from_secs(30);
+    let run = Run {
+        max_wait: Some(max_wait),
+        ..Run::default()
+    };
+    let (took, describes, outcomes) = run_rollout(n, Duration::from_secs(45), run);
+    assert!(
+        outcomes.iter().all(|o| o.status == model::Status::Failed
+            && o.error.as_deref().is_some_and(|e| e.contains("timed out after 30s")
+                && e.contains("goes on")
+                && e.contains("--max-wait"))),
+        "{:?}",
+        outcomes.first()
+    );
+    // The last account starts at n / STS rate; its deadline is 30 s later.
+    let starts = Duration::from_secs_f64(n as f64 / executor::limit::STS_PER_SECOND as f64);
+    let bound = starts + max_wait + Duration::from_secs(5);
+    assert!(took <= bound, "the run took {took:?}, more than {bound:?}");
+    // Read every 5 s until the deadline: no busy polling.
+    assert!(describes <= 8.0, "{describes:.2} DescribeStacks per account");
+}
+
 #[test]
 fn ten_thousand_accounts_with_45_s_stacks_finish_near_the_physical_limit() {
     let stack = Duration::from_secs(45);
     let n = 10_000;
-    let limit = stack + Duration::from_secs_f64(n as f64 / executor::limit::STS_PER_SECOND as f64);
+    let limit = physical_limit(n, stack);
     let (took, describes) = rollout(n, stack);
     println!(
         "{n} accounts, {stack:?} stacks: {took:?} (physical limit {limit:?}), {describes:.2} DescribeStacks per account"
@@ -126,10 +185,10 @@ fn ten_thousand_accounts_with_45_s_stacks_finish_near_the_physical_limit() {
         took.as_secs_f64() <= 1.2 * limit.as_secs_f64(),
         "{took:?} is more than 1.2 × the physical limit {limit:?}"
     );
-    // Polling every 5 s from the create, a 45 s stack is read 10 times; the
-    // stacks created after the run's first finished are read once or twice
-    // (their first read waits as long as the fastest took).
-    assert!(describes <= 7.0, "{describes:.2} DescribeStacks per account");
+    // Polling every 5 s from the create, a 45 s stack is read 10 times.
+    // Here eight scouts are; the others wait for their news (reading at 30
+    // s meanwhile), then read when the fastest was done: about twice.
+    assert!(describes <= 3.0, "{describes:.2} DescribeStacks per account");
 }
 
 /// The same on moto, through our proxy's slow-stack mode (a created stack

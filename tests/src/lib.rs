@@ -20,6 +20,7 @@ use aws_smithy_http_client::tls;
 pub mod chaos;
 pub mod floor;
 pub mod proxy;
+pub mod rollout;
 
 /// Any static key works with moto; this one maps to account 123456789012,
 /// which becomes the organization's management account.

@@ -82,7 +82,12 @@ pub struct SimCloud {
     /// The run's STS rate limit (with AWS latencies only).
     sts: Option<Arc<RateLimit>>,
     describes: Arc<AtomicUsize>,
+    /// Every created stack rolls back (a bad template).
+    failing: bool,
 }
+
+/// Why a stack of a `failing` cloud rolled back.
+pub const FAILURE: &str = "Resource handler returned message: \"MalformedPolicyDocument\" (simulated)";
 
 impl SimCloud {
     /// AWS's latencies on tokio's clock, AssumeRole at rolecall's STS rate.
@@ -97,6 +102,13 @@ impl SimCloud {
         }
     }
 
+    /// Every stack created rolls back once its time is up
+    /// (ROLLBACK_COMPLETE, with `FAILURE` among its events): a template
+    /// that fails in every account.
+    pub fn failing(self) -> SimCloud {
+        SimCloud { failing: true, ..self }
+    }
+
     /// DescribeStacks calls answered so far.
     pub fn describe_calls(&self) -> usize {
         self.describes.load(Ordering::Relaxed)
@@ -109,6 +121,7 @@ pub struct SimSession {
     stacks: StackMap,
     latency: Latency,
     describes: Arc<AtomicUsize>,
+    failing: bool,
 }
 
 fn not_simulated() -> CloudError {
@@ -142,6 +155,7 @@ impl Cloud for SimCloud {
             stacks: self.stacks.clone(),
             latency: self.latency,
             describes: self.describes.clone(),
+            failing: self.failing,
         })
     }
 }
@@ -175,7 +189,9 @@ impl Stacks for SimSession {
         let mut stacks = self.stacks.lock().unwrap_or_else(|e| e.into_inner());
         Ok(match stacks.get_mut(&(self.account.clone(), region.to_owned())) {
             Some(s) => {
-                if s.info.status == "CREATE_IN_PROGRESS" && Instant::now() >= s.ready_at {
+                if s.info.status == "CREATE_IN_PROGRESS" && Instant::now() >= s.ready_at && self.failing {
+                    s.info.status = "ROLLBACK_COMPLETE".to_owned();
+                } else if s.info.status == "CREATE_IN_PROGRESS" && Instant::now() >= s.ready_at {
                     s.info.status = "CREATE_COMPLETE".to_owned();
                     s.info.outputs = [(
                         "RoleArn".to_owned(),
@@ -204,7 +220,7 @@ impl Stacks for SimSession {
             parameters: request.parameters.clone(),
             ..StackInfo::default()
         };
-        if self.latency.stack.is_zero() {
+        if self.latency.stack.is_zero() && !self.failing {
             info.status = "CREATE_COMPLETE".to_owned();
             info.outputs = [(
                 "RoleArn".to_owned(),
@@ -235,7 +251,11 @@ impl Stacks for SimSession {
     }
 
     async fn failure_reasons(&self, _: &str, _: &str) -> Result<Vec<String>, CloudError> {
-        Ok(Vec::new())
+        Ok(if self.failing {
+            vec![FAILURE.to_owned()]
+        } else {
+            Vec::new()
+        })
     }
 }
 

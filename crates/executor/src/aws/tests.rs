@@ -59,10 +59,11 @@ async fn the_http_client_is_validated_once_not_per_client() {
 }
 
 /// A one-operation STS on loopback: AssumeRole answers whose first
-/// credentials expire in a minute and later ones in an hour.
+/// credentials of each role expire in a minute and later ones in an hour.
 fn stub_sts(calls: Arc<AtomicUsize>) -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
+    let mut roles = std::collections::HashSet::new();
     std::thread::spawn(move || {
         for conn in listener.incoming() {
             let Ok(mut conn) = conn else { continue };
@@ -80,7 +81,9 @@ fn stub_sts(calls: Arc<AtomicUsize>) -> String {
             let mut body = vec![0; length];
             reader.read_exact(&mut body).unwrap();
             let n = calls.fetch_add(1, Ordering::SeqCst) + 1;
-            let lasts = if n == 1 { 60 } else { 3600 };
+            let body = String::from_utf8_lossy(&body);
+            let role = body.split('&').find(|p| p.starts_with("RoleArn=")).unwrap_or_default();
+            let lasts = if roles.insert(role.to_owned()) { 60 } else { 3600 };
             let expiry = cfn::primitives::DateTime::from(std::time::SystemTime::now() + Duration::from_secs(lasts))
                 .fmt(cfn::primitives::DateTimeFormat::DateTime)
                 .unwrap();
@@ -122,6 +125,59 @@ async fn an_account_session_is_renewed_before_it_expires() {
     let creds = session.creds.provide_credentials().await.unwrap();
     assert_eq!(creds.access_key_id(), "ASIAKEY2");
     assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
+/// Thousands of sessions in flight, each used by three stacks at once when
+/// it has a minute left: each is renewed exactly once (the stacks wait for
+/// the one renewal), and the renewals go through the run's STS limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousands_of_sessions_in_flight_are_each_renewed_once() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let base = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http_client())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(stub_sts(calls.clone()))
+        .credentials_provider(Credentials::new("AKIDCALLER", "callersecret", None, None, "test"))
+        .load()
+        .await;
+    let mut cloud = SdkCloud::new(base);
+    // A limit this test can see: 2,000 a second, no burst.
+    cloud.sts_limit = Arc::new(RateLimit::per_second(2_000, 1));
+    let n = 1_000;
+    let sessions = futures::future::join_all((0..n).map(|i| {
+        let cloud = &cloud;
+        async move {
+            let account = AccountId::parse(&format!("{:012}", 200_000_000_000u64 + i)).unwrap();
+            let arn = format!("arn:aws:iam::{account}:role/Boot");
+            cloud.assume_role(&account, &arn, "s", None).await.unwrap()
+        }
+    }))
+    .await;
+    assert_eq!(calls.load(Ordering::SeqCst), n as usize);
+    let started = std::time::Instant::now();
+    let keys =
+        futures::future::join_all(sessions.iter().flat_map(|session| {
+            (0..3).map(move |_| async move { session.creds.provide_credentials().await.unwrap() })
+        }))
+        .await;
+    let took = started.elapsed();
+    assert_eq!(calls.load(Ordering::SeqCst), 2 * n as usize, "one renewal per session");
+    let number = |k: &Credentials| k.access_key_id()["ASIAKEY".len()..].parse::<u64>().unwrap();
+    assert!(
+        keys.iter().all(|k| number(k) > n),
+        "every stack got renewed credentials"
+    );
+    let distinct: std::collections::HashSet<&str> = keys.iter().map(|k| k.access_key_id()).collect();
+    assert_eq!(
+        distinct.len(),
+        n as usize,
+        "the three stacks of a session share its renewal"
+    );
+    // 1,000 renewals at 2,000 a second with no burst take half a second.
+    assert!(
+        took >= Duration::from_millis(450),
+        "{took:?}: the renewals went around the STS limit"
+    );
 }
 
 #[test]
