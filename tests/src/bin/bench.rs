@@ -23,7 +23,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tests::proxy::Proxy;
 use tests::{MANAGEMENT_ACCOUNT, Moto, SeededOrg, member_org, seed_org};
@@ -42,6 +42,12 @@ struct Options {
     latency_ms: u64,
     /// Only the memory of this many accounts in flight (0: off).
     sessions: usize,
+    /// Only rolecall's applies from empty (mid size and all accounts):
+    /// the client-CPU rows, in minutes instead of the whole table's hour.
+    apply_only: bool,
+    /// With --apply-only: another rolecall binary (an earlier build),
+    /// measured in the same rounds, alternating with this one.
+    baseline: Option<PathBuf>,
 }
 
 impl Options {
@@ -63,10 +69,17 @@ fn options() -> Options {
         slow_stacks: 0,
         latency_ms: 50,
         sessions: 0,
+        apply_only: false,
+        baseline: None,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
     while i < args.len() {
+        if args[i] == "--apply-only" {
+            o.apply_only = true;
+            i += 1;
+            continue;
+        }
         let value = args.get(i + 1).cloned().unwrap_or_default();
         let number = || -> usize {
             value.parse().unwrap_or_else(|_| {
@@ -83,10 +96,11 @@ fn options() -> Options {
             "--slow-stacks" => o.slow_stacks = number() as u64,
             "--latency-ms" => o.latency_ms = number() as u64,
             "--sessions" => o.sessions = number(),
+            "--baseline" => o.baseline = Some(PathBuf::from(&value)),
             "--pools" => o.pools = value.split(',').filter_map(|p| p.parse().ok()).collect(),
             other => {
                 eprintln!(
-                    "bench: unknown argument {other}\nusage: rolecall-bench [--accounts N] [--recipe-accounts M] [--mid-accounts K] [--runs R] [--pools 16,32,64] [--concurrency C] [--slow-stacks SECONDS [--latency-ms MS]] [--sessions N]"
+                    "bench: unknown argument {other}\nusage: rolecall-bench [--accounts N] [--recipe-accounts M] [--mid-accounts K] [--runs R] [--pools 16,32,64] [--concurrency C] [--slow-stacks SECONDS [--latency-ms MS]] [--sessions N] [--apply-only [--baseline ROLECALL]]"
                 );
                 std::process::exit(64)
             }
@@ -106,6 +120,9 @@ struct Sample {
     sys: f64,
     /// Peak resident set, MB.
     rss: f64,
+    /// Context switches (voluntary: the client slept; involuntary: it was
+    /// preempted).
+    switches: (f64, f64),
     /// moto's user+sys during the run, seconds.
     moto: f64,
     calls: BTreeMap<String, usize>,
@@ -127,7 +144,7 @@ fn measure(cmd: Command, moto: &Moto, proxy: &Proxy, ok: &[i32], what: &str) -> 
     assert!(status.success(), "bench: the launcher of {what} failed");
     let usage = std::fs::read_to_string(&result).expect("the launcher's report");
     let numbers: Vec<f64> = usage.split_whitespace().filter_map(|v| v.parse().ok()).collect();
-    let [code, cpu, sys, rss] = numbers[..] else {
+    let [code, cpu, sys, rss, voluntary, involuntary] = numbers[..] else {
         panic!("bench: the launcher reported {usage:?}")
     };
     let code = code as i32;
@@ -136,6 +153,7 @@ fn measure(cmd: Command, moto: &Moto, proxy: &Proxy, ok: &[i32], what: &str) -> 
         cpu,
         sys,
         rss,
+        switches: (voluntary, involuntary),
         moto: cpu_of(moto.pid()) - moto_before,
         calls: proxy.take_calls(),
     };
@@ -194,15 +212,44 @@ fn launch() -> ! {
     };
     // Reaped by wait4 below (with its resource usage), not Child::wait.
     #[allow(clippy::zombie_processes)]
-    let child = Command::new(program).args(rest).spawn().expect("spawn");
-    let (code, cpu, sys, rss) = wait4(child.id());
-    std::fs::write(result, format!("{code} {cpu} {sys} {rss}\n")).expect("write the usage");
+    // ROLECALL_BENCH_PERF=record:DIR (or stat:DIR): each command under
+    // `perf record` (or `perf stat`), a file per command in DIR; the CPU
+    // reported then includes perf's.
+    let perf = std::env::var("ROLECALL_BENCH_PERF").ok();
+    let child = match perf.as_deref().and_then(|p| p.split_once(':')) {
+        Some((mode, dir)) => {
+            let out = Path::new(dir).join(format!("{}.{mode}", std::process::id()));
+            let how: &[&str] = if mode == "stat" {
+                &[
+                    "stat",
+                    "-e",
+                    "task-clock,context-switches,cpu-migrations,page-faults",
+                    "-o",
+                ]
+            } else {
+                &["record", "-q", "-F", "2000", "-g", "-o"]
+            };
+            Command::new("perf")
+                .args(how)
+                .arg(out)
+                .arg("--")
+                .arg(program)
+                .args(rest)
+                .spawn()
+                .expect("spawn perf")
+        }
+        None => Command::new(program).args(rest).spawn().expect("spawn"),
+    };
+    let (code, cpu, sys, rss, voluntary, involuntary) = wait4(child.id());
+    std::fs::write(result, format!("{code} {cpu} {sys} {rss} {voluntary} {involuntary}\n")).expect("write the usage");
     std::process::exit(0)
 }
 
 /// (exit code, user+sys seconds, sys seconds, peak RSS MB) of a child,
 /// children included.
-fn wait4(pid: u32) -> (i32, f64, f64, f64) {
+/// (exit code, user+sys s, sys s, peak RSS MB, voluntary and involuntary
+/// context switches).
+fn wait4(pid: u32) -> (i32, f64, f64, f64, i64, i64) {
     let mut status = 0;
     // SAFETY: an all-zero rusage is a valid value for wait4 to fill in.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
@@ -220,6 +267,8 @@ fn wait4(pid: u32) -> (i32, f64, f64, f64) {
         secs(usage.ru_utime) + secs(usage.ru_stime),
         secs(usage.ru_stime),
         usage.ru_maxrss as f64 / 1024.0,
+        usage.ru_nvcsw,
+        usage.ru_nivcsw,
     )
 }
 
@@ -337,8 +386,8 @@ fn main() {
     let mut samples: BTreeMap<String, Vec<Sample>> = BTreeMap::new();
     let mut record = |key: String, s: Sample| {
         eprintln!(
-            "bench: {key:<44} {:>8.2}s wall {:>8.2}s cpu {:>7.1} MB {:>8.2}s moto",
-            s.wall, s.cpu, s.rss, s.moto
+            "bench: {key:<44} {:>8.2}s wall {:>8.2}s cpu {:>7.1} MB {:>8.2}s moto {:>7.0} + {:.0} context switches",
+            s.wall, s.cpu, s.rss, s.moto, s.switches.0, s.switches.1
         );
         samples.entry(key).or_default().push(s);
     };
@@ -357,11 +406,41 @@ fn main() {
     let warm = world.inventory("warm", 1, 1, false);
     let _ = rolecall(&proxy, &["plan", "-i", &path(&warm)]).output();
     if o.slow_stacks > 0 {
-        slow_stacks(&o, &world, &moto, &proxy, &dir);
+        println!("{}", slow_stacks(&o, o.slow_stacks, &world, &moto, &proxy, &dir));
         return;
     }
     for round in 1..=o.runs {
         eprintln!("bench: round {round} of {}", o.runs);
+        if o.apply_only {
+            // This build, and the baseline's, alternating (which goes
+            // first alternates by round).
+            let mut binaries = vec![("", tests::binary())];
+            if let Some(b) = &o.baseline {
+                binaries.push((" baseline", b.as_path()));
+                if round % 2 == 0 {
+                    binaries.reverse();
+                }
+            }
+            for (tag, binary) in binaries {
+                world = World::fresh(&mut moto, n, &dir);
+                let ids = world.ids(o.mid());
+                let inv_k = path(&world.inventory_of("mid", &ids, o.concurrency, false));
+                let reg = path(&dir.join("registry-k.json"));
+                let mut apply = client(binary, &proxy);
+                apply.args(apply_args(&inv_k, &reg));
+                record(
+                    format!("mid:{}{tag}", o.mid()),
+                    measure(apply, &moto, &proxy, &[0], "apply"),
+                );
+                world = World::fresh(&mut moto, n, &dir);
+                let inv = path(&world.inventory("bootstrap", n, o.concurrency, false));
+                let reg = path(&dir.join("registry.json"));
+                let mut apply = client(binary, &proxy);
+                apply.args(apply_args(&inv, &reg));
+                record(format!("apply{tag}"), measure(apply, &moto, &proxy, &[0], "apply"));
+            }
+            continue;
+        }
         // 1. The recipe, and rolecall on the same accounts.
         let template = dir.join("template.json");
         let inv_m = world.inventory("recipe", m, o.concurrency, false);
@@ -481,9 +560,27 @@ fn main() {
         );
         world = World::fresh(&mut moto, n, &dir);
     }
-    let table = report(&o, &samples, &floor);
+    let mut table = report(&o, &samples, &floor);
+    if !o.apply_only {
+        // The rollout with AWS's waits, on moto (the world is fresh).
+        proxy.take_calls();
+        table.push_str(&format!(
+            "\n**The rollout with AWS's waits, on moto**: through the proxy every created stack reads CREATE_IN_PROGRESS without outputs for 30 s and every call takes {} ms more; `apply` with the defaults (`--poll-interval` 5 s). moto serves one call at a time: the floor is the stack's time plus moto's CPU, and max(stack, moto CPU) the harder bound.\n\n{}\n",
+            o.latency_ms,
+            slow_stacks(&o, 30, &world, &moto, &proxy, &dir)
+        ));
+        table.push_str(&sim_table());
+        let (before, after) = tests::floor::sessions_in_flight(10_000);
+        table.push_str(&format!(
+            "\n**Memory of 10,000 accounts in flight** on the real SDK path (each assumed, with its credentials session and a CloudFormation client built by one DescribeStacks, all held at once; against a canned server): {before:.0} MB before, {after:.0} MB with all held, {:.1} KB per account.\n",
+            (after - before) * 1024.0 / 10_000.0
+        ));
+    }
     println!("{table}");
-    write_benchmarks(&root.join("BENCHMARKS.md"), &table);
+    // A part of the table is printed, not written over the whole one.
+    if !o.apply_only {
+        write_benchmarks(&root.join("BENCHMARKS.md"), &table);
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -492,12 +589,12 @@ fn main() {
 /// takes `--latency-ms` more; `apply` with the defaults (`--poll-interval`
 /// 5 s). Its floor is one stack's time plus moto's CPU (moto serves one
 /// call at a time). Printed, not written into BENCHMARKS.md.
-fn slow_stacks(o: &Options, world: &World, moto: &Moto, proxy: &Proxy, dir: &Path) {
+fn slow_stacks(o: &Options, seconds: u64, world: &World, moto: &Moto, proxy: &Proxy, dir: &Path) -> String {
     let n = o.accounts;
     let path = |p: &Path| p.to_str().expect("utf-8 path").to_owned();
     let inv = path(&world.inventory("slow", n, o.concurrency, false));
     let reg = path(&dir.join("registry-slow.json"));
-    proxy.slow_stacks(std::time::Duration::from_secs(o.slow_stacks));
+    proxy.slow_stacks(std::time::Duration::from_secs(seconds));
     proxy.delay(std::time::Duration::from_millis(o.latency_ms));
     let s = measure(
         rolecall(proxy, &["apply", "-i", &inv, "--yes", "--registry", &reg]),
@@ -509,17 +606,17 @@ fn slow_stacks(o: &Options, world: &World, moto: &Moto, proxy: &Proxy, dir: &Pat
     // One stack's time plus moto's CPU (moto serves one call at a time);
     // the calls overlap the waits, so max(stack, moto CPU) is the harder
     // bound.
-    let floor = o.slow_stacks as f64 + s.moto;
-    let bound = (o.slow_stacks as f64).max(s.moto);
+    let floor = seconds as f64 + s.moto;
+    let bound = (seconds as f64).max(s.moto);
     let describes = s
         .calls
         .iter()
         .filter(|(k, _)| k.ends_with(":DescribeStacks"))
         .map(|(_, n)| n)
         .sum::<usize>();
-    println!(
+    format!(
         "| accounts | stack | latency | concurrency | wall | floor: stack + moto CPU | wall / floor | max(stack, moto CPU) | wall / max | DescribeStacks per account | stacks in progress at once (most) | client CPU per account | peak RSS |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n| {n} | {} s | {} ms | {} | {:.1} s | {:.1} s | {:.2} | {:.1} s | {:.2} | {:.2} | {} | {:.2} ms | {:.0} MB |",
-        o.slow_stacks,
+        seconds,
         o.latency_ms,
         o.concurrency,
         s.wall,
@@ -531,7 +628,37 @@ fn slow_stacks(o: &Options, world: &World, moto: &Moto, proxy: &Proxy, dir: &Pat
         proxy.max_stacks_in_progress(),
         s.cpu * 1000.0 / n as f64,
         s.rss
+    )
+}
+
+/// The simulator's rollouts (AWS's latencies on a paused clock) next to
+/// 0.3's fixed pool of 16 accounts.
+fn sim_table() -> String {
+    let mut out = String::from(
+        "\n**From empty, in the simulator** (`executor::sim` with AWS's latencies on tokio's paused clock: AssumeRole 60 ms through the STS limit of 100/s, CreateStack 250 ms, DescribeStacks 80 ms, the stack CREATE_IN_PROGRESS for T; defaults: concurrency 64, `--poll-interval` 5 s; the physical limit is T + accounts / 100 s):\n\n| accounts | T | wall (virtual) | physical limit | wall / limit | DescribeStacks per account | real time | 0.3's fixed pool of 16 (accounts / 16 × (T + 3 s)) |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
+    for (n, t) in [(1_000, 30), (1_000, 45), (10_000, 45), (50_000, 30), (50_000, 45)] {
+        let stack = Duration::from_secs(t);
+        let r = tests::rollout::rollout(n, stack, tests::rollout::Run::default());
+        let created = r.outcomes.iter().filter(|o| o.status == model::Status::Created).count();
+        assert_eq!(created, n, "the simulator's rollout created every stack");
+        let limit = tests::rollout::physical_limit(n, stack);
+        let pool = n as f64 / 16.0 * (t as f64 + 3.0);
+        let pool = if pool >= 3600.0 {
+            format!("{:.1} h", pool / 3600.0)
+        } else {
+            format!("{:.0} min", pool / 60.0)
+        };
+        out.push_str(&format!(
+            "| {n} | {t} s | **{:.1} s** | {:.0} s | {:.2} | {:.1} | {:.2} s | {pool} |\n",
+            r.took.as_secs_f64(),
+            limit.as_secs_f64(),
+            r.took.as_secs_f64() / limit.as_secs_f64(),
+            r.describes_per_account,
+            r.real.as_secs_f64(),
+        ));
+    }
+    out
 }
 
 /// `apply --yes` of `inventory`, recording into `registry`.
@@ -569,6 +696,7 @@ fn summarize(samples: &[Sample]) -> Sample {
         cpu: pick(|s| s.cpu),
         sys: pick(|s| s.sys),
         rss: pick(|s| s.rss),
+        switches: (pick(|s| s.switches.0), pick(|s| s.switches.1)),
         moto: pick(|s| s.moto),
         calls: samples.first().map(|s| s.calls.clone()).unwrap_or_default(),
     }
@@ -615,6 +743,16 @@ fn report(o: &Options, samples: &BTreeMap<String, Vec<Sample>>, floor: &tests::f
         format!("rolecall apply, bootstrap role, {k} accounts"),
         k,
         &format!("mid:{k}"),
+    );
+    push(
+        format!("rolecall apply, baseline build, {k} accounts"),
+        k,
+        &format!("mid:{k} baseline"),
+    );
+    push(
+        format!("rolecall apply, baseline build, {n} accounts"),
+        n,
+        "apply baseline",
     );
     for p in &o.pools {
         let best = if best_pool.as_ref().is_some_and(|(b, _)| b == p) {
