@@ -27,7 +27,7 @@ demo-stacksets: setup
 demo-drift: setup
     cargo run --quiet -p tests --bin rolecall-demo -- --drift
 
-# rolecall side by side with the AWS CLI recipe and a boto3 thread pool against moto, release build; writes BENCHMARKS.md (options: --accounts N --recipe-accounts M --mid-accounts K --runs R --pools 16,32,64 --concurrency C)
+# rolecall side by side with the AWS CLI recipe and a boto3 thread pool against moto, then the rollout with AWS's waits, the simulator at 1k-50k accounts and the memory of 10,000 in flight; release build; writes BENCHMARKS.md (options: --accounts N --recipe-accounts M --mid-accounts K --runs R --pools 16,32,64 --concurrency C; --apply-only [--baseline ROLECALL] prints only apply's client CPU, two builds alternating)
 bench *args: setup
     cargo run --quiet --release -p tests --bin rolecall-bench -- {{args}}
 
