@@ -172,6 +172,49 @@ fn max_wait_ends_each_stack_at_its_deadline_with_thousands_in_flight() {
     assert!(describes <= 8.0, "{describes:.2} DescribeStacks per account");
 }
 
+/// The confirmed-plan rules with thousands in flight: apply does what the
+/// plan showed and nothing else. 100 accounts got a stack of someone
+/// else's after the plan (changed since the plan: left alone), 100 were
+/// not observed by it (not attempted), the rest are created, at the
+/// physical limit.
+#[test]
+fn a_confirmed_plan_is_kept_with_thousands_in_flight() {
+    let n = 10_000;
+    let stack = Duration::from_secs(45);
+    let plan = tests::rollout::ConfirmedPlan {
+        created_meanwhile: 100,
+        unobserved: 100,
+    };
+    let r = tests::rollout::rollout(
+        n,
+        stack,
+        Run {
+            confirmed_plan: Some(plan),
+            ..Run::default()
+        },
+    );
+    let count = |status| r.outcomes.iter().filter(|o| o.status == status).count();
+    assert_eq!(count(model::Status::ChangedSincePlan), 100);
+    assert_eq!(count(model::Status::NotAttempted), 100);
+    assert_eq!(count(model::Status::Created), n - 200);
+    assert!(
+        r.outcomes
+            .iter()
+            .filter(|o| o.status == model::Status::ChangedSincePlan)
+            .all(|o| o.error.as_deref().is_some_and(|e| e.contains("but one exists now"))),
+        "{:?}",
+        r.outcomes.iter().find(|o| o.status == model::Status::ChangedSincePlan)
+    );
+    // One stack per account that has one: none replaced, none twice.
+    assert_eq!(r.stacks, n - 100);
+    let limit = physical_limit(n, stack);
+    assert!(
+        r.took.as_secs_f64() <= 1.2 * limit.as_secs_f64(),
+        "{:?} is more than 1.2 × {limit:?}",
+        r.took
+    );
+}
+
 #[test]
 fn ten_thousand_accounts_with_45_s_stacks_finish_near_the_physical_limit() {
     let stack = Duration::from_secs(45);

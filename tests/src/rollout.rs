@@ -23,6 +23,18 @@ pub struct Run {
     pub max_in_flight: Option<usize>,
     /// `--max-wait` (default 30 min).
     pub max_wait: Option<Duration>,
+    /// Apply what a plan confirmed: the plan saw no stack in any account
+    /// but the last `unobserved` ones (it could not read those), and the
+    /// first `created_meanwhile` accounts got a stack of someone else's
+    /// between the plan and the apply.
+    pub confirmed_plan: Option<ConfirmedPlan>,
+}
+
+/// See `Run::confirmed_plan`.
+#[derive(Clone, Copy, Default)]
+pub struct ConfirmedPlan {
+    pub created_meanwhile: usize,
+    pub unobserved: usize,
 }
 
 /// What a rollout took.
@@ -33,6 +45,8 @@ pub struct Rollout {
     pub outcomes: Vec<model::Outcome>,
     /// The real time it took to simulate.
     pub real: Duration,
+    /// Stacks in the accounts at the end.
+    pub stacks: usize,
 }
 
 /// One stack's time plus what rolecall's STS rate allows to start.
@@ -74,6 +88,19 @@ pub fn rollout(n: usize, stack: Duration, run: Run) -> Rollout {
         .expect("a runtime");
     let cloud = SimCloud::aws(Latency::aws(stack));
     let cloud = if run.failing { cloud.failing() } else { cloud };
+    let planned = run.confirmed_plan.map(|plan| {
+        for t in &targets[..plan.created_meanwhile] {
+            cloud.existing(&t.account_id, "us-east-1", &desired.stack_name);
+        }
+        let observed = targets.len().saturating_sub(plan.unobserved);
+        targets[..observed]
+            .iter()
+            .map(|t| {
+                let key = (t.account_id.clone(), desired.role.clone(), "us-east-1".to_owned());
+                (key, model::Observed::Absent)
+            })
+            .collect::<executor::ObservedMap>()
+    });
     let interrupt = settings.interrupt.clone();
     let real = Instant::now();
     let (outcomes, took) = runtime.block_on(async {
@@ -90,7 +117,7 @@ pub fn rollout(n: usize, stack: Duration, run: Run) -> Rollout {
             &options,
             std::slice::from_ref(&desired),
             &targets,
-            None,
+            planned.as_ref(),
             &NoEvents,
         )
         .await;
@@ -98,6 +125,7 @@ pub fn rollout(n: usize, stack: Duration, run: Run) -> Rollout {
     });
     assert_eq!(outcomes.len(), n, "an outcome per account");
     Rollout {
+        stacks: cloud.stack_count(),
         took,
         describes_per_account: cloud.describe_calls() as f64 / n as f64,
         outcomes,

@@ -109,6 +109,26 @@ impl SimCloud {
         SimCloud { failing: true, ..self }
     }
 
+    /// A stack of someone else's, complete, in `account`'s `region`: made
+    /// out of band, e.g. between a plan and its apply.
+    pub fn existing(&self, account: &AccountId, region: &str, stack_name: &str) {
+        let info = StackInfo {
+            stack_id: planner::partition::AWS.stack_arn(region, account.as_str(), stack_name, "other"),
+            status: "CREATE_COMPLETE".to_owned(),
+            ..StackInfo::default()
+        };
+        let ready_at = Instant::now();
+        self.stacks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((account.to_string(), region.to_owned()), SimStack { info, ready_at });
+    }
+
+    /// Stacks the simulated accounts have.
+    pub fn stack_count(&self) -> usize {
+        self.stacks.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
     /// DescribeStacks calls answered so far.
     pub fn describe_calls(&self) -> usize {
         self.describes.load(Ordering::Relaxed)
