@@ -2399,15 +2399,7 @@ fn cfn_drift_is_rate_limited_bounded_in_time_and_unavailable_is_said_once() {
         expected: "3600".into(),
         actual: "7200".into(),
     }]);
-    let mut state = State::default();
-    for n in 1..=6 {
-        state = state.with_stack(n, "us-east-1", "CREATE_COMPLETE", ours());
-        state
-            .roles
-            .lock()
-            .unwrap()
-            .insert((id(n), "RolecallTarget".into()), live(trust_of(&["111111111111"])));
-    }
+    let state = in_sync(6);
     {
         let mut d = state.detections.lock().unwrap();
         d.insert((id(1), "us-east-1".into()), Detection::Answer(Ok(drifted)));
@@ -2439,14 +2431,8 @@ fn cfn_drift_is_rate_limited_bounded_in_time_and_unavailable_is_said_once() {
     assert!(check.notes.is_empty());
 
     // An endpoint without drift detection: said once, not an error per target.
-    let mut state = State::default();
+    let state = in_sync(4);
     for n in 1..=4 {
-        state = state.with_stack(n, "us-east-1", "CREATE_COMPLETE", ours());
-        state
-            .roles
-            .lock()
-            .unwrap()
-            .insert((id(n), "RolecallTarget".into()), live(trust_of(&["111111111111"])));
         state.detections.lock().unwrap().insert(
             (id(n), "us-east-1".into()),
             Detection::Answer(Err(CloudError::transport(
@@ -2466,13 +2452,10 @@ fn cfn_drift_is_rate_limited_bounded_in_time_and_unavailable_is_said_once() {
     );
 }
 
-/// `--cfn-drift`: a detection that CloudFormation is still running costs a
-/// timer, not the account's slot. With one slot, three detections (the
-/// limit) run at once across accounts; holding the slot, one would.
-#[test]
-fn drift_detections_hold_no_slot_while_they_wait() {
+/// `n` accounts whose stack and live role are as the inventory wants.
+fn in_sync(n: usize) -> State {
     let mut state = State::default();
-    for n in 1..=6 {
+    for n in 1..=n {
         state = state.with_stack(n, "us-east-1", "CREATE_COMPLETE", ours());
         state
             .roles
@@ -2480,6 +2463,15 @@ fn drift_detections_hold_no_slot_while_they_wait() {
             .unwrap()
             .insert((id(n), "RolecallTarget".into()), live(trust_of(&["111111111111"])));
     }
+    state
+}
+
+/// `--cfn-drift`: a detection that CloudFormation is still running costs a
+/// timer, not the account's slot. With one slot, three detections (the
+/// limit) run at once across accounts; holding the slot, one would.
+#[test]
+fn drift_detections_hold_no_slot_while_they_wait() {
+    let state = in_sync(6);
     let fake = Fake(Arc::new(state));
     let want = |_: &Desired, _: &str| Some(wanted_role());
     let options = DriftOptions {

@@ -100,17 +100,22 @@ fn stub_sts(calls: Arc<AtomicUsize>) -> String {
     url
 }
 
-#[tokio::test]
-async fn an_account_session_is_renewed_before_it_expires() {
-    let calls = Arc::new(AtomicUsize::new(0));
+/// rolecall's cloud with the stub STS of `stub_sts` as its endpoint.
+async fn stub_cloud(calls: Arc<AtomicUsize>) -> SdkCloud {
     let base = aws_config::defaults(BehaviorVersion::latest())
         .http_client(http_client())
         .region(Region::new("us-east-1"))
-        .endpoint_url(stub_sts(calls.clone()))
+        .endpoint_url(stub_sts(calls))
         .credentials_provider(Credentials::new("AKIDCALLER", "callersecret", None, None, "test"))
         .load()
         .await;
-    let cloud = SdkCloud::new(base);
+    SdkCloud::new(base)
+}
+
+#[tokio::test]
+async fn an_account_session_is_renewed_before_it_expires() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let cloud = stub_cloud(calls.clone()).await;
     let account = AccountId::parse("111111111111").unwrap();
     let session = cloud
         .assume_role(&account, "arn:aws:iam::111111111111:role/Boot", "s", None)
@@ -133,14 +138,7 @@ async fn an_account_session_is_renewed_before_it_expires() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thousands_of_sessions_in_flight_are_each_renewed_once() {
     let calls = Arc::new(AtomicUsize::new(0));
-    let base = aws_config::defaults(BehaviorVersion::latest())
-        .http_client(http_client())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(stub_sts(calls.clone()))
-        .credentials_provider(Credentials::new("AKIDCALLER", "callersecret", None, None, "test"))
-        .load()
-        .await;
-    let mut cloud = SdkCloud::new(base);
+    let mut cloud = stub_cloud(calls.clone()).await;
     // A limit this test can see: 2,000 a second, no burst.
     cloud.sts_limit = Arc::new(RateLimit::per_second(2_000, 1));
     let n = 1_000;
