@@ -162,7 +162,15 @@ fn one_interrupt_stops_new_work_writes_what_is_known_and_exits_130() {
     let setup = Setup::new(&org, "sigint");
     proxy.delay(Duration::from_millis(40));
     let mut child = setup.spawn(&proxy, "2", &[]);
+    // The plan's reads are all done before the first create; two reads
+    // after a create are two stacks done (moto creates at once), and the
+    // calls in flight finish after the interrupt. Without waiting for
+    // them, the stacks may all still be waiting for their first read
+    // (which an interrupt ends) when the signal comes.
+    wait_for(&mut child, &proxy, "CreateStack", 1);
+    let planned = proxy.calls_of("DescribeStacks");
     wait_for(&mut child, &proxy, "CreateStack", 4);
+    wait_for(&mut child, &proxy, "DescribeStacks", planned + 2);
     signal(&child, "INT");
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
