@@ -380,3 +380,90 @@ fn two_runs_at_once_do_not_break_each_other() {
     });
     assert_eq!(leftovers, 0, "change sets left to execute");
 }
+
+/// Runs PROGRAM ARGS… on a pseudo-terminal (stdin, stdout and stderr), as
+/// a person at a terminal would; once the confirmation prompt shows, sends
+/// SIGINT (Ctrl-C); kills it 30 s later if it is still there. Prints the
+/// exit code, the seconds from the signal to the exit, and then everything
+/// the program wrote.
+const CTRL_C_AT_THE_PROMPT: &str = r#"
+import os, pty, select, signal, sys, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], sys.argv[1:])
+seen = b""
+deadline = time.time() + 120
+while b"Only 'yes' is accepted" not in seen and time.time() < deadline:
+    try:
+        chunk = os.read(fd, 4096)
+    except OSError:
+        break
+    if not chunk:
+        break
+    seen += chunk
+signalled = time.time()
+os.kill(pid, signal.SIGINT)
+while True:
+    if time.time() > signalled + 30:
+        os.kill(pid, signal.SIGKILL)
+    ready, _, _ = select.select([fd], [], [], 1)
+    if not ready:
+        continue
+    try:
+        chunk = os.read(fd, 4096)
+    except OSError:
+        break
+    if not chunk:
+        break
+    seen += chunk
+_, status = os.waitpid(pid, 0)
+print(os.waitstatus_to_exitcode(status), round(time.time() - signalled, 3))
+print(seen.decode("utf-8", "replace"))
+"#;
+
+/// Ctrl-C at "Apply these changes?": the prompt is read on a blocking
+/// thread, so the one runtime thread handles the signal at once; nothing
+/// is changed and the run exits 130 (it used to wait for an Enter).
+#[test]
+fn ctrl_c_at_the_prompt_cancels_at_once_and_changes_nothing() {
+    let (moto, org) = org_fixture();
+    let proxy = Proxy::start(moto.port);
+    let setup = Setup::new(&org, "prompt");
+    let rolecall = tests::binary().to_str().unwrap().to_owned();
+    let mut args: Vec<String> = setup.args("4");
+    args.retain(|a| a != "--yes");
+    let out = tests::base_command(Path::new(&tests::python()), &proxy.url())
+        .arg("-c")
+        .arg(CTRL_C_AT_THE_PROMPT)
+        .arg(&rolecall)
+        .args(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (first, output) = stdout.split_once('\n').unwrap();
+    let [code, seconds] = first.split_whitespace().collect::<Vec<_>>()[..] else {
+        panic!("{stdout}")
+    };
+    assert!(output.contains("Apply these changes?"), "{output}");
+    assert_eq!(code, "130", "{output}");
+    let seconds: f64 = seconds.parse().unwrap();
+    assert!(
+        seconds < 5.0,
+        "the run took {seconds} s to end after Ctrl-C at the prompt"
+    );
+    assert!(output.contains("apply cancelled; nothing was changed"), "{output}");
+    let calls = proxy.take_calls();
+    assert!(
+        calls.keys().all(|op| tests::proxy::is_read(op)),
+        "only reads before the prompt: {calls:?}"
+    );
+    assert_eq!(std::fs::read_to_string(&setup.config).unwrap(), HAND_WRITTEN);
+    assert!(!setup.reg.exists(), "no registry written for a cancelled apply");
+}
