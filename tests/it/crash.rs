@@ -392,30 +392,30 @@ pid, fd = pty.fork()
 if pid == 0:
     os.execv(sys.argv[1], sys.argv[1:])
 seen = b""
-deadline = time.time() + 120
-while b"Only 'yes' is accepted" not in seen and time.time() < deadline:
-    try:
-        chunk = os.read(fd, 4096)
-    except OSError:
-        break
-    if not chunk:
-        break
-    seen += chunk
+
+def read(until, seconds, on_timeout):
+    """Reads the terminal until `until` is seen or it closes; after
+    `seconds`, on_timeout() once."""
+    global seen
+    deadline = time.time() + seconds
+    while until not in seen:
+        if deadline and time.time() > deadline:
+            on_timeout()
+            deadline = None
+        if not select.select([fd], [], [], 1)[0]:
+            continue
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            return
+        if not chunk:
+            return
+        seen += chunk
+
+read(b"Only 'yes' is accepted", 120, lambda: os.kill(pid, signal.SIGKILL))
 signalled = time.time()
 os.kill(pid, signal.SIGINT)
-while True:
-    if time.time() > signalled + 30:
-        os.kill(pid, signal.SIGKILL)
-    ready, _, _ = select.select([fd], [], [], 1)
-    if not ready:
-        continue
-    try:
-        chunk = os.read(fd, 4096)
-    except OSError:
-        break
-    if not chunk:
-        break
-    seen += chunk
+read(b"never printed", 30, lambda: os.kill(pid, signal.SIGKILL))
 _, status = os.waitpid(pid, 0)
 print(os.waitstatus_to_exitcode(status), round(time.time() - signalled, 3))
 print(seen.decode("utf-8", "replace"))
