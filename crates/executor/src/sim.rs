@@ -209,15 +209,18 @@ impl Stacks for SimSession {
         let mut stacks = self.stacks.lock().unwrap_or_else(|e| e.into_inner());
         Ok(match stacks.get_mut(&(self.account.clone(), region.to_owned())) {
             Some(s) => {
-                if s.info.status == "CREATE_IN_PROGRESS" && Instant::now() >= s.ready_at && self.failing {
-                    s.info.status = "ROLLBACK_COMPLETE".to_owned();
-                } else if s.info.status == "CREATE_IN_PROGRESS" && Instant::now() >= s.ready_at {
-                    s.info.status = "CREATE_COMPLETE".to_owned();
-                    s.info.outputs = [(
-                        "RoleArn".to_owned(),
-                        planner::partition::AWS.role_arn(&self.account, "RolecallTarget"),
-                    )]
-                    .into();
+                // Its time is up (at once without latencies): done.
+                if s.info.status == "CREATE_IN_PROGRESS" && Instant::now() >= s.ready_at {
+                    if self.failing {
+                        s.info.status = "ROLLBACK_COMPLETE".to_owned();
+                    } else {
+                        s.info.status = "CREATE_COMPLETE".to_owned();
+                        s.info.outputs = [(
+                            "RoleArn".to_owned(),
+                            planner::partition::AWS.role_arn(&self.account, "RolecallTarget"),
+                        )]
+                        .into();
+                    }
                 }
                 Observed::Present(s.info.clone())
             }
@@ -233,21 +236,13 @@ impl Stacks for SimSession {
             return Err(CloudError::service("AlreadyExistsException", "Stack already exists"));
         }
         let stack_id = planner::partition::AWS.stack_arn(region, &self.account, &request.stack_name, "sim");
-        let mut info = StackInfo {
+        let info = StackInfo {
             stack_id: stack_id.clone(),
             status: "CREATE_IN_PROGRESS".to_owned(),
             tags: request.tags.clone(),
             parameters: request.parameters.clone(),
             ..StackInfo::default()
         };
-        if self.latency.stack.is_zero() && !self.failing {
-            info.status = "CREATE_COMPLETE".to_owned();
-            info.outputs = [(
-                "RoleArn".to_owned(),
-                planner::partition::AWS.role_arn(&self.account, "RolecallTarget"),
-            )]
-            .into();
-        }
         stacks.insert(
             key,
             SimStack {
